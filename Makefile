@@ -1,0 +1,41 @@
+# The two commands of the quick start: `make demo` and `make test`.
+# Both bootstrap a virtualenv in .venv and install the package against constraints.txt.
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+UV     := $(VENV)/bin/uv
+UV_VERSION := 0.13.9
+EXTRAS ?= test
+
+.PHONY: venv test demo docs bench lock clean
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(VENV)/bin/pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+	$(UV) pip install --quiet --python $(PY) -c constraints.txt -e ".[$(EXTRAS)]"
+	@touch $@
+
+venv: $(VENV)/.installed
+
+test: venv
+	@bash scripts/ensure-postgres.sh
+	$(PY) -m pytest $(PYTEST_ARGS)
+	$(VENV)/bin/mkdocs build --strict --quiet --site-dir build/site
+
+demo: venv
+	$(PY) scripts/demo.py
+
+docs: venv
+	$(VENV)/bin/mkdocs build --strict --site-dir build/site
+
+bench: venv
+	$(PY) bench/run.py $(BENCH_ARGS)
+
+# Refresh the lock: re-resolve every dependency (all extras) to the newest allowed versions.
+lock:
+	@test -x $(UV) || { $(PYTHON) -m venv $(VENV) && $(VENV)/bin/pip install --quiet "uv==$(UV_VERSION)"; }
+	$(UV) pip compile pyproject.toml --extra test --python-version 3.11 --no-header --upgrade -o constraints.txt
+
+clean:
+	rm -rf $(VENV) build site .pytest_cache .demo

@@ -1,0 +1,147 @@
+"""The seam between the envelope core and CMK custody.
+
+The core never learns how a customer master key (CMK) is reached. It hands a :class:`ContentKey`
+(the per-object data key and IV) to a :class:`KeyWrapper` and gets back a :class:`WrappedContentKey`
+(the values that travel in object metadata), and the reverse. Vault Transit, Vault KV, Alibaba KMS
+and local RSA keys are all implementations of this one small interface (``airflow_provider_osscse.keys``).
+
+Secrets: a ``ContentKey`` holds raw key bytes. Its ``repr`` hides them and it refuses to be pickled,
+so it cannot leak into logs, XCom or task state by accident.
+"""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+#: Length of the AES-256 data key (CEK) in bytes.
+DATA_KEY_SIZE = 32
+#: Length of the initial counter block (IV) in bytes.
+IV_SIZE = 16
+
+
+def new_iv() -> bytes:
+    """A random 16-byte initial counter block with bytes 8..11 zero, as every OSS SDK writes it.
+
+    Java's counter arithmetic only reads bytes 12..15; zeroing 8..11 keeps ranged and multipart
+    reads identical across the Python, Go, C++ and Java SDKs.
+    """
+    raw = bytearray(os.urandom(IV_SIZE))
+    raw[8:12] = b"\x00\x00\x00\x00"
+    return bytes(raw)
+
+
+@dataclass(frozen=True, eq=False)
+class ContentKey:
+    """The secret per-object material: the AES-256 data key and the initial counter block.
+
+    Lives only in memory for one object's operation. Never logged, never pickled.
+    """
+
+    key: bytes
+    iv: bytes
+
+    def __post_init__(self) -> None:
+        if len(self.key) != DATA_KEY_SIZE:
+            raise ValueError(f"data key must be {DATA_KEY_SIZE} bytes, got {len(self.key)}")
+        if len(self.iv) != IV_SIZE:
+            raise ValueError(f"IV must be {IV_SIZE} bytes, got {len(self.iv)}")
+
+    @classmethod
+    def generate(cls) -> ContentKey:
+        """A fresh random data key and IV (IV bytes 8..11 zero)."""
+        return cls(key=os.urandom(DATA_KEY_SIZE), iv=new_iv())
+
+    def __repr__(self) -> str:
+        return "ContentKey(<secret>)"
+
+    __str__ = __repr__
+
+    def __reduce__(self):  # noqa: D105 - refuse pickling: key material must not travel
+        raise TypeError("ContentKey holds key material and cannot be pickled")
+
+    def __eq__(self, other: object) -> bool:
+        import hmac
+
+        if not isinstance(other, ContentKey):
+            return NotImplemented
+        return hmac.compare_digest(self.key + self.iv, other.key + other.iv)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+@dataclass(frozen=True)
+class WrappedContentKey:
+    """What travels in the object's metadata: the wrapped data key and IV and how they were wrapped.
+
+    ``wrapped_key`` and ``wrapped_iv`` are the raw bytes behind the base64 header values
+    ``client-side-encryption-key`` / ``-start`` (for KMS that is the decoded ``CiphertextBlob``; for
+    Vault Transit the UTF-8 ``vault:vN:...`` string). ``matdesc`` is the non-secret description of
+    the CMK that wrapped them.
+    """
+
+    wrap_alg: str
+    wrapped_key: bytes
+    wrapped_iv: bytes
+    matdesc: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "matdesc", MappingProxyType(dict(sorted(self.matdesc.items()))))
+
+
+class KeyWrapper(ABC):
+    """A CMK that wraps and unwraps per-object data keys.
+
+    Implementations: ``keys.local_rsa.LocalRsaKey``, ``keys.vault_transit.VaultTransitKey``,
+    ``keys.vault_kv.VaultKvRsaKey``, ``keys.alicloud_kms.AlicloudKmsKey``.
+
+    One wrap or unwrap is one key-service round trip (or two, where the service cannot batch) per
+    object, never per part: callers keep the unwrapped :class:`ContentKey` for the whole object.
+    """
+
+    #: ``client-side-encryption-wrap-alg`` value this CMK writes, e.g. ``RSA/NONE/PKCS1Padding``.
+    wrap_alg: str
+
+    #: A non-secret, human-readable name of the CMK (its reference string), for messages and XCom.
+    @property
+    @abstractmethod
+    def reference(self) -> str: ...
+
+    @property
+    @abstractmethod
+    def matdesc(self) -> Mapping[str, str]:
+        """Non-secret entries identifying this CMK; written into ``client-side-encryption-matdesc``."""
+
+    @abstractmethod
+    def wrap(self, content_key: ContentKey) -> WrappedContentKey:
+        """Wrap the data key and the IV separately (the official format) under this CMK."""
+
+    @abstractmethod
+    def unwrap(self, wrapped: WrappedContentKey) -> ContentKey:
+        """Recover the data key and IV. Raises ``KeyUnwrapError`` (never returns garbage) on failure."""
+
+    def new_content_key(self) -> tuple[ContentKey, WrappedContentKey]:
+        """A fresh data key and IV, already wrapped. Key services that generate data keys override this."""
+        content_key = ContentKey.generate()
+        return content_key, self.wrap(content_key)
+
+    def rewrap(self, wrapped: WrappedContentKey) -> WrappedContentKey:
+        """Re-wrap under this CMK's newest version. Services with a native rewrap override this."""
+        return self.wrap(self.unwrap(wrapped))
+
+    def matches(self, wrapped: WrappedContentKey) -> bool:
+        """Whether this CMK is the one described by ``wrapped`` (same wrap-alg and matdesc entries)."""
+        if wrapped.wrap_alg != self.wrap_alg:
+            return False
+        own = dict(self.matdesc)
+        return all(wrapped.matdesc.get(k) == v for k, v in own.items()) if own else True
+
+    def key_version(self, wrapped: WrappedContentKey) -> str | None:
+        """The CMK version that wrapped ``wrapped``, when the service records one (Vault ``vN``)."""
+        return None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.reference!r})"

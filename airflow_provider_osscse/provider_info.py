@@ -1,0 +1,68 @@
+"""The provider metadata Airflow discovers through the ``apache_airflow_provider`` entry point."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow_provider_osscse import __version__
+
+
+def get_provider_info() -> dict[str, Any]:
+    """Provider info dict; ``package-name`` must equal the distribution name or Airflow refuses it."""
+    return {
+        "package-name": "airflow-provider-osscse",
+        "name": "OSS client-side encryption",
+        "description": "Client-side envelope encryption for Alibaba Cloud OSS, with CMKs in "
+        "HashiCorp Vault (Transit or KV), Alibaba Cloud KMS or local RSA keys.",
+        "versions": [__version__],
+        "integrations": [
+            {
+                "integration-name": "Alibaba Cloud OSS client-side encryption",
+                "external-doc-url": "https://www.alibabacloud.com/help/en/oss/user-guide/client-side-encryption",
+                "tags": ["alibaba", "security"],
+            },
+            {
+                "integration-name": "Alibaba Cloud KMS",
+                "external-doc-url": "https://www.alibabacloud.com/help/en/kms/",
+                "tags": ["alibaba", "security"],
+            },
+        ],
+        "hooks": [],
+        "operators": [],
+        "sensors": [],
+        "transfers": [],
+        "triggers": [],
+        "connection-types": [
+            {
+                "connection-type": "alicloud_kms",
+                "hook-class-name": "airflow_provider_osscse.keys.alicloud_kms.AlicloudKmsHook",
+                "hook-name": "Alibaba Cloud KMS",
+                "conn-fields": {
+                    "region": {
+                        "label": "Region",
+                        "schema": {"type": ["string", "null"]},
+                        "description": "Region id, e.g. cn-hangzhou.",
+                    },
+                    "endpoint": {
+                        "label": "Endpoint",
+                        "schema": {"type": ["string", "null"]},
+                        "description": "Optional; default kms.<region>.aliyuncs.com (or a KMS instance endpoint).",
+                    },
+                    "security_token": {
+                        "label": "STS security token",
+                        "schema": {"type": ["string", "null"], "format": "password"},
+                        "description": "Optional STS token for temporary credentials.",
+                    },
+                    "protocol": {
+                        "label": "Protocol",
+                        "schema": {"type": ["string", "null"], "enum": ["https", "http", None], "default": "https"},
+                    },
+                },
+                "ui-field-behaviour": {
+                    "hidden-fields": ["host", "port", "schema", "extra"],
+                    "relabeling": {"login": "AccessKey ID", "password": "AccessKey secret"},
+                    "placeholders": {"login": "LTAI...", "region": "cn-hangzhou"},
+                },
+            }
+        ],
+    }

@@ -1,0 +1,147 @@
+"""pytest plugin (entry point ``pytest11``): session-scoped local services and Airflow connections.
+
+Fixtures (all session-scoped, each service started once on a free loopback port and stopped by PID
+at the end of the session):
+
+``osscse_oss_server``
+    A :class:`~airflow_provider_osscse.testing.oss_server.LocalOSSServer`, credentials
+    ``osscse_oss_server.access_key_id`` / ``.access_key_secret``, endpoint ``.endpoint``.
+``osscse_kms_server``
+    A :class:`~airflow_provider_osscse.testing.kms_server.LocalKMSServer`.
+``osscse_openbao``
+    A running :class:`~airflow_provider_osscse.testing.openbao.OpenBaoServer` (real OpenBao).
+``osscse_airflow_connections``
+    Sets ``AIRFLOW_CONN_OSS_DEFAULT``, ``AIRFLOW_CONN_VAULT_DEFAULT`` and ``AIRFLOW_CONN_KMS_DEFAULT``
+    to point at the three services and returns a dict of connection id to URI/JSON.
+
+Service imports are lazy so that merely having the plugin installed costs nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from airflow_provider_osscse.testing.kms_server import LocalKMSServer
+    from airflow_provider_osscse.testing.openbao import OpenBaoServer
+    from airflow_provider_osscse.testing.oss_server import LocalOSSServer
+
+OSS_ACCESS_KEY_ID = "LTAI-local-test-key"
+OSS_ACCESS_KEY_SECRET = "local-oss-secret-for-tests"
+KMS_ACCESS_KEY_ID = "LTAI-local-kms-key"
+KMS_ACCESS_KEY_SECRET = "local-kms-secret-for-tests"
+REGION = "cn-hangzhou"
+
+
+@pytest.fixture(scope="session")
+def osscse_oss_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalOSSServer]:
+    from airflow_provider_osscse.testing.oss_server import LocalOSSServer
+
+    server = LocalOSSServer(
+        access_key_id=OSS_ACCESS_KEY_ID,
+        access_key_secret=OSS_ACCESS_KEY_SECRET,
+        region=REGION,
+        data_dir=tmp_path_factory.mktemp("oss-data"),
+    )
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def osscse_kms_server() -> Iterator[LocalKMSServer]:
+    from airflow_provider_osscse.testing.kms_server import LocalKMSServer
+
+    server = LocalKMSServer(
+        access_key_id=KMS_ACCESS_KEY_ID, access_key_secret=KMS_ACCESS_KEY_SECRET, region=REGION
+    )
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def osscse_openbao() -> Iterator[OpenBaoServer]:
+    from airflow_provider_osscse.testing.openbao import OpenBaoServer
+
+    server = OpenBaoServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def airflow_connection_env(
+    oss: LocalOSSServer | None = None,
+    openbao: OpenBaoServer | None = None,
+    kms: LocalKMSServer | None = None,
+    *,
+    bucket: str | None = None,
+) -> dict[str, str]:
+    """``AIRFLOW_CONN_*`` variables (JSON form) for connections pointing at the local services."""
+    env: dict[str, str] = {}
+    if oss is not None:
+        env["AIRFLOW_CONN_OSS_DEFAULT"] = json.dumps(
+            {
+                "conn_type": "oss",
+                "schema": bucket,
+                "extra": {
+                    "auth_type": "AK",
+                    "access_key_id": oss.access_key_id,
+                    "access_key_secret": oss.access_key_secret,
+                    "region": oss.region,
+                    "endpoint": oss.endpoint,
+                },
+            }
+        )
+    if openbao is not None:
+        host, port = openbao.address.removeprefix("http://").rsplit(":", 1)
+        env["AIRFLOW_CONN_VAULT_DEFAULT"] = json.dumps(
+            {
+                "conn_type": "vault",
+                "host": host,
+                "port": int(port),
+                "password": openbao.root_token,
+                "schema": "secret",
+                "extra": {"auth_type": "token", "use_tls": False, "kv_engine_version": 2},
+            }
+        )
+    if kms is not None:
+        env["AIRFLOW_CONN_KMS_DEFAULT"] = json.dumps(
+            {
+                "conn_type": "alicloud_kms",
+                "login": kms.access_key_id,
+                "password": kms.access_key_secret,
+                "extra": {"region": kms.region, "endpoint": kms.endpoint, "protocol": "http"},
+            }
+        )
+    return env
+
+
+@pytest.fixture(scope="session")
+def osscse_airflow_connections(
+    osscse_oss_server: LocalOSSServer,
+    osscse_openbao: OpenBaoServer,
+    osscse_kms_server: LocalKMSServer,
+) -> Iterator[dict[str, str]]:
+    env = airflow_connection_env(osscse_oss_server, osscse_openbao, osscse_kms_server)
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        yield env
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
