@@ -1,0 +1,306 @@
+"""A CMK in Alibaba Cloud KMS (Tea SDK ``alibabacloud-kms20160120``), and its Airflow hook.
+
+Wrap-alg ``KMS/ALICLOUD`` in the Java/Go form: ``Encrypt(KeyId, Plaintext=base64(raw))`` once for
+the data key and once for the IV, header value = the returned ``CiphertextBlob`` as is. The core
+base64-decodes header values, so the wrapped bytes here are ``base64decode(CiphertextBlob)``. On
+read both forms are accepted: oss2's ``AliKMSProvider`` stores base64 of the blob *text*, so if the
+decoded header bytes are themselves printable base64 text, that text is the blob.
+
+The KMS blob names its key, so Decrypt needs no KeyId: any credential allowed to decrypt under that
+key can read the object. Rotation: ``ReEncrypt`` (the data key never leaves KMS).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Callable, Mapping
+from functools import cached_property
+from types import MappingProxyType
+from typing import Any, TypeVar
+
+from airflow_provider_osscse.envelope.errors import (
+    KeyNotFoundError,
+    KeyPermissionError,
+    KeyServiceError,
+    KeyUnwrapError,
+)
+from airflow_provider_osscse.envelope.keywrap import (
+    DATA_KEY_SIZE,
+    ContentKey,
+    KeyWrapper,
+    WrappedContentKey,
+    new_iv,
+)
+from airflow_provider_osscse.keys.masking import mask_key_bytes
+from airflow_provider_osscse.keys.retry import DEFAULT_RETRY, RetryPolicy, TransientKeyServiceError
+
+try:  # Airflow is optional for the key classes, required for the hook.
+    from airflow.sdk import BaseHook
+except ImportError:  # pragma: no cover
+    BaseHook = object  # type: ignore[assignment,misc]
+
+T = TypeVar("T")
+WRAP_ALG = "KMS/ALICLOUD"
+MATDESC_CMK = "osscse-cmk"
+SERVICE = "Alibaba Cloud KMS"
+_BASE64_TEXT = re.compile(rb"^[A-Za-z0-9+/]+={0,2}$")
+_NOT_FOUND = ("Forbidden.KeyNotFound", "Forbidden.AliasNotFound", "Rejected.Disabled", "Forbidden.KeyDisabled")
+_AUTH = ("InvalidAccessKeyId", "SignatureDoesNotMatch", "IncompleteSignature", "InvalidSecurityToken")
+
+
+def kms_identity(key_id: str) -> str:
+    """matdesc value naming the KMS key (key id or ``alias/NAME``), not the connection."""
+    return f"kms:{key_id}"
+
+
+def blob_from_header_bytes(raw: bytes) -> str:
+    """The ``CiphertextBlob`` behind header-decoded bytes, in the Java/Go form or oss2's double base64."""
+    if len(raw) % 4 == 0 and _BASE64_TEXT.match(raw):
+        try:
+            base64.b64decode(raw, validate=True)
+            return raw.decode("ascii")  # oss2: the header held base64 of the blob text
+        except binascii.Error:
+            pass
+    return base64.b64encode(raw).decode("ascii")
+
+
+class AlicloudKmsHook(BaseHook):  # type: ignore[misc,valid-type]
+    """Connection ``alicloud_kms``: login = AccessKey ID, password = secret; extras ``region``,
+    ``endpoint``, ``security_token`` (STS), ``protocol``. The client is built lazily, once."""
+
+    conn_name_attr = "kms_conn_id"
+    default_conn_name = "kms_default"
+    conn_type = "alicloud_kms"
+    hook_name = "Alibaba Cloud KMS"
+
+    def __init__(self, kms_conn_id: str = default_conn_name, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.kms_conn_id = kms_conn_id
+
+    @cached_property
+    def _settings(self) -> dict[str, Any]:
+        conn = self.get_connection(self.kms_conn_id)
+        extra = conn.extra_dejson
+        region = extra.get("region") or "cn-hangzhou"
+        return {
+            "access_key_id": conn.login,
+            "access_key_secret": conn.password,
+            "security_token": extra.get("security_token") or None,
+            "region_id": region,
+            "endpoint": extra.get("endpoint") or f"kms.{region}.aliyuncs.com",
+            "protocol": extra.get("protocol") or "https",
+        }
+
+    @property
+    def endpoint(self) -> str:
+        return str(self._settings["endpoint"])
+
+    @cached_property
+    def client(self) -> Any:
+        """The Tea KMS client (``alibabacloud_kms20160120.client.Client``)."""
+        from alibabacloud_kms20160120.client import Client
+        from alibabacloud_tea_openapi.utils_models import Config
+
+        return Client(Config(**self._settings))
+
+    def get_conn(self) -> Any:
+        return self.client
+
+    def runtime_options(self, *, connect_timeout_ms: int = 5000, read_timeout_ms: int = 10000) -> Any:
+        """No SDK auto-retry (our :class:`RetryPolicy` bounds retries) and bounded timeouts."""
+        from darabonba.runtime import RuntimeOptions
+
+        return RuntimeOptions(autoretry=False, connect_timeout=connect_timeout_ms, read_timeout=read_timeout_ms)
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Sign one cheap read call (ListAliases); reports the error code, never credentials."""
+        from alibabacloud_kms20160120 import models
+
+        try:
+            self.client.list_aliases_with_options(models.ListAliasesRequest(page_size=1), self.runtime_options())
+        except Exception as exc:  # noqa: BLE001 - report any failure as the test result
+            return False, f"KMS at {self.endpoint} failed: {getattr(exc, 'code', None) or type(exc).__name__}"
+        return True, f"Connected to Alibaba Cloud KMS at {self.endpoint}"
+
+    def get_key(self, key_id: str, **kwargs: Any) -> AlicloudKmsKey:
+        """The CMK ``key_id`` reached through this connection."""
+        return AlicloudKmsKey(
+            self.client, key_id=key_id, endpoint=self.endpoint, runtime=self.runtime_options(), **kwargs
+        )
+
+
+class AlicloudKmsKey(KeyWrapper):
+    """A KMS key (id or ``alias/NAME``) wrapping data keys through a Tea KMS client."""
+
+    wrap_alg = WRAP_ALG
+
+    def __init__(
+        self,
+        client: Any,
+        *,
+        key_id: str,
+        reference: str | None = None,
+        matdesc: Mapping[str, str] | None = None,
+        retry: RetryPolicy = DEFAULT_RETRY,
+        runtime: Any = None,
+        endpoint: str | None = None,
+    ) -> None:
+        self._client = client
+        self.key_id = key_id
+        self._reference = reference or f"kms://kms_default/{key_id}"
+        entries = dict(matdesc or {})
+        entries[MATDESC_CMK] = kms_identity(key_id)
+        self._matdesc = MappingProxyType(entries)
+        self._retry = retry
+        self._runtime = runtime
+        self._endpoint = endpoint
+
+    @property
+    def reference(self) -> str:
+        return self._reference
+
+    @property
+    def matdesc(self) -> Mapping[str, str]:
+        return self._matdesc
+
+    def matches(self, wrapped: WrappedContentKey) -> bool:
+        return wrapped.wrap_alg == WRAP_ALG and wrapped.matdesc.get(MATDESC_CMK) == self._matdesc[MATDESC_CMK]
+
+    def shares_service_with(self, other: AlicloudKmsKey) -> bool:
+        """Whether ``other`` is reached through the same KMS (so ReEncrypt can move keys between them)."""
+        if self._endpoint and other._endpoint:
+            return self._endpoint == other._endpoint
+        return self._client is other._client
+
+    # -- calls ---------------------------------------------------------------------------------
+    def _runtime_options(self) -> Any:
+        if self._runtime is None:
+            from darabonba.runtime import RuntimeOptions
+
+            self._runtime = RuntimeOptions(autoretry=False, connect_timeout=5000, read_timeout=10000)
+        return self._runtime
+
+    def _call(self, action: str, fn: Callable[[Any], T]) -> T:
+        """Run one KMS action with bounded retries; map errors by code, never quoting the SDK text."""
+
+        def attempt() -> T:
+            try:
+                return fn(self._runtime_options())
+            except Exception as exc:
+                status = _status(exc)
+                if getattr(exc, "code", None) is None or (status is not None and status >= 500):
+                    kind = f"HTTP {status}" if status else "connection failed"
+                    raise TransientKeyServiceError(f"{action}: {kind}") from None
+                raise
+
+        error: Exception
+        try:
+            return self._retry.call(attempt, service=SERVICE, reference=self._reference)
+        except Exception as exc:
+            code = str(getattr(exc, "code", None) or "")
+            if not code:
+                raise
+            if code.startswith(_NOT_FOUND):
+                error = KeyNotFoundError(f"CMK {self._reference}: KMS says {code} (key missing or disabled)")
+            elif code.startswith("Forbidden"):
+                error = KeyPermissionError(
+                    f"CMK {self._reference}: the KMS credentials may not call kms:{action} ({code})"
+                )
+            elif code.startswith(_AUTH):
+                error = KeyPermissionError(
+                    f"CMK {self._reference}: KMS rejected the credentials ({code}); check the "
+                    "AccessKey ID/secret or STS token of the connection"
+                )
+            elif action in ("Decrypt", "ReEncrypt") and code.startswith(("InvalidCiphertext", "InvalidParameter")):
+                error = KeyUnwrapError(
+                    f"CMK {self._reference} could not unwrap the data key ({code}): wrong key for "
+                    "this object or corrupted wrapped values"
+                )
+            else:
+                error = KeyServiceError(f"CMK {self._reference}: KMS {action} failed ({code})")
+        raise error
+
+    def _encrypt(self, raw: bytes) -> bytes:
+        from alibabacloud_kms20160120 import models
+
+        request = models.EncryptRequest(key_id=self.key_id, plaintext=base64.b64encode(raw).decode("ascii"))
+        body = self._call("Encrypt", lambda rt: self._client.encrypt_with_options(request, rt)).body
+        return base64.b64decode(body.ciphertext_blob)
+
+    def _decrypt(self, wrapped: bytes) -> bytes:
+        from alibabacloud_kms20160120 import models
+
+        request = models.DecryptRequest(ciphertext_blob=blob_from_header_bytes(wrapped))
+        body = self._call("Decrypt", lambda rt: self._client.decrypt_with_options(request, rt)).body
+        try:
+            raw = base64.b64decode(body.plaintext, validate=True)
+        except (binascii.Error, TypeError):
+            raw = None
+        if raw is None:
+            raise KeyUnwrapError(f"CMK {self._reference}: KMS returned a non-base64 plaintext")
+        mask_key_bytes(raw)
+        return raw
+
+    def _reencrypt(self, wrapped: bytes) -> bytes:
+        from alibabacloud_kms20160120 import models
+
+        request = models.ReEncryptRequest(
+            ciphertext_blob=blob_from_header_bytes(wrapped), destination_key_id=self.key_id
+        )
+        body = self._call("ReEncrypt", lambda rt: self._client.re_encrypt_with_options(request, rt)).body
+        return base64.b64decode(body.ciphertext_blob)
+
+    # -- KeyWrapper ----------------------------------------------------------------------------
+    def wrap(self, content_key: ContentKey) -> WrappedContentKey:
+        return WrappedContentKey(
+            WRAP_ALG, self._encrypt(content_key.key), self._encrypt(content_key.iv), self._matdesc
+        )
+
+    def new_content_key(self) -> tuple[ContentKey, WrappedContentKey]:
+        """``GenerateDataKey`` (KMS entropy, key and its blob in one call) plus one Encrypt for the IV."""
+        from alibabacloud_kms20160120 import models
+
+        request = models.GenerateDataKeyRequest(key_id=self.key_id, number_of_bytes=DATA_KEY_SIZE)
+        body = self._call("GenerateDataKey", lambda rt: self._client.generate_data_key_with_options(request, rt)).body
+        key = base64.b64decode(body.plaintext)
+        mask_key_bytes(key)
+        content_key = ContentKey(key=key, iv=new_iv())
+        wrapped = WrappedContentKey(
+            WRAP_ALG, base64.b64decode(body.ciphertext_blob), self._encrypt(content_key.iv), self._matdesc
+        )
+        return content_key, wrapped
+
+    def unwrap(self, wrapped: WrappedContentKey) -> ContentKey:
+        key, iv = self._decrypt(wrapped.wrapped_key), self._decrypt(wrapped.wrapped_iv)
+        try:
+            return ContentKey(key=key, iv=iv)
+        except ValueError:
+            raise KeyUnwrapError(
+                f"CMK {self._reference}: unwrapped values have the wrong length for a data key and IV"
+            ) from None
+
+    def reencrypt_from(self, wrapped: WrappedContentKey) -> WrappedContentKey:
+        """KMS ``ReEncrypt`` of both values to this key's newest version (the data key stays in KMS)."""
+        return WrappedContentKey(
+            WRAP_ALG, self._reencrypt(wrapped.wrapped_key), self._reencrypt(wrapped.wrapped_iv),
+            {**wrapped.matdesc, **self._matdesc},
+        )
+
+    def rewrap(self, wrapped: WrappedContentKey) -> WrappedContentKey:
+        return self.reencrypt_from(wrapped)
+
+    def __reduce__(self) -> Any:
+        raise TypeError("AlicloudKmsKey holds an authenticated KMS client and cannot be pickled")
+
+
+def _status(exc: BaseException) -> int | None:
+    status = getattr(exc, "statusCode", None) or getattr(exc, "status_code", None)
+    data = getattr(exc, "data", None)
+    if status is None and isinstance(data, dict):
+        status = data.get("statusCode")
+    try:
+        return int(status) if status is not None else None
+    except (TypeError, ValueError):
+        return None

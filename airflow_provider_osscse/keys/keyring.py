@@ -1,0 +1,120 @@
+"""Several CMKs behind one :class:`KeyWrapper`: write with one, read objects written under any.
+
+Choosing the CMK for an object (bounded, never "try every key"):
+
+1. **Identity**: members whose :meth:`~KeyWrapper.matches` accepts the object (wrap-alg plus the
+   ``osscse-cmk`` matdesc entry this package writes, or the member's own matdesc entries). The core
+   parses the matdesc header, so compact and spaced JSON spellings select the same key.
+2. **Fallback by wrap-alg**, only when the object carries no ``osscse-cmk`` entry (objects from the
+   official SDKs): members with the same wrap-alg, those sharing the most matdesc entries with the
+   object first, at most ``max_fallback_attempts`` of them (the same bound applies to step 1, where
+   a member with an empty matdesc matches every object of its wrap-alg). An object that *names* a CMK this keyring
+   does not hold is refused at once: trying other keys could only fail, one service call each.
+
+Failures: no candidate → :class:`NoMatchingKeyError`; every candidate failed to unwrap →
+:class:`KeyUnwrapError`. Service errors (unreachable, permission) propagate unchanged from the first
+candidate that raises them, because retrying another key would hide the real problem.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from airflow_provider_osscse.envelope.errors import KeyUnwrapError, NoMatchingKeyError
+from airflow_provider_osscse.envelope.keywrap import ContentKey, KeyWrapper, WrappedContentKey
+
+MATDESC_CMK = "osscse-cmk"
+#: Default bound on blind attempts for objects without an ``osscse-cmk`` entry.
+DEFAULT_MAX_FALLBACK_ATTEMPTS = 3
+
+
+class Keyring(KeyWrapper):
+    """``primary`` wraps new objects; ``primary`` and ``others`` unwrap existing ones."""
+
+    def __init__(
+        self,
+        primary: KeyWrapper,
+        others: Sequence[KeyWrapper] = (),
+        *,
+        max_fallback_attempts: int = DEFAULT_MAX_FALLBACK_ATTEMPTS,
+    ) -> None:
+        if max_fallback_attempts < 1:
+            raise ValueError("max_fallback_attempts must be >= 1")
+        self.primary = primary
+        self.members: tuple[KeyWrapper, ...] = (primary, *others)
+        self.max_fallback_attempts = max_fallback_attempts
+        self.wrap_alg = primary.wrap_alg
+
+    @property
+    def reference(self) -> str:
+        return self.primary.reference
+
+    @property
+    def matdesc(self) -> Mapping[str, str]:
+        return self.primary.matdesc
+
+    def wrap(self, content_key: ContentKey) -> WrappedContentKey:
+        return self.primary.wrap(content_key)
+
+    def new_content_key(self) -> tuple[ContentKey, WrappedContentKey]:
+        return self.primary.new_content_key()
+
+    def candidates(self, wrapped: WrappedContentKey) -> list[KeyWrapper]:
+        """The members to try for ``wrapped``, in order, already bounded (see module docstring)."""
+        exact = [m for m in self.members if m.matches(wrapped)]
+        if exact:  # bounded too: a member with empty matdesc "matches" every object of its wrap-alg
+            return exact[: self.max_fallback_attempts]
+        if MATDESC_CMK in wrapped.matdesc:
+            return []
+        same_alg = [m for m in self.members if m.wrap_alg == wrapped.wrap_alg]
+
+        def shared(member: KeyWrapper) -> int:
+            return sum(1 for k, v in member.matdesc.items() if wrapped.matdesc.get(k) == v)
+
+        same_alg.sort(key=shared, reverse=True)  # stable: configured order breaks ties
+        return same_alg[: self.max_fallback_attempts]
+
+    def select(self, wrapped: WrappedContentKey) -> KeyWrapper:
+        """The first candidate CMK for ``wrapped`` (used by rotation to find the source CMK)."""
+        found = self.candidates(wrapped)
+        if not found:
+            raise self._no_match(wrapped)
+        return found[0]
+
+    def unwrap(self, wrapped: WrappedContentKey) -> ContentKey:
+        found = self.candidates(wrapped)
+        if not found:
+            raise self._no_match(wrapped)
+        for member in found:
+            try:
+                return member.unwrap(wrapped)
+            except KeyUnwrapError:
+                continue
+        raise KeyUnwrapError(
+            f"none of {len(found)} candidate CMK(s) ({', '.join(m.reference for m in found)}) "
+            f"could unwrap the data key (wrap-alg {wrapped.wrap_alg})"
+        )
+
+    def rewrap(self, wrapped: WrappedContentKey) -> WrappedContentKey:
+        """Re-wrap under the primary CMK (see :func:`keys.rotation.rewrap_content_key`)."""
+        from airflow_provider_osscse.keys.rotation import rewrap_content_key
+
+        return rewrap_content_key(wrapped, source=self.select(wrapped), target=self.primary)
+
+    def matches(self, wrapped: WrappedContentKey) -> bool:
+        return bool(self.candidates(wrapped))
+
+    def key_version(self, wrapped: WrappedContentKey) -> str | None:
+        found = self.candidates(wrapped)
+        return found[0].key_version(wrapped) if found else None
+
+    def _no_match(self, wrapped: WrappedContentKey) -> NoMatchingKeyError:
+        named = wrapped.matdesc.get(MATDESC_CMK)
+        what = f"CMK {named!r}" if named else f"wrap-alg {wrapped.wrap_alg!r}"
+        return NoMatchingKeyError(
+            f"no configured CMK matches the object's {what}; keyring holds: "
+            + ", ".join(m.reference for m in self.members)
+        )
+
+    def __repr__(self) -> str:
+        return f"Keyring({', '.join(repr(m) for m in self.members)})"

@@ -1,0 +1,183 @@
+"""A CMK that is an RSA key pair held locally (or handed over as PEM by another provider, e.g. Vault KV).
+
+Wrap-alg ``RSA/NONE/PKCS1Padding``: RSAES-PKCS1-v1_5 over the raw 32 data-key bytes and, separately,
+the raw 16 IV bytes, exactly like oss2's ``RsaProvider`` and the Java/Go/v2 SDKs. Any modulus size.
+A public key alone can encrypt; decrypting needs the private key.
+
+Wrong-key detection: OpenSSL 3.2+ answers a bad PKCS#1 v1.5 padding with *implicit rejection*
+(a pseudo-random message instead of an error), so an unwrap is only accepted when the key is exactly
+32 bytes, the IV exactly 16 bytes and the IV's bytes 8..11 are zero (every SDK writes them so). A
+wrong key passes all three with probability below 2^-40; the integrity tag then catches the rest.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from types import MappingProxyType
+
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+from airflow_provider_osscse.envelope.aes_ctr import iv_from_legacy_counter
+from airflow_provider_osscse.envelope.errors import CmkReferenceError, KeyUnwrapError
+from airflow_provider_osscse.envelope.headers import WRAP_ALG_RSA_OAEP, WRAP_ALG_RSA_PKCS1
+from airflow_provider_osscse.envelope.keywrap import (
+    DATA_KEY_SIZE,
+    IV_SIZE,
+    ContentKey,
+    KeyWrapper,
+    WrappedContentKey,
+)
+
+
+def _load_private(pem: bytes) -> rsa.RSAPrivateKey:
+    try:
+        key = serialization.load_pem_private_key(pem, password=None)
+    except (ValueError, TypeError) as exc:
+        raise CmkReferenceError(f"not a usable unencrypted PEM RSA private key ({type(exc).__name__})") from None
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise CmkReferenceError("the PEM private key is not an RSA key")
+    return key
+
+
+def _load_public(pem: bytes) -> rsa.RSAPublicKey:
+    try:
+        key = serialization.load_pem_public_key(pem)  # SubjectPublicKeyInfo and PKCS#1 "RSA PUBLIC KEY"
+    except (ValueError, TypeError, serialization.UnsupportedAlgorithm) as exc:
+        raise CmkReferenceError(f"not a usable PEM RSA public key ({type(exc).__name__})") from None
+    if not isinstance(key, rsa.RSAPublicKey):
+        raise CmkReferenceError("the PEM public key is not an RSA key")
+    return key
+
+
+class LocalRsaKey(KeyWrapper):
+    """An RSA CMK from PEM bytes (PKCS#1, PKCS#8 or X.509/SubjectPublicKeyInfo)."""
+
+    wrap_alg = WRAP_ALG_RSA_PKCS1
+
+    def __init__(
+        self,
+        *,
+        private_key_pem: bytes | None = None,
+        public_key_pem: bytes | None = None,
+        reference: str = "rsa-local",
+        matdesc: Mapping[str, str] | None = None,
+    ) -> None:
+        if private_key_pem is None and public_key_pem is None:
+            raise CmkReferenceError(f"RSA CMK {reference!r} needs a private or a public key PEM")
+        self._private = _load_private(private_key_pem) if private_key_pem is not None else None
+        if public_key_pem is not None:
+            self._public = _load_public(public_key_pem)
+            if self._private is not None and (
+                self._private.public_key().public_numbers() != self._public.public_numbers()
+            ):
+                raise CmkReferenceError(f"RSA CMK {reference!r}: the public key does not belong to the private key")
+        else:
+            assert self._private is not None
+            self._public = self._private.public_key()
+        self._reference = reference
+        self._matdesc = MappingProxyType(dict(sorted((matdesc or {}).items())))
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str], *, reference: str | None = None,
+                  matdesc: Mapping[str, str] | None = None) -> LocalRsaKey:
+        """Load a PEM file holding a private key (any form) or only a public key."""
+        with open(path, "rb") as handle:
+            pem = handle.read()
+        ref = reference or f"rsa-file:{os.fspath(path)}"
+        if b"PRIVATE KEY" in pem:
+            return cls(private_key_pem=pem, reference=ref, matdesc=matdesc)
+        return cls(public_key_pem=pem, reference=ref, matdesc=matdesc)
+
+    @classmethod
+    def generate(cls, bits: int = 2048, *, reference: str = "rsa-local",
+                 matdesc: Mapping[str, str] | None = None) -> LocalRsaKey:
+        """A fresh key pair (tests, demos); export it with :meth:`private_key_pem` to keep it."""
+        key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
+        pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+        return cls(private_key_pem=pem, reference=reference, matdesc=matdesc)
+
+    def private_key_pem(self) -> bytes:
+        """PKCS#8 PEM of the private key (secret: never log it)."""
+        if self._private is None:
+            raise KeyUnwrapError(f"RSA CMK {self._reference!r} has only a public key")
+        return self._private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption())
+
+    def public_key_pem(self) -> bytes:
+        """X.509 SubjectPublicKeyInfo PEM of the public key."""
+        return self._public.public_bytes(serialization.Encoding.PEM,
+                                         serialization.PublicFormat.SubjectPublicKeyInfo)
+
+    def __reduce__(self):  # noqa: D105 - the private key must not travel in pickles (XCom, task state)
+        raise TypeError("LocalRsaKey holds a private key and cannot be pickled")
+
+    @property
+    def reference(self) -> str:
+        return self._reference
+
+    @property
+    def matdesc(self) -> Mapping[str, str]:
+        return self._matdesc
+
+    @property
+    def can_unwrap(self) -> bool:
+        """Whether the private key is present."""
+        return self._private is not None
+
+    def wrap(self, content_key: ContentKey) -> WrappedContentKey:
+        return WrappedContentKey(
+            wrap_alg=self.wrap_alg,
+            wrapped_key=self._public.encrypt(content_key.key, padding.PKCS1v15()),
+            wrapped_iv=self._public.encrypt(content_key.iv, padding.PKCS1v15()),
+            matdesc=self._matdesc,
+        )
+
+    def matches(self, wrapped: WrappedContentKey) -> bool:
+        """Also claims oss2's OAEP objects (read only; the core gates them behind ``allow_legacy``)."""
+        if wrapped.wrap_alg == WRAP_ALG_RSA_OAEP:
+            own = dict(self._matdesc)
+            return all(wrapped.matdesc.get(k) == v for k, v in own.items())
+        return super().matches(wrapped)
+
+    def unwrap(self, wrapped: WrappedContentKey) -> ContentKey:
+        if self._private is None:
+            raise KeyUnwrapError(
+                f"RSA CMK {self._reference!r} has only a public key: unwrapping needs the private key"
+            )
+        if wrapped.wrap_alg == WRAP_ALG_RSA_PKCS1:
+            key = self._decrypt(wrapped.wrapped_key, padding.PKCS1v15())
+            iv = self._decrypt(wrapped.wrapped_iv, padding.PKCS1v15())
+        elif wrapped.wrap_alg == WRAP_ALG_RSA_OAEP:
+            oaep = padding.OAEP(mgf=padding.MGF1(hashes.SHA1()), algorithm=hashes.SHA1(), label=None)
+            key = self._decrypt(wrapped.wrapped_key, oaep)
+            iv = self._decrypt(wrapped.wrapped_iv, oaep)
+            if len(iv) != IV_SIZE:
+                try:
+                    iv = iv_from_legacy_counter(iv)  # oss2 2.5–2.10: decimal start counter
+                except ValueError:
+                    raise KeyUnwrapError(self._mismatch()) from None
+        else:
+            raise KeyUnwrapError(
+                f"RSA CMK {self._reference!r} cannot unwrap wrap-alg {wrapped.wrap_alg!r}"
+            )
+        if len(key) != DATA_KEY_SIZE or len(iv) != IV_SIZE:
+            raise KeyUnwrapError(self._mismatch())
+        if wrapped.wrap_alg == WRAP_ALG_RSA_PKCS1 and iv[8:12] != b"\x00\x00\x00\x00":
+            raise KeyUnwrapError(self._mismatch())
+        return ContentKey(key=key, iv=iv)
+
+    def _decrypt(self, ciphertext: bytes, pad: padding.AsymmetricPadding) -> bytes:
+        assert self._private is not None
+        if len(ciphertext) != self._private.key_size // 8:
+            raise KeyUnwrapError(self._mismatch())
+        try:
+            return self._private.decrypt(ciphertext, pad)
+        except ValueError:
+            raise KeyUnwrapError(self._mismatch()) from None
+
+    def _mismatch(self) -> str:
+        return (f"RSA CMK {self._reference!r} could not unwrap the data key: the object was encrypted "
+                f"under a different key (check the matdesc / key reference) or its wrapped values are corrupt")

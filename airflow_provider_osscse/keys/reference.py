@@ -1,0 +1,149 @@
+"""One string names a CMK; :func:`resolve_cmk` turns it into a :class:`KeyWrapper`.
+
+Forms (see ``docs/key-custody.md``)::
+
+    vault-transit://<vault_conn_id>/<mount>/<key_name>
+    vault-kv://<vault_conn_id>/<mount>/<secret_path>[?version=N]
+    kms://<kms_conn_id>/<key id | alias/NAME>
+    rsa-file:///absolute/path/key.pem
+
+The connection id says *how to reach* the key service from this deployment; it is deliberately not
+part of the matdesc written into objects (a reader elsewhere may use another connection id for the
+same key). Vault connections are the hashicorp provider's ``vault`` connections, authenticated only
+through ``VaultHook(vault_conn_id=...).get_conn()`` so all its auth methods work. Airflow is
+imported lazily, only when a connection is actually resolved.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import parse_qs, urlsplit
+
+from airflow_provider_osscse.envelope.errors import CmkReferenceError
+from airflow_provider_osscse.envelope.keywrap import KeyWrapper
+from airflow_provider_osscse.keys.retry import DEFAULT_RETRY, RetryPolicy
+
+SCHEMES = ("vault-transit", "vault-kv", "kms", "rsa-file")
+_CONN_ID = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+
+@dataclass(frozen=True)
+class CmkReference:
+    """A parsed CMK reference. ``conn_id`` is empty for ``rsa-file``; ``version`` only for ``vault-kv``."""
+
+    raw: str
+    scheme: str
+    conn_id: str
+    mount: str
+    name: str
+    version: int | None = None
+
+
+def parse_cmk_reference(reference: str) -> CmkReference:
+    """Parse and validate ``reference``; raise :class:`CmkReferenceError` naming it when malformed."""
+
+    def bad(why: str) -> CmkReferenceError:
+        return CmkReferenceError(f"invalid CMK reference {reference!r}: {why}")
+
+    if not isinstance(reference, str) or "://" not in reference:
+        raise bad(f"expected <scheme>://..., with scheme one of {', '.join(SCHEMES)}")
+    parts = urlsplit(reference)
+    scheme = parts.scheme
+    if scheme not in SCHEMES:
+        raise bad(f"unknown scheme {scheme!r}; expected one of {', '.join(SCHEMES)}")
+    if parts.fragment:
+        raise bad("fragments are not allowed")
+    if scheme == "rsa-file":
+        if parts.netloc or not parts.path.startswith("/") or parts.query:
+            raise bad("expected rsa-file:///absolute/path/key.pem")
+        return CmkReference(reference, scheme, "", "", parts.path)
+
+    conn_id = parts.netloc
+    if not conn_id or not _CONN_ID.match(conn_id):
+        raise bad("missing or invalid connection id after '//'")
+    segments = [s for s in parts.path.split("/")]
+    if segments[:1] == [""]:
+        segments = segments[1:]
+    if any(s == "" for s in segments):
+        raise bad("empty path segment")
+    version: int | None = None
+    if parts.query:
+        if scheme != "vault-kv":
+            raise bad("only vault-kv references take a query (?version=N)")
+        query = parse_qs(parts.query, strict_parsing=True)
+        if set(query) != {"version"} or len(query["version"]) != 1 or not query["version"][0].isdigit():
+            raise bad("the only query parameter is version=<positive integer>")
+        version = int(query["version"][0])
+        if version < 1:
+            raise bad("version must be >= 1")
+    if scheme == "kms":
+        name = "/".join(segments)
+        if not segments or (segments[0] == "alias" and len(segments) != 2) or (
+            segments[0] != "alias" and len(segments) != 1
+        ):
+            raise bad("expected kms://<conn_id>/<key id> or kms://<conn_id>/alias/<name>")
+        return CmkReference(reference, scheme, conn_id, "", name)
+    if len(segments) < 2:
+        what = "key_name" if scheme == "vault-transit" else "secret_path"
+        raise bad(f"expected {scheme}://<conn_id>/<mount>/<{what}>")
+    if scheme == "vault-transit":
+        return CmkReference(reference, scheme, conn_id, "/".join(segments[:-1]), segments[-1])
+    return CmkReference(reference, scheme, conn_id, segments[0], "/".join(segments[1:]), version)
+
+
+def _vault_client(ref: CmkReference):  # -> hvac.Client
+    from airflow.providers.hashicorp.hooks.vault import VaultHook
+
+    try:
+        return VaultHook(vault_conn_id=ref.conn_id).get_conn()
+    except Exception as exc:
+        if type(exc).__name__ == "AirflowNotFoundException":
+            raise CmkReferenceError(
+                f"CMK reference {ref.raw!r}: Airflow connection {ref.conn_id!r} is not defined"
+            ) from None
+        raise
+
+
+def resolve_cmk(
+    reference: str,
+    *,
+    matdesc: Mapping[str, str] | None = None,
+    retry: RetryPolicy = DEFAULT_RETRY,
+) -> KeyWrapper:
+    """Build the CMK named by ``reference`` from Airflow connections (``matdesc``: extra user entries)."""
+    ref = parse_cmk_reference(reference)
+    if ref.scheme == "vault-transit":
+        from airflow_provider_osscse.keys.vault_transit import VaultTransitKey
+
+        return VaultTransitKey(
+            _vault_client(ref), mount=ref.mount, key_name=ref.name, reference=ref.raw,
+            matdesc=matdesc, retry=retry,
+        )
+    if ref.scheme == "vault-kv":
+        from airflow_provider_osscse.keys.vault_kv import VaultKvRsaKey
+
+        return VaultKvRsaKey(
+            _vault_client(ref), mount=ref.mount, secret_path=ref.name, version=ref.version,
+            reference=ref.raw, matdesc=matdesc, retry=retry,
+        )
+    if ref.scheme == "kms":
+        from airflow_provider_osscse.keys.alicloud_kms import AlicloudKmsHook, AlicloudKmsKey
+
+        hook = AlicloudKmsHook(kms_conn_id=ref.conn_id)
+        try:
+            client = hook.client
+        except Exception as exc:
+            if type(exc).__name__ == "AirflowNotFoundException":
+                raise CmkReferenceError(
+                    f"CMK reference {ref.raw!r}: Airflow connection {ref.conn_id!r} is not defined"
+                ) from None
+            raise
+        return AlicloudKmsKey(
+            client, key_id=ref.name, reference=ref.raw, matdesc=matdesc, retry=retry,
+            runtime=hook.runtime_options(),
+        )
+    from airflow_provider_osscse.keys.rsa_file import load_rsa_file_key
+
+    return load_rsa_file_key(ref.name, reference=ref.raw, matdesc=matdesc)

@@ -1,0 +1,138 @@
+"""Alibaba Cloud KMS CMK through the real Tea SDK against the local KMS server."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import uuid
+
+import pytest
+from alibabacloud_kms20160120.client import Client
+from alibabacloud_tea_openapi.utils_models import Config
+
+from airflow_provider_osscse.envelope.errors import (
+    KeyNotFoundError,
+    KeyPermissionError,
+    KeyServiceUnavailableError,
+    KeyUnwrapError,
+)
+from airflow_provider_osscse.envelope.keywrap import ContentKey, WrappedContentKey
+from airflow_provider_osscse.keys.alicloud_kms import AlicloudKmsHook, AlicloudKmsKey
+from airflow_provider_osscse.keys.keyring import Keyring
+from airflow_provider_osscse.keys.reference import resolve_cmk
+from airflow_provider_osscse.keys.rotation import rewrap_content_key
+from airflow_provider_osscse.keys.vault_transit import VaultTransitKey
+from tests.keys.conftest import FAST_RETRY
+
+
+def _client(server, ak: str | None = None, secret: str | None = None, endpoint: str | None = None) -> Client:
+    return Client(Config(
+        access_key_id=ak or server.access_key_id, access_key_secret=secret or server.access_key_secret,
+        endpoint=endpoint or server.endpoint, protocol="http", region_id=server.region,
+    ))
+
+
+@pytest.fixture
+def kms_alias(osscse_kms_server) -> str:
+    alias = f"alias/cmk-{uuid.uuid4().hex[:8]}"
+    osscse_kms_server.create_key(alias=alias)
+    return alias
+
+
+def test_wrap_unwrap_round_trip_in_the_java_go_form(osscse_kms_server, kms_alias: str) -> None:
+    cmk = AlicloudKmsKey(_client(osscse_kms_server), key_id=kms_alias, endpoint=osscse_kms_server.endpoint)
+    content_key = ContentKey.generate()
+    wrapped = cmk.wrap(content_key)
+    assert wrapped.wrap_alg == "KMS/ALICLOUD" and dict(wrapped.matdesc) == {"osscse-cmk": f"kms:{kms_alias}"}
+    assert cmk.unwrap(wrapped) == content_key
+
+
+def test_generate_data_key_gives_a_wrapped_content_key(osscse_kms_server, kms_alias: str) -> None:
+    cmk = AlicloudKmsKey(_client(osscse_kms_server), key_id=kms_alias)
+    content_key, wrapped = cmk.new_content_key()
+    assert content_key.iv[8:12] == b"\0\0\0\0" and cmk.unwrap(wrapped) == content_key
+
+
+def test_oss2_double_base64_form_is_read_back(osscse_kms_server, kms_alias: str) -> None:
+    client = _client(osscse_kms_server)
+    content_key = ContentKey.generate()
+    from alibabacloud_kms20160120 import models
+
+    def oss2_style(raw: bytes) -> bytes:
+        blob = client.encrypt(models.EncryptRequest(key_id=kms_alias, plaintext=base64.b64encode(raw).decode())).body.ciphertext_blob
+        header = base64.b64encode(blob.encode())  # oss2 AliKMSProvider: base64 of the blob text
+        return base64.b64decode(header)  # what the core hands over
+
+    wrapped = WrappedContentKey("KMS/ALICLOUD", oss2_style(content_key.key), oss2_style(content_key.iv), {})
+    assert AlicloudKmsKey(client, key_id=kms_alias).unwrap(wrapped) == content_key
+
+
+def test_rotation_then_reencrypt_still_unwraps_and_moves_between_keys(osscse_kms_server, kms_alias: str) -> None:
+    client = _client(osscse_kms_server)
+    cmk = AlicloudKmsKey(client, key_id=kms_alias, endpoint=osscse_kms_server.endpoint)
+    content_key = ContentKey.generate()
+    old = cmk.wrap(content_key)
+    osscse_kms_server.rotate_key(kms_alias)
+    new = cmk.rewrap(old)
+    assert new.wrapped_key != old.wrapped_key
+    assert cmk.unwrap(new) == content_key and cmk.unwrap(old) == content_key
+    other_id = osscse_kms_server.create_key()
+    other = AlicloudKmsKey(client, key_id=other_id, endpoint=osscse_kms_server.endpoint)
+    moved = rewrap_content_key(old, source=cmk, target=other)
+    assert moved.matdesc["osscse-cmk"] == f"kms:{other_id}" and other.unwrap(moved) == content_key
+
+
+def test_kms_to_vault_rotation_unwraps_then_wraps_in_memory(osscse_kms_server, kms_alias: str, vault_root, transit_key: str) -> None:
+    kms = AlicloudKmsKey(_client(osscse_kms_server), key_id=kms_alias)
+    transit = VaultTransitKey(vault_root, key_name=transit_key)
+    content_key = ContentKey.generate()
+    moved = Keyring(transit, [kms]).rewrap(kms.wrap(content_key))
+    assert moved.wrap_alg == "VAULT/TRANSIT" and transit.unwrap(moved) == content_key
+
+
+def test_bad_credentials_are_a_permission_error_without_the_secret(osscse_kms_server, kms_alias: str) -> None:
+    cmk = AlicloudKmsKey(_client(osscse_kms_server, secret="wrong-secret-value"), key_id=kms_alias, retry=FAST_RETRY)
+    with pytest.raises(KeyPermissionError, match="rejected the credentials") as info:
+        cmk.wrap(ContentKey.generate())
+    assert "wrong-secret-value" not in str(info.value)
+
+
+def test_decrypt_only_credential_cannot_encrypt_and_names_the_action(osscse_kms_server, kms_alias: str) -> None:
+    osscse_kms_server.add_credential("LTAI-decrypt-only", "decrypt-only-secret", allowed_actions={"Decrypt"})
+    wrapped = AlicloudKmsKey(_client(osscse_kms_server), key_id=kms_alias).wrap(content_key := ContentKey.generate())
+    reader = AlicloudKmsKey(_client(osscse_kms_server, "LTAI-decrypt-only", "decrypt-only-secret"), key_id=kms_alias, retry=FAST_RETRY)
+    assert reader.unwrap(wrapped) == content_key
+    with pytest.raises(KeyPermissionError, match="may not call kms:Encrypt"):
+        reader.wrap(content_key)
+
+
+def test_missing_key_and_tampered_blob_fail_clearly(osscse_kms_server, kms_alias: str) -> None:
+    client = _client(osscse_kms_server)
+    with pytest.raises(KeyNotFoundError, match="kms://kms_default/alias/nope"):
+        AlicloudKmsKey(client, key_id="alias/nope", retry=FAST_RETRY).wrap(ContentKey.generate())
+    cmk = AlicloudKmsKey(client, key_id=kms_alias, retry=FAST_RETRY)
+    wrapped = cmk.wrap(ContentKey.generate())
+    tampered = WrappedContentKey("KMS/ALICLOUD", wrapped.wrapped_key[:-1] + bytes([wrapped.wrapped_key[-1] ^ 1]), wrapped.wrapped_iv, {})
+    with pytest.raises(KeyUnwrapError):
+        cmk.unwrap(tampered)
+
+
+def test_unreachable_kms_fails_fast_and_does_not_leak_the_request(osscse_kms_server) -> None:
+    cmk = AlicloudKmsKey(_client(osscse_kms_server, endpoint="127.0.0.1:1"), key_id="alias/x", retry=FAST_RETRY)
+    started = time.monotonic()
+    with pytest.raises(KeyServiceUnavailableError, match="Alibaba Cloud KMS is unavailable for CMK kms://kms_default/alias/x") as info:
+        cmk.wrap(content_key := ContentKey.generate())
+    assert time.monotonic() - started < 3
+    assert base64.b64encode(content_key.key).decode() not in str(info.value)
+
+
+def test_kms_reference_resolves_through_the_airflow_connection(osscse_kms_server, kms_alias: str, monkeypatch) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_KMS_ORDERS", json.dumps({
+        "conn_type": "alicloud_kms", "login": osscse_kms_server.access_key_id, "password": osscse_kms_server.access_key_secret,
+        "extra": {"region": osscse_kms_server.region, "endpoint": osscse_kms_server.endpoint, "protocol": "http"},
+    }))
+    cmk = resolve_cmk(f"kms://kms_orders/{kms_alias}")
+    content_key = ContentKey.generate()
+    assert cmk.unwrap(cmk.wrap(content_key)) == content_key
+    assert AlicloudKmsHook(kms_conn_id="kms_orders").test_connection()[0] is True

@@ -1,0 +1,140 @@
+"""Keyring selection by matdesc, the bounded data-key cache, and rotation across CMKs."""
+
+from __future__ import annotations
+
+import pickle
+import threading
+import time
+
+import hvac
+import pytest
+
+from airflow_provider_osscse.envelope.errors import NoMatchingKeyError
+from airflow_provider_osscse.envelope.keywrap import ContentKey, KeyWrapper, WrappedContentKey
+from airflow_provider_osscse.keys.data_key_cache import CachingKeyWrapper, DataKeyCache, DataKeyCacheLimits
+from airflow_provider_osscse.keys.keyring import Keyring
+from airflow_provider_osscse.keys.local_rsa import LocalRsaKey
+from airflow_provider_osscse.keys.rotation import rewrap_content_key, rewrap_to_latest
+from airflow_provider_osscse.keys.vault_transit import VaultTransitKey
+from tests.keys.rsa_forms import pem
+
+
+class CountingKey(KeyWrapper):
+    """Counts unwraps of a real CMK (to prove how many key-service calls happen)."""
+
+    def __init__(self, inner: KeyWrapper) -> None:
+        self.inner, self.wrap_alg, self.unwraps = inner, inner.wrap_alg, 0
+
+    reference = property(lambda self: self.inner.reference)
+    matdesc = property(lambda self: self.inner.matdesc)
+
+    def wrap(self, content_key: ContentKey) -> WrappedContentKey:
+        return self.inner.wrap(content_key)
+
+    def unwrap(self, wrapped: WrappedContentKey) -> ContentKey:
+        self.unwraps += 1
+        return self.inner.unwrap(wrapped)
+
+    def matches(self, wrapped: WrappedContentKey) -> bool:
+        return self.inner.matches(wrapped)
+
+
+def _rsa(seed: int, **matdesc: str) -> LocalRsaKey:
+    return LocalRsaKey(private_key_pem=pem(seed, "pkcs8"), reference=f"rsa-{seed}", matdesc=matdesc)
+
+
+def test_keyring_picks_the_cmk_named_by_matdesc(vault_root: hvac.Client, transit_key: str) -> None:
+    vault_root.secrets.transit.create_key(f"{transit_key}-b")
+    a = CountingKey(VaultTransitKey(vault_root, key_name=transit_key))
+    b = CountingKey(VaultTransitKey(vault_root, key_name=f"{transit_key}-b"))
+    keyring = Keyring(a, [b])
+    content_key = ContentKey.generate()
+    wrapped_b = b.wrap(content_key)
+    assert keyring.unwrap(wrapped_b) == content_key
+    assert (a.unwraps, b.unwraps) == (0, 1)
+    assert keyring.wrap(content_key).matdesc["osscse-cmk"] == f"vault-transit:transit/{transit_key}"
+
+
+def test_keyring_refuses_an_object_naming_a_cmk_it_does_not_hold(vault_root: hvac.Client, transit_key: str) -> None:
+    keyring = Keyring(VaultTransitKey(vault_root, key_name=transit_key))
+    foreign = WrappedContentKey("VAULT/TRANSIT", b"vault:v1:x", b"vault:v1:y", {"osscse-cmk": "vault-transit:transit/other"})
+    with pytest.raises(NoMatchingKeyError, match="vault-transit:transit/other"):
+        keyring.unwrap(foreign)
+
+
+def test_official_sdk_objects_without_matdesc_fall_back_by_wrap_alg_within_the_bound() -> None:
+    keys = [CountingKey(_rsa(seed)) for seed in (0, 1, 2)]
+    content_key = ContentKey.generate()
+    sdk_like = keys[2].wrap(content_key)
+    sdk_like = WrappedContentKey(sdk_like.wrap_alg, sdk_like.wrapped_key, sdk_like.wrapped_iv, {})
+    assert Keyring(keys[0], keys[1:], max_fallback_attempts=3).unwrap(sdk_like) == content_key
+    bounded = Keyring(keys[0], keys[1:], max_fallback_attempts=2)
+    before = [k.unwraps for k in keys]
+    with pytest.raises(Exception, match="none of 2 candidate"):
+        bounded.unwrap(sdk_like)
+    assert [k.unwraps - b for k, b in zip(keys, before)] == [1, 1, 0]
+
+
+def test_fallback_prefers_the_member_sharing_the_objects_matdesc_entries() -> None:
+    first, second = CountingKey(_rsa(0, desc="a")), CountingKey(_rsa(1, desc="b"))
+    content_key = ContentKey.generate()
+    wrapped = second.wrap(content_key)  # LocalRsaKey writes {"desc": "b"} as an official SDK would
+    assert Keyring(first, [second], max_fallback_attempts=1).unwrap(wrapped) == content_key
+    assert first.unwraps == 0
+
+
+def test_data_key_cache_serves_repeat_unwraps_without_a_service_call(vault_root: hvac.Client, transit_key: str) -> None:
+    inner = CountingKey(VaultTransitKey(vault_root, key_name=transit_key))
+    cache = DataKeyCache(DataKeyCacheLimits(max_age_seconds=60, max_entries=2))
+    cmk = CachingKeyWrapper(inner, cache)
+    content_keys = [ContentKey.generate() for _ in range(3)]
+    wrapped = [cmk.wrap(k) for k in content_keys]
+    for _ in range(3):
+        assert cmk.unwrap(wrapped[0]) == content_keys[0]
+    assert inner.unwraps == 1 and cache.hits == 2
+    cmk.unwrap(wrapped[1]), cmk.unwrap(wrapped[2])
+    assert len(cache) == 2  # entry bound evicts the least recently used
+    cmk.unwrap(wrapped[0])
+    assert inner.unwraps == 4
+    assert "ContentKey" not in repr(cache) and repr(cache).startswith("DataKeyCache(entries=2")
+    with pytest.raises(TypeError):
+        pickle.dumps(cache)
+
+
+def test_data_key_cache_expires_entries_by_age_and_is_thread_safe() -> None:
+    cache = DataKeyCache(DataKeyCacheLimits(max_age_seconds=0.05, max_entries=50))
+    wrapped = [WrappedContentKey("X", bytes([i]), b"iv", {}) for i in range(40)]
+
+    def fill() -> None:
+        for w in wrapped:
+            cache.put("ref", w, ContentKey.generate())
+            cache.get("ref", w)
+
+    threads = [threading.Thread(target=fill) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(cache) == 40 and cache.get("ref", wrapped[0]) is not None
+    assert cache.get("other-cmk", wrapped[0]) is None  # scoped by CMK reference
+    time.sleep(0.06)
+    assert cache.get("ref", wrapped[0]) is None
+
+
+def test_rotation_moves_an_rsa_wrapped_key_to_vault_transit_in_memory(vault_root: hvac.Client, transit_key: str) -> None:
+    rsa_key, transit = _rsa(0), VaultTransitKey(vault_root, key_name=transit_key)
+    content_key = ContentKey.generate()
+    moved = rewrap_content_key(rsa_key.wrap(content_key), source=rsa_key, target=transit)
+    assert moved.wrap_alg == "VAULT/TRANSIT" and transit.unwrap(moved) == content_key
+
+
+def test_rotation_within_one_transit_key_uses_vault_rewrap(vault_root: hvac.Client, transit_key: str) -> None:
+    transit = CountingKey(VaultTransitKey(vault_root, key_name=transit_key))
+    content_key = ContentKey.generate()
+    old = transit.wrap(content_key)
+    vault_root.secrets.transit.rotate_key(transit_key)
+    keyring = Keyring(transit.inner)
+    new = keyring.rewrap(old)
+    assert new.wrapped_key.startswith(b"vault:v2:") and transit.inner.unwrap(new) == content_key
+    assert rewrap_to_latest(new, transit.inner).wrapped_key.startswith(b"vault:v2:")
+    assert transit.unwraps == 0

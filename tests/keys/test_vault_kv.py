@@ -1,0 +1,69 @@
+"""RSA key pairs in Vault KV v2: versions, pruned versions, encrypt-only secrets, every PEM form."""
+
+from __future__ import annotations
+
+import uuid
+
+import hvac
+import pytest
+
+from airflow_provider_osscse.envelope.errors import KeyNotFoundError, KeyUnwrapError
+from airflow_provider_osscse.envelope.keywrap import ContentKey
+from airflow_provider_osscse.keys.vault_kv import VaultKvRsaKey
+from tests.keys.conftest import FAST_RETRY
+from tests.keys.rsa_forms import pem
+
+
+def _secret_path() -> str:
+    return f"cse/rsa-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.mark.parametrize(("private_form", "public_form"), [("pkcs1", "x509"), ("pkcs8", "pkcs1-public"), ("pkcs8", None)])
+def test_kv_rsa_key_round_trips_in_every_pem_form(vault_root: hvac.Client, private_form: str, public_form: str | None) -> None:
+    path = _secret_path()
+    secret = {"private_key": pem(0, private_form).decode()}
+    if public_form:
+        secret["public_key"] = pem(0, public_form).decode()
+    vault_root.secrets.kv.v2.create_or_update_secret(path=path, secret=secret)
+    cmk = VaultKvRsaKey(vault_root, secret_path=path)
+    content_key = ContentKey.generate()
+    wrapped = cmk.wrap(content_key)
+    assert wrapped.wrap_alg == "RSA/NONE/PKCS1Padding"
+    assert dict(wrapped.matdesc) == {"osscse-cmk": f"vault-kv:secret/{path}", "osscse-cmk-version": "1"}
+    assert cmk.unwrap(wrapped) == content_key
+
+
+def test_public_only_secret_is_encrypt_only(vault_root: hvac.Client) -> None:
+    path = _secret_path()
+    vault_root.secrets.kv.v2.create_or_update_secret(path=path, secret={"public_key": pem(0, "x509").decode()})
+    wrapped = VaultKvRsaKey(vault_root, secret_path=path).wrap(ContentKey.generate())
+    with pytest.raises(KeyUnwrapError, match="only a public key"):
+        VaultKvRsaKey(vault_root, secret_path=path).unwrap(wrapped)
+
+
+def test_objects_unwrap_with_the_kv_version_they_record_after_the_key_pair_rotates(vault_root: hvac.Client) -> None:
+    path = _secret_path()
+    vault_root.secrets.kv.v2.create_or_update_secret(path=path, secret={"private_key": pem(0, "pkcs8").decode()})
+    content_key = ContentKey.generate()
+    old = VaultKvRsaKey(vault_root, secret_path=path).wrap(content_key)
+    vault_root.secrets.kv.v2.create_or_update_secret(path=path, secret={"private_key": pem(1, "pkcs8").decode()})
+    cmk = VaultKvRsaKey(vault_root, secret_path=path)
+    new = cmk.wrap(content_key)
+    assert cmk.key_version(new) == "2" and cmk.key_version(old) == "1"
+    assert cmk.unwrap(old) == content_key and cmk.unwrap(new) == content_key
+    pinned = VaultKvRsaKey(vault_root, secret_path=path, version=1)
+    assert pinned.loaded_version() == 1 and pinned.wrap(content_key).matdesc["osscse-cmk-version"] == "1"
+
+
+def test_pruned_version_is_key_not_found_saying_so(vault_root: hvac.Client) -> None:
+    path = _secret_path()
+    vault_root.secrets.kv.v2.update_metadata(path=path, max_versions=1)
+    for seed in (0, 1):
+        vault_root.secrets.kv.v2.create_or_update_secret(path=path, secret={"private_key": pem(seed, "pkcs8").decode()})
+    with pytest.raises(KeyNotFoundError, match=r"version 1 of secret 'secret/data/cse/.*pruned by max_versions"):
+        VaultKvRsaKey(vault_root, secret_path=path, version=1, retry=FAST_RETRY).loaded_version()
+
+
+def test_missing_secret_is_key_not_found(vault_root: hvac.Client) -> None:
+    with pytest.raises(KeyNotFoundError, match="not found"):
+        VaultKvRsaKey(vault_root, secret_path="cse/nothing-here", retry=FAST_RETRY).wrap(ContentKey.generate())
