@@ -1,0 +1,244 @@
+"""HTTP/1.1 plumbing: request bodies (sized or chunked), authentication, faults, responses, errors.
+
+Keep-alive matters: oss2 keeps a pool of connections and uploads parts in parallel, so every
+response carries an exact Content-Length, and every request body is read to its end (or the
+connection closed) before the next request on the same connection is parsed.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import socket
+import struct
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import unquote
+
+from .faults import FaultPlan
+from .operations import OSSRequest, route
+from .protocol import CHUNK_SIZE, OSSServiceError, Response, error_document
+from .signature import Credentials, SignedRequest, verify
+from .storage import ObjectStore
+
+logger = logging.getLogger(__name__)
+
+
+class ClientDisconnected(ConnectionError):
+    """The client went away in the middle of its request body."""
+
+
+class RequestBodyReader:
+    """The request body as a stream: ``Content-Length`` or ``Transfer-Encoding: chunked`` (oss2 streams generators)."""
+
+    def __init__(self, rfile: object, headers: dict[str, str]) -> None:
+        self._rfile = rfile
+        self._chunked = "chunked" in headers.get("transfer-encoding", "").lower()
+        self._left = 0 if self._chunked else int(headers.get("content-length", "0") or "0")
+        self._finished = not self._chunked and self._left == 0
+
+    def _read_exact_line(self) -> bytes:
+        line = self._rfile.readline(65537)  # type: ignore[attr-defined]
+        if not line:
+            raise ClientDisconnected("connection closed inside a chunked body")
+        return line
+
+    def read(self, size: int = CHUNK_SIZE) -> bytes:
+        """Up to ``size`` bytes; ``b""`` at the end of the body."""
+        while not self._finished and self._left == 0:
+            if not self._chunked:
+                self._finished = True
+                break
+            chunk_size = int(self._read_exact_line().split(b";", 1)[0].strip() or b"0", 16)
+            if chunk_size == 0:
+                while self._read_exact_line() not in (b"\r\n", b"\n"):
+                    pass  # trailers
+                self._finished = True
+            else:
+                self._left = chunk_size
+        if self._finished:
+            return b""
+        data = self._rfile.read(min(size, self._left))  # type: ignore[attr-defined]
+        if not data:
+            raise ClientDisconnected("connection closed inside the request body")
+        self._left -= len(data)
+        if self._chunked and self._left == 0:
+            self._read_exact_line()  # CRLF after the chunk data
+        return data
+
+    def chunks(self) -> Iterator[bytes]:
+        while data := self.read(CHUNK_SIZE):
+            yield data
+
+    def read_all(self, limit: int) -> bytes:
+        parts: list[bytes] = []
+        total = 0
+        for data in self.chunks():
+            total += len(data)
+            if total > limit:
+                raise OSSServiceError(400, "InvalidArgument", f"The request body exceeds {limit} bytes.")
+            parts.append(data)
+        return b"".join(parts)
+
+    def drain(self) -> None:
+        for _ in self.chunks():
+            pass
+
+
+class OSSHTTPServer(ThreadingHTTPServer):
+    """One thread per connection; remembers open connections so ``stop`` can cut them."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def __init__(
+        self, address: tuple[str, int], store: ObjectStore, credentials: Credentials, region: str, faults: FaultPlan
+    ) -> None:
+        super().__init__(address, OSSRequestHandler)
+        self.store = store
+        self.credentials = credentials
+        self.region = region
+        self.faults = faults
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+
+    @property
+    def endpoint(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def track(self, connection: socket.socket, open_: bool) -> None:
+        with self._connections_lock:
+            (self._connections.add if open_ else self._connections.discard)(connection)
+
+    def close_connections(self) -> None:
+        with self._connections_lock:
+            connections = list(self._connections)
+        for connection in connections:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+class OSSRequestHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "AliyunOSS"
+    sys_version = ""
+    server: OSSHTTPServer
+
+    def setup(self) -> None:
+        super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.server.track(self.connection, True)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self.server.track(self.connection, False)
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - signature of the base class
+        logger.debug("%s %s", self.address_string(), format % args)
+
+    def do_GET(self) -> None:
+        self._handle()
+
+    do_PUT = do_POST = do_DELETE = do_HEAD = do_GET
+
+    # ------------------------------------------------------------------------------------------
+
+    def _handle(self) -> None:
+        request_id = uuid.uuid4().hex[:24].upper()
+        method = self.command
+        raw_path, _, raw_query = self.path.partition("?")
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        body = RequestBodyReader(self.rfile, headers)
+        try:
+            action = self.server.faults.take(method, unquote(raw_path), raw_query)
+            if action is not None:
+                if action.kind == "delay":
+                    time.sleep(action.seconds)
+                elif action.kind == "reset":
+                    body.drain()
+                    self._reset_connection()
+                    return
+                else:
+                    body.drain()
+                    self._send_error(OSSServiceError(action.status, "InternalError", "We encountered an internal error. Please try again."), request_id)
+                    return
+            try:
+                response = self._dispatch(method, raw_path, raw_query, headers, body)
+            except OSSServiceError as error:
+                body.drain()
+                self._send_error(error, request_id)
+                return
+            except (ClientDisconnected, ConnectionError):
+                raise
+            except Exception:
+                logger.exception("local OSS server: unexpected error on %s %s", method, raw_path)
+                body.drain()
+                self._send_error(OSSServiceError(500, "InternalError", "We encountered an internal error. Please try again."), request_id)
+                return
+            self._send(response, request_id, head=method == "HEAD")
+        except (ClientDisconnected, ConnectionError, TimeoutError):
+            self.close_connection = True
+
+    def _dispatch(self, method: str, raw_path: str, raw_query: str, headers: dict[str, str], body: RequestBodyReader) -> Response:
+        verify(SignedRequest(method, raw_path, raw_query, headers), self.server.credentials, self.server.region)
+        bucket, _, key = unquote(raw_path).lstrip("/").partition("/")
+        query: dict[str, str] = {}
+        for pair in raw_query.split("&") if raw_query else []:
+            name, _, value = pair.partition("=")
+            query.setdefault(unquote(name), unquote(value))
+        request = OSSRequest(method, bucket, key, query, headers, body, self.server.endpoint, self.server.region)
+        response = route(request)(self.server.store, request)
+        if body.read(1):  # an operation that ignores its body still has to consume it
+            body.drain()
+        return response
+
+    def _reset_connection(self) -> None:
+        """Drop the connection without answering; SO_LINGER 0 makes the close an RST, as a load balancer would."""
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.close_connection = True
+
+    def _send(self, response: Response, request_id: str, *, head: bool) -> None:
+        self.send_response(response.status)
+        headers = dict(response.headers)
+        if not head or "Content-Length" not in headers:
+            headers["Content-Length"] = str(response.content_length)
+        headers["x-oss-request-id"] = request_id
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        if head:
+            if response.stream is not None:
+                response.stream.close()
+            return
+        for chunk in response.chunks():
+            self.wfile.write(chunk)
+
+    def _send_error(self, error: OSSServiceError, request_id: str) -> None:
+        document = error_document(error, request_id, self.headers.get("Host", "localhost"))
+        head = self.command == "HEAD"
+        self.send_response(error.status)
+        self.send_header("x-oss-request-id", request_id)
+        if error.ec:
+            self.send_header("x-oss-ec", error.ec)
+        if error.status == 304:
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        self.send_header("Content-Type", "application/xml")
+        if head:
+            self.send_header("x-oss-err", base64.b64encode(document).decode("ascii"))
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        self.send_header("Content-Length", str(len(document)))
+        self.end_headers()
+        self.wfile.write(document)
