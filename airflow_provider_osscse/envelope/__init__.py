@@ -1,1 +1,76 @@
-"""envelope"""
+"""The envelope core: the OSS client-side-encryption format, AES-256-CTR and the integrity tag.
+
+Pure (no network, no Airflow). The transport layer calls two classes:
+
+**Writing** — :class:`EnvelopeWriter` (one object; a fresh data key wrapped once by a
+:class:`KeyWrapper`)::
+
+    writer = EnvelopeWriter(cmk, object_name=key)
+    tag = writer.compute_integrity(path)                       # or spool_encrypt() for one-shot streams
+    headers = writer.metadata(plaintext_length=size, integrity=tag, user_metadata={...})
+    body = writer.encrypt_chunks(path)                         # iterator of ciphertext chunks
+
+    plan = plan_parts(size, part_size)                         # multipart
+    tag = writer.compute_integrity(path, segment_size=plan.part_size)
+    headers = writer.metadata(part_plan=plan, integrity=tag)   # Init and every UploadPart
+    writer.encrypt_part(plan, n, data)                         # any order, any thread
+    # or: builder = writer.integrity_builder(plan.part_size); builder.segment_mac(n - 1, data); builder.finish(size)
+
+:func:`encrypt_object` is the single-PUT shortcut.
+
+**Reading** — :class:`EnvelopeReader` (metadata + a CMK, a list of CMKs, or a resolver callable)::
+
+    reader = EnvelopeReader(headers, cmks, object_name=key, integrity_policy="if-present")
+    for chunk in reader.decrypt_chunks(body): ...              # whole object, tag verified at the end
+    reader.status                                              # verified / unauthenticated / skipped
+    plan = reader.plan_range("bytes=-100", object_size)        # GET plan.http_range, then
+    reader.decrypt_chunks(ranged_body, range_plan=plan)
+
+:func:`decrypt_object` is the whole-object shortcut. Errors live in ``envelope.errors``.
+"""
+
+from airflow_provider_osscse.envelope.aes_ctr import (
+    BLOCK_SIZE,
+    CEK_ALG_AES_CTR,
+    CtrCipher,
+    counter_block,
+    iv_from_legacy_counter,
+)
+from airflow_provider_osscse.envelope.headers import (
+    USER_METADATA_LIMIT,
+    WRAP_ALG_KMS,
+    WRAP_ALG_RSA_OAEP,
+    WRAP_ALG_RSA_PKCS1,
+    WRAP_ALG_VAULT_TRANSIT,
+    Envelope,
+    check_metadata_size,
+    is_encrypted,
+    normalise_metadata,
+    parse_envelope,
+)
+from airflow_provider_osscse.envelope.integrity import (
+    INTEGRITY_HEADER,
+    IntegrityBuilder,
+    IntegrityPolicy,
+    IntegrityStatus,
+    IntegrityTag,
+    StreamingTagger,
+)
+from airflow_provider_osscse.envelope.keywrap import ContentKey, KeyWrapper, WrappedContentKey
+from airflow_provider_osscse.envelope.matdesc import dump_matdesc, parse_matdesc
+from airflow_provider_osscse.envelope.multipart import MIN_PART_SIZE, Part, PartPlan, plan_parts
+from airflow_provider_osscse.envelope.ranges import RangePlan, plan_range
+from airflow_provider_osscse.envelope.reader import EnvelopeReader, KeyResolver, decrypt_object, resolve_key
+from airflow_provider_osscse.envelope.streams import iter_chunks, transform_chunks, transform_file
+from airflow_provider_osscse.envelope.writer import EncryptedObject, EnvelopeWriter, encrypt_object
+
+__all__ = [
+    "BLOCK_SIZE", "CEK_ALG_AES_CTR", "INTEGRITY_HEADER", "MIN_PART_SIZE", "USER_METADATA_LIMIT",
+    "WRAP_ALG_KMS", "WRAP_ALG_RSA_OAEP", "WRAP_ALG_RSA_PKCS1", "WRAP_ALG_VAULT_TRANSIT",
+    "ContentKey", "CtrCipher", "EncryptedObject", "Envelope", "EnvelopeReader", "EnvelopeWriter",
+    "IntegrityBuilder", "IntegrityPolicy", "IntegrityStatus", "IntegrityTag", "KeyResolver",
+    "KeyWrapper", "Part", "PartPlan", "RangePlan", "StreamingTagger", "WrappedContentKey",
+    "check_metadata_size", "counter_block", "decrypt_object", "dump_matdesc", "encrypt_object",
+    "is_encrypted", "iter_chunks", "iv_from_legacy_counter", "normalise_metadata", "parse_envelope",
+    "parse_matdesc", "plan_parts", "plan_range", "resolve_key", "transform_chunks", "transform_file",
+]

@@ -85,3 +85,11 @@ class RangeNotSatisfiableError(InvalidRangeError):
 
 class PartPlanError(OSSCSEError, ValueError):
     """A multipart plan is impossible (object too large for 10,000 parts) or a part does not fit the plan."""
+
+
+class ObjectNotFoundError(OSSCSEError):
+    """The OSS object (or bucket) does not exist."""
+
+
+class ObjectChangedError(OSSCSEError):
+    """The object changed (its ETag) while it was being read or rewrapped; nothing was overwritten."""

@@ -1,0 +1,42 @@
+"""The material description (``client-side-encryption-matdesc``): a JSON object of string→string.
+
+SDKs disagree on spelling: oss2 and the v2 SDK write ``json.dumps`` defaults (``{"a": "b"}``), Go,
+Java and C++ write compact JSON (``{"a":"b"}``). Readers that compare the exact string pick the wrong
+CMK for the other spelling, so this module *writes* one canonical form (compact, key-sorted, ASCII)
+and *reads* into a dict, so that matching is always done on parsed maps.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+
+from airflow_provider_osscse.envelope.errors import EnvelopeFormatError
+
+MATDESC_HEADER = "x-oss-meta-client-side-encryption-matdesc"
+
+
+def dump_matdesc(matdesc: Mapping[str, str]) -> str:
+    """Canonical compact, key-sorted, ASCII-only JSON; every SDK parses it, Go/Java match it byte for byte."""
+    for key, value in matdesc.items():
+        if not isinstance(key, str) or not isinstance(value, str):
+            raise EnvelopeFormatError(f"matdesc entries must be str -> str, got {type(key).__name__} -> "
+                                      f"{type(value).__name__} for entry {key!r}")
+    return json.dumps(dict(matdesc), separators=(",", ":"), sort_keys=True, ensure_ascii=True)
+
+
+def parse_matdesc(text: str, *, object_name: str) -> dict[str, str]:
+    """Parse either spelling into a dict; anything but a JSON object of strings is a format error."""
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise EnvelopeFormatError(
+            f"object {object_name!r}: header {MATDESC_HEADER} is not valid JSON ({exc.msg})"
+        ) from None
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        raise EnvelopeFormatError(
+            f"object {object_name!r}: header {MATDESC_HEADER} must be a JSON object of string to string"
+        )
+    return dict(sorted(value.items()))

@@ -1,0 +1,237 @@
+"""Encrypt one object: a fresh data key wrapped once by the CMK, then headers and ciphertext.
+
+Single PUT::
+
+    writer = EnvelopeWriter(cmk, object_name="data/a.csv")
+    tag = writer.compute_integrity("a.csv")             # cheap HMAC-only pass (re-readable source)
+    headers = writer.metadata(plaintext_length=size, integrity=tag)
+    body = writer.encrypt_chunks("a.csv")               # iterator of ciphertext chunks
+
+Multipart (parts in any order, any thread)::
+
+    plan = plan_parts(size, 64 * 2**20)
+    tag = writer.compute_integrity("a.csv", segment_size=plan.part_size)
+    headers = writer.metadata(part_plan=plan, integrity=tag)   # on Init AND every UploadPart
+    ciphertext = writer.encrypt_part(plan, number, plaintext_of_part)
+
+For a source that cannot be read twice, :meth:`EnvelopeWriter.spool_encrypt` encrypts into a
+temporary file while computing the tag: only *ciphertext* ever touches the disk.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator, Mapping
+from typing import BinaryIO
+
+from airflow_provider_osscse.envelope.aes_ctr import CEK_ALG_AES_CTR, CtrCipher
+from airflow_provider_osscse.envelope.errors import PartPlanError
+from airflow_provider_osscse.envelope.headers import Envelope
+from airflow_provider_osscse.envelope.integrity import (
+    DEFAULT_SEGMENT_SIZE,
+    IntegrityBuilder,
+    IntegrityTag,
+    StreamingTagger,
+)
+from airflow_provider_osscse.envelope.keywrap import ContentKey, KeyWrapper, WrappedContentKey
+from airflow_provider_osscse.envelope.multipart import PartPlan
+from airflow_provider_osscse.envelope.streams import DEFAULT_CHUNK_SIZE, ByteSource, iter_chunks
+
+
+class EnvelopeWriter:
+    """One object's encryption state. Thread-safe for :meth:`encrypt_part` and integrity segments.
+
+    ``content_key``/``wrapped`` may be passed to pin them (tests, re-encryption); normally the CMK
+    creates and wraps a fresh data key: one key-service round trip per object, never per part.
+    """
+
+    def __init__(
+        self,
+        key_wrapper: KeyWrapper,
+        *,
+        object_name: str,
+        content_key: ContentKey | None = None,
+        wrapped: WrappedContentKey | None = None,
+    ) -> None:
+        self.object_name = object_name
+        self.key_reference = key_wrapper.reference
+        if content_key is None:
+            content_key, wrapped = key_wrapper.new_content_key()
+        elif wrapped is None:
+            wrapped = key_wrapper.wrap(content_key)
+        self._content_key = content_key
+        self.wrapped: WrappedContentKey = wrapped  # type: ignore[assignment]
+        self.cek_alg = CEK_ALG_AES_CTR
+
+    def __repr__(self) -> str:
+        return f"EnvelopeWriter(object_name={self.object_name!r}, cmk={self.key_reference!r})"
+
+    def __reduce__(self):  # noqa: D105
+        raise TypeError("EnvelopeWriter holds key material and cannot be pickled")
+
+    def envelope(
+        self,
+        *,
+        plaintext_length: int | None = None,
+        content_md5: str | None = None,
+        part_plan: PartPlan | None = None,
+        integrity: IntegrityTag | None = None,
+    ) -> Envelope:
+        """The :class:`Envelope` for this object. ``content_md5`` is only stored when given (it leaks
+        plaintext equality); for multipart, data-size/part-size come from ``part_plan``."""
+        return Envelope(
+            wrapped=self.wrapped,
+            cek_alg=self.cek_alg,
+            unencrypted_content_length=plaintext_length,
+            unencrypted_content_md5=content_md5,
+            data_size=part_plan.total_size if part_plan else None,
+            part_size=part_plan.part_size if part_plan else None,
+            integrity=integrity,
+        )
+
+    def metadata(
+        self,
+        *,
+        plaintext_length: int | None = None,
+        content_md5: str | None = None,
+        part_plan: PartPlan | None = None,
+        integrity: IntegrityTag | None = None,
+        user_metadata: Mapping[str, str] | None = None,
+    ) -> dict[str, str]:
+        """The headers to send with PutObject (or InitiateMultipartUpload and every UploadPart).
+
+        Raises :class:`MetadataTooLargeError` if OSS would refuse them, before anything is sent.
+        """
+        return self.envelope(
+            plaintext_length=plaintext_length, content_md5=content_md5, part_plan=part_plan,
+            integrity=integrity,
+        ).to_metadata(user_metadata=user_metadata, object_name=self.object_name)
+
+    def cipher(self, offset: int = 0) -> CtrCipher:
+        """A streaming cipher starting at plaintext byte ``offset`` of this object."""
+        return CtrCipher(self._content_key.key, self._content_key.iv, offset)
+
+    def encrypt_chunks(
+        self, source: ByteSource, *, offset: int = 0, chunk_size: int = DEFAULT_CHUNK_SIZE
+    ) -> Iterator[bytes]:
+        """Ciphertext chunks of ``source`` (path, file-like, bytes or chunk iterable), constant memory."""
+        cipher = self.cipher(offset)
+        for chunk in iter_chunks(source, chunk_size):
+            yield cipher.update(chunk)
+
+    def encrypt_part(self, plan: PartPlan, number: int, data: bytes | bytearray | memoryview) -> bytes:
+        """Encrypt part ``number`` (1-based) of ``plan``; any order, any thread."""
+        part = plan.part(number)
+        if len(data) != part.size:
+            raise PartPlanError(
+                f"object {self.object_name!r}: part {number} must be {part.size} bytes, got {len(data)}"
+            )
+        return self.cipher(part.offset).update(data)
+
+    def part_chunks(
+        self, plan: PartPlan, number: int, source: ByteSource, *, chunk_size: int = DEFAULT_CHUNK_SIZE
+    ) -> Iterator[bytes]:
+        """Encrypt part ``number`` streamed from ``source`` (the part's plaintext only)."""
+        return self.encrypt_chunks(source, offset=plan.part(number).offset, chunk_size=chunk_size)
+
+    def integrity_builder(self, segment_size: int = DEFAULT_SEGMENT_SIZE) -> IntegrityBuilder:
+        """A builder for the tag; for multipart use ``segment_size=plan.part_size`` and segment = part - 1."""
+        return IntegrityBuilder(self._content_key, self.cek_alg, segment_size)
+
+    def compute_integrity(
+        self, source: ByteSource, *, segment_size: int = DEFAULT_SEGMENT_SIZE,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+    ) -> IntegrityTag:
+        """HMAC-only pass over a re-readable source, before the upload that must carry the tag."""
+        tagger = StreamingTagger(self.integrity_builder(segment_size))
+        for chunk in iter_chunks(source, chunk_size):
+            tagger.update(chunk)
+        total = tagger.close()
+        return tagger.builder.finish(total)
+
+    def spool_encrypt(
+        self, source: ByteSource, *, segment_size: int = DEFAULT_SEGMENT_SIZE,
+        chunk_size: int = DEFAULT_CHUNK_SIZE, spool_dir: str | None = None,
+    ) -> tuple[IntegrityTag, int, BinaryIO]:
+        """One pass for non-re-readable sources: ciphertext → temp file, tag over the plaintext.
+
+        Returns ``(tag, length, file)`` with the file rewound; the caller uploads from it and closes
+        it (it is deleted on close). Plaintext never touches the disk.
+        """
+        builder = self.integrity_builder(segment_size)
+        tagger = StreamingTagger(builder)
+        cipher = self.cipher(0)
+        spool = tempfile.TemporaryFile(dir=spool_dir)  # noqa: SIM115 - handed to the caller
+        try:
+            for chunk in iter_chunks(source, chunk_size):
+                tagger.update(chunk)
+                spool.write(cipher.update(chunk))
+            total = tagger.close()
+            spool.seek(0)
+        except BaseException:
+            spool.close()
+            raise
+        return builder.finish(total), total, spool  # type: ignore[return-value]
+
+
+class EncryptedObject:
+    """Headers plus ciphertext chunks for one single-PUT upload (see :func:`encrypt_object`)."""
+
+    def __init__(self, metadata: dict[str, str], chunks: Iterator[bytes], length: int | None) -> None:
+        self.metadata = metadata
+        self.chunks = chunks
+        #: Plaintext (= ciphertext) length when known up front.
+        self.length = length
+
+    def __repr__(self) -> str:
+        return f"EncryptedObject(length={self.length}, headers={sorted(self.metadata)})"
+
+
+def _rereadable(source: ByteSource) -> bool:
+    if isinstance(source, (str, bytes, bytearray, memoryview)) or hasattr(source, "__fspath__"):
+        return True
+    seekable = getattr(source, "seekable", None)
+    return bool(seekable and seekable())
+
+
+def encrypt_object(
+    source: ByteSource,
+    key_wrapper: KeyWrapper,
+    *,
+    object_name: str,
+    integrity: bool = True,
+    content_md5: str | None = None,
+    user_metadata: Mapping[str, str] | None = None,
+    segment_size: int = DEFAULT_SEGMENT_SIZE,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+) -> EncryptedObject:
+    """Shortcut for a single PUT: headers (tag included when ``integrity``) and ciphertext chunks.
+
+    A re-readable source (path, bytes, seekable file) gets an HMAC-only first pass; any other source
+    with ``integrity`` is spooled as ciphertext to a temporary file (deleted when the chunks are done).
+    """
+    writer = EnvelopeWriter(key_wrapper, object_name=object_name)
+    if not integrity:
+        meta = writer.metadata(content_md5=content_md5, user_metadata=user_metadata)
+        return EncryptedObject(meta, writer.encrypt_chunks(source, chunk_size=chunk_size), None)
+    if _rereadable(source):
+        start = source.tell() if hasattr(source, "tell") else 0  # type: ignore[union-attr]
+        tagger = StreamingTagger(writer.integrity_builder(segment_size))
+        for chunk in iter_chunks(source, chunk_size):
+            tagger.update(chunk)
+        length = tagger.close()
+        tag = tagger.builder.finish(length)
+        if hasattr(source, "seek"):
+            source.seek(start)  # type: ignore[union-attr]
+        meta = writer.metadata(plaintext_length=length, content_md5=content_md5, integrity=tag,
+                               user_metadata=user_metadata)
+        return EncryptedObject(meta, writer.encrypt_chunks(source, chunk_size=chunk_size), length)
+    tag, length, spool = writer.spool_encrypt(source, segment_size=segment_size, chunk_size=chunk_size)
+    meta = writer.metadata(plaintext_length=length, content_md5=content_md5, integrity=tag,
+                           user_metadata=user_metadata)
+
+    def _drain() -> Iterator[bytes]:
+        with spool:
+            yield from iter_chunks(spool, chunk_size)  # type: ignore[arg-type]
+
+    return EncryptedObject(meta, _drain(), length)
