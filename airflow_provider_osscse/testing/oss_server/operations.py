@@ -17,7 +17,7 @@ from typing import Protocol
 from urllib.parse import quote, unquote
 from xml.etree import ElementTree
 
-from . import cse_rules
+from . import conditions, cse_rules
 from .checksums import BodyDigest, crc64_combine, multipart_etag
 from .protocol import (
     CHUNK_SIZE,
@@ -27,8 +27,8 @@ from .protocol import (
     http_date,
     invalid_argument,
     iso8601,
+    no_such_key,
     parse_byte_range,
-    parse_http_date,
     xml_response,
 )
 from .storage import BlobWriter, ObjectRecord, ObjectStore, PartRecord
@@ -171,23 +171,6 @@ def _object_headers(record: ObjectRecord) -> dict[str, str]:
     return headers
 
 
-def _check_conditions(request: OSSRequest, record: ObjectRecord) -> None:
-    if_match = request.header("if-match")
-    if if_match is not None and if_match.strip('"').upper() != record.etag:
-        raise OSSServiceError(412, "PreconditionFailed", "At least one of the pre-conditions you specified did not hold.")
-    if_unmodified = request.header("if-unmodified-since")
-    since = parse_http_date(if_unmodified) if if_unmodified else None
-    if since is not None and int(record.last_modified) > since:
-        raise OSSServiceError(412, "PreconditionFailed", "At least one of the pre-conditions you specified did not hold.")
-    if_none_match = request.header("if-none-match")
-    if if_none_match is not None and if_none_match.strip('"').upper() == record.etag:
-        raise OSSServiceError(304, "NotModified", "Not Modified")
-    if_modified = request.header("if-modified-since")
-    since = parse_http_date(if_modified) if if_modified else None
-    if since is not None and int(record.last_modified) <= since:
-        raise OSSServiceError(304, "NotModified", "Not Modified")
-
-
 # ---------------------------------------------------------------------------------------------
 # service and buckets
 
@@ -265,6 +248,9 @@ def put_object(store: ObjectStore, request: OSSRequest) -> Response:
     store.require_bucket(request.bucket)
     metadata = user_metadata(request.headers)
     cse_rules.check_upload(metadata, multipart=False)
+    precondition = conditions.write_precondition(request.headers)
+    if precondition is not None:
+        precondition(store.peek(request.bucket, request.key))  # fail before receiving the body; re-checked at commit
     writer, digest = _receive(store, request)
     record = ObjectRecord(
         key=request.key,
@@ -276,7 +262,7 @@ def put_object(store: ObjectStore, request: OSSRequest) -> Response:
         metadata=metadata,
     )
     try:
-        store.commit_object(request.bucket, record, writer)
+        store.commit_object(request.bucket, record, writer, precondition=precondition)
     except BaseException:
         writer.discard()
         raise
@@ -290,7 +276,7 @@ def get_object(store: ObjectStore, request: OSSRequest, *, head: bool) -> Respon
     else:
         record, stream = store.open_object(request.bucket, request.key)
     try:
-        _check_conditions(request, record)
+        conditions.check_read(request.headers, record)
         headers = _object_headers(record)
         for param, header in _RESPONSE_OVERRIDES.items():
             if param in request.query:
@@ -331,32 +317,60 @@ def object_meta(store: ObjectStore, request: OSSRequest) -> Response:
 def copy_object(store: ObjectStore, request: OSSRequest) -> Response:
     source_bucket, source_key = _copy_source(request)
     store.require_bucket(request.bucket)
-    source = store.record(source_bucket, source_key)
+    if (source_bucket, source_key) == (request.bucket, request.key):
+        return _copy_onto_itself(store, request)
+    source, stream = store.open_object(source_bucket, source_key)  # the record and bytes copied, consistent
+    with stream:
+        conditions.check_copy_source(request.headers, source)
+        precondition = conditions.write_precondition(request.headers)
+        if precondition is not None:
+            precondition(store.peek(request.bucket, request.key))  # fail before copying; re-checked at commit
+        metadata, content_type = _copy_metadata(request, source)
+        request.body.read_all(limit=1 << 20)
+        record = replace(source, key=request.key, metadata=metadata, content_type=content_type, last_modified=time.time())
+        writer = store.writer()
+        try:
+            while chunk := stream.read(CHUNK_SIZE):
+                writer.write(chunk)
+            store.commit_object(request.bucket, record, writer, precondition=precondition)
+        except BaseException:
+            writer.discard()
+            raise
+    return _copy_result(record)
+
+
+def _copy_onto_itself(store: ObjectStore, request: OSSRequest) -> Response:
+    """Copy onto the same key: only the metadata changes, decided and written under the store's lock."""
+    snapshot = store.record(request.bucket, request.key)
+    conditions.check_copy_source(request.headers, snapshot)  # fail early; all re-checked under the lock
+    _copy_metadata(request, snapshot)
+    request.body.read_all(limit=1 << 20)
+    now = time.time()
+
+    def change(current: ObjectRecord | None) -> ObjectRecord:
+        if current is None:
+            raise no_such_key(request.key)
+        conditions.check_copy_source(request.headers, current)
+        conditions.check_overwrite(request.headers, current)
+        metadata, content_type = _copy_metadata(request, current)
+        return replace(current, metadata=metadata, content_type=content_type, last_modified=now)
+
+    return _copy_result(store.transform_record(request.bucket, request.key, change))
+
+
+def _copy_metadata(request: OSSRequest, source: ObjectRecord) -> tuple[dict[str, str], str]:
+    """The target's (metadata, content type) under ``x-oss-metadata-directive``."""
     directive = (request.header("x-oss-metadata-directive") or "COPY").upper()
     if directive == "REPLACE":
         metadata = user_metadata(request.headers)
         cse_rules.check_replace_copy(source.metadata, metadata)
-        content_type = request.header("content-type") or DEFAULT_CONTENT_TYPE
-    elif directive == "COPY":
-        metadata, content_type = dict(source.metadata), source.content_type
-    else:
-        raise invalid_argument("x-oss-metadata-directive must be COPY or REPLACE.")
-    request.body.read_all(limit=1 << 20)
-    if (source_bucket, source_key) == (request.bucket, request.key):
-        record = replace(source, metadata=metadata, content_type=content_type, last_modified=time.time())
-        store.update_record(request.bucket, record)
-    else:
-        source, stream = store.open_object(source_bucket, source_key)
-        record = replace(source, key=request.key, metadata=metadata, content_type=content_type, last_modified=time.time())
-        writer = store.writer()
-        try:
-            with stream:
-                while chunk := stream.read(CHUNK_SIZE):
-                    writer.write(chunk)
-            store.commit_object(request.bucket, record, writer)
-        except BaseException:
-            writer.discard()
-            raise
+        return metadata, request.header("content-type") or DEFAULT_CONTENT_TYPE
+    if directive == "COPY":
+        return dict(source.metadata), source.content_type
+    raise invalid_argument("x-oss-metadata-directive must be COPY or REPLACE.")
+
+
+def _copy_result(record: ObjectRecord) -> Response:
     response = xml_response("CopyObjectResult", [("ETag", _quoted(record.etag)), ("LastModified", iso8601(record.last_modified))])
     response.headers.update({"ETag": _quoted(record.etag), "x-oss-hash-crc64ecma": str(record.crc64)})
     return response
@@ -479,6 +493,7 @@ def init_multipart(store: ObjectStore, request: OSSRequest) -> Response:
     store.require_bucket(request.bucket)
     metadata = user_metadata(request.headers)
     cse_rules.check_upload(metadata, multipart=True)
+    conditions.check_overwrite(request.headers, store.peek(request.bucket, request.key))
     request.body.read_all(limit=1 << 20)
     upload = store.create_upload(request.bucket, request.key, request.header("content-type") or DEFAULT_CONTENT_TYPE, metadata)
     children: list[tuple[str, object]] = [("Bucket", request.bucket), ("Key", request.encode_name(request.key)), ("UploadId", upload.upload_id)]
@@ -518,6 +533,7 @@ def upload_part_copy(store: ObjectStore, request: OSSRequest) -> Response:
     request.body.read_all(limit=1 << 20)
     source, stream = store.open_object(source_bucket, source_key)
     with stream:
+        conditions.check_copy_source(request.headers, source)
         first, length = 0, source.size
         range_header = request.header("x-oss-copy-source-range")
         if range_header is not None:
@@ -591,7 +607,7 @@ def complete_multipart(store: ObjectStore, request: OSSRequest) -> Response:
         metadata=upload.metadata,
         object_type="Multipart",
     )
-    store.assemble_upload(request.bucket, upload_id, numbers, record)
+    store.assemble_upload(request.bucket, upload_id, numbers, record, precondition=conditions.write_precondition(request.headers))
     children: list[tuple[str, object]] = [
         ("Location", f"{request.endpoint}/{request.bucket}/{quote(request.key, safe='/')}"),
         ("Bucket", request.bucket),

@@ -26,6 +26,7 @@ import threading
 import time
 import uuid
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from hashlib import sha256
 from pathlib import Path
@@ -47,6 +48,10 @@ class ObjectRecord:
     last_modified: float
     metadata: dict[str, str]
     object_type: str = "Normal"
+
+
+Precondition = Callable[[ObjectRecord | None], None]
+"""Called under the store's lock with a key's current record; raises to refuse a write."""
 
 
 @dataclass(frozen=True)
@@ -278,10 +283,18 @@ class ObjectStore:
         """Start receiving a body (outside the lock: bodies may be large and slow)."""
         return self._blobs.writer()
 
-    def commit_object(self, bucket: str, record: ObjectRecord, writer: BlobWriter) -> None:
-        """Make a received body the object ``record.key``, replacing any previous one atomically."""
+    def commit_object(
+        self, bucket: str, record: ObjectRecord, writer: BlobWriter, *, precondition: Precondition | None = None
+    ) -> None:
+        """Make a received body the object ``record.key``, replacing any previous one atomically.
+
+        ``precondition`` is called under the lock with the current record of the key (None when
+        there is none) and may raise to refuse the write; the writer is then left to the caller.
+        """
         with self._lock:
             state = self._bucket(bucket)
+            if precondition is not None:
+                precondition(state.objects.get(record.key))
             self._blobs.commit(writer, self._object_blob(bucket, record.key))
             state.objects[record.key] = record
             self._persist_record(bucket, record, record.key)
@@ -298,6 +311,24 @@ class ObjectStore:
             if record is None:
                 raise no_such_key(key)
             return record
+
+    def transform_record(self, bucket: str, key: str, change: Callable[[ObjectRecord | None], ObjectRecord]) -> ObjectRecord:
+        """Replace ``key``'s record by ``change(current)`` (bytes untouched), read and written under the lock.
+
+        ``change`` may raise to refuse; it must return a record for the same key.
+        """
+        with self._lock:
+            state = self._bucket(bucket)
+            record = change(state.objects.get(key))
+            assert record.key == key
+            state.objects[key] = record
+            self._persist_record(bucket, record, key)
+            return record
+
+    def peek(self, bucket: str, key: str) -> ObjectRecord | None:
+        """The current record of ``key``, or None when there is no such object (the bucket must exist)."""
+        with self._lock:
+            return self._bucket(bucket).objects.get(key)
 
     def open_object(self, bucket: str, key: str) -> tuple[ObjectRecord, BinaryIO]:
         """The record and a stream of its bytes, consistent with each other even under overwrites."""
@@ -342,29 +373,45 @@ class ObjectStore:
             self._blobs.commit(writer, self._part_blob(upload_id, part.number))
             upload.parts[part.number] = part
 
-    def assemble_upload(self, bucket: str, upload_id: str, numbers: list[int], record: ObjectRecord) -> None:
+    def assemble_upload(
+        self, bucket: str, upload_id: str, numbers: list[int], record: ObjectRecord, *, precondition: Precondition | None = None
+    ) -> None:
         """Concatenate the chosen parts into the object and forget the upload.
 
         The copy streams in 1 MiB chunks outside the lock; the upload is removed first so that a
-        concurrent abort or complete of the same upload gets ``NoSuchUpload``.
+        concurrent abort or complete of the same upload gets ``NoSuchUpload``. ``precondition`` is
+        checked under the lock before the upload is taken and again atomically with the commit; when
+        it refuses, the upload and its parts are left as they were (it can be completed or aborted).
         """
         with self._lock:
             state = self._bucket(bucket)
-            upload = state.uploads.pop(upload_id, None)
+            upload = state.uploads.get(upload_id)
             if upload is None:
                 raise no_such_upload(upload_id)
+            if precondition is not None:
+                precondition(state.objects.get(record.key))
+            del state.uploads[upload_id]
         writer = self._blobs.writer()
+        keep_parts = False
         try:
             for number in numbers:
                 with self._blobs.open(self._part_blob(upload_id, number)) as part:
                     while chunk := part.read(CHUNK_SIZE):
                         writer.write(chunk)
-            self.commit_object(bucket, record, writer)
+            self.commit_object(bucket, record, writer, precondition=precondition)
+        except OSSServiceError:
+            writer.discard()
+            with self._lock:
+                if bucket in self._buckets:  # refused: give the upload back
+                    self._buckets[bucket].uploads[upload_id] = upload
+                    keep_parts = True
+            raise
         except BaseException:
             writer.discard()
             raise
         finally:
-            self._blobs.delete_tree(f".multipart/{upload_id}")
+            if not keep_parts:
+                self._blobs.delete_tree(f".multipart/{upload_id}")
 
     def abort_upload(self, bucket: str, key: str, upload_id: str) -> None:
         with self._lock:
