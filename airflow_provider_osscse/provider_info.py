@@ -6,6 +6,10 @@ from typing import Any
 
 from airflow_provider_osscse import __version__
 
+PKG = "airflow_provider_osscse"
+OSS_CSE = "Alibaba Cloud OSS client-side encryption"
+KMS = "Alibaba Cloud KMS"
+
 
 def get_provider_info() -> dict[str, Any]:
     """Provider info dict; ``package-name`` must equal the distribution name or Airflow refuses it."""
@@ -17,21 +21,56 @@ def get_provider_info() -> dict[str, Any]:
         "versions": [__version__],
         "integrations": [
             {
-                "integration-name": "Alibaba Cloud OSS client-side encryption",
+                "integration-name": OSS_CSE,
                 "external-doc-url": "https://www.alibabacloud.com/help/en/oss/user-guide/client-side-encryption",
                 "tags": ["alibaba", "security"],
             },
             {
-                "integration-name": "Alibaba Cloud KMS",
+                "integration-name": KMS,
                 "external-doc-url": "https://www.alibabacloud.com/help/en/kms/",
                 "tags": ["alibaba", "security"],
             },
         ],
-        "hooks": [],
-        "operators": [],
-        "sensors": [],
-        "transfers": [],
-        "triggers": [],
+        "hooks": [
+            {"integration-name": OSS_CSE, "python-modules": [f"{PKG}.hooks.encrypted_oss"]},
+            {"integration-name": KMS, "python-modules": [f"{PKG}.keys.alicloud_kms"]},
+        ],
+        "operators": [
+            {
+                "integration-name": OSS_CSE,
+                "python-modules": [
+                    f"{PKG}.operators.local_to_encrypted_oss",
+                    f"{PKG}.operators.encrypted_oss_to_local",
+                    f"{PKG}.operators.oss_to_encrypted_oss",
+                    f"{PKG}.operators.sql_to_encrypted_oss",
+                    f"{PKG}.operators.rewrap",
+                ],
+            }
+        ],
+        "sensors": [{"integration-name": OSS_CSE, "python-modules": [f"{PKG}.sensors.encrypted_oss_key"]}],
+        "triggers": [{"integration-name": OSS_CSE, "python-modules": [f"{PKG}.triggers.encrypted_oss_key"]}],
+        "transfers": [
+            {
+                "source-integration-name": "Local",
+                "target-integration-name": OSS_CSE,
+                "python-module": f"{PKG}.operators.local_to_encrypted_oss",
+            },
+            {
+                "source-integration-name": OSS_CSE,
+                "target-integration-name": "Local",
+                "python-module": f"{PKG}.operators.encrypted_oss_to_local",
+            },
+            {
+                "source-integration-name": "Alibaba Cloud OSS",
+                "target-integration-name": OSS_CSE,
+                "python-module": f"{PKG}.operators.oss_to_encrypted_oss",
+            },
+            {
+                "source-integration-name": "Common SQL",
+                "target-integration-name": OSS_CSE,
+                "python-module": f"{PKG}.operators.sql_to_encrypted_oss",
+            },
+        ],
         "connection-types": [
             {
                 "connection-type": "alicloud_kms",

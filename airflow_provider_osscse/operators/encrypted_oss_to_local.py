@@ -1,0 +1,103 @@
+"""Decrypt an OSS object, or every object under a prefix, to the local filesystem."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+
+from airflow_provider_osscse.lineage import file_dataset, operator_lineage, oss_dataset
+from airflow_provider_osscse.operators.local_paths import destination_for_key, safe_relative_key
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from airflow_provider_osscse.hooks.encrypted_oss import EncryptedOSSHook
+
+
+class EncryptedOSSToLocalFilesystemOperator(BaseOperator):
+    """Download and decrypt objects; the integrity policy decides what an untagged object means.
+
+    :param source_key: an object key, or a prefix ending in ``/`` (every object below it).
+    :param dest_path: for one object, the file to write (or an existing directory / a path ending
+        in ``/``, which keeps the key's last segment); for a prefix, the directory that receives the
+        objects' relative paths. Keys that would leave it (``..``, absolute, backslash, NUL) are
+        refused by name before anything is written.
+    :param decrypt_cmks: CMK references allowed to unwrap (the object's matdesc picks among them).
+    :param integrity: ``require`` | ``if-present`` | ``off`` (default: the hook's, ``if-present``).
+    :param allow_plaintext: pass through objects without encryption headers instead of failing.
+    :return: ``DownloadResult.to_xcom()`` for one object; a list of them for a prefix.
+    """
+
+    template_fields: Sequence[str] = ("source_key", "dest_path", "source_bucket", "decrypt_cmks", "oss_conn_id")
+    ui_color = "#e8f5e9"
+
+    def __init__(
+        self,
+        *,
+        source_key: str,
+        dest_path: str,
+        source_bucket: str | None = None,
+        oss_conn_id: str = "oss_default",
+        decrypt_cmks: Sequence[str] = (),
+        integrity: str = "if-present",
+        allow_plaintext: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.source_key = source_key
+        self.dest_path = dest_path
+        self.source_bucket = source_bucket
+        self.oss_conn_id = oss_conn_id
+        self.decrypt_cmks = decrypt_cmks
+        self.integrity = integrity
+        self.allow_plaintext = allow_plaintext
+        self._results: list[dict[str, Any]] = []
+
+    def _hook(self) -> EncryptedOSSHook:
+        from airflow_provider_osscse.hooks.encrypted_oss import EncryptedOSSHook
+
+        cmks = [self.decrypt_cmks] if isinstance(self.decrypt_cmks, str) else list(self.decrypt_cmks)
+        return EncryptedOSSHook(
+            self.oss_conn_id, decrypt_cmks=cmks, integrity=self.integrity, allow_plaintext=self.allow_plaintext
+        )
+
+    def execute(self, context: Context) -> dict[str, Any] | list[dict[str, Any]]:
+        hook = self._hook()
+        is_prefix = self.source_key == "" or self.source_key.endswith("/")
+        if not is_prefix:
+            target = self._single_target(self.source_key)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            result = hook.download(self.source_key, target, self.source_bucket).to_xcom()
+            self._results = [result]
+            self.log.info("Decrypted %s -> %s (integrity %s)", result["uri"], target, result["integrity"])
+            return result
+
+        keys = [k for k in hook.list_keys(self.source_key, self.source_bucket) if not k.endswith("/")]
+        # Check every key before writing anything: one hostile key refuses the whole prefix.
+        targets = [(key, destination_for_key(self.dest_path, key, self.source_key)) for key in keys]
+        results: list[dict[str, Any]] = []
+        for key, target in targets:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            result = hook.download(key, target, self.source_bucket).to_xcom()
+            self.log.info("Decrypted %s -> %s (integrity %s)", result["uri"], target, result["integrity"])
+            results.append(result)
+        self._results = results
+        return results
+
+    def _single_target(self, key: str) -> Path:
+        """The file for one object; a directory destination keeps the key's (checked) last segment."""
+        dest = Path(self.dest_path)
+        if self.dest_path.endswith(("/", os.sep)) or dest.is_dir():
+            name = safe_relative_key(key).name
+            return destination_for_key(dest, name)
+        return dest
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        return operator_lineage(
+            inputs=[oss_dataset(r["bucket"], r["key"]) for r in self._results],
+            outputs=[file_dataset(str(Path(r["path"]).resolve())) for r in self._results],
+        )

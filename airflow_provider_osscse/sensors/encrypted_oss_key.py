@@ -1,0 +1,100 @@
+"""Wait for OSS objects that exist *and* are client-side encrypted the way the pipeline expects."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseSensorOperator, conf
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+from airflow_provider_osscse.triggers.encrypted_oss_key import EncryptedOSSKeyTrigger, EncryptionExpectation, check_keys
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+
+class EncryptedOSSKeySensor(BaseSensorOperator):
+    """Succeeds when a key, every object under a prefix, or every wildcard match is encrypted as expected.
+
+    A plaintext object (or one under another CMK / wrap-alg, or without integrity tag when
+    ``require_integrity_tag``) is a policy violation, not a "not yet": with ``fail_on_mismatch``
+    (default) the task fails at once without retries; otherwise the sensor keeps waiting.
+
+    Works with ``mode="poke"``, ``mode="reschedule"`` and ``deferrable=True`` (one poke, then the
+    :class:`EncryptedOSSKeyTrigger`, which only reads object metadata).
+
+    :param bucket_key: an object key, a prefix ending in ``/``, or a pattern with ``wildcard_match``.
+    :param expected_cmk: the CMK reference the objects must name (``ObjectInfo.cmk``).
+    :param expected_wrap_alg: e.g. ``VAULT/TRANSIT`` or ``RSA/NONE/PKCS1Padding``.
+    :return: (deferrable and poke alike) a list of ``{uri, key, cmk, key_version, wrap_alg,
+        integrity_tag}`` for the matching objects, pushed as XCom.
+    """
+
+    template_fields: Sequence[str] = ("bucket_key", "bucket_name", "oss_conn_id", "expected_cmk", "expected_wrap_alg")
+    ui_color = "#fffde7"
+
+    def __init__(
+        self,
+        *,
+        bucket_key: str,
+        bucket_name: str | None = None,
+        oss_conn_id: str = "oss_default",
+        wildcard_match: bool = False,
+        expected_cmk: str | None = None,
+        expected_wrap_alg: str | None = None,
+        require_integrity_tag: bool = False,
+        fail_on_mismatch: bool = True,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.bucket_key = bucket_key
+        self.bucket_name = bucket_name
+        self.oss_conn_id = oss_conn_id
+        self.wildcard_match = wildcard_match
+        self.expected_cmk = expected_cmk
+        self.expected_wrap_alg = expected_wrap_alg
+        self.require_integrity_tag = require_integrity_tag
+        self.fail_on_mismatch = fail_on_mismatch
+        self.deferrable = deferrable
+        self._matched: list[dict[str, Any]] = []
+
+    def poke(self, context: Context) -> bool:
+        from airflow_provider_osscse.hooks.encrypted_oss import EncryptedOSSHook
+
+        expectation = EncryptionExpectation(self.expected_cmk, self.expected_wrap_alg, self.require_integrity_tag)
+        check = check_keys(EncryptedOSSHook(self.oss_conn_id), self.bucket_name, self.bucket_key,
+                           self.wildcard_match, expectation)
+        if check.mismatched:
+            message = "; ".join(check.mismatched)
+            if self.fail_on_mismatch:
+                raise AirflowFailException(message)
+            self.log.warning("Not as expected yet: %s", message)
+            return False
+        self._matched = check.matched
+        return bool(check.matched)
+
+    def execute(self, context: Context) -> list[dict[str, Any]] | None:
+        if not self.deferrable:
+            super().execute(context)
+            return self._matched
+        if self.poke(context):
+            return self._matched
+        self.defer(
+            trigger=EncryptedOSSKeyTrigger(
+                bucket_key=self.bucket_key, bucket_name=self.bucket_name, oss_conn_id=self.oss_conn_id,
+                wildcard_match=self.wildcard_match, expected_cmk=self.expected_cmk,
+                expected_wrap_alg=self.expected_wrap_alg, require_integrity_tag=self.require_integrity_tag,
+                fail_on_mismatch=self.fail_on_mismatch, poll_interval=self.poke_interval,
+            ),
+            method_name="execute_complete",
+            timeout=timedelta(seconds=self.timeout),
+        )
+        return None
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> list[dict[str, Any]]:
+        if event.get("status") != "success":
+            raise AirflowException(f"EncryptedOSSKeySensor: {event.get('message', 'trigger failed')}")
+        return list(event.get("objects", []))

@@ -1,0 +1,168 @@
+"""Deferrable wait for encrypted OSS objects: polls object metadata only, no keys, no cryptography.
+
+The triggerer runs many triggers in one event loop, so the trigger must not block it. oss2 is
+synchronous; the ``alibabacloud_oss_v2.aio`` client exists but is not a runtime dependency of this
+provider (it is only in the ``test`` extra) and would be a second OSS client to configure from the
+connection. So each poll runs the same HEAD/LIST check the sensor uses in a worker thread
+(``asyncio.to_thread``): the loop stays free, and sensor and trigger cannot drift apart.
+
+The check reads headers through ``EncryptedOSSHook.inspect`` (no unwrap, no CMK contact); the
+trigger's kwargs are names and expectations only, never secrets (they are stored in the metadata DB).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+if TYPE_CHECKING:
+    from airflow_provider_osscse.hooks.encrypted_oss import EncryptedOSSHook
+    from airflow_provider_osscse.transport.results import ObjectInfo
+
+_WILDCARD_CHARS = "*?["
+
+
+def cmk_identity(expected: str) -> str:
+    """The matdesc identity (``ObjectInfo.cmk``) a CMK reference names, without contacting anything.
+
+    Objects record the key's identity, not the Airflow connection used to reach it, so
+    ``vault-transit://vault_default/transit/orders`` is expected as ``vault-transit:transit/orders``.
+    Identities (``rsa-sha256:<fingerprint>``, ...) pass through unchanged; an ``rsa-file://``
+    reference cannot be reduced without reading the key, so give its identity instead.
+    """
+    if "://" not in expected:
+        return expected
+    from airflow_provider_osscse.keys.reference import parse_cmk_reference
+
+    ref = parse_cmk_reference(expected)
+    if ref.scheme == "vault-transit":
+        return f"vault-transit:{ref.mount}/{ref.name}"
+    if ref.scheme == "vault-kv":
+        return f"vault-kv:{ref.mount}/{ref.name}"
+    if ref.scheme == "kms":
+        return f"kms:{ref.name}"
+    raise ValueError(f"expected_cmk {expected!r}: give the key's identity (rsa-sha256:<fingerprint>) for RSA files")
+
+
+@dataclass(frozen=True)
+class EncryptionExpectation:
+    """What a matching object must look like to count (``None`` = not checked)."""
+
+    expected_cmk: str | None = None
+    expected_wrap_alg: str | None = None
+    require_integrity_tag: bool = False
+
+    def mismatch(self, info: ObjectInfo) -> str | None:
+        """Why ``info`` does not meet the expectation, or ``None`` when it does."""
+        if not info.encrypted:
+            return f"{info.uri} is not client-side encrypted"
+        if self.expected_wrap_alg and info.wrap_alg != self.expected_wrap_alg:
+            return f"{info.uri} is wrapped with {info.wrap_alg}, expected {self.expected_wrap_alg}"
+        if self.expected_cmk and info.cmk != cmk_identity(self.expected_cmk):
+            return f"{info.uri} is wrapped by CMK {info.cmk}, expected {cmk_identity(self.expected_cmk)}"
+        if self.require_integrity_tag and not info.integrity_tag:
+            return f"{info.uri} has no integrity tag"
+        return None
+
+
+@dataclass(frozen=True)
+class KeyCheck:
+    """One poll's outcome: the matching keys that qualify and the ones that do not (with reasons)."""
+
+    matched: list[dict[str, Any]]
+    mismatched: list[str]
+
+
+def check_keys(
+    hook: EncryptedOSSHook, bucket: str | None, bucket_key: str, wildcard_match: bool, expectation: EncryptionExpectation
+) -> KeyCheck:
+    """List what ``bucket_key`` names (a key, a prefix ending in ``/``, or a wildcard) and HEAD each."""
+    if wildcard_match:
+        literal = bucket_key
+        for i, ch in enumerate(bucket_key):
+            if ch in _WILDCARD_CHARS:
+                literal = bucket_key[:i]
+                break
+        keys = [k for k in hook.list_keys(literal, bucket) if fnmatch.fnmatchcase(k, bucket_key)]
+    elif bucket_key.endswith("/"):
+        keys = [k for k in hook.list_keys(bucket_key, bucket) if not k.endswith("/")]
+    else:
+        keys = [bucket_key] if hook.exists(bucket_key, bucket) else []
+    matched: list[dict[str, Any]] = []
+    mismatched: list[str] = []
+    for key in keys:
+        info = hook.inspect(key, bucket)
+        reason = expectation.mismatch(info)
+        if reason is None:
+            matched.append({"uri": info.uri, "key": info.key, "cmk": info.cmk, "key_version": info.key_version,
+                            "wrap_alg": info.wrap_alg, "integrity_tag": info.integrity_tag})
+        else:
+            mismatched.append(reason)
+    return KeyCheck(matched=matched, mismatched=mismatched)
+
+
+class EncryptedOSSKeyTrigger(BaseTrigger):
+    """Fires when the object(s) exist and are encrypted as expected, or when one is not (``error``)."""
+
+    def __init__(
+        self,
+        bucket_key: str,
+        bucket_name: str | None = None,
+        oss_conn_id: str = "oss_default",
+        wildcard_match: bool = False,
+        expected_cmk: str | None = None,
+        expected_wrap_alg: str | None = None,
+        require_integrity_tag: bool = False,
+        fail_on_mismatch: bool = True,
+        poll_interval: float = 5.0,
+    ) -> None:
+        super().__init__()
+        self.bucket_key = bucket_key
+        self.bucket_name = bucket_name
+        self.oss_conn_id = oss_conn_id
+        self.wildcard_match = wildcard_match
+        self.expected_cmk = expected_cmk
+        self.expected_wrap_alg = expected_wrap_alg
+        self.require_integrity_tag = require_integrity_tag
+        self.fail_on_mismatch = fail_on_mismatch
+        self.poll_interval = poll_interval
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "bucket_key": self.bucket_key, "bucket_name": self.bucket_name, "oss_conn_id": self.oss_conn_id,
+                "wildcard_match": self.wildcard_match, "expected_cmk": self.expected_cmk,
+                "expected_wrap_alg": self.expected_wrap_alg, "require_integrity_tag": self.require_integrity_tag,
+                "fail_on_mismatch": self.fail_on_mismatch, "poll_interval": self.poll_interval,
+            },
+        )
+
+    def _poll(self) -> KeyCheck:
+        from airflow_provider_osscse.hooks.encrypted_oss import EncryptedOSSHook
+
+        expectation = EncryptionExpectation(self.expected_cmk, self.expected_wrap_alg, self.require_integrity_tag)
+        return check_keys(EncryptedOSSHook(self.oss_conn_id), self.bucket_name, self.bucket_key,
+                          self.wildcard_match, expectation)
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        while True:
+            try:
+                check = await asyncio.to_thread(self._poll)
+            except Exception as exc:
+                yield TriggerEvent({"status": "error", "message": f"{type(exc).__name__}: {exc}"})
+                return
+            if check.mismatched and self.fail_on_mismatch:
+                yield TriggerEvent({"status": "error", "message": "; ".join(check.mismatched)})
+                return
+            if check.matched and not check.mismatched:
+                yield TriggerEvent({"status": "success", "objects": check.matched})
+                return
+            self.log.info("Waiting for encrypted objects at %s (%d not as expected)", self.bucket_key,
+                          len(check.mismatched))
+            await asyncio.sleep(self.poll_interval)

@@ -1,0 +1,1 @@
+from tests.operators.fixtures import osscse_services, postgres_server  # noqa: F401 - fixtures
