@@ -1,0 +1,249 @@
+"""``osscse``: the hook's operations from a shell, using Airflow connections by id.
+
+Airflow is imported only when a command runs (``--help`` stays fast). Expected failures (a missing
+object, a wrong key, a tampered object, a bad connection) print one line on stderr and exit 1;
+usage errors exit 2 (argparse). A progress bar is drawn on stderr only when it is a terminal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from airflow_provider_osscse.hooks.encrypted_oss import EncryptedOSSHook
+    from airflow_provider_osscse.transport.progress import ProgressSnapshot
+
+
+class UsageError(Exception):
+    """A command-line argument that argparse cannot check (e.g. a malformed ``oss://`` URI)."""
+
+
+def parse_oss_uri(uri: str) -> tuple[str, str]:
+    """``oss://bucket/key`` -> ``(bucket, key)`` (key may be empty, e.g. a prefix)."""
+    if not uri.startswith("oss://"):
+        raise UsageError(f"expected oss://BUCKET/KEY, got {uri!r}")
+    bucket, _, key = uri[len("oss://"):].partition("/")
+    if not bucket:
+        raise UsageError(f"no bucket in {uri!r}")
+    return bucket, key
+
+
+def _meta(pairs: Sequence[str]) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise UsageError(f"--meta expects K=V, got {pair!r}")
+        out[name] = value
+    return out
+
+
+class _TerminalBar:
+    """A one-line progress bar on stderr, redrawn at most every 0.2 s; silent when not a TTY."""
+
+    def __init__(self) -> None:
+        self.enabled = sys.stderr.isatty()
+        self._last = 0.0
+
+    def __call__(self, snap: ProgressSnapshot) -> None:
+        if not self.enabled or time.monotonic() - self._last < 0.2:
+            return
+        self._last = time.monotonic()
+        pct = snap.percent or 0.0
+        bar = "#" * int(pct / 5)
+        sys.stderr.write(f"\r[{bar:<20}] {snap.describe()}   ")
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.enabled and self._last:
+            sys.stderr.write("\n")
+
+
+def _hook(args: argparse.Namespace, bar: _TerminalBar | None = None, **kwargs: Any) -> EncryptedOSSHook:
+    from airflow_provider_osscse.hooks.encrypted_oss import EncryptedOSSHook
+
+    return EncryptedOSSHook(args.oss_conn_id, progress_callback=bar, **kwargs)
+
+
+def _emit(payload: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(payload, indent=2, sort_keys=True))
+    else:
+        width = max(len(k) for k in payload) if payload else 0
+        for name, value in payload.items():
+            print(f"{name:<{width}}  {value}")
+
+
+def cmd_put(args: argparse.Namespace, bar: _TerminalBar) -> int:
+    bucket, key = parse_oss_uri(args.dest)
+    result = _hook(args, bar, cmk=args.cmk).upload(args.src, key, bucket, metadata=_meta(args.meta),
+                                                   content_type=args.content_type)
+    print(result.uri)
+    return 0
+
+
+def cmd_get(args: argparse.Namespace, bar: _TerminalBar) -> int:
+    bucket, key = parse_oss_uri(args.src)
+    cmks = args.cmk or []
+    hook = _hook(args, bar, cmk=cmks[0] if cmks else None, decrypt_cmks=cmks[1:], integrity=args.integrity,
+                 allow_plaintext=args.allow_plaintext)
+    result = hook.download(key, args.dest, bucket)
+    print(f"{result.path} ({result.size} bytes, integrity {result.integrity})", file=sys.stderr)
+    return 0
+
+
+def cmd_cat(args: argparse.Namespace, bar: _TerminalBar) -> int:
+    bucket, key = parse_oss_uri(args.src)
+    cmks = args.cmk or []
+    hook = _hook(args, None, cmk=cmks[0] if cmks else None, decrypt_cmks=cmks[1:], integrity=args.integrity,
+                 allow_plaintext=args.allow_plaintext)
+    out = getattr(args, "data_out", None) or sys.stdout.buffer
+    for chunk in hook.stream(key, bucket, byte_range=args.range):
+        out.write(chunk)
+    out.flush()
+    return 0
+
+
+def cmd_inspect(args: argparse.Namespace, bar: _TerminalBar) -> int:
+    bucket, key = parse_oss_uri(args.src)
+    _emit(_hook(args).inspect(key, bucket).to_xcom(), args.json)
+    return 0
+
+
+def cmd_ls(args: argparse.Namespace, bar: _TerminalBar) -> int:
+    bucket, prefix = parse_oss_uri(args.prefix)
+    for key in _hook(args).list_keys(prefix, bucket):
+        print(f"oss://{bucket}/{key}")
+    return 0
+
+
+def cmd_rewrap(args: argparse.Namespace, bar: _TerminalBar) -> int:
+    bucket, target = parse_oss_uri(args.target)
+    hook = _hook(args, cmk=args.cmk, decrypt_cmks=args.decrypt_cmk or [])
+    keys = [target] if target and not target.endswith("/") and hook.exists(target, bucket) else list(hook.list_keys(target, bucket))
+    failed = 0
+    for key in keys:
+        result = hook.rewrap(key, bucket, new_cmk=args.cmk, dry_run=args.dry_run)
+        line = f"{result.status}\t{result.uri}"
+        if result.from_version or result.to_version:
+            line += f"\t{result.from_version or '-'} -> {result.to_version or '-'}"
+        if result.error:
+            line += f"\t{result.error}"
+            failed += 1
+        print(line)
+    if failed:
+        print(f"osscse: {failed} of {len(keys)} object(s) could not be rewrapped", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="osscse", description="Client-side encrypted Alibaba Cloud OSS objects.")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--oss-conn-id", default="oss_default", help="Airflow oss connection id (default oss_default)")
+    reading = argparse.ArgumentParser(add_help=False)
+    reading.add_argument("--cmk", action="append", metavar="REF", help="CMK reference to decrypt with (repeatable)")
+    reading.add_argument("--integrity", choices=["require", "if-present", "off"], default="if-present")
+    reading.add_argument("--allow-plaintext", action="store_true", help="read unencrypted objects as they are")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("put", parents=[common], help="encrypt and upload a file", description="Encrypt SRC and upload it.")
+    p.add_argument("src", metavar="SRC", help="local file ('-' for stdin)")
+    p.add_argument("dest", metavar="oss://BUCKET/KEY")
+    p.add_argument("--cmk", required=True, metavar="REF", help="CMK reference that wraps the data key")
+    p.add_argument("--meta", action="append", default=[], metavar="K=V", help="user metadata (repeatable)")
+    p.add_argument("--content-type", default=None)
+    p.set_defaults(func=cmd_put)
+
+    p = sub.add_parser("get", parents=[common, reading], help="download and decrypt to a file",
+                       description="Download, decrypt and verify an object into DEST (atomically).")
+    p.add_argument("src", metavar="oss://BUCKET/KEY")
+    p.add_argument("dest", metavar="DEST")
+    p.set_defaults(func=cmd_get)
+
+    p = sub.add_parser("cat", parents=[common, reading], help="decrypt an object (or a range) to stdout",
+                       description="Write the plaintext (or a byte range of it) to stdout.")
+    p.add_argument("src", metavar="oss://BUCKET/KEY")
+    p.add_argument("--range", default=None, metavar="a-b|a-|-n")
+    p.set_defaults(func=cmd_cat)
+
+    p = sub.add_parser("inspect", parents=[common], help="describe an object's envelope (no decryption)")
+    p.add_argument("src", metavar="oss://BUCKET/KEY")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_inspect)
+
+    p = sub.add_parser("ls", parents=[common], help="list keys under a prefix")
+    p.add_argument("prefix", metavar="oss://BUCKET/PREFIX")
+    p.set_defaults(func=cmd_ls)
+
+    p = sub.add_parser("rewrap", parents=[common], help="re-wrap data keys under a new CMK (content untouched)",
+                       description="Re-wrap one object, or every object under a prefix, without re-encrypting.")
+    p.add_argument("target", metavar="oss://BUCKET/KEY_OR_PREFIX")
+    p.add_argument("--cmk", required=True, metavar="NEW_REF")
+    p.add_argument("--decrypt-cmk", action="append", metavar="OLD_REF", help="CMK that wrapped the objects (repeatable)")
+    p.add_argument("--dry-run", action="store_true")
+    p.set_defaults(func=cmd_rewrap)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``osscse`` console script; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    if getattr(args, "src", None) == "-" and args.command == "put":
+        args.src = sys.stdin.buffer
+    bar = _TerminalBar()
+    saved_stdout = _reserve_stdout_for_data(args) if args.command == "cat" else None
+    try:
+        return args.func(args, bar)
+    except UsageError as exc:
+        print(f"osscse: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("osscse: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - expected errors become one line; see _is_expected
+        if not _is_expected(exc):
+            raise
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"osscse: {type(exc).__name__}: {message}", file=sys.stderr)
+        return 1
+    finally:
+        bar.close()
+        if saved_stdout is not None:
+            sys.stdout.flush()  # log lines buffered meanwhile belong on stderr too
+            os.dup2(saved_stdout, 1)
+            os.close(saved_stdout)
+
+
+def _reserve_stdout_for_data(args: argparse.Namespace) -> int | None:
+    """For ``cat`` on the real stdout: fd 1 carries only plaintext.
+
+    Airflow's logging prints to stdout (even at import); while ``cat`` runs, fd 1 points at stderr
+    and the plaintext goes to a private duplicate of the original stdout. Returns the fd to restore.
+    """
+    if sys.stdout is not sys.__stdout__:
+        return None  # captured (tests, embedding): write where we were told
+    sys.stdout.flush()
+    args.data_out = os.fdopen(os.dup(1), "wb")
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    return saved
+
+
+def _is_expected(exc: BaseException) -> bool:
+    """Our errors, oss2's service errors, Airflow's missing connection, and file system errors."""
+    from airflow_provider_osscse.envelope.errors import OSSCSEError
+
+    if isinstance(exc, (OSSCSEError, OSError)):
+        return True
+    module = type(exc).__module__
+    return module.startswith("oss2") or type(exc).__name__ == "AirflowNotFoundException"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

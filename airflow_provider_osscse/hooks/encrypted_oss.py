@@ -1,0 +1,194 @@
+"""``EncryptedOSSHook``: client-side encrypted object I/O on an Airflow ``oss`` connection.
+
+The hook holds configuration only; the oss2 client is built on first use and reused (with its
+connection pool) for every call, and CMKs are resolved from their reference strings lazily too, so
+constructing the hook in a DAG file costs nothing and touches no network.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from functools import cached_property
+from typing import Any, BinaryIO
+
+import oss2
+from airflow.sdk import BaseHook
+
+from airflow_provider_osscse.envelope.errors import CmkReferenceError
+from airflow_provider_osscse.envelope.integrity import IntegrityPolicy
+from airflow_provider_osscse.envelope.keywrap import KeyWrapper
+from airflow_provider_osscse.keys.keyring import Keyring
+from airflow_provider_osscse.transport.encrypted_objects import EncryptedObjects, TransferConfig
+from airflow_provider_osscse.transport.oss_client import OssClientFactory, OssSettings
+from airflow_provider_osscse.transport.progress import ProgressCallback
+from airflow_provider_osscse.transport.results import DownloadResult, ObjectInfo, RewrapResult, UploadResult
+
+
+class EncryptedOSSHook(BaseHook):
+    """Upload, download, read, inspect, copy, list and rewrap client-side encrypted OSS objects.
+
+    :param oss_conn_id: an Airflow ``oss`` connection (the alibaba provider's format, plus optional
+        extras ``security_token`` and ``signature_version``).
+    :param cmk: reference of the CMK that wraps new objects (and is tried first on reads).
+    :param decrypt_cmks: further CMK references accepted when reading (e.g. the pre-rotation key).
+    :param integrity: ``require`` | ``if-present`` | ``off`` (see docs/hook.md).
+    :param allow_plaintext: read objects without encryption headers as they are instead of raising.
+    """
+
+    conn_name_attr = "oss_conn_id"
+    default_conn_name = "oss_default"
+    conn_type = "oss"
+    hook_name = "Alibaba Cloud OSS (client-side encrypted)"
+
+    def __init__(
+        self,
+        oss_conn_id: str = default_conn_name,
+        *,
+        cmk: str | None = None,
+        decrypt_cmks: Sequence[str] = (),
+        integrity: str = "if-present",
+        allow_plaintext: bool = False,
+        multipart_threshold: int = 32 * 2**20,
+        part_size: int = 8 * 2**20,
+        max_workers: int = 4,
+        progress_callback: ProgressCallback | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.oss_conn_id = oss_conn_id
+        self.cmk = cmk
+        self.decrypt_cmks = tuple(decrypt_cmks)
+        self.integrity = IntegrityPolicy(integrity)
+        self.allow_plaintext = allow_plaintext
+        self.multipart_threshold = multipart_threshold
+        self.part_size = part_size
+        self.max_workers = max_workers
+        self.progress_callback = progress_callback
+        self._cmk_cache: dict[str, KeyWrapper] = {}
+        self._cmk_lock = threading.Lock()
+
+    # ------------------------------------------------------------------ clients
+    @cached_property
+    def _settings(self) -> OssSettings:
+        conn = self.get_connection(self.oss_conn_id)
+        return OssSettings.from_connection_fields(conn.schema, conn.extra_dejson)
+
+    @cached_property
+    def _clients(self) -> OssClientFactory:
+        return OssClientFactory(self._settings, pool_size=max(10, 2 * self.max_workers))
+
+    @cached_property
+    def _objects(self) -> EncryptedObjects:
+        config = TransferConfig(
+            multipart_threshold=self.multipart_threshold, part_size=self.part_size, max_workers=self.max_workers,
+            integrity=self.integrity, allow_plaintext=self.allow_plaintext,
+        )
+        return EncryptedObjects(self._clients.bucket, config, logger=self.log, progress_callback=self.progress_callback)
+
+    def get_conn(self) -> OssClientFactory:
+        """The (cached) client factory: ``.service()`` and ``.bucket(name)`` give oss2 objects."""
+        return self._clients
+
+    def get_bucket(self, bucket: str | None = None) -> oss2.Bucket:
+        """The oss2 ``Bucket`` (cached); ``None`` means the connection's default bucket (schema)."""
+        return self._clients.bucket(bucket)
+
+    def test_connection(self) -> tuple[bool, str]:
+        """List one object of the default bucket, or the buckets when there is no default."""
+        try:
+            if self._settings.default_bucket:
+                self.get_bucket().list_objects_v2(max_keys=1)
+                return True, f"bucket {self._settings.default_bucket!r} is reachable"
+            self._clients.service().list_buckets(max_keys=1)
+            return True, "OSS is reachable"
+        except Exception as exc:  # noqa: BLE001 - reported to the UI, not raised
+            return False, f"{type(exc).__name__}: {_one_line(exc)}"
+
+    # ------------------------------------------------------------------ CMKs
+    def _resolve(self, reference: str) -> KeyWrapper:
+        with self._cmk_lock:
+            wrapper = self._cmk_cache.get(reference)
+            if wrapper is None:
+                from airflow_provider_osscse.keys.reference import resolve_cmk
+
+                wrapper = resolve_cmk(reference)
+                self._cmk_cache[reference] = wrapper
+            return wrapper
+
+    def _write_key(self) -> KeyWrapper:
+        if not self.cmk:
+            raise CmkReferenceError("uploading needs a CMK: pass cmk='<reference>' to EncryptedOSSHook")
+        return self._resolve(self.cmk)
+
+    def _read_keys(self, primary: str | None = None) -> Keyring | None:
+        refs = [r for r in (primary, self.cmk, *self.decrypt_cmks) if r]
+        refs = list(dict.fromkeys(refs))
+        if not refs:
+            return None
+        wrappers = [self._resolve(r) for r in refs]
+        return Keyring(wrappers[0], wrappers[1:])
+
+    # ------------------------------------------------------------------ operations
+    def upload(
+        self,
+        source: str | os.PathLike | BinaryIO | Iterable[bytes],
+        key: str,
+        bucket: str | None = None,
+        *,
+        metadata: Mapping[str, str] | None = None,
+        content_type: str | None = None,
+        size: int | None = None,
+    ) -> UploadResult:
+        """Encrypt and upload; one PUT below ``multipart_threshold``, a parallel multipart above."""
+        return self._objects.put(bucket, key, source, self._write_key(), metadata=metadata,
+                                 content_type=content_type, size=size)
+
+    def download(self, key: str, destination: str | os.PathLike, bucket: str | None = None) -> DownloadResult:
+        """Decrypt to ``destination`` atomically (verified first; nothing written on failure)."""
+        return self._objects.download(bucket, key, destination, self._read_keys())
+
+    def read(self, key: str, bucket: str | None = None, *, byte_range: str | None = None) -> bytes:
+        """The plaintext, or a range ``a-b`` / ``a-`` / ``-n`` of it (ranges are not tag-verified)."""
+        return self._objects.read(bucket, key, self._read_keys(), byte_range=byte_range)
+
+    def stream(self, key: str, bucket: str | None = None, *, byte_range: str | None = None) -> Iterator[bytes]:
+        """Plaintext chunks; a whole-object stream raises ``IntegrityError`` at the end if altered."""
+        return self._objects.stream(bucket, key, self._read_keys(), byte_range=byte_range)
+
+    def inspect(self, key: str, bucket: str | None = None) -> ObjectInfo:
+        """The envelope as the headers describe it; nothing is unwrapped or decrypted."""
+        return self._objects.inspect(bucket, key)
+
+    def copy(self, source_key: str, dest_key: str, source_bucket: str | None = None,
+             dest_bucket: str | None = None) -> str:
+        """Server-side copy keeping the envelope; returns the new ETag."""
+        return self._objects.copy(source_bucket, source_key, dest_bucket, dest_key)
+
+    def exists(self, key: str, bucket: str | None = None) -> bool:
+        return self._objects.exists(bucket, key)
+
+    def list_keys(self, prefix: str = "", bucket: str | None = None) -> Iterator[str]:
+        return self._objects.list_keys(bucket, prefix)
+
+    def delete(self, key: str, bucket: str | None = None) -> None:
+        self._objects.delete(bucket, key)
+
+    def rewrap(self, key: str, bucket: str | None = None, *, new_cmk: str | None = None,
+               dry_run: bool = False) -> RewrapResult:
+        """Re-wrap the data key under ``new_cmk`` (default: the hook's ``cmk``, newest version)."""
+        target = new_cmk or self.cmk
+        if not target:
+            raise CmkReferenceError("rewrap needs a target CMK: new_cmk= or the hook's cmk=")
+        keys = self._read_keys(target)
+        assert keys is not None
+        return self._objects.rewrap(bucket, key, keys, dry_run=dry_run)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:300] if text else ""
+
+
+__all__ = ["EncryptedOSSHook"]
