@@ -10,6 +10,7 @@ This module knows nothing of Airflow: the hook turns a ``Connection`` into :clas
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -25,6 +26,20 @@ class OssConnectionError(OSSCSEError, ValueError):
 
 
 SIGNATURE_VERSIONS = ("v1", "v4")
+
+
+class _RawCiphertextReadFilter(logging.Filter):
+    """Drops oss2's warning that a plain ``Bucket`` returns an encrypted object's raw bytes.
+
+    This layer reads ciphertext through a plain ``Bucket`` on purpose (it decrypts itself); the warning
+    would otherwise appear once per ranged GET in task logs and on ``osscse cat``'s output.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Using Bucket to get an encrypted object")
+
+
+logging.getLogger("oss2.models").addFilter(_RawCiphertextReadFilter())
 
 
 @dataclass(frozen=True)

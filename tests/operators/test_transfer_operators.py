@@ -36,10 +36,12 @@ def test_local_directory_is_encrypted_under_prefix_and_xcom_names_cmk_not_keys(t
     op = LocalFilesystemToEncryptedOSSOperator(task_id="up", source_path=str(tmp_path / "in"), dest_key="ops/up/",
                                                dest_bucket=TEST_BUCKET, cmk=TRANSIT_CMK)
     results = op.execute({})
+    # The session's Transit key may have been rotated by another test: expect its newest version.
+    latest = osscse_services["vault"].secrets.transit.read_key(name=TRANSIT_CMK.rsplit("/", 1)[1])["data"]["latest_version"]
     assert sorted(r["key"] for r in results) == sorted(f"ops/up/{name}" for name in files)
     for r in results:
         name = r["key"].removeprefix("ops/up/")
-        assert r["cmk"] == TRANSIT_CMK and r["wrap_alg"] == "VAULT/TRANSIT" and r["key_version"] == "v1"
+        assert r["cmk"] == TRANSIT_CMK and r["wrap_alg"] == "VAULT/TRANSIT" and r["key_version"] == f"v{latest}"
         stored = at_rest(osscse_services, r["key"])
         assert stored != files[name] and len(stored) == len(files[name])
         assert hook().read(r["key"], TEST_BUCKET) == files[name]
