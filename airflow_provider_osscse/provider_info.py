@@ -73,6 +73,46 @@ def get_provider_info() -> dict[str, Any]:
         ],
         "connection-types": [
             {
+                "connection-type": "oss_cse",
+                "hook-class-name": f"{PKG}.hooks.encrypted_oss.EncryptedOSSHook",
+                "hook-name": "Alibaba Cloud OSS (client-side encrypted)",
+                "conn-fields": {
+                    "auth_type": {
+                        "label": "Auth type",
+                        "schema": {"type": ["string", "null"], "enum": ["AK", None], "default": "AK"},
+                    },
+                    "access_key_id": {"label": "AccessKey ID", "schema": {"type": ["string", "null"]}},
+                    "access_key_secret": {
+                        "label": "AccessKey secret",
+                        "schema": {"type": ["string", "null"], "format": "password"},
+                    },
+                    "region": {
+                        "label": "Region",
+                        "schema": {"type": ["string", "null"]},
+                        "description": "e.g. cn-hangzhou; needed for V4 signatures.",
+                    },
+                    "endpoint": {
+                        "label": "Endpoint",
+                        "schema": {"type": ["string", "null"]},
+                        "description": "Optional; default https://oss-<region>.aliyuncs.com.",
+                    },
+                    "security_token": {
+                        "label": "STS security token",
+                        "schema": {"type": ["string", "null"], "format": "password"},
+                        "description": "Optional, for temporary (STS) credentials.",
+                    },
+                    "signature_version": {
+                        "label": "Signature version",
+                        "schema": {"type": ["string", "null"], "enum": ["v4", "v1", None], "default": "v4"},
+                    },
+                },
+                "ui-field-behaviour": {
+                    "hidden-fields": ["host", "port", "login", "password", "extra"],
+                    "relabeling": {"schema": "Default bucket"},
+                    "placeholders": {"schema": "my-bucket", "region": "cn-hangzhou"},
+                },
+            },
+            {
                 "connection-type": "alicloud_kms",
                 "hook-class-name": "airflow_provider_osscse.keys.alicloud_kms.AlicloudKmsHook",
                 "hook-name": "Alibaba Cloud KMS",

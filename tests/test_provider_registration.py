@@ -43,7 +43,7 @@ def test_every_class_named_in_provider_info_imports() -> None:
 def test_connection_types_use_declarative_conn_fields() -> None:
     for ct in get_provider_info()["connection-types"]:
         assert "conn-fields" in ct and "ui-field-behaviour" in ct
-        assert ct["connection-type"] != "oss", "the alibaba provider owns the 'oss' type; reuse it, do not redeclare"
+        assert ct["connection-type"] != "oss", "the alibaba provider owns the oss type; reuse it, do not redeclare"
 
 
 def test_airflow_cli_lists_the_provider(tmp_path: Path) -> None:
@@ -54,3 +54,14 @@ def test_airflow_cli_lists_the_provider(tmp_path: Path) -> None:
     ).stdout
     rows = json.loads(out.strip().splitlines()[-1])
     assert rows[0]["Provider"] == "airflow-provider-osscse"
+
+
+def test_airflow_cli_lists_our_hooks_by_connection_type(tmp_path: Path) -> None:
+    env = {**os.environ, "AIRFLOW_HOME": str(tmp_path), "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
+    out = subprocess.run(
+        [sys.executable, "-m", "airflow", "providers", "hooks", "--output", "json"],
+        capture_output=True, text=True, env=env, timeout=180, check=True,
+    ).stdout
+    rows = {row["connection_type"]: row for row in json.loads(out.strip().splitlines()[-1])}
+    assert rows["oss_cse"]["class"] == "airflow_provider_osscse.hooks.encrypted_oss.EncryptedOSSHook"
+    assert rows["alicloud_kms"]["class"] == "airflow_provider_osscse.keys.alicloud_kms.AlicloudKmsHook"

@@ -29,8 +29,8 @@ from airflow_provider_osscse.transport.results import DownloadResult, ObjectInfo
 class EncryptedOSSHook(BaseHook):
     """Upload, download, read, inspect, copy, list and rewrap client-side encrypted OSS objects.
 
-    :param oss_conn_id: an Airflow ``oss`` connection (the alibaba provider's format, plus optional
-        extras ``security_token`` and ``signature_version``).
+    :param oss_conn_id: an Airflow ``oss`` (alibaba provider) or ``oss_cse`` connection: same fields,
+        plus optional extras ``security_token`` and ``signature_version``.
     :param cmk: reference of the CMK that wraps new objects (and is tried first on reads).
     :param decrypt_cmks: further CMK references accepted when reading (e.g. the pre-rotation key).
     :param integrity: ``require`` | ``if-present`` | ``off`` (see docs/hook.md).
@@ -39,7 +39,10 @@ class EncryptedOSSHook(BaseHook):
 
     conn_name_attr = "oss_conn_id"
     default_conn_name = "oss_default"
-    conn_type = "oss"
+    #: Declared by this provider (with the UI form); connections of the alibaba provider's ``oss``
+    #: type carry the same fields and work unchanged. ``oss`` itself is not redeclared, because
+    #: Airflow warns about a connection type registered by two providers.
+    conn_type = "oss_cse"
     hook_name = "Alibaba Cloud OSS (client-side encrypted)"
 
     def __init__(
