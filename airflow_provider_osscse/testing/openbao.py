@@ -15,6 +15,7 @@ import atexit
 import os
 import shutil
 import signal
+import secrets
 import socket
 import subprocess
 import sys
@@ -74,12 +75,14 @@ def _free_port(host: str, port: int = 0) -> int:
 class OpenBaoServer:
     """``bao server -dev`` on ``host:port`` (``port=0`` picks a free one), stopped by PID.
 
-    Use as a context manager or call :meth:`start` / :meth:`stop`. The root token is a test value,
-    not a secret worth guarding: the server holds nothing but test data and lives in memory.
+    Use as a context manager or call :meth:`start` / :meth:`stop`. The server holds only test data in
+    memory; still, the root token defaults to a random value per server, so that another local user
+    cannot guess it, and it is long enough for Airflow's secrets masker (which skips values under
+    five characters) to hide it in task logs.
     """
 
-    def __init__(self, *, root_token: str = "root", host: str = "127.0.0.1", port: int = 0) -> None:
-        self._root_token = root_token
+    def __init__(self, *, root_token: str | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
+        self._root_token = root_token or f"osscse-dev-{secrets.token_urlsafe(12)}"
         self._host = host
         self._requested_port = port
         self._port: int | None = None
