@@ -8,6 +8,18 @@ decoded header bytes are themselves printable base64 text, that text is the blob
 
 The KMS blob names its key, so Decrypt needs no KeyId: any credential allowed to decrypt under that
 key can read the object. Rotation: ``ReEncrypt`` (the data key never leaves KMS).
+
+Key versions: every Encrypt/GenerateDataKey/ReEncrypt response names the ``KeyVersionId`` that
+sealed the blob. It is recorded in the object's matdesc as ``osscse-cmk-version`` (not secret), so
+:meth:`AlicloudKmsKey.key_version` can answer from the headers alone, without a KMS call. Objects
+written by other SDKs carry no such entry: their version is unknown (``None``) until rewrapped.
+
+EncryptionContext: oss2's ``AliKMSProvider(passphrase=...)`` seals both values under the context
+``{"x-passphrase": <passphrase>}`` and stores *nothing* about it in the object (KMS binds the
+context as authenticated data, so it cannot be recovered from the blob). A reader must therefore be
+given the passphrase: connection extra ``oss2_passphrase`` (a secret; masked by Airflow) or
+``encryption_context=`` here. One context per CMK; list two references (with and without) in a
+keyring to read both kinds of object.
 """
 
 from __future__ import annotations
@@ -44,6 +56,10 @@ except ImportError:  # pragma: no cover
 T = TypeVar("T")
 WRAP_ALG = "KMS/ALICLOUD"
 MATDESC_CMK = "osscse-cmk"
+#: matdesc entry holding the KMS ``KeyVersionId`` that sealed the wrapped data key.
+MATDESC_VERSION = "osscse-cmk-version"
+#: The EncryptionContext name oss2's ``AliKMSProvider`` puts its passphrase under.
+OSS2_PASSPHRASE_CONTEXT = "x-passphrase"
 SERVICE = "Alibaba Cloud KMS"
 _BASE64_TEXT = re.compile(rb"^[A-Za-z0-9+/]+={0,2}$")
 _NOT_FOUND = ("Forbidden.KeyNotFound", "Forbidden.AliasNotFound", "Rejected.Disabled", "Forbidden.KeyDisabled")
@@ -66,9 +82,15 @@ def blob_from_header_bytes(raw: bytes) -> str:
     return base64.b64encode(raw).decode("ascii")
 
 
+def oss2_passphrase_context(passphrase: str) -> dict[str, str]:
+    """The EncryptionContext oss2's ``AliKMSProvider(passphrase=...)`` seals its values under."""
+    return {OSS2_PASSPHRASE_CONTEXT: passphrase}
+
+
 class AlicloudKmsHook(BaseHook):  # type: ignore[misc,valid-type]
     """Connection ``alicloud_kms``: login = AccessKey ID, password = secret; extras ``region``,
-    ``endpoint``, ``security_token`` (STS), ``protocol``. The client is built lazily, once."""
+    ``endpoint``, ``security_token`` (STS), ``protocol``, ``oss2_passphrase`` (read/write objects of
+    oss2's ``AliKMSProvider(passphrase=...)``). The client is built lazily, once."""
 
     conn_name_attr = "kms_conn_id"
     default_conn_name = "kms_default"
@@ -96,6 +118,17 @@ class AlicloudKmsHook(BaseHook):  # type: ignore[misc,valid-type]
     @property
     def endpoint(self) -> str:
         return str(self._settings["endpoint"])
+
+    @cached_property
+    def encryption_context(self) -> dict[str, str] | None:
+        """The EncryptionContext from extra ``oss2_passphrase`` (registered with the masker), or None."""
+        passphrase = self.get_connection(self.kms_conn_id).extra_dejson.get("oss2_passphrase")
+        if not passphrase:
+            return None
+        from airflow_provider_osscse.keys.masking import mask_strings
+
+        mask_strings([str(passphrase)])
+        return oss2_passphrase_context(str(passphrase))
 
     @cached_property
     def client(self) -> Any:
@@ -126,13 +159,19 @@ class AlicloudKmsHook(BaseHook):  # type: ignore[misc,valid-type]
 
     def get_key(self, key_id: str, **kwargs: Any) -> AlicloudKmsKey:
         """The CMK ``key_id`` reached through this connection."""
+        kwargs.setdefault("encryption_context", self.encryption_context)
         return AlicloudKmsKey(
             self.client, key_id=key_id, endpoint=self.endpoint, runtime=self.runtime_options(), **kwargs
         )
 
 
 class AlicloudKmsKey(KeyWrapper):
-    """A KMS key (id or ``alias/NAME``) wrapping data keys through a Tea KMS client."""
+    """A KMS key (id or ``alias/NAME``) wrapping data keys through a Tea KMS client.
+
+    ``encryption_context``: KMS authenticated data sent with every call (e.g.
+    :func:`oss2_passphrase_context`); a blob sealed under a context opens only with the same one.
+    It is secret-ish (an oss2 passphrase), so it never appears in the matdesc, repr or messages.
+    """
 
     wrap_alg = WRAP_ALG
 
@@ -146,8 +185,10 @@ class AlicloudKmsKey(KeyWrapper):
         retry: RetryPolicy = DEFAULT_RETRY,
         runtime: Any = None,
         endpoint: str | None = None,
+        encryption_context: Mapping[str, str] | None = None,
     ) -> None:
         self._client = client
+        self._context = dict(encryption_context) if encryption_context else None
         self.key_id = key_id
         self._reference = reference or f"kms://kms_default/{key_id}"
         entries = dict(matdesc or {})
@@ -222,17 +263,22 @@ class AlicloudKmsKey(KeyWrapper):
                 error = KeyServiceError(f"CMK {self._reference}: KMS {action} failed ({code})")
         raise error
 
-    def _encrypt(self, raw: bytes) -> bytes:
+    def _encrypt(self, raw: bytes) -> tuple[bytes, str | None]:
+        """(blob bytes, KeyVersionId) of ``Encrypt(base64(raw))``."""
         from alibabacloud_kms20160120 import models
 
-        request = models.EncryptRequest(key_id=self.key_id, plaintext=base64.b64encode(raw).decode("ascii"))
+        request = models.EncryptRequest(
+            key_id=self.key_id, plaintext=base64.b64encode(raw).decode("ascii"), encryption_context=self._context
+        )
         body = self._call("Encrypt", lambda rt: self._client.encrypt_with_options(request, rt)).body
-        return base64.b64decode(body.ciphertext_blob)
+        return base64.b64decode(body.ciphertext_blob), body.key_version_id
 
     def _decrypt(self, wrapped: bytes) -> bytes:
         from alibabacloud_kms20160120 import models
 
-        request = models.DecryptRequest(ciphertext_blob=blob_from_header_bytes(wrapped))
+        request = models.DecryptRequest(
+            ciphertext_blob=blob_from_header_bytes(wrapped), encryption_context=self._context
+        )
         body = self._call("Decrypt", lambda rt: self._client.decrypt_with_options(request, rt)).body
         try:
             raw = base64.b64decode(body.plaintext, validate=True)
@@ -243,32 +289,45 @@ class AlicloudKmsKey(KeyWrapper):
         mask_key_bytes(raw)
         return raw
 
-    def _reencrypt(self, wrapped: bytes) -> bytes:
+    def _reencrypt(self, wrapped: bytes, source_context: Mapping[str, str] | None) -> tuple[bytes, str | None]:
+        """(blob bytes, KeyVersionId) of ``ReEncrypt`` to this key's primary version and context."""
         from alibabacloud_kms20160120 import models
 
         request = models.ReEncryptRequest(
-            ciphertext_blob=blob_from_header_bytes(wrapped), destination_key_id=self.key_id
+            ciphertext_blob=blob_from_header_bytes(wrapped), destination_key_id=self.key_id,
+            source_encryption_context=dict(source_context) if source_context else None,
+            destination_encryption_context=self._context,
         )
         body = self._call("ReEncrypt", lambda rt: self._client.re_encrypt_with_options(request, rt)).body
-        return base64.b64decode(body.ciphertext_blob)
+        return base64.b64decode(body.ciphertext_blob), body.key_version_id
+
+    def _object_matdesc(self, version: str | None) -> dict[str, str]:
+        """This key's matdesc plus the ``KeyVersionId`` that sealed the data key, when KMS named one."""
+        entries = dict(self._matdesc)
+        if version:
+            entries[MATDESC_VERSION] = version
+        return entries
 
     # -- KeyWrapper ----------------------------------------------------------------------------
     def wrap(self, content_key: ContentKey) -> WrappedContentKey:
-        return WrappedContentKey(
-            WRAP_ALG, self._encrypt(content_key.key), self._encrypt(content_key.iv), self._matdesc
-        )
+        wrapped_key, version = self._encrypt(content_key.key)
+        wrapped_iv, _ = self._encrypt(content_key.iv)
+        return WrappedContentKey(WRAP_ALG, wrapped_key, wrapped_iv, self._object_matdesc(version))
 
     def new_content_key(self) -> tuple[ContentKey, WrappedContentKey]:
         """``GenerateDataKey`` (KMS entropy, key and its blob in one call) plus one Encrypt for the IV."""
         from alibabacloud_kms20160120 import models
 
-        request = models.GenerateDataKeyRequest(key_id=self.key_id, number_of_bytes=DATA_KEY_SIZE)
+        request = models.GenerateDataKeyRequest(
+            key_id=self.key_id, number_of_bytes=DATA_KEY_SIZE, encryption_context=self._context
+        )
         body = self._call("GenerateDataKey", lambda rt: self._client.generate_data_key_with_options(request, rt)).body
         key = base64.b64decode(body.plaintext)
         mask_key_bytes(key)
         content_key = ContentKey(key=key, iv=new_iv())
+        wrapped_iv, _ = self._encrypt(content_key.iv)
         wrapped = WrappedContentKey(
-            WRAP_ALG, base64.b64decode(body.ciphertext_blob), self._encrypt(content_key.iv), self._matdesc
+            WRAP_ALG, base64.b64decode(body.ciphertext_blob), wrapped_iv, self._object_matdesc(body.key_version_id)
         )
         return content_key, wrapped
 
@@ -281,15 +340,27 @@ class AlicloudKmsKey(KeyWrapper):
                 f"CMK {self._reference}: unwrapped values have the wrong length for a data key and IV"
             ) from None
 
-    def reencrypt_from(self, wrapped: WrappedContentKey) -> WrappedContentKey:
-        """KMS ``ReEncrypt`` of both values to this key's newest version (the data key stays in KMS)."""
-        return WrappedContentKey(
-            WRAP_ALG, self._reencrypt(wrapped.wrapped_key), self._reencrypt(wrapped.wrapped_iv),
-            {**wrapped.matdesc, **self._matdesc},
-        )
+    def reencrypt_from(
+        self, wrapped: WrappedContentKey, source: AlicloudKmsKey | None = None
+    ) -> WrappedContentKey:
+        """KMS ``ReEncrypt`` of both values to this key's newest version (the data key stays in KMS).
+
+        ``source`` is the CMK that wrapped them (default: this one); its EncryptionContext opens them.
+        """
+        source_context = (source or self)._context
+        wrapped_key, version = self._reencrypt(wrapped.wrapped_key, source_context)
+        wrapped_iv, _ = self._reencrypt(wrapped.wrapped_iv, source_context)
+        entries = {k: v for k, v in wrapped.matdesc.items() if k != MATDESC_VERSION}
+        return WrappedContentKey(WRAP_ALG, wrapped_key, wrapped_iv, {**entries, **self._object_matdesc(version)})
 
     def rewrap(self, wrapped: WrappedContentKey) -> WrappedContentKey:
         return self.reencrypt_from(wrapped)
+
+    def key_version(self, wrapped: WrappedContentKey) -> str | None:
+        """The ``KeyVersionId`` recorded at wrap/rewrap time (matdesc), or None (other SDKs' objects)."""
+        if wrapped.wrap_alg != WRAP_ALG:
+            return None
+        return wrapped.matdesc.get(MATDESC_VERSION)
 
     def __reduce__(self) -> Any:
         raise TypeError("AlicloudKmsKey holds an authenticated KMS client and cannot be pickled")

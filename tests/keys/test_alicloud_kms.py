@@ -44,7 +44,8 @@ def test_wrap_unwrap_round_trip_in_the_java_go_form(osscse_kms_server, kms_alias
     cmk = AlicloudKmsKey(_client(osscse_kms_server), key_id=kms_alias, endpoint=osscse_kms_server.endpoint)
     content_key = ContentKey.generate()
     wrapped = cmk.wrap(content_key)
-    assert wrapped.wrap_alg == "KMS/ALICLOUD" and dict(wrapped.matdesc) == {"osscse-cmk": f"kms:{kms_alias}"}
+    assert wrapped.wrap_alg == "KMS/ALICLOUD" and wrapped.matdesc["osscse-cmk"] == f"kms:{kms_alias}"
+    assert set(wrapped.matdesc) == {"osscse-cmk", "osscse-cmk-version"}
     assert cmk.unwrap(wrapped) == content_key
 
 
@@ -136,3 +137,83 @@ def test_kms_reference_resolves_through_the_airflow_connection(osscse_kms_server
     content_key = ContentKey.generate()
     assert cmk.unwrap(cmk.wrap(content_key)) == content_key
     assert AlicloudKmsHook(kms_conn_id="kms_orders").test_connection()[0] is True
+
+
+def _primary_version(server, alias: str) -> str:
+    from alibabacloud_kms20160120 import models
+
+    request = models.DescribeKeyRequest(key_id=alias)
+    return _client(server).describe_key(request).body.key_metadata.primary_key_version
+
+
+def test_wrap_and_generate_record_the_kms_key_version_in_the_matdesc(osscse_kms_server, kms_alias: str) -> None:
+    cmk = AlicloudKmsKey(_client(osscse_kms_server), key_id=kms_alias)
+    version = _primary_version(osscse_kms_server, kms_alias)
+    assert cmk.key_version(cmk.wrap(ContentKey.generate())) == version
+    assert cmk.key_version(cmk.new_content_key()[1]) == version
+
+
+def test_reencrypt_after_rotation_records_the_new_key_version(osscse_kms_server, kms_alias: str) -> None:
+    cmk = AlicloudKmsKey(_client(osscse_kms_server), key_id=kms_alias)
+    content_key = ContentKey.generate()
+    old = cmk.wrap(content_key)
+    new_version = osscse_kms_server.rotate_key(kms_alias)
+    new = cmk.rewrap(old)
+    assert cmk.key_version(old) != new_version and cmk.key_version(new) == new_version
+    assert cmk.unwrap(new) == content_key
+
+
+def test_objects_without_a_recorded_version_report_none(osscse_kms_server, kms_alias: str) -> None:
+    cmk = AlicloudKmsKey(_client(osscse_kms_server), key_id=kms_alias)
+    wrapped = cmk.wrap(ContentKey.generate())
+    foreign = WrappedContentKey("KMS/ALICLOUD", wrapped.wrapped_key, wrapped.wrapped_iv, {})  # e.g. Java SDK
+    assert cmk.key_version(foreign) is None
+
+
+def test_encryption_context_key_reads_only_blobs_sealed_under_the_same_context(
+    osscse_kms_server, kms_alias: str
+) -> None:
+    from airflow_provider_osscse.keys.alicloud_kms import oss2_passphrase_context
+
+    client = _client(osscse_kms_server)
+    with_pw = AlicloudKmsKey(client, key_id=kms_alias, encryption_context=oss2_passphrase_context("pw"), retry=FAST_RETRY)
+    without = AlicloudKmsKey(client, key_id=kms_alias, retry=FAST_RETRY)
+    content_key, wrapped = with_pw.new_content_key()
+    assert with_pw.unwrap(wrapped) == content_key
+    with pytest.raises(KeyUnwrapError):
+        without.unwrap(wrapped)
+    assert Keyring(without, [with_pw]).unwrap(wrapped) == content_key  # a keyring reads both kinds
+    assert "pw" not in repr(with_pw)
+
+
+def test_reencrypt_from_a_context_key_opens_with_the_source_context(osscse_kms_server, kms_alias: str) -> None:
+    from airflow_provider_osscse.keys.alicloud_kms import oss2_passphrase_context
+
+    client = _client(osscse_kms_server)
+    with_pw = AlicloudKmsKey(client, key_id=kms_alias, encryption_context=oss2_passphrase_context("pw"))
+    plain = AlicloudKmsKey(client, key_id=kms_alias)
+    content_key = ContentKey.generate()
+    moved = plain.reencrypt_from(with_pw.wrap(content_key), source=with_pw)
+    assert plain.unwrap(moved) == content_key
+
+
+def test_sts_connection_wraps_with_its_security_token(osscse_kms_server, kms_alias: str, monkeypatch) -> None:
+    access_key_id = f"STS.kms-{uuid.uuid4().hex[:8]}"
+    osscse_kms_server.add_credential(access_key_id, "sts-kms-secret", security_token="kms-sts-token")
+
+    def connect(conn_id: str, **extra: str) -> None:
+        monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps({
+            "conn_type": "alicloud_kms", "login": access_key_id, "password": "sts-kms-secret",
+            "extra": {"region": osscse_kms_server.region, "endpoint": osscse_kms_server.endpoint,
+                      "protocol": "http", **extra},
+        }))
+
+    connect("kms_sts", security_token="kms-sts-token")
+    connect("kms_sts_wrong", security_token="not-the-token")
+    cmk = resolve_cmk(f"kms://kms_sts/{kms_alias}")
+    content_key = ContentKey.generate()
+    assert cmk.unwrap(cmk.wrap(content_key)) == content_key
+    wrong = AlicloudKmsHook(kms_conn_id="kms_sts_wrong").get_key(kms_alias, retry=FAST_RETRY)
+    with pytest.raises(KeyPermissionError, match="rejected the credentials") as info:
+        wrong.wrap(content_key)
+    assert "not-the-token" not in str(info.value) and "sts-kms-secret" not in str(info.value)

@@ -189,12 +189,12 @@ class OSSRequestHandler(BaseHTTPRequestHandler):
             self.close_connection = True
 
     def _dispatch(self, method: str, raw_path: str, raw_query: str, headers: dict[str, str], body: RequestBodyReader) -> Response:
-        verify(SignedRequest(method, raw_path, raw_query, headers), self.server.credentials, self.server.region)
+        signed = SignedRequest(method, raw_path, raw_query, headers)
+        verify(signed, self.server.credentials, self.server.region)
         bucket, _, key = unquote(raw_path).lstrip("/").partition("/")
         query: dict[str, str] = {}
-        for pair in raw_query.split("&") if raw_query else []:
-            name, _, value = pair.partition("=")
-            query.setdefault(unquote(name), unquote(value))
+        for name, value in signed.decoded_query_pairs():
+            query.setdefault(name, value)
         request = OSSRequest(method, bucket, key, query, headers, body, self.server.endpoint, self.server.region)
         response = route(request)(self.server.store, request)
         if body.read(1):  # an operation that ignores its body still has to consume it

@@ -7,6 +7,10 @@ The server recomputes what the SDK signed from what arrived on the wire. Two det
 * v4 signs the whole query string. oss2 signs it RFC 3986-encoded (``/`` as ``%2F``), while
   alibabacloud-oss-v2 signs it exactly as it sent it (``quote`` keeps ``/``). Both forms are tried,
   which is what a tolerant server has to do to accept both SDKs.
+* Query components are *form*-decoded (:func:`decode_query_component`): oss2 sends its query through
+  ``requests``, which encodes a space as ``+`` (and a literal ``+`` as ``%2B``), while it signs the
+  space as ``%20``. Plain ``unquote`` kept the ``+``, so a v4 prefix with a space failed its
+  signature and a v1 listing looked for a literal ``+``. The v2 SDK never sends a bare ``+``.
 
 Header values arrive decoded as ISO-8859-1 by ``http.server``; they are re-encoded to the exact
 bytes the client signed.
@@ -19,7 +23,7 @@ import hashlib
 import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from urllib.parse import quote, unquote
+from urllib.parse import quote, unquote, unquote_plus
 
 from .protocol import OSSServiceError
 
@@ -66,8 +70,21 @@ class SignedRequest:
             return []
         return [(k, v) for k, _, v in (p.partition("=") for p in self.raw_query.split("&") if p)]
 
+    def decoded_query_pairs(self) -> list[tuple[str, str]]:
+        """``(name, value)`` pairs as the client meant them (see :func:`decode_query_component`)."""
+        return [(decode_query_component(k), decode_query_component(v)) for k, v in self.query_pairs()]
+
     def header_bytes(self, name: str) -> bytes:
         return self.headers.get(name, "").encode("latin-1", "replace")
+
+
+def decode_query_component(text: str) -> str:
+    """One query name or value as the client meant it: percent-decoded, ``+`` read as a space.
+
+    ``requests`` (under oss2) form-encodes a space as ``+`` and a literal ``+`` as ``%2B``;
+    alibabacloud-oss-v2 percent-encodes both. Form decoding is right for both SDKs.
+    """
+    return unquote_plus(text)
 
 
 def _signature_mismatch(string_to_sign: str | None = None) -> OSSServiceError:
@@ -118,9 +135,7 @@ def _bucket_and_key(request: SignedRequest) -> tuple[str, str]:
 def _verify_v1(request: SignedRequest, credentials: Credentials, signature: str) -> None:
     bucket, key = _bucket_and_key(request)
     resource = f"/{bucket}/{key}" if bucket else "/"
-    subresources = sorted(
-        (unquote(k), unquote(v)) for k, v in request.query_pairs() if unquote(k) in V1_SUBRESOURCES
-    )
+    subresources = sorted((k, v) for k, v in request.decoded_query_pairs() if k in V1_SUBRESOURCES)
     if subresources:
         resource += "?" + "&".join(f"{k}={v}" if v else k for k, v in subresources)
     oss_headers = sorted((name, request.header_bytes(name)) for name in request.headers if name.startswith("x-oss-"))
@@ -178,10 +193,12 @@ def _verify_v4(request: SignedRequest, credentials: Credentials, region: str, au
     canonical_uri = quote(uri, safe="/-_.~")
     payload_hash = request.headers.get("x-oss-content-sha256", "UNSIGNED-PAYLOAD")
 
-    pairs = request.query_pairs()
     query_forms = {
-        "&".join(f"{k}={v}" if v else k for k, v in sorted((_rfc3986(unquote(k)), _rfc3986(unquote(v))) for k, v in pairs)),
-        "&".join(f"{k}={v}" if v else k for k, v in sorted(pairs)),
+        "&".join(
+            f"{k}={v}" if v else k
+            for k, v in sorted((_rfc3986(k), _rfc3986(v)) for k, v in request.decoded_query_pairs())
+        ),
+        "&".join(f"{k}={v}" if v else k for k, v in sorted(request.query_pairs())),
     }
     signing_key = _v4_signing_key(credentials.access_key_secret, date, scope_region, product)
     last_string_to_sign = ""
