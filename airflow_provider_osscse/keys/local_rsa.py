@@ -29,6 +29,7 @@ from airflow_provider_osscse.envelope.keywrap import (
     KeyWrapper,
     WrappedContentKey,
 )
+from airflow_provider_osscse.keys.masking import mask_key_bytes
 
 
 def _load_private(pem: bytes) -> rsa.RSAPrivateKey:
@@ -167,6 +168,9 @@ class LocalRsaKey(KeyWrapper):
             raise KeyUnwrapError(self._mismatch())
         if wrapped.wrap_alg == WRAP_ALG_RSA_PKCS1 and iv[8:12] != b"\x00\x00\x00\x00":
             raise KeyUnwrapError(self._mismatch())
+        # Like the Vault and KMS providers: a data key we hold is registered with Airflow's masker,
+        # so a stray print of it (or of a structure holding it) is redacted in task logs.
+        mask_key_bytes(key, iv)
         return ContentKey(key=key, iv=iv)
 
     def _decrypt(self, ciphertext: bytes, pad: padding.AsymmetricPadding) -> bytes:

@@ -93,17 +93,29 @@ def parse_cmk_reference(reference: str) -> CmkReference:
     return CmkReference(reference, scheme, conn_id, segments[0], "/".join(segments[1:]), version)
 
 
-def _vault_client(ref: CmkReference):  # -> hvac.Client
+def _vault_client(ref: CmkReference, retry: RetryPolicy):  # -> hvac.Client
+    """An authenticated hvac client from the ``vault`` connection.
+
+    ``get_conn()`` may already talk to Vault (a login, or a token lookup), so it goes through
+    :func:`vault_call` like every other Vault request: an unreachable Vault is retried within
+    ``retry`` and then reported as ``KeyServiceUnavailableError`` naming the reference, never as a
+    raw ``requests`` error, and a rejected login becomes ``KeyPermissionError``.
+    """
     from airflow.providers.hashicorp.hooks.vault import VaultHook
 
-    try:
-        return VaultHook(vault_conn_id=ref.conn_id).get_conn()
-    except Exception as exc:
-        if type(exc).__name__ == "AirflowNotFoundException":
-            raise CmkReferenceError(
-                f"CMK reference {ref.raw!r}: Airflow connection {ref.conn_id!r} is not defined"
-            ) from None
-        raise
+    from airflow_provider_osscse.keys.vault_calls import vault_call
+
+    def connect():  # -> hvac.Client
+        try:
+            return VaultHook(vault_conn_id=ref.conn_id).get_conn()
+        except Exception as exc:
+            if type(exc).__name__ == "AirflowNotFoundException":
+                raise CmkReferenceError(
+                    f"CMK reference {ref.raw!r}: Airflow connection {ref.conn_id!r} is not defined"
+                ) from None
+            raise
+
+    return vault_call(connect, reference=ref.raw, path="auth/token/lookup-self", capability="read", retry=retry)
 
 
 def resolve_cmk(
@@ -118,14 +130,14 @@ def resolve_cmk(
         from airflow_provider_osscse.keys.vault_transit import VaultTransitKey
 
         return VaultTransitKey(
-            _vault_client(ref), mount=ref.mount, key_name=ref.name, reference=ref.raw,
+            _vault_client(ref, retry), mount=ref.mount, key_name=ref.name, reference=ref.raw,
             matdesc=matdesc, retry=retry,
         )
     if ref.scheme == "vault-kv":
         from airflow_provider_osscse.keys.vault_kv import VaultKvRsaKey
 
         return VaultKvRsaKey(
-            _vault_client(ref), mount=ref.mount, secret_path=ref.name, version=ref.version,
+            _vault_client(ref, retry), mount=ref.mount, secret_path=ref.name, version=ref.version,
             reference=ref.raw, matdesc=matdesc, retry=retry,
         )
     if ref.scheme == "kms":

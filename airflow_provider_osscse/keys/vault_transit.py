@@ -131,7 +131,7 @@ class VaultTransitKey(KeyWrapper):
                 raise ValueError
             key = base64.b64decode(results[0]["plaintext"], validate=True)
             iv = base64.b64decode(results[1]["plaintext"], validate=True)
-            mask_key_bytes(key)
+            mask_key_bytes(key, iv)
             return ContentKey(key=key, iv=iv)
         except (ValueError, KeyError, IndexError):
             pass
