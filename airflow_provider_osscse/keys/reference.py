@@ -154,7 +154,8 @@ def resolve_cmk(
             raise
         return AlicloudKmsKey(
             client, key_id=ref.name, reference=ref.raw, matdesc=matdesc, retry=retry,
-            runtime=hook.runtime_options(),
+            runtime=hook.runtime_options(), endpoint=hook.endpoint,
+            encryption_context=hook.encryption_context,
         )
     from airflow_provider_osscse.keys.rsa_file import load_rsa_file_key
 

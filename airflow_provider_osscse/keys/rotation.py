@@ -31,5 +31,5 @@ def rewrap_content_key(
             return target.rewrap(wrapped)
     if isinstance(source, AlicloudKmsKey) and isinstance(target, AlicloudKmsKey):
         if source.shares_service_with(target):
-            return target.reencrypt_from(wrapped)
+            return target.reencrypt_from(wrapped, source=source)
     return target.wrap(source.unwrap(wrapped))

@@ -141,8 +141,6 @@ def test_passphrase_objects_unwrap_with_the_passphrase_kms_connection(env: dict[
         EnvelopeReader(headers, without, object_name=key)
 
 
-@pytest.mark.xfail(strict=True, reason="keys/reference.py builds AlicloudKmsKey without the connection's "
-                   "encryption_context (extra oss2_passphrase); pass encryption_context=hook.encryption_context")
 @pytest.mark.parametrize("how", ["single", "multipart"])
 def test_hook_reads_oss2_kms_objects_with_passphrase_whole_ranged_and_downloaded(
     env: dict[str, Any], how: str, tmp_path: Path

@@ -19,16 +19,9 @@ from .conftest import PART, SecurityEnv, leaked, object_content_key, redact_text
 
 KINDS = ["rsa-file", "vault-transit", "vault-kv", "kms"]
 #: Each kind is rewrapped onto another (unwrap + wrap in memory, or KMS/Vault native where possible).
-#: KMS is kept out of the targets here: rewrapping *onto* KMS has its own (xfailed) test below.
+#: KMS is kept out of the targets here: rewrapping *onto* KMS has its own test below.
 REWRAP_TO = {"rsa-file": "vault-transit", "vault-transit": "vault-kv", "vault-kv": "rsa-file", "kms": "rsa-file"}
 
-KMS_QUERY_LEAK = pytest.mark.xfail(
-    strict=True,
-    reason="keys/alicloud_kms.py AlicloudKmsKey._encrypt sends Plaintext=base64(data key or IV) through the Tea "
-           "SDK, an RPC-style call that puts every parameter in the URL query; urllib3's DEBUG line "
-           "'http://... \"POST /?...&Plaintext=<url-encoded base64>...' prints the key (file owned by another "
-           "engineer: reported, not fixed)",
-)
 
 
 def _round_trip(make_hook: Callable[..., Any], kind: str, key: str, tmp_path: Path, target_kind: str) -> bytes:
@@ -45,7 +38,7 @@ def _round_trip(make_hook: Callable[..., Any], kind: str, key: str, tmp_path: Pa
     return data
 
 
-@pytest.mark.parametrize("kind", [pytest.param(k, marks=KMS_QUERY_LEAK) if k == "kms" else k for k in KINDS])
+@pytest.mark.parametrize("kind", KINDS)
 def test_debug_logs_of_every_library_never_show_data_key_iv_tokens_pems_or_secrets(
     kind: str, security_env: SecurityEnv, make_hook: Callable[..., Any], debug_logs: Callable[..., str],
     tmp_path: Path,
@@ -59,7 +52,6 @@ def test_debug_logs_of_every_library_never_show_data_key_iv_tokens_pems_or_secre
     assert leaked(logged, security_env.static_forms()) == []
 
 
-@KMS_QUERY_LEAK
 def test_rewrapping_onto_kms_keeps_the_data_key_out_of_debug_logs(
     security_env: SecurityEnv, make_hook: Callable[..., Any], debug_logs: Callable[..., str], tmp_path: Path,
 ) -> None:
