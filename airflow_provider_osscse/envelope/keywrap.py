@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -127,6 +127,24 @@ class KeyWrapper(ABC):
         """A fresh data key and IV, already wrapped. Key services that generate data keys override this."""
         content_key = ContentKey.generate()
         return content_key, self.wrap(content_key)
+
+    def wrap_ivs(
+        self, data_key: bytes, ivs: Sequence[bytes], *, reuse: WrappedContentKey | None = None
+    ) -> list[WrappedContentKey]:
+        """Optional: wrap several IVs that will share one data key, in as few service calls as possible.
+
+        Returns one :class:`WrappedContentKey` per IV, in order, each the complete header values of
+        one object (the same wrapped data key, that object's wrapped IV); a service that cannot batch
+        may wrap only a leading part of ``ivs`` (at least one) and return that many. With ``reuse`` (an earlier
+        result for the same ``data_key``) its wrapped data key and matdesc are kept and only the IVs
+        are wrapped; without it ``data_key`` is wrapped too, in the same batch where the service can.
+        Returns ``[]`` when the IVs cannot be wrapped consistently with ``reuse`` (e.g. the CMK was
+        rotated in between): the caller then starts a new data key.
+
+        Used only by the opt-in write cache (``keys.data_key_cache.DataKeyCache``). The default says
+        "not supported" (``NotImplementedError``); the cache then wraps per object with :meth:`wrap`.
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not batch IV wrapping")
 
     def rewrap(self, wrapped: WrappedContentKey) -> WrappedContentKey:
         """Re-wrap under this CMK's newest version. Services with a native rewrap override this."""

@@ -28,7 +28,7 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from functools import cached_property
 from types import MappingProxyType
 from typing import Any, TypeVar
@@ -358,6 +358,32 @@ class AlicloudKmsKey(KeyWrapper):
             WRAP_ALG, base64.b64decode(body.ciphertext_blob), wrapped_iv, self._object_matdesc(body.key_version_id)
         )
         return content_key, wrapped
+
+    def wrap_ivs(
+        self, data_key: bytes, ivs: Sequence[bytes], *, reuse: WrappedContentKey | None = None
+    ) -> list[WrappedContentKey]:
+        """One ``Encrypt`` for the first IV only (KMS has no batch call, so wrapping ahead would save
+        nothing and waste calls on IVs never used), plus one for the data key unless ``reuse``.
+
+        So the write cache saves only the ``GenerateDataKey`` call per object with KMS (about one
+        call per object instead of two), not the IV's Encrypt. If KMS seals the IV under another
+        ``KeyVersionId`` than the data key (rotation in between), ``[]`` is returned and the caller
+        starts a new data key.
+        """
+        if reuse is not None and not self.matches(reuse):
+            raise ValueError(f"CMK {self._reference}: 'reuse' was not wrapped by this KMS key")
+        if reuse is not None:
+            wrapped_key, matdesc = reuse.wrapped_key, dict(reuse.matdesc)
+            key_version = matdesc.get(MATDESC_VERSION)
+        else:
+            wrapped_key, key_version = self._encrypt(data_key)
+            matdesc = self._object_matdesc(key_version)
+        if not ivs:
+            return []
+        wrapped_iv, iv_version = self._encrypt(ivs[0])
+        if key_version and iv_version and iv_version != key_version:
+            return []
+        return [WrappedContentKey(WRAP_ALG, wrapped_key, wrapped_iv, matdesc)]
 
     def unwrap(self, wrapped: WrappedContentKey) -> ContentKey:
         key, iv = self._decrypt(wrapped.wrapped_key), self._decrypt(wrapped.wrapped_iv)

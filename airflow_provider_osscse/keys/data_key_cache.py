@@ -1,37 +1,257 @@
-"""An optional, bounded, in-memory cache of *unwrapped* data keys. Off by default.
+"""Optional, bounded, in-memory data-key caches. Both are off by default.
 
-Why only unwrap: in this format the data key and the IV are wrapped together per object, and
-AES-CTR with a reused key and IV leaks the XOR of two plaintexts. Reusing one data key for several
-objects on write would therefore need a fresh IV per object, which is itself a key-service call, so
-write-side caching saves nothing safely and is not offered. On read, the same object is often
-unwrapped again and again (ranged reads by parallel workers, sensors re-reading a manifest, many
-tasks reading the same small lookup files); this cache turns those repeats into zero service calls.
+Two caches, both thread-safe, both refusing pickling, both with reprs that show counts only:
 
-Trade-off (documented in ``docs/key-custody.md``): while cached, a data key lives longer in process
-memory than one object's operation, and a revoked CMK permission takes effect only when the entry
-expires. Hence hard limits on age, entry count and bytes, keys scoped by CMK reference and
-wrap-alg, thread safety, and no serialization: the cache refuses pickling and its repr shows only
-counts. Entries are keyed by a SHA-256 of the wrapped values, never by anything secret.
+:class:`DataKeyCache` (writes, "many small objects")
+    Reuses one data key, and its wrapped form, for up to ``max_objects`` objects /
+    ``max_bytes`` plaintext bytes / ``max_age_seconds``, per (CMK reference, wrap-alg), like the AWS
+    Encryption SDK's caching CMM. Every object still gets its own random IV (bytes 8..11 zero):
+    AES-CTR with a reused key *and* IV would leak plaintext. IVs are wrapped by the CMK too (the
+    format requires it), so they are wrapped ahead in batches of ``iv_batch_size`` through the
+    optional :meth:`KeyWrapper.wrap_ivs`: with Vault Transit, K small objects cost about
+    ``ceil(K / iv_batch_size)`` ``transit/encrypt`` calls instead of K; with KMS one Encrypt per IV
+    remains (only ``GenerateDataKey`` is saved); a CMK without ``wrap_ivs`` is asked to
+    :meth:`~KeyWrapper.wrap` per object (the data key is still reused, no call is saved).
+    Objects of unknown size are never served from the cache (the byte bound could not hold).
+
+:class:`UnwrapCache` (reads)
+    Unwrapped keys by (CMK reference, wrap-alg, SHA-256 of the wrapped values), so re-reading the
+    same object (ranged reads, sensors, lookup files) costs no key-service call.
+
+Trade-off (``docs/key-custody.md``, "Data-key caches"): a compromised data key exposes every object
+that shared it; a data key lives in process memory up to ``max_age_seconds``; revoking the CMK
+takes effect when the entry expires (or, for writes, at the next IV batch). Hence hard, validated
+limits, scoping by CMK reference and wrap-alg, and no serialization or logging of key material.
+
+Wiring: :func:`with_data_key_cache` wraps a resolved CMK in one line; the writer passes the object's
+size to :meth:`CachingKeyWrapper.new_content_key` (or calls :func:`new_content_key_for`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
+import os
 import threading
 import time
-from collections import OrderedDict
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections import OrderedDict, deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_provider_osscse.envelope.keywrap import ContentKey, KeyWrapper, WrappedContentKey
+from airflow_provider_osscse.envelope.keywrap import (
+    DATA_KEY_SIZE,
+    ContentKey,
+    KeyWrapper,
+    WrappedContentKey,
+    new_iv,
+)
+from airflow_provider_osscse.keys.masking import mask_key_bytes
 
 _ENTRY_BYTES = 48  # 32-byte key + 16-byte IV
 
+#: Hard ceilings a configuration may not exceed (validated in :class:`DataKeyCacheLimits`).
+MAX_AGE_CEILING_SECONDS = 3600.0
+MAX_OBJECTS_CEILING = 100_000
+MAX_BYTES_CEILING = 4 * 2**30
+MAX_IV_BATCH = 1000
 
+
+# ---------------------------------------------------------------------------------------- writes
 @dataclass(frozen=True)
 class DataKeyCacheLimits:
-    """Hard bounds: an entry older than ``max_age_seconds`` is never returned."""
+    """Bounds on one cached data key (writes). Conservative defaults; validated on construction.
+
+    ``max_age_seconds``: a data key is used for new objects at most this long after it was made.
+    ``max_objects``: objects encrypted under one data key. ``max_bytes``: their plaintext bytes.
+    ``iv_batch_size``: IVs wrapped per key-service call (capped by the objects the key has left).
+    ``max_cmks``: distinct (CMK reference, wrap-alg) entries held (least recently used evicted).
+    """
+
+    max_age_seconds: float = 60.0
+    max_objects: int = 1000
+    max_bytes: int = 64 * 2**20
+    iv_batch_size: int = 100
+    max_cmks: int = 16
+
+    def __post_init__(self) -> None:
+        if not 0 < self.max_age_seconds <= MAX_AGE_CEILING_SECONDS:
+            raise ValueError(f"max_age_seconds must be in (0, {MAX_AGE_CEILING_SECONDS:g}]")
+        if not 1 <= self.max_objects <= MAX_OBJECTS_CEILING:
+            raise ValueError(f"max_objects must be in [1, {MAX_OBJECTS_CEILING}]")
+        if not 1 <= self.max_bytes <= MAX_BYTES_CEILING:
+            raise ValueError(f"max_bytes must be in [1, {MAX_BYTES_CEILING}]")
+        if not 1 <= self.iv_batch_size <= MAX_IV_BATCH:
+            raise ValueError(f"iv_batch_size must be in [1, {MAX_IV_BATCH}]")
+        if not 1 <= self.max_cmks <= 1000:
+            raise ValueError("max_cmks must be in [1, 1000]")
+
+    def overlap_probability_bound(self) -> float:
+        """Upper bound on the chance that two objects under one data key share AES-CTR keystream.
+
+        IVs carry 96 random bits (bytes 0..7 and 12..15). Two objects' counter ranges can meet only
+        if bytes 0..7 agree (2^-64) and their 32-bit start counters lie within their lengths in
+        blocks (<= (L_i + L_j) / 2^32). Summed over pairs: <= (N - 1) * (B/16 + N) / 2^96.
+        Defaults (1000 objects, 64 MiB): about 5.3e-20.
+        """
+        n = self.max_objects
+        return (n - 1) * (math.ceil(self.max_bytes / 16) + n) / 2.0**96
+
+
+@dataclass(eq=False)
+class _WriteEntry:
+    """One cached data key. ``key`` is secret; the dataclass repr is never used (see DataKeyCache)."""
+
+    key: bytes = field(repr=False)
+    created: float
+    objects: int = 0  # objects reserved (each gets one IV)
+    bytes: int = 0  # plaintext bytes reserved
+    prepared: int = 0  # IVs wrapped so far
+    template: WrappedContentKey | None = None  # the wrapped data key + matdesc, for ``reuse``
+    pool: deque[tuple[bytes, WrappedContentKey]] = field(default_factory=deque, repr=False)
+    retired: bool = False  # no new objects; IVs for objects already reserved may still be wrapped
+    dead: bool = False  # dropped (service error, rotation seen): reserved objects must start over
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+
+class DataKeyCache:
+    """Write-side cache: one data key per (CMK reference, wrap-alg), reused within the limits.
+
+    Thread-safe: bookkeeping under one lock, key-service calls (IV batches) under a per-entry lock,
+    so threads writing under one CMK share a batch and other CMKs are not blocked.
+    """
+
+    def __init__(self, limits: DataKeyCacheLimits | None = None) -> None:
+        self.limits = limits or DataKeyCacheLimits()
+        self._entries: OrderedDict[tuple[str, str], _WriteEntry] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0  # objects served with an already existing data key
+        self.misses = 0  # new data keys made
+        self.uncached = 0  # objects passed straight to the CMK (unknown or too large size)
+        self.iv_batches = 0  # wrap_ivs / per-object wrap calls made by the cache
+
+    def new_content_key(
+        self, cmk: KeyWrapper, plaintext_size: int | None
+    ) -> tuple[ContentKey, WrappedContentKey]:
+        """A data key (possibly shared) with a fresh IV, both wrapped, for an object of ``plaintext_size``."""
+        if plaintext_size is None or plaintext_size < 0 or plaintext_size > self.limits.max_bytes:
+            with self._lock:
+                self.uncached += 1
+            return cmk.new_content_key()
+        for _ in range(3):  # a rotation seen mid-batch retires an entry; a new one then succeeds
+            entry = self._reserve((cmk.reference, cmk.wrap_alg), plaintext_size)
+            taken = self._take_iv(cmk, entry)
+            if taken is not None:
+                iv, wrapped = taken
+                return ContentKey(key=entry.key, iv=iv), wrapped
+        with self._lock:
+            self.uncached += 1
+        return cmk.new_content_key()
+
+    def _reserve(self, scope: tuple[str, str], size: int) -> _WriteEntry:
+        limits = self.limits
+        now = time.monotonic()
+        with self._lock:
+            entry = self._entries.get(scope)
+            if (
+                entry is None
+                or entry.retired
+                or now - entry.created >= limits.max_age_seconds
+                or entry.objects + 1 > limits.max_objects
+                or entry.bytes + size > limits.max_bytes
+            ):
+                if entry is not None:
+                    self._retire(entry)
+                key = os.urandom(DATA_KEY_SIZE)
+                mask_key_bytes(key)
+                entry = _WriteEntry(key=key, created=now)
+                self._entries[scope] = entry
+                self.misses += 1
+                while len(self._entries) > limits.max_cmks:
+                    self._retire(self._entries.popitem(last=False)[1])
+            else:
+                self.hits += 1
+            self._entries.move_to_end(scope)
+            entry.objects += 1
+            entry.bytes += size
+            return entry
+
+    def _take_iv(self, cmk: KeyWrapper, entry: _WriteEntry) -> tuple[bytes, WrappedContentKey] | None:
+        """Pop a wrapped IV, wrapping a batch first if the pool is empty; None if the entry died."""
+        with entry.lock:
+            if entry.pool:
+                return entry.pool.popleft()
+            if entry.dead:
+                return None
+            with self._lock:  # a retired key only serves the objects already reserved on it
+                cap = (entry.objects if entry.retired else self.limits.max_objects) - entry.prepared
+            count = max(1, min(self.limits.iv_batch_size, cap))
+            ivs = [new_iv() for _ in range(count)]
+            try:
+                try:
+                    wrapped = cmk.wrap_ivs(entry.key, ivs, reuse=entry.template)
+                except NotImplementedError:
+                    ivs = ivs[:1]  # no batching: one ordinary wrap per object, same data key
+                    wrapped = [cmk.wrap(ContentKey(key=entry.key, iv=ivs[0]))]
+            except BaseException:
+                self._drop(entry)
+                raise
+            with self._lock:
+                self.iv_batches += 1
+            if not wrapped or len(wrapped) > len(ivs):
+                self._drop(entry)
+                return None
+            ivs = ivs[: len(wrapped)]  # a service that cannot batch may wrap a leading part only
+            if entry.template is None:
+                entry.template = wrapped[0]
+            entry.prepared += len(ivs)
+            entry.pool.extend(zip(ivs, wrapped))
+            return entry.pool.popleft()
+
+    def _drop(self, entry: _WriteEntry) -> None:
+        with self._lock:
+            for scope, held in list(self._entries.items()):
+                if held is entry:
+                    del self._entries[scope]
+            entry.retired = entry.dead = True
+
+    @staticmethod
+    def _retire(entry: _WriteEntry) -> None:
+        """No new objects under this key; IVs already wrapped are still handed to reserved objects."""
+        entry.retired = True
+
+    def stats(self) -> dict[str, int]:
+        """Counts only (never key material): entries, hits, misses, uncached, iv_batches."""
+        with self._lock:
+            return {"entries": len(self._entries), "hits": self.hits, "misses": self.misses,
+                    "uncached": self.uncached, "iv_batches": self.iv_batches}
+
+    def clear(self) -> None:
+        """Stop using every cached data key (e.g. after revoking a CMK permission)."""
+        with self._lock:
+            for entry in self._entries.values():
+                self._retire(entry)
+            self._entries.clear()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._entries)
+
+    def __repr__(self) -> str:
+        s = self.stats()
+        return (f"DataKeyCache(entries={s['entries']}, hits={s['hits']}, misses={s['misses']}, "
+                f"uncached={s['uncached']}, iv_batches={s['iv_batches']})")
+
+    __str__ = __repr__
+
+    def __reduce__(self) -> Any:
+        raise TypeError("DataKeyCache holds data keys and cannot be pickled")
+
+
+# ----------------------------------------------------------------------------------------- reads
+@dataclass(frozen=True)
+class UnwrapCacheLimits:
+    """Bounds of the read-side cache: an entry older than ``max_age_seconds`` is never returned."""
 
     max_age_seconds: float = 300.0
     max_entries: int = 1000
@@ -39,14 +259,14 @@ class DataKeyCacheLimits:
 
     def __post_init__(self) -> None:
         if self.max_age_seconds <= 0 or self.max_entries < 1 or self.max_bytes < _ENTRY_BYTES:
-            raise ValueError("data key cache limits must be positive and hold at least one key")
+            raise ValueError("unwrap cache limits must be positive and hold at least one key")
 
 
-class DataKeyCache:
+class UnwrapCache:
     """Thread-safe LRU of ``(CMK reference, wrap-alg, digest of wrapped values) → ContentKey``."""
 
-    def __init__(self, limits: DataKeyCacheLimits | None = None) -> None:
-        self.limits = limits or DataKeyCacheLimits()
+    def __init__(self, limits: UnwrapCacheLimits | None = None) -> None:
+        self.limits = limits or UnwrapCacheLimits()
         self._entries: OrderedDict[tuple[str, str, bytes], tuple[float, ContentKey]] = OrderedDict()
         self._lock = threading.Lock()
         self.hits = 0
@@ -92,18 +312,36 @@ class DataKeyCache:
             return len(self._entries)
 
     def __repr__(self) -> str:
-        return f"DataKeyCache(entries={len(self)}, hits={self.hits}, misses={self.misses})"
+        return f"UnwrapCache(entries={len(self)}, hits={self.hits}, misses={self.misses})"
+
+    __str__ = __repr__
 
     def __reduce__(self) -> Any:
-        raise TypeError("DataKeyCache holds data keys and cannot be pickled")
+        raise TypeError("UnwrapCache holds data keys and cannot be pickled")
 
 
+# ------------------------------------------------------------------------------------- the wrapper
 class CachingKeyWrapper(KeyWrapper):
-    """A CMK whose unwraps go through a :class:`DataKeyCache`; wrapping is never cached."""
+    """A CMK whose new data keys come from a :class:`DataKeyCache` and/or whose unwraps go
+    through an :class:`UnwrapCache`. Either may be ``None`` (that side is then not cached).
 
-    def __init__(self, inner: KeyWrapper, cache: DataKeyCache) -> None:
+    ``CachingKeyWrapper(cmk, UnwrapCache(...))`` (the pre-write-cache form) still means a read cache.
+    """
+
+    def __init__(
+        self,
+        inner: KeyWrapper,
+        cache: DataKeyCache | UnwrapCache | None = None,
+        *,
+        unwrap_cache: UnwrapCache | None = None,
+    ) -> None:
+        if isinstance(cache, UnwrapCache):
+            if unwrap_cache is not None:
+                raise TypeError("two unwrap caches given")
+            cache, unwrap_cache = None, cache
         self.inner = inner
-        self.cache = cache
+        self.cache: DataKeyCache | None = cache
+        self.unwrap_cache = unwrap_cache
         self.wrap_alg = inner.wrap_alg
 
     @property
@@ -117,15 +355,25 @@ class CachingKeyWrapper(KeyWrapper):
     def wrap(self, content_key: ContentKey) -> WrappedContentKey:
         return self.inner.wrap(content_key)
 
-    def new_content_key(self) -> tuple[ContentKey, WrappedContentKey]:
-        return self.inner.new_content_key()
+    def wrap_ivs(
+        self, data_key: bytes, ivs: Sequence[bytes], *, reuse: WrappedContentKey | None = None
+    ) -> list[WrappedContentKey]:
+        return self.inner.wrap_ivs(data_key, ivs, reuse=reuse)
+
+    def new_content_key(self, *, plaintext_size: int | None = None) -> tuple[ContentKey, WrappedContentKey]:
+        """From the write cache when one is set and ``plaintext_size`` is known; else from the CMK."""
+        if self.cache is None:
+            return self.inner.new_content_key()
+        return self.cache.new_content_key(self.inner, plaintext_size)
 
     def unwrap(self, wrapped: WrappedContentKey) -> ContentKey:
-        cached = self.cache.get(self.inner.reference, wrapped)
+        if self.unwrap_cache is None:
+            return self.inner.unwrap(wrapped)
+        cached = self.unwrap_cache.get(self.inner.reference, wrapped)
         if cached is not None:
             return cached
         content_key = self.inner.unwrap(wrapped)
-        self.cache.put(self.inner.reference, wrapped, content_key)
+        self.unwrap_cache.put(self.inner.reference, wrapped, content_key)
         return content_key
 
     def rewrap(self, wrapped: WrappedContentKey) -> WrappedContentKey:
@@ -138,7 +386,35 @@ class CachingKeyWrapper(KeyWrapper):
         return self.inner.key_version(wrapped)
 
     def __repr__(self) -> str:
-        return f"CachingKeyWrapper({self.inner!r}, {self.cache!r})"
+        return f"CachingKeyWrapper({self.inner!r}, {self.cache!r}, {self.unwrap_cache!r})"
+
+    __str__ = __repr__
 
     def __reduce__(self) -> Any:
         raise TypeError("CachingKeyWrapper holds data keys and cannot be pickled")
+
+
+def with_data_key_cache(
+    cmk: KeyWrapper,
+    limits: DataKeyCacheLimits | None,
+    *,
+    unwrap_limits: UnwrapCacheLimits | None = None,
+) -> KeyWrapper:
+    """``cmk`` itself when both limits are ``None`` (the default: no caching), else a
+    :class:`CachingKeyWrapper` with its own caches. Call once per resolved CMK and keep the result:
+    the cache lives as long as the returned wrapper."""
+    if limits is None and unwrap_limits is None:
+        return cmk
+    return CachingKeyWrapper(
+        cmk,
+        DataKeyCache(limits) if limits is not None else None,
+        unwrap_cache=UnwrapCache(unwrap_limits) if unwrap_limits is not None else None,
+    )
+
+
+def new_content_key_for(cmk: KeyWrapper, plaintext_size: int | None) -> tuple[ContentKey, WrappedContentKey]:
+    """What a writer calls instead of ``cmk.new_content_key()``: passes the object's plaintext size
+    to a :class:`CachingKeyWrapper` (which needs it for the byte bound); any other CMK ignores it."""
+    if isinstance(cmk, CachingKeyWrapper):
+        return cmk.new_content_key(plaintext_size=plaintext_size)
+    return cmk.new_content_key()

@@ -13,7 +13,7 @@ wrong key passes all three with probability below 2^-40; the integrity tag then 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 
 from cryptography.hazmat.primitives import hashes, serialization
@@ -135,6 +135,20 @@ class LocalRsaKey(KeyWrapper):
             wrapped_iv=self._public.encrypt(content_key.iv, padding.PKCS1v15()),
             matdesc=self._matdesc,
         )
+
+    def wrap_ivs(
+        self, data_key: bytes, ivs: Sequence[bytes], *, reuse: WrappedContentKey | None = None
+    ) -> list[WrappedContentKey]:
+        """Encrypt each IV (and the data key once, unless ``reuse`` carries it); no service involved."""
+        if reuse is not None and reuse.wrap_alg != self.wrap_alg:
+            raise ValueError(f"RSA CMK {self._reference!r}: 'reuse' has wrap-alg {reuse.wrap_alg!r}")
+        wrapped_key = (
+            reuse.wrapped_key if reuse is not None else self._public.encrypt(data_key, padding.PKCS1v15())
+        )
+        return [
+            WrappedContentKey(self.wrap_alg, wrapped_key, self._public.encrypt(iv, padding.PKCS1v15()), self._matdesc)
+            for iv in ivs
+        ]
 
     def matches(self, wrapped: WrappedContentKey) -> bool:
         """Also claims oss2's OAEP objects (read only; the core gates them behind ``allow_legacy``)."""

@@ -14,7 +14,7 @@ name. A version pruned by ``max_versions`` or destroyed → :class:`KeyNotFoundE
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -138,6 +138,19 @@ class VaultKvRsaKey(KeyWrapper):
         return WrappedContentKey(
             WRAP_ALG, wrapped.wrapped_key, wrapped.wrapped_iv, {**self._matdesc, MATDESC_VERSION: str(actual)}
         )
+
+    def wrap_ivs(
+        self, data_key: bytes, ivs: Sequence[bytes], *, reuse: WrappedContentKey | None = None
+    ) -> list[WrappedContentKey]:
+        """Local RSA encryptions with the loaded key pair; ``[]`` if ``reuse`` names another KV version."""
+        actual, rsa_key = self._load(self.version)
+        entries = {**self._matdesc, MATDESC_VERSION: str(actual)}
+        if reuse is not None and (not self.matches(reuse) or reuse.matdesc.get(MATDESC_VERSION) != str(actual)):
+            return []
+        return [
+            WrappedContentKey(WRAP_ALG, w.wrapped_key, w.wrapped_iv, entries)
+            for w in rsa_key.wrap_ivs(data_key, ivs, reuse=reuse)
+        ]
 
     def unwrap(self, wrapped: WrappedContentKey) -> ContentKey:
         recorded = wrapped.matdesc.get(MATDESC_VERSION)

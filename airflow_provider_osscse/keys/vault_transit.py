@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import base64
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -101,6 +101,38 @@ class VaultTransitKey(KeyWrapper):
         )
         key_ct, iv_ct = self._ciphertexts(response)
         return WrappedContentKey(WRAP_ALG, key_ct, iv_ct, self._matdesc)
+
+    def wrap_ivs(
+        self, data_key: bytes, ivs: Sequence[bytes], *, reuse: WrappedContentKey | None = None
+    ) -> list[WrappedContentKey]:
+        """ONE batch ``encrypt`` call for all ``ivs`` (plus the data key unless ``reuse`` is given).
+
+        Every IV must be sealed under the same key version as the data key (``vault:vN:`` prefixes
+        agree); after a rotation they differ and ``[]`` is returned so the caller starts a new data
+        key under the new version. Used by the opt-in write cache (``keys.data_key_cache``).
+        """
+        if reuse is not None and not self.matches(reuse):
+            raise ValueError(f"CMK {self._reference}: 'reuse' was not wrapped by this Transit key")
+        values = ([] if reuse is not None else [data_key]) + list(ivs)
+        batch = [{"plaintext": base64.b64encode(v).decode("ascii")} for v in values]
+        response = self._call(
+            "encrypt",
+            lambda: self._client.secrets.transit.encrypt_data(
+                self.key_name, batch_input=batch, mount_point=self.mount
+            ),
+        )
+        results = response["data"]["batch_results"]
+        if len(results) != len(values) or any(r.get("error") or not r.get("ciphertext") for r in results):
+            raise KeyUnwrapError(f"Vault did not wrap the IVs under CMK {self._reference}")
+        ciphertexts = [r["ciphertext"].encode("utf-8") for r in results]
+        key_ct = reuse.wrapped_key if reuse is not None else ciphertexts.pop(0)
+        version = _VERSION.match(key_ct.decode("ascii", "replace"))
+        if version is None or any(
+            (m := _VERSION.match(ct.decode("ascii", "replace"))) is None or m.group(1) != version.group(1)
+            for ct in ciphertexts
+        ):
+            return []
+        return [WrappedContentKey(WRAP_ALG, key_ct, ct, self._matdesc) for ct in ciphertexts]
 
     def _ciphertexts(self, response: Mapping[str, Any]) -> tuple[bytes, bytes]:
         results = response["data"]["batch_results"]

@@ -1,17 +1,12 @@
-"""Keyring selection by matdesc, the bounded data-key cache, and rotation across CMKs."""
+"""Keyring selection by matdesc and rotation across CMKs (cache tests: ``test_data_key_cache.py``)."""
 
 from __future__ import annotations
-
-import pickle
-import threading
-import time
 
 import hvac
 import pytest
 
 from airflow_provider_osscse.envelope.errors import NoMatchingKeyError
 from airflow_provider_osscse.envelope.keywrap import ContentKey, KeyWrapper, WrappedContentKey
-from airflow_provider_osscse.keys.data_key_cache import CachingKeyWrapper, DataKeyCache, DataKeyCacheLimits
 from airflow_provider_osscse.keys.keyring import Keyring
 from airflow_provider_osscse.keys.local_rsa import LocalRsaKey
 from airflow_provider_osscse.keys.rotation import rewrap_content_key, rewrap_to_latest
@@ -81,44 +76,6 @@ def test_fallback_prefers_the_member_sharing_the_objects_matdesc_entries() -> No
     wrapped = second.wrap(content_key)  # LocalRsaKey writes {"desc": "b"} as an official SDK would
     assert Keyring(first, [second], max_fallback_attempts=1).unwrap(wrapped) == content_key
     assert first.unwraps == 0
-
-
-def test_data_key_cache_serves_repeat_unwraps_without_a_service_call(vault_root: hvac.Client, transit_key: str) -> None:
-    inner = CountingKey(VaultTransitKey(vault_root, key_name=transit_key))
-    cache = DataKeyCache(DataKeyCacheLimits(max_age_seconds=60, max_entries=2))
-    cmk = CachingKeyWrapper(inner, cache)
-    content_keys = [ContentKey.generate() for _ in range(3)]
-    wrapped = [cmk.wrap(k) for k in content_keys]
-    for _ in range(3):
-        assert cmk.unwrap(wrapped[0]) == content_keys[0]
-    assert inner.unwraps == 1 and cache.hits == 2
-    cmk.unwrap(wrapped[1]), cmk.unwrap(wrapped[2])
-    assert len(cache) == 2  # entry bound evicts the least recently used
-    cmk.unwrap(wrapped[0])
-    assert inner.unwraps == 4
-    assert "ContentKey" not in repr(cache) and repr(cache).startswith("DataKeyCache(entries=2")
-    with pytest.raises(TypeError):
-        pickle.dumps(cache)
-
-
-def test_data_key_cache_expires_entries_by_age_and_is_thread_safe() -> None:
-    cache = DataKeyCache(DataKeyCacheLimits(max_age_seconds=0.05, max_entries=50))
-    wrapped = [WrappedContentKey("X", bytes([i]), b"iv", {}) for i in range(40)]
-
-    def fill() -> None:
-        for w in wrapped:
-            cache.put("ref", w, ContentKey.generate())
-            cache.get("ref", w)
-
-    threads = [threading.Thread(target=fill) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert len(cache) == 40 and cache.get("ref", wrapped[0]) is not None
-    assert cache.get("other-cmk", wrapped[0]) is None  # scoped by CMK reference
-    time.sleep(0.06)
-    assert cache.get("ref", wrapped[0]) is None
 
 
 def test_rotation_moves_an_rsa_wrapped_key_to_vault_transit_in_memory(vault_root: hvac.Client, transit_key: str) -> None:
