@@ -12,6 +12,7 @@ import logging
 import os
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
@@ -40,13 +41,15 @@ from airflow_provider_osscse.envelope.keywrap import ContentKey, KeyWrapper, Wra
 from airflow_provider_osscse.envelope.multipart import PartPlan, plan_parts
 from airflow_provider_osscse.envelope.ranges import plan_range
 from airflow_provider_osscse.transport.atomic_file import atomic_write
+from airflow_provider_osscse.transport.file_download import download_to_fd, range_size_for
 from airflow_provider_osscse.transport.multipart_upload import (
     copy_part_action,
     run_multipart,
     upload_part_action,
 )
+from airflow_provider_osscse.transport.part_body import PartBody, PieceBuffers, fd_read_into
 from airflow_provider_osscse.transport.progress import ProgressCallback, ProgressReporter
-from airflow_provider_osscse.transport.ranged_download import STANDARD_RANGE_HEADERS, fetch_range, iter_ranges
+from airflow_provider_osscse.transport.ranged_download import iter_ranges
 from airflow_provider_osscse.transport.results import (
     DownloadResult,
     ObjectInfo,
@@ -211,22 +214,35 @@ class EncryptedObjects:
         self, bucket: oss2.Bucket, key: str, reader: RandomAccessSource, content_key: ContentKey,
         wrapped: WrappedContentKey, metadata: Mapping[str, str] | None, content_type: str | None,
     ) -> tuple[str, int, int]:
-        """Pass 1 MACs every part (in parallel, nothing kept); pass 2 encrypts and sends them."""
+        """Pass 1 MACs every part (in parallel, nothing kept); pass 2 encrypts and sends them.
+
+        Two passes because the tag must be in the metadata at InitiateMultipartUpload. Both read the
+        source in :data:`PIECE_SIZE` pieces into per-thread buffers, so memory is a few MiB per
+        worker whatever the part or object size.
+        """
         plan = plan_parts(reader.size, self.config.part_size)
         builder = IntegrityBuilder(content_key, CEK_ALG_AES_CTR, plan.part_size)
-        from concurrent.futures import ThreadPoolExecutor
+        buffers = PieceBuffers()
 
         def mac(number: int) -> None:
             part = plan.part(number)
-            builder.segment_mac(number - 1, reader.read_at(part.offset, part.size))
+            hasher = builder.segment_hasher(number - 1)
+            plain = memoryview(buffers.plain)
+            for start in range(part.offset, part.offset + part.size, len(plain)):
+                piece = plain[: min(len(plain), part.offset + part.size - start)]
+                reader.read_into(start, piece)
+                hasher.update(piece)
+            hasher.finalize()
 
-        with ThreadPoolExecutor(max_workers=self.config.max_workers, thread_name_prefix="osscse-mac") as pool:
+        workers = max(1, min(self.config.max_workers, plan.part_count))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="osscse-mac") as pool:
             list(pool.map(mac, range(1, plan.part_count + 1)))
         headers = self._headers(self._multipart_envelope(plan, wrapped, builder), key, metadata, content_type)
 
-        def produce(number: int) -> bytes:
+        def produce(number: int) -> PartBody:
             part = plan.part(number)
-            return CtrCipher(content_key.key, content_key.iv, part.offset).update(reader.read_at(part.offset, part.size))
+            cipher = CtrCipher(content_key.key, content_key.iv, part.offset)
+            return PartBody(reader.read_into, part.offset, part.size, cipher, buffers)
 
         outcome = run_multipart(
             bucket, key, part_count=plan.part_count,
@@ -265,11 +281,12 @@ class EncryptedObjects:
             if plan.part_size != part_size:  # more than 10,000 parts at this size: cannot re-segment
                 raise ValueError(f"stream of {total} bytes needs a part size above {part_size}; pass size= or a larger part_size")
             headers = self._headers(self._multipart_envelope(plan, wrapped, builder), key, metadata, content_type)
-            fd = spool.fileno()
+            read_spool = fd_read_into(spool.fileno())
+            buffers = PieceBuffers()
 
-            def produce(number: int) -> bytes:
+            def produce(number: int) -> PartBody:
                 part = plan.part(number)
-                return os.pread(fd, part.size, part.offset)
+                return PartBody(read_spool, part.offset, part.size, None, buffers)
 
             outcome = run_multipart(
                 bucket, key, part_count=plan.part_count,
@@ -318,11 +335,15 @@ class EncryptedObjects:
             return
         chunk = max(self.config.part_size, 16) // 16 * 16
         workers = self.config.max_workers if end - start + 1 > self.config.multipart_threshold else 1
-        for offset, data in iter_ranges(
+        decrypt = None
+        if content_key is not None:
+            def decrypt(offset: int, data: bytes) -> bytes:  # runs in the worker that fetched the range
+                return CtrCipher(content_key.key, content_key.iv, offset).update(data)
+        for _offset, data in iter_ranges(
             bucket, stored.key, start, end, chunk_size=chunk, max_workers=workers, etag=stored.etag,
-            retry=self.config.retry,
+            retry=self.config.retry, transform=decrypt,
         ):
-            yield data if content_key is None else CtrCipher(content_key.key, content_key.iv, offset).update(data)
+            yield data
 
     def _verifier(self, stored: StoredObject, envelope: Envelope | None, content_key: ContentKey | None):
         if envelope is None or content_key is None:
@@ -351,15 +372,24 @@ class EncryptedObjects:
         )
 
     def _copy_out(self, stored, content_key, size, verifier, handle: BinaryIO, progress) -> None:
-        for plain in self._decrypted_chunks(stored, content_key, 0, size - 1):
-            if verifier is not None:
-                verifier[1].update(plain)
-            handle.write(plain)
-            progress.add(len(plain))
-        if verifier is not None:
-            verifier[1].close()
+        """Workers fetch, decrypt, MAC and ``pwrite`` their own ranges; then the tag is checked.
+
+        The check runs before ``atomic_write`` renames the file, so an altered object never appears
+        under the destination name (see :mod:`airflow_provider_osscse.transport.file_download`).
+        """
+        builder = verifier[0] if verifier is not None else None
+        large = size > self.config.multipart_threshold
+        handle.flush()
+        download_to_fd(
+            self._bucket(stored.bucket), stored.key, handle.fileno(), size,
+            content_key=content_key, builder=builder,
+            range_size=range_size_for(self.config.part_size, builder.segment_size if builder else None),
+            max_workers=self.config.max_workers if large else 1, etag=stored.etag, retry=self.config.retry,
+            on_range_done=progress.add,
+        )
+        if builder is not None:
             envelope_tag = parse_envelope(stored.headers, object_name=stored.uri).integrity
-            verifier[0].verify(envelope_tag, size, object_name=stored.uri)
+            builder.verify(envelope_tag, size, object_name=stored.uri)
 
     def stream(
         self, bucket_name: str | None, key: str, keys: KeyWrapper | None, *, byte_range: str | None = None

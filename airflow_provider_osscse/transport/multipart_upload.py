@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import oss2
 from oss2.models import PartInfo
 
+from airflow_provider_osscse.transport.part_body import PartBody
 from airflow_provider_osscse.transport.progress import ProgressReporter
 from airflow_provider_osscse.transport.retry import RetryPolicy
 
@@ -133,14 +134,22 @@ def _abort(bucket: oss2.Bucket, key: str, upload_id: str, retry: RetryPolicy) ->
 def upload_part_action(
     bucket: oss2.Bucket,
     key: str,
-    produce: Callable[[int], bytes],
+    produce: Callable[[int], bytes | PartBody],
     part_headers: Mapping[str, str],
 ) -> PartAction:
     """A part action that uploads ``produce(part_number)`` (bytes made in the worker thread)."""
 
     def send(upload_id: str, number: int) -> tuple[str, int]:
         data = produce(number)
-        result = bucket.upload_part(key, upload_id, number, data, headers=dict(part_headers))
+        try:
+            result = bucket.upload_part(key, upload_id, number, data, headers=dict(part_headers))
+        except Exception:
+            # A source that failed mid-body (shrank, unreadable) is the caller's problem, not a network
+            # one: surface it as raised, so the retry policy does not resend it as a transient error.
+            source_error = getattr(data, "source_error", None)
+            if source_error is not None:
+                raise source_error from None
+            raise
         return result.etag, len(data)
 
     return send

@@ -10,7 +10,7 @@ of silently stitching two versions together.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import oss2
@@ -19,6 +19,39 @@ from airflow_provider_osscse.transport.retry import RetryPolicy
 
 #: Ask OSS for RFC semantics: an unsatisfiable range is a 416, not silently the whole object.
 STANDARD_RANGE_HEADERS = {"x-oss-range-behavior": "standard"}
+
+
+def _range_headers(etag: str | None) -> dict[str, str]:
+    headers = dict(STANDARD_RANGE_HEADERS)
+    if etag:
+        headers["If-Match"] = etag if etag.startswith('"') else f'"{etag}"'
+    return headers
+
+
+def read_range_chunks(
+    bucket: oss2.Bucket, key: str, start: int, end: int, *, chunk_size: int, etag: str | None = None
+) -> Iterator[bytes]:
+    """One attempt at bytes ``start..end`` (inclusive), yielded in pieces of at most ``chunk_size``.
+
+    Streaming the body (instead of ``read()``-ing the whole range) keeps a worker's memory at one
+    chunk whatever the range size. A body shorter than asked (connection cut after the headers)
+    raises ``ConnectionError`` after the last piece, so the caller's retry redoes the whole range:
+    callers must treat the pieces of a failed attempt as void.
+    """
+    expected = end - start + 1
+    result = bucket.get_object(key, byte_range=(start, end), headers=_range_headers(etag))
+    received = 0
+    try:
+        while received < expected:
+            piece = result.read(min(chunk_size, expected - received))
+            if not piece:
+                break
+            received += len(piece)
+            yield piece
+    finally:
+        result.resp.response.close()
+    if received != expected:
+        raise ConnectionError(f"short read of {key!r} bytes {start}-{end}: got {received} of {expected}")
 
 
 def fetch_range(
@@ -34,9 +67,7 @@ def fetch_range(
 
     A short body (connection cut after the headers) counts as transient and is retried.
     """
-    headers = dict(STANDARD_RANGE_HEADERS)
-    if etag:
-        headers["If-Match"] = etag if etag.startswith('"') else f'"{etag}"'
+    headers = _range_headers(etag)
     expected = end - start + 1
 
     def get() -> bytes:
@@ -59,24 +90,32 @@ def iter_ranges(
     max_workers: int = 4,
     etag: str | None = None,
     retry: RetryPolicy = RetryPolicy(),
+    transform: Callable[[int, bytes], bytes] | None = None,
 ) -> Iterator[tuple[int, bytes]]:
     """Yield ``(offset, data)`` covering ``start..end`` (inclusive) in order, fetched in parallel.
 
-    Closing the iterator early cancels the ranges not yet started.
+    ``transform(offset, data)`` (e.g. decryption) runs in the worker that fetched the range, so it
+    overlaps with the other fetches instead of serialising in the consuming thread. Closing the
+    iterator early cancels the ranges not yet started.
     """
+
+    def fetch(s: int, e: int) -> bytes:
+        data = fetch_range(bucket, key, s, e, etag=etag, retry=retry)
+        return data if transform is None else transform(s, data)
+
     if end < start:
         return
     bounds = [(s, min(s + chunk_size, end + 1) - 1) for s in range(start, end + 1, chunk_size)]
     if len(bounds) == 1 or max_workers <= 1:
         for s, e in bounds:
-            yield s, fetch_range(bucket, key, s, e, etag=etag, retry=retry)
+            yield s, fetch(s, e)
         return
     pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="osscse-range")
     window: deque[tuple[int, Future[bytes]]] = deque()
     pending = iter(bounds)
     try:
         for s, e in pending:
-            window.append((s, pool.submit(fetch_range, bucket, key, s, e, etag=etag, retry=retry)))
+            window.append((s, pool.submit(fetch, s, e)))
             if len(window) >= max_workers:
                 break
         while window:
@@ -84,7 +123,7 @@ def iter_ranges(
             data = future.result()
             nxt = next(pending, None)
             if nxt is not None:
-                window.append((nxt[0], pool.submit(fetch_range, bucket, key, nxt[0], nxt[1], etag=etag, retry=retry)))
+                window.append((nxt[0], pool.submit(fetch, nxt[0], nxt[1])))
             yield offset, data
     finally:
         for _, future in window:

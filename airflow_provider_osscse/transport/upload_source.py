@@ -57,9 +57,39 @@ class RandomAccessSource:
             raise OSError(f"source shrank while uploading: wanted {length} bytes at {offset}, got {len(data)}")
         return data
 
+    def read_into(self, offset: int, view: memoryview) -> None:
+        """Fill ``view`` with the bytes at ``offset`` (no allocation: the caller reuses ``view``)."""
+        if self._fd is not None:
+            position, filled = self._base + offset, 0
+            while filled < len(view):
+                n = os.preadv(self._fd, [view[filled:]], position + filled)
+                if n == 0:
+                    break
+                filled += n
+        else:
+            with self._lock:
+                self._file.seek(self._base + offset)
+                filled = 0
+                while filled < len(view):
+                    n = _readinto(self._file, view[filled:])
+                    if not n:
+                        break
+                    filled += n
+        if filled != len(view):
+            raise OSError(f"source shrank while uploading: wanted {len(view)} bytes at {offset}, got {filled}")
+
     def close(self) -> None:
         if self._owned is not None:
             self._owned.close()
+
+
+def _readinto(handle: BinaryIO, view: memoryview) -> int:
+    readinto = getattr(handle, "readinto", None)
+    if readinto is not None:
+        return readinto(view) or 0
+    data = handle.read(len(view))
+    view[: len(data)] = data
+    return len(data)
 
 
 def _fileno(handle: BinaryIO) -> int | None:

@@ -1,0 +1,131 @@
+"""Download an object into a file with workers that fetch, decrypt, MAC and write their own ranges.
+
+A download to a file does not need its bytes in order: each worker streams one range of the object
+in small pieces, decrypts each piece into a buffer it reuses (``update_into``), feeds the integrity
+segments that range covers and ``pwrite``s the plaintext at its offset. The calling thread only
+waits. So the CPU work (AES, HMAC) runs beside the network reads of the other workers, and memory
+is ``max_workers`` × one piece (~1 MiB each) whatever the object or part size.
+
+Integrity semantics are those of a sequential read: ranges are whole multiples of the segment size,
+so every segment is MAC'ed by exactly one worker; a range's segment MACs are recorded only after the
+whole range arrived (a retried range starts again from fresh MACs); the caller verifies the tag over
+all segments before the file gets its final name.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+
+import oss2
+
+from airflow_provider_osscse.envelope.aes_ctr import BLOCK_SIZE, CtrCipher
+from airflow_provider_osscse.envelope.integrity import IntegrityBuilder, SegmentHasher
+from airflow_provider_osscse.envelope.keywrap import ContentKey
+from airflow_provider_osscse.transport.ranged_download import read_range_chunks
+from airflow_provider_osscse.transport.retry import RetryPolicy
+
+#: Bytes a worker reads from the response and decrypts at a time (its whole working set).
+PIECE_SIZE = 1024 * 1024
+
+
+def range_size_for(part_size: int, segment_size: int | None) -> int:
+    """Ranges are 16-aligned and, when verifying, whole multiples of the integrity segment."""
+    if segment_size:
+        return segment_size * max(1, part_size // segment_size)
+    return max(part_size, BLOCK_SIZE) // BLOCK_SIZE * BLOCK_SIZE
+
+
+def download_to_fd(
+    bucket: oss2.Bucket,
+    key: str,
+    fd: int,
+    size: int,
+    *,
+    content_key: ContentKey | None,
+    builder: IntegrityBuilder | None,
+    range_size: int,
+    max_workers: int,
+    etag: str | None,
+    retry: RetryPolicy,
+    on_range_done: Callable[[int], None] | None = None,
+) -> None:
+    """Write the plaintext of the whole object (``size`` bytes) into ``fd`` at offset 0.
+
+    ``builder`` (when verifying) receives every segment MAC; the caller then calls ``verify``.
+    ``content_key=None`` copies the stored bytes as they are (a plaintext object allowed through).
+    The first range that still fails after its retries cancels the rest and propagates.
+    """
+    if size == 0:
+        return
+    if builder is not None and range_size % builder.segment_size:
+        raise ValueError("ranges must be whole multiples of the integrity segment size")
+    os.ftruncate(fd, size)
+    buffers = threading.local()
+
+    def out_buffer() -> bytearray:
+        buf = getattr(buffers, "out", None)
+        if buf is None:
+            buf = buffers.out = bytearray(PIECE_SIZE + BLOCK_SIZE)
+        return buf
+
+    def attempt(start: int, end: int) -> None:
+        cipher = CtrCipher(content_key.key, content_key.iv, start) if content_key is not None else None
+        hashers: list[SegmentHasher] = []
+        position = start
+        out = out_buffer()
+        out_view = memoryview(out)
+        for piece in read_range_chunks(bucket, key, start, end, chunk_size=PIECE_SIZE, etag=etag):
+            if cipher is not None:
+                plain = out_view[: cipher.update_into(piece, out)]
+            else:
+                plain = memoryview(piece)
+            if builder is not None:
+                _feed_segments(builder, hashers, position, plain)
+            _pwrite_all(fd, plain, position)
+            position += len(plain)
+        for hasher in hashers:  # recorded only now: a failed attempt leaves no trace in the builder
+            hasher.finalize()
+
+    def one(start: int, end: int) -> None:
+        retry.call(lambda: attempt(start, end), what=f"GET {key!r} bytes={start}-{end}")
+        if on_range_done is not None:
+            on_range_done(end - start + 1)
+
+    bounds = [(s, min(s + range_size, size) - 1) for s in range(0, size, range_size)]
+    if len(bounds) == 1 or max_workers <= 1:
+        for s, e in bounds:
+            one(s, e)
+        return
+    with ThreadPoolExecutor(max_workers=min(max_workers, len(bounds)), thread_name_prefix="osscse-range") as pool:
+        futures: set[Future[None]] = {pool.submit(one, s, e) for s, e in bounds}
+        done, pending = wait(futures, return_when=FIRST_EXCEPTION)
+        for future in done:
+            error = future.exception()
+            if error is not None:
+                for other in pending:
+                    other.cancel()
+                wait(pending)
+                raise error
+
+
+def _feed_segments(builder: IntegrityBuilder, hashers: list[SegmentHasher], position: int, data: memoryview) -> None:
+    """Feed ``data`` (plaintext at object ``position``) to the hashers of the segments it spans."""
+    seg = builder.segment_size
+    while len(data):
+        index, within = divmod(position, seg)
+        if within == 0 or not hashers:
+            hashers.append(builder.segment_hasher(index))
+        take = min(seg - within, len(data))
+        hashers[-1].update(data[:take])
+        data = data[take:]
+        position += take
+
+
+def _pwrite_all(fd: int, data: memoryview, offset: int) -> None:
+    while len(data):
+        written = os.pwrite(fd, data, offset)
+        data = data[written:]
+        offset += written

@@ -1,0 +1,101 @@
+"""The request body of one uploaded part, read and encrypted piece by piece while oss2 sends it.
+
+Handing oss2 a whole part as ``bytes`` costs two part-sized buffers per worker (plaintext and
+ciphertext), freshly allocated for every part; with 8 MiB parts and 4 workers that is 64 MiB of
+churn that glibc's per-thread arenas do not give back, and it grows with the part size. This body
+is a sized file-like object instead: oss2 and ``requests`` pull a few KiB at a time (with CRC64 and
+progress as for any file), and the body refills one :data:`PIECE_SIZE` buffer from the source and
+encrypts it into a second one with ``update_into``. Both buffers belong to the worker thread and
+are reused for every part it sends, so a worker's memory is two pieces whatever the part size.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+
+from airflow_provider_osscse.envelope.aes_ctr import BLOCK_SIZE, CtrCipher
+
+#: Bytes read from the source and encrypted at a time.
+PIECE_SIZE = 1024 * 1024
+
+#: ``read_into(offset, view)`` fills ``view`` completely with the source bytes at ``offset`` (or raises).
+ReadInto = Callable[[int, memoryview], None]
+
+
+class PieceBuffers(threading.local):
+    """One pair of piece buffers per thread (each worker reuses its own; never shared)."""
+
+    def __init__(self, piece_size: int = PIECE_SIZE) -> None:
+        self.plain = bytearray(piece_size)
+        self.cipher = bytearray(piece_size + BLOCK_SIZE)
+
+
+class PartBody:
+    """``size`` bytes of the source from ``offset``, encrypted by ``cipher`` (``None``: sent as they are).
+
+    A body is single-use (a retried part gets a fresh one) and must be read in the thread that owns
+    ``buffers``. ``len()`` is known up front, so the request carries a Content-Length, not chunks.
+    """
+
+    def __init__(
+        self, read_into: ReadInto, offset: int, size: int, cipher: CtrCipher | None, buffers: PieceBuffers
+    ) -> None:
+        self._read_into = read_into
+        self._offset = offset
+        self._size = size
+        self._cipher = cipher
+        self._buffers = buffers
+        self._consumed = 0  # source bytes loaded so far
+        self._pending = memoryview(b"")  # loaded and not yet returned
+        #: The error reading the *source* raised, if any. requests wraps whatever a body raises into a
+        #: connection error (which would be retried as transient); the uploader re-raises this instead.
+        self.source_error: OSError | None = None
+
+    def __len__(self) -> int:
+        return self._size
+
+    def __repr__(self) -> str:
+        return f"PartBody(offset={self._offset}, size={self._size})"
+
+    def _refill(self) -> None:
+        n = min(len(self._buffers.plain), self._size - self._consumed)
+        plain = memoryview(self._buffers.plain)[:n]
+        try:
+            self._read_into(self._offset + self._consumed, plain)
+        except OSError as error:
+            self.source_error = error
+            raise
+        self._consumed += n
+        if self._cipher is None:
+            self._pending = plain
+        else:
+            written = self._cipher.update_into(plain, self._buffers.cipher)
+            self._pending = memoryview(self._buffers.cipher)[:written]
+
+    def read(self, amt: int | None = -1) -> bytes:
+        """Up to ``amt`` bytes (all the rest when ``amt`` is ``None`` or negative)."""
+        if amt is None or amt < 0:
+            return b"".join(iter(lambda: self.read(len(self._buffers.plain)), b""))
+        if not self._pending:
+            if self._consumed >= self._size:
+                return b""
+            self._refill()
+        chunk = bytes(self._pending[:amt])
+        self._pending = self._pending[len(chunk):]
+        return chunk
+
+
+def fd_read_into(fd: int, base: int = 0) -> ReadInto:
+    """A :data:`ReadInto` over a file descriptor with ``pread`` (thread-safe: no shared position)."""
+
+    def read_into(offset: int, view: memoryview) -> None:
+        position, filled = base + offset, 0
+        while filled < len(view):
+            n = os.preadv(fd, [view[filled:]], position + filled)
+            if n == 0:
+                raise OSError(f"source shrank while uploading: wanted {len(view)} bytes at {offset}, got {filled}")
+            filled += n
+
+    return read_into
