@@ -98,6 +98,26 @@ def check_metadata_size(metadata: Mapping[str, str], *, object_name: str) -> Non
         )
 
 
+def user_metadata_headers(user_metadata: Mapping[str, str] | None, *, object_name: str) -> dict[str, str]:
+    """The caller's metadata as ``x-oss-meta-*`` headers; refuses names in the encryption namespaces.
+
+    Names may be bare (``owner``) or prefixed (``x-oss-meta-owner``). Writers call this (and
+    :func:`check_metadata_size` on the result) before contacting a key service, so bad metadata fails
+    fast, and again through :meth:`Envelope.to_metadata` once the encryption headers are known.
+    """
+    meta: dict[str, str] = {}
+    for name, value in (user_metadata or {}).items():
+        lowered = name.strip().lower()
+        if not lowered.startswith(USER_META_PREFIX):
+            lowered = USER_META_PREFIX + lowered
+        if lowered.startswith(_RESERVED_PREFIXES):
+            raise EnvelopeFormatError(
+                f"object {object_name!r}: user metadata {name!r} collides with the encryption headers"
+            )
+        meta[lowered] = value
+    return meta
+
+
 @dataclass(frozen=True)
 class Envelope:
     """Everything the metadata says about an encrypted object. Holds no secret (keys are wrapped)."""
@@ -122,16 +142,7 @@ class Envelope:
         """
         if self.legacy:
             raise EnvelopeFormatError("legacy oss-crypto-* envelopes are read only, never written")
-        meta: dict[str, str] = {}
-        for name, value in (user_metadata or {}).items():
-            lowered = name.strip().lower()
-            if not lowered.startswith(USER_META_PREFIX):
-                lowered = USER_META_PREFIX + lowered
-            if lowered.startswith(_RESERVED_PREFIXES):
-                raise EnvelopeFormatError(
-                    f"object {object_name!r}: user metadata {name!r} collides with the encryption headers"
-                )
-            meta[lowered] = value
+        meta = user_metadata_headers(user_metadata, object_name=object_name)
         meta[KEY_HEADER] = base64.b64encode(self.wrapped.wrapped_key).decode("ascii")
         meta[START_HEADER] = base64.b64encode(self.wrapped.wrapped_iv).decode("ascii")
         meta[CEK_ALG_HEADER] = self.cek_alg

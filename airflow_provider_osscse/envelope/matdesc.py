@@ -15,6 +15,12 @@ from airflow_provider_osscse.envelope.errors import EnvelopeFormatError
 
 MATDESC_HEADER = "x-oss-meta-client-side-encryption-matdesc"
 
+#: This project's matdesc entry naming the CMK by its identity (``vault-transit:<mount>/<key>``,
+#: ``kms:<key id>``, ``rsa-sha256:<fingerprint>``...), never by an Airflow connection id.
+MATDESC_CMK = "osscse-cmk"
+#: The CMK version that wrapped the data key, where the key service names one (KMS, Vault KV).
+MATDESC_CMK_VERSION = "osscse-cmk-version"
+
 
 def dump_matdesc(matdesc: Mapping[str, str]) -> str:
     """Canonical compact, key-sorted, ASCII-only JSON; every SDK parses it, Go/Java match it byte for byte."""

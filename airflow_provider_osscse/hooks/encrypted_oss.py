@@ -19,6 +19,7 @@ from airflow.sdk import BaseHook
 from airflow_provider_osscse.envelope.errors import CmkReferenceError
 from airflow_provider_osscse.envelope.integrity import IntegrityPolicy
 from airflow_provider_osscse.envelope.keywrap import KeyWrapper
+from airflow_provider_osscse.keys.data_key_cache import DataKeyCacheLimits
 from airflow_provider_osscse.keys.keyring import Keyring
 from airflow_provider_osscse.transport.encrypted_objects import EncryptedObjects, TransferConfig
 from airflow_provider_osscse.transport.oss_client import OssClientFactory, OssSettings
@@ -35,6 +36,9 @@ class EncryptedOSSHook(BaseHook):
     :param decrypt_cmks: further CMK references accepted when reading (e.g. the pre-rotation key).
     :param integrity: ``require`` | ``if-present`` | ``off`` (see docs/hook.md).
     :param allow_plaintext: read objects without encryption headers as they are instead of raising.
+    :param data_key_cache: opt-in write-side cache (:class:`~airflow_provider_osscse.keys.data_key_cache.DataKeyCacheLimits`)
+        reusing one data key for a bounded number of small objects, with their IVs wrapped in batches;
+        off by default (see docs/key-custody.md for the trade-off).
     """
 
     conn_name_attr = "oss_conn_id"
@@ -57,6 +61,7 @@ class EncryptedOSSHook(BaseHook):
         part_size: int = 8 * 2**20,
         max_workers: int = 4,
         progress_callback: ProgressCallback | None = None,
+        data_key_cache: DataKeyCacheLimits | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -69,6 +74,7 @@ class EncryptedOSSHook(BaseHook):
         self.part_size = part_size
         self.max_workers = max_workers
         self.progress_callback = progress_callback
+        self.data_key_cache = data_key_cache
         self._cmk_cache: dict[str, KeyWrapper] = {}
         self._cmk_lock = threading.Lock()
 
@@ -114,9 +120,10 @@ class EncryptedOSSHook(BaseHook):
         with self._cmk_lock:
             wrapper = self._cmk_cache.get(reference)
             if wrapper is None:
+                from airflow_provider_osscse.keys.data_key_cache import with_data_key_cache
                 from airflow_provider_osscse.keys.reference import resolve_cmk
 
-                wrapper = resolve_cmk(reference)
+                wrapper = with_data_key_cache(resolve_cmk(reference), self.data_key_cache)
                 self._cmk_cache[reference] = wrapper
             return wrapper
 

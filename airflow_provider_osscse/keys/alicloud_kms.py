@@ -33,6 +33,7 @@ from functools import cached_property
 from types import MappingProxyType
 from typing import Any, TypeVar
 
+from airflow_provider_osscse.envelope.matdesc import MATDESC_CMK, MATDESC_CMK_VERSION
 from airflow_provider_osscse.envelope.errors import (
     KeyNotFoundError,
     KeyPermissionError,
@@ -56,9 +57,6 @@ except ImportError:  # pragma: no cover
 
 T = TypeVar("T")
 WRAP_ALG = "KMS/ALICLOUD"
-MATDESC_CMK = "osscse-cmk"
-#: matdesc entry holding the KMS ``KeyVersionId`` that sealed the wrapped data key.
-MATDESC_VERSION = "osscse-cmk-version"
 #: The EncryptionContext name oss2's ``AliKMSProvider`` puts its passphrase under.
 OSS2_PASSPHRASE_CONTEXT = "x-passphrase"
 SERVICE = "Alibaba Cloud KMS"
@@ -335,7 +333,7 @@ class AlicloudKmsKey(KeyWrapper):
         """This key's matdesc plus the ``KeyVersionId`` that sealed the data key, when KMS named one."""
         entries = dict(self._matdesc)
         if version:
-            entries[MATDESC_VERSION] = version
+            entries[MATDESC_CMK_VERSION] = version
         return entries
 
     # -- KeyWrapper ----------------------------------------------------------------------------
@@ -374,7 +372,7 @@ class AlicloudKmsKey(KeyWrapper):
             raise ValueError(f"CMK {self._reference}: 'reuse' was not wrapped by this KMS key")
         if reuse is not None:
             wrapped_key, matdesc = reuse.wrapped_key, dict(reuse.matdesc)
-            key_version = matdesc.get(MATDESC_VERSION)
+            key_version = matdesc.get(MATDESC_CMK_VERSION)
         else:
             wrapped_key, key_version = self._encrypt(data_key)
             matdesc = self._object_matdesc(key_version)
@@ -404,7 +402,7 @@ class AlicloudKmsKey(KeyWrapper):
         source_context = (source or self)._context
         wrapped_key, version = self._reencrypt(wrapped.wrapped_key, source_context)
         wrapped_iv, _ = self._reencrypt(wrapped.wrapped_iv, source_context)
-        entries = {k: v for k, v in wrapped.matdesc.items() if k != MATDESC_VERSION}
+        entries = {k: v for k, v in wrapped.matdesc.items() if k != MATDESC_CMK_VERSION}
         return WrappedContentKey(WRAP_ALG, wrapped_key, wrapped_iv, {**entries, **self._object_matdesc(version)})
 
     def rewrap(self, wrapped: WrappedContentKey) -> WrappedContentKey:
@@ -414,7 +412,7 @@ class AlicloudKmsKey(KeyWrapper):
         """The ``KeyVersionId`` recorded at wrap/rewrap time (matdesc), or None (other SDKs' objects)."""
         if wrapped.wrap_alg != WRAP_ALG:
             return None
-        return wrapped.matdesc.get(MATDESC_VERSION)
+        return wrapped.matdesc.get(MATDESC_CMK_VERSION)
 
     def __reduce__(self) -> Any:
         raise TypeError("AlicloudKmsKey holds an authenticated KMS client and cannot be pickled")

@@ -20,10 +20,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from airflow_provider_osscse.envelope.matdesc import MATDESC_CMK
 from airflow_provider_osscse.envelope.errors import KeyUnwrapError, NoMatchingKeyError
 from airflow_provider_osscse.envelope.keywrap import ContentKey, KeyWrapper, WrappedContentKey
 
-MATDESC_CMK = "osscse-cmk"
 #: Default bound on blind attempts for objects without an ``osscse-cmk`` entry.
 DEFAULT_MAX_FALLBACK_ATTEMPTS = 3
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from airflow_provider_osscse.envelope.matdesc import MATDESC_CMK
 from airflow_provider_osscse.envelope.errors import CmkReferenceError, KeyNotFoundError
 from airflow_provider_osscse.envelope.keywrap import KeyWrapper
 from airflow_provider_osscse.keys.rsa_pem import normalize_rsa_pem, split_pem_file
 
-MATDESC_CMK = "osscse-cmk"
 
 
 def rsa_identity(fingerprint: str) -> str:

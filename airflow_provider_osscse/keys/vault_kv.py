@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_osscse.envelope.matdesc import MATDESC_CMK, MATDESC_CMK_VERSION
 from airflow_provider_osscse.envelope.errors import KeyNotFoundError
 from airflow_provider_osscse.envelope.keywrap import ContentKey, KeyWrapper, WrappedContentKey
 from airflow_provider_osscse.keys.retry import DEFAULT_RETRY, RetryPolicy
@@ -28,8 +29,6 @@ if TYPE_CHECKING:
     import hvac
 
 WRAP_ALG = "RSA/NONE/PKCS1Padding"
-MATDESC_CMK = "osscse-cmk"
-MATDESC_VERSION = "osscse-cmk-version"
 #: At most this many secret versions are held in memory by one provider instance.
 MAX_LOADED_VERSIONS = 4
 
@@ -62,7 +61,7 @@ class VaultKvRsaKey(KeyWrapper):
         suffix = f"?version={version}" if version else ""
         self._reference = reference or f"vault-kv://vault_default/{self.mount}/{self.secret_path}{suffix}"
         entries = dict(matdesc or {})
-        entries.pop(MATDESC_VERSION, None)
+        entries.pop(MATDESC_CMK_VERSION, None)
         entries[MATDESC_CMK] = kv_identity(self.mount, self.secret_path)
         self._matdesc = MappingProxyType(entries)
         self._retry = retry
@@ -117,7 +116,7 @@ class VaultKvRsaKey(KeyWrapper):
             raise KeyNotFoundError(str(exc)) from None
         from airflow_provider_osscse.keys.local_rsa import LocalRsaKey
 
-        entries = {**self._matdesc, MATDESC_VERSION: str(actual)}
+        entries = {**self._matdesc, MATDESC_CMK_VERSION: str(actual)}
         rsa_key = LocalRsaKey(
             private_key_pem=pair.private_pem, public_key_pem=pair.public_pem,
             reference=self._reference, matdesc=entries,
@@ -136,7 +135,7 @@ class VaultKvRsaKey(KeyWrapper):
         actual, rsa_key = self._load(self.version)
         wrapped = rsa_key.wrap(content_key)
         return WrappedContentKey(
-            WRAP_ALG, wrapped.wrapped_key, wrapped.wrapped_iv, {**self._matdesc, MATDESC_VERSION: str(actual)}
+            WRAP_ALG, wrapped.wrapped_key, wrapped.wrapped_iv, {**self._matdesc, MATDESC_CMK_VERSION: str(actual)}
         )
 
     def wrap_ivs(
@@ -144,8 +143,8 @@ class VaultKvRsaKey(KeyWrapper):
     ) -> list[WrappedContentKey]:
         """Local RSA encryptions with the loaded key pair; ``[]`` if ``reuse`` names another KV version."""
         actual, rsa_key = self._load(self.version)
-        entries = {**self._matdesc, MATDESC_VERSION: str(actual)}
-        if reuse is not None and (not self.matches(reuse) or reuse.matdesc.get(MATDESC_VERSION) != str(actual)):
+        entries = {**self._matdesc, MATDESC_CMK_VERSION: str(actual)}
+        if reuse is not None and (not self.matches(reuse) or reuse.matdesc.get(MATDESC_CMK_VERSION) != str(actual)):
             return []
         return [
             WrappedContentKey(WRAP_ALG, w.wrapped_key, w.wrapped_iv, entries)
@@ -153,7 +152,7 @@ class VaultKvRsaKey(KeyWrapper):
         ]
 
     def unwrap(self, wrapped: WrappedContentKey) -> ContentKey:
-        recorded = wrapped.matdesc.get(MATDESC_VERSION)
+        recorded = wrapped.matdesc.get(MATDESC_CMK_VERSION)
         version = int(recorded) if recorded and recorded.isdigit() and self.matches(wrapped) else self.version
         _, rsa_key = self._load(version)
         plain = WrappedContentKey(WRAP_ALG, wrapped.wrapped_key, wrapped.wrapped_iv, rsa_key.matdesc)
@@ -163,7 +162,7 @@ class VaultKvRsaKey(KeyWrapper):
         return wrapped.wrap_alg == WRAP_ALG and wrapped.matdesc.get(MATDESC_CMK) == self._matdesc[MATDESC_CMK]
 
     def key_version(self, wrapped: WrappedContentKey) -> str | None:
-        return wrapped.matdesc.get(MATDESC_VERSION)
+        return wrapped.matdesc.get(MATDESC_CMK_VERSION)
 
     def __reduce__(self) -> Any:
         raise TypeError("VaultKvRsaKey holds an RSA private key and cannot be pickled")

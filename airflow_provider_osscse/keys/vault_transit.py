@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_osscse.envelope.matdesc import MATDESC_CMK
 from airflow_provider_osscse.envelope.errors import KeyUnwrapError
 from airflow_provider_osscse.envelope.keywrap import ContentKey, KeyWrapper, WrappedContentKey
 from airflow_provider_osscse.keys.masking import mask_key_bytes
@@ -27,8 +28,6 @@ if TYPE_CHECKING:
     import hvac
 
 WRAP_ALG = "VAULT/TRANSIT"
-#: matdesc entry naming the CMK; its value is the key's identity, not a connection id.
-MATDESC_CMK = "osscse-cmk"
 _VERSION = re.compile(r"^vault:v(\d+):")
 
 

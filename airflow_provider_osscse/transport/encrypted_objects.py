@@ -29,7 +29,13 @@ from airflow_provider_osscse.envelope.errors import (
     ObjectNotFoundError,
     UnauthenticatedObjectError,
 )
-from airflow_provider_osscse.envelope.headers import Envelope, is_encrypted, parse_envelope
+from airflow_provider_osscse.envelope.headers import (
+    Envelope,
+    check_metadata_size,
+    is_encrypted,
+    parse_envelope,
+    user_metadata_headers,
+)
 from airflow_provider_osscse.envelope.integrity import (
     INTEGRITY_HEADER,
     IntegrityBuilder,
@@ -37,6 +43,8 @@ from airflow_provider_osscse.envelope.integrity import (
     IntegrityStatus,
     StreamingTagger,
 )
+from airflow_provider_osscse.envelope.matdesc import MATDESC_CMK, MATDESC_CMK_VERSION
+from airflow_provider_osscse.keys.data_key_cache import new_content_key_for
 from airflow_provider_osscse.envelope.keywrap import ContentKey, KeyWrapper, WrappedContentKey
 from airflow_provider_osscse.envelope.multipart import PartPlan, plan_parts
 from airflow_provider_osscse.envelope.ranges import plan_range
@@ -149,8 +157,9 @@ class EncryptedObjects:
         size: int | None = None,
     ) -> UploadResult:
         """Encrypt ``source`` under a fresh data key wrapped by ``cmk`` and store it as ``key``."""
+        # Metadata OSS could never store fails here, before any key-service call or read of the source.
+        check_metadata_size(user_metadata_headers(metadata, object_name=key), object_name=key)
         bucket = self._bucket(bucket_name)
-        content_key, wrapped = cmk.new_content_key()
         if isinstance(source, (bytes, bytearray, memoryview)):
             import io
 
@@ -158,6 +167,8 @@ class EncryptedObjects:
         if is_random_access(source):
             reader = RandomAccessSource(source, size)  # type: ignore[arg-type]
             try:
+                # The size lets an opt-in data-key cache enforce its byte bound; plain CMKs ignore it.
+                content_key, wrapped = new_content_key_for(cmk, reader.size)
                 if reader.size <= self.config.multipart_threshold:
                     data = reader.read_at(0, reader.size)
                     etag, parts = self._put_single(bucket, key, data, content_key, wrapped, metadata, content_type)
@@ -169,6 +180,7 @@ class EncryptedObjects:
             finally:
                 reader.close()
         else:
+            content_key, wrapped = new_content_key_for(cmk, size)
             etag, parts, total = self._put_stream(bucket, key, source, content_key, wrapped, metadata, content_type)
         return UploadResult(
             uri=oss_uri(bucket.bucket_name, key), bucket=bucket.bucket_name, key=key, size=total, etag=etag,
@@ -365,6 +377,7 @@ class EncryptedObjects:
         progress = self._progress(f"download {stored.uri}", size)
         with atomic_write(destination) as handle:
             self._copy_out(stored, content_key, size, verifier, handle, progress)
+        progress.finish()
         return DownloadResult(
             uri=stored.uri, bucket=stored.bucket, key=key, path=os.fspath(destination), size=size,
             integrity=status.value, cmk=cmk.reference if cmk else None,
@@ -444,13 +457,16 @@ class EncryptedObjects:
             return ObjectInfo(encrypted=False, wrap_alg=None, cek_alg=None, matdesc={}, cmk=None, key_version=None,
                               plaintext_size=stored.size, part_size=None, integrity_tag=False, **common)
         envelope = parse_envelope(stored.headers, object_name=stored.uri, allow_legacy=True)
-        cmk_name = envelope.wrapped.matdesc.get("osscse-cmk")
+        cmk_name = envelope.wrapped.matdesc.get(MATDESC_CMK)
         version = None
         if keys is not None and keys.matches(envelope.wrapped):
             version = keys.key_version(envelope.wrapped)
         elif envelope.wrapped.wrap_alg == H.WRAP_ALG_VAULT_TRANSIT:
             text = envelope.wrapped.wrapped_key.decode("ascii", "replace")
             version = text.split(":")[1] if text.startswith("vault:") else None
+        else:
+            # KMS and Vault KV providers record the CMK version they wrapped with in the matdesc.
+            version = envelope.wrapped.matdesc.get(MATDESC_CMK_VERSION)
         return ObjectInfo(
             encrypted=True, wrap_alg=envelope.wrapped.wrap_alg, cek_alg=envelope.cek_alg,
             matdesc=dict(envelope.wrapped.matdesc), cmk=cmk_name, key_version=version,

@@ -79,6 +79,8 @@ def run_multipart(
     except BaseException:
         _abort(bucket, key, upload_id, retry)
         raise
+    if progress is not None:
+        progress.finish()  # the last report, so a terminal bar ends at 100%
     return MultipartOutcome(etag=result.etag, parts=part_count)
 
 

@@ -90,9 +90,6 @@ def test_kms_rotation_then_rewrap_reencrypts_to_the_new_version(make_hook: Calla
     assert make_hook(cmk=kms_ref, integrity="require").read("kms/rotate") == data
 
 
-@pytest.mark.xfail(strict=True, reason="transport/encrypted_objects.py EncryptedObjects.inspect derives a version "
-                   "only for VAULT/TRANSIT when no keys are given, and the hook never passes keys; fall back to "
-                   "the matdesc entry osscse-cmk-version")
 def test_inspect_reports_the_kms_key_version_from_the_headers(make_hook: Callable[..., EncryptedOSSHook],
                                                               kms_ref: str) -> None:
     hook = make_hook(cmk=kms_ref)

@@ -230,11 +230,6 @@ def test_file_truncated_during_multipart_upload_is_aborted_leaving_nothing(
     assert not hook.exists("loss/truncated") and _no_uploads(security_env, "loss/truncated")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "transport/part_body.py PartBody: the source is read while requests streams the body, so the "
-    "'source shrank' OSError is wrapped by requests/oss2 into oss2.exceptions.RequestError (status -2, "
-    "'Connection aborted'), which transport/retry.py is_transient() retries 3 times before surfacing it "
-    "as a network error; PartBody should keep the source error and upload_part_action re-raise it"))
 def test_file_truncated_during_upload_is_reported_as_a_source_error_without_retries(
     security_env: SecurityEnv, make_hook: Callable[..., Any], tmp_path: Path, debug_logs: Callable[..., str],
 ) -> None:
@@ -261,11 +256,6 @@ def test_oversized_metadata_is_refused_with_a_clear_message_and_nothing_stored(
     assert not hook.exists(key) and _no_uploads(security_env, key)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "transport/encrypted_objects.py EncryptedObjects.put: user metadata size is checked only when the "
-    "headers are built (Envelope.to_metadata), i.e. after cmk.new_content_key() (a Vault/KMS round trip) "
-    "and after the MAC pass or the whole ciphertext spool of the source; check_metadata_size(metadata) "
-    "should run first in put()"))
 def test_oversized_metadata_fails_before_the_key_service_is_contacted(
     security_env: SecurityEnv, make_hook: Callable[..., Any], debug_logs: Callable[..., str],
 ) -> None:

@@ -96,3 +96,23 @@ def test_airflow_masker_redacts_the_connection_secrets_once_the_connections_were
     for secret in (security_env.oss.access_key_secret, security_env.openbao.root_token,
                    security_env.kms.access_key_secret):
         assert secret not in redact_text(f"debug: credential {secret} used")
+
+
+def test_data_key_masking_stops_at_the_process_budget_but_pems_and_tokens_are_always_masked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The masker's cost grows with every registration, so per-object data keys are registered only
+    up to the documented budget; long-lived secrets are not subject to it."""
+    import os as _os
+
+    from airflow_provider_osscse.keys import masking
+
+    monkeypatch.setattr(masking, "_masked_data_keys", masking.DATA_KEY_MASK_LIMIT - 1)
+    last, beyond = _os.urandom(32), _os.urandom(32)
+    masking.mask_key_bytes(last)
+    masking.mask_key_bytes(beyond)
+    assert last.hex() not in redact_text(f"x {last.hex()}")
+    assert beyond.hex() in redact_text(f"x {beyond.hex()}")
+    token = "hvs." + _os.urandom(12).hex()
+    masking.mask_strings([token])
+    assert token not in redact_text(f"token {token}")
