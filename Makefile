@@ -21,13 +21,13 @@ venv: $(VENV)/.installed
 test: venv
 	@bash scripts/ensure-postgres.sh
 	$(PY) -m pytest $(PYTEST_ARGS)
-	$(VENV)/bin/mkdocs build --strict --quiet --site-dir build/site
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet --site-dir build/site
 
 demo: venv
 	$(PY) scripts/demo.py
 
 docs: venv
-	$(VENV)/bin/mkdocs build --strict --site-dir build/site
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir build/site
 
 bench: venv
 	$(PY) bench/run.py $(BENCH_ARGS)
