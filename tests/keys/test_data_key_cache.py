@@ -41,6 +41,7 @@ from airflow_provider_osscse.keys.keyring import Keyring
 from airflow_provider_osscse.keys.local_rsa import LocalRsaKey
 from airflow_provider_osscse.keys.vault_kv import VaultKvRsaKey
 from airflow_provider_osscse.keys.vault_transit import VaultTransitKey
+from tests.keys.counting_key import CountingKey
 from tests.keys.rsa_forms import pem
 
 SMALL = 1024  # bytes per "small object"
@@ -281,26 +282,6 @@ def test_caches_refuse_pickling_and_show_no_secret(
 
 
 # ------------------------------------------------------------------- read side (moved, renamed)
-class CountingKey(KeyWrapper):
-    """Counts unwraps of a real CMK (to prove how many key-service calls happen)."""
-
-    def __init__(self, inner: KeyWrapper) -> None:
-        self.inner, self.wrap_alg, self.unwraps = inner, inner.wrap_alg, 0
-
-    reference = property(lambda self: self.inner.reference)
-    matdesc = property(lambda self: self.inner.matdesc)
-
-    def wrap(self, content_key: ContentKey) -> WrappedContentKey:
-        return self.inner.wrap(content_key)
-
-    def unwrap(self, wrapped: WrappedContentKey) -> ContentKey:
-        self.unwraps += 1
-        return self.inner.unwrap(wrapped)
-
-    def matches(self, wrapped: WrappedContentKey) -> bool:
-        return self.inner.matches(wrapped)
-
-
 def test_unwrap_cache_serves_repeat_unwraps_without_a_service_call(vault_root: hvac.Client, transit_key: str) -> None:
     inner = CountingKey(VaultTransitKey(vault_root, key_name=transit_key))
     cache = UnwrapCache(UnwrapCacheLimits(max_age_seconds=60, max_entries=2))

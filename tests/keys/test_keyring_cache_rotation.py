@@ -6,32 +6,13 @@ import hvac
 import pytest
 
 from airflow_provider_osscse.envelope.errors import NoMatchingKeyError
-from airflow_provider_osscse.envelope.keywrap import ContentKey, KeyWrapper, WrappedContentKey
+from airflow_provider_osscse.envelope.keywrap import ContentKey, WrappedContentKey
 from airflow_provider_osscse.keys.keyring import Keyring
 from airflow_provider_osscse.keys.local_rsa import LocalRsaKey
 from airflow_provider_osscse.keys.rotation import rewrap_content_key, rewrap_to_latest
 from airflow_provider_osscse.keys.vault_transit import VaultTransitKey
+from tests.keys.counting_key import CountingKey
 from tests.keys.rsa_forms import pem
-
-
-class CountingKey(KeyWrapper):
-    """Counts unwraps of a real CMK (to prove how many key-service calls happen)."""
-
-    def __init__(self, inner: KeyWrapper) -> None:
-        self.inner, self.wrap_alg, self.unwraps = inner, inner.wrap_alg, 0
-
-    reference = property(lambda self: self.inner.reference)
-    matdesc = property(lambda self: self.inner.matdesc)
-
-    def wrap(self, content_key: ContentKey) -> WrappedContentKey:
-        return self.inner.wrap(content_key)
-
-    def unwrap(self, wrapped: WrappedContentKey) -> ContentKey:
-        self.unwraps += 1
-        return self.inner.unwrap(wrapped)
-
-    def matches(self, wrapped: WrappedContentKey) -> bool:
-        return self.inner.matches(wrapped)
 
 
 def _rsa(seed: int, **matdesc: str) -> LocalRsaKey:

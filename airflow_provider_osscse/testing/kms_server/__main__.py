@@ -7,13 +7,11 @@ ids go to stderr (``KEY_ID ALIAS``), so a parent process can read stdout without
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import threading
-from types import FrameType
 
 from airflow_provider_osscse.testing.kms_server.errors import KMSServiceError
 from airflow_provider_osscse.testing.kms_server.server import LocalKMSServer
+from airflow_provider_osscse.testing.serving import serve_until_signal
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -34,13 +32,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    stop = threading.Event()
-
-    def request_stop(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
     server = LocalKMSServer(
         args.access_key_id,
         args.access_key_secret,
@@ -56,15 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     except KMSServiceError as error:
         print(f"error: {error.message}", file=sys.stderr)
         return 2
-    server.start()
-    try:
-        print(server.url, flush=True)
-        while not stop.wait(0.5):
-            pass
-    finally:
-        server.stop()
-    return 0
-
+    return serve_until_signal(lambda: server.start().url, server.stop)
 
 if __name__ == "__main__":
     sys.exit(main())

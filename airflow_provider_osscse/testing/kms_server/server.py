@@ -7,7 +7,6 @@ oss2's ``AliKMSProvider``): it verifies their signatures and keeps real AES-256-
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterable
 from types import TracebackType
 
@@ -15,6 +14,7 @@ from airflow_provider_osscse.testing.kms_server.api import KMSApi
 from airflow_provider_osscse.testing.kms_server.credentials import CredentialRegistry
 from airflow_provider_osscse.testing.kms_server.handler import KMSHTTPServer
 from airflow_provider_osscse.testing.kms_server.keystore import KeyStore
+from airflow_provider_osscse.testing.serving import ServingThread
 
 
 class LocalKMSServer:
@@ -42,7 +42,7 @@ class LocalKMSServer:
         self._credentials = CredentialRegistry()
         self._credentials.add(access_key_id, access_key_secret, security_token=security_token)
         self._httpd: KMSHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._serving: ServingThread | None = None
 
     def __repr__(self) -> str:
         state = self.url if self._httpd is not None else "stopped"
@@ -54,21 +54,14 @@ class LocalKMSServer:
         if self._httpd is not None:
             return self
         self._httpd = KMSHTTPServer((self._host, self._requested_port), KMSApi(self._keystore), self._credentials)
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.1}, name="osscse-local-kms", daemon=True
-        )
-        self._thread.start()
+        self._serving = ServingThread(self._httpd, "osscse-local-kms")
         return self
 
     def stop(self) -> None:
         """Stop serving and close the socket; safe to call twice."""
-        httpd, thread = self._httpd, self._thread
-        self._httpd = self._thread = None
-        if httpd is not None:
-            httpd.shutdown()
-            httpd.server_close()
-        if thread is not None:
-            thread.join(timeout=5)
+        serving, self._serving, self._httpd = self._serving, None, None
+        if serving is not None:
+            serving.stop()
 
     def __enter__(self) -> LocalKMSServer:
         return self.start()

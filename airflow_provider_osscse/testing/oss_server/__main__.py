@@ -7,11 +7,9 @@
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import threading
-from types import FrameType
 
+from ..serving import serve_until_signal
 from .server import LocalOSSServer
 
 
@@ -27,14 +25,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bucket", action="append", default=[], help="create this bucket (repeatable)")
     args = parser.parse_args(argv)
 
-    stop = threading.Event()
-
-    def request_stop(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
-
     server = LocalOSSServer(
         args.access_key_id,
         args.access_key_secret,
@@ -46,15 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     for bucket in args.bucket:
         server.create_bucket(bucket)
-    server.start()
-    try:
-        print(server.endpoint, flush=True)
-        while not stop.wait(0.5):
-            pass
-    finally:
-        server.stop()
-    return 0
-
+    return serve_until_signal(lambda: server.start().endpoint, server.stop)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -14,6 +13,7 @@ from .handler import OSSHTTPServer
 from .operations import DEFAULT_CONTENT_TYPE
 from .protocol import USER_META_PREFIX, OSSServiceError
 from .signature import Credentials
+from ..serving import ServingThread
 from .storage import ObjectRecord, ObjectStore
 
 
@@ -71,7 +71,7 @@ class LocalOSSServer:
         self._store = ObjectStore(data_dir)
         self._faults = FaultPlan()
         self._http: OSSHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._serving: ServingThread | None = None
 
     def __repr__(self) -> str:
         state = self.endpoint if self._http is not None else "stopped"
@@ -84,22 +84,14 @@ class LocalOSSServer:
         if self._http is not None:
             raise RuntimeError("LocalOSSServer is already running")
         self._http = OSSHTTPServer(self._address, self._store, self._credentials, self._region, self._faults)
-        self._thread = threading.Thread(
-            target=self._http.serve_forever, kwargs={"poll_interval": 0.1}, name=f"local-oss-{self.port}", daemon=True
-        )
-        self._thread.start()
+        self._serving = ServingThread(self._http, f"local-oss-{self.port}")
         return self
 
     def stop(self) -> None:
-        http, thread = self._http, self._thread
-        if http is None:
-            return
-        http.shutdown()
-        http.server_close()
-        http.close_connections()
-        if thread is not None:
-            thread.join(timeout=5)
-        self._http = self._thread = None
+        """Stop serving, close the socket and kept-alive connections; safe to call twice."""
+        serving, self._serving, self._http = self._serving, None, None
+        if serving is not None:
+            serving.stop()
 
     def __enter__(self) -> LocalOSSServer:
         return self.start() if self._http is None else self

@@ -1,0 +1,58 @@
+"""What the local OSS and KMS servers share: serving from a daemon thread, and a foreground command.
+
+Both are ``ThreadingHTTPServer`` subclasses. In tests they run inside the test process (started once
+per session by the pytest plugin); from the command line they run in the foreground, print exactly
+one line (their URL) once they accept requests, and stop cleanly on SIGTERM or SIGINT, so a parent
+process can start one, read that line and stop it by PID.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Callable
+from http.server import HTTPServer
+from types import FrameType
+
+
+class ServingThread:
+    """``httpd.serve_forever()`` on a daemon thread; the socket already listens when this returns."""
+
+    def __init__(self, httpd: HTTPServer, name: str) -> None:
+        self.httpd = httpd
+        self._thread = threading.Thread(
+            target=httpd.serve_forever, kwargs={"poll_interval": 0.1}, name=name, daemon=True
+        )
+        self._thread.start()
+
+    @property
+    def port(self) -> int:
+        return int(self.httpd.server_address[1])
+
+    def stop(self) -> None:
+        """Stop serving, close the listening socket and any kept-alive connections, join the thread."""
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        close_connections = getattr(self.httpd, "close_connections", None)
+        if close_connections is not None:
+            close_connections()
+        self._thread.join(timeout=5)
+
+
+def serve_until_signal(start: Callable[[], str], stop: Callable[[], None]) -> int:
+    """Start a server, print the URL ``start`` returns, and block until SIGTERM/SIGINT; exit status 0."""
+    stopping = threading.Event()
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    url = start()
+    try:
+        print(url, flush=True)
+        while not stopping.wait(0.5):
+            pass
+    finally:
+        stop()
+    return 0

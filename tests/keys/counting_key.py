@@ -1,0 +1,25 @@
+"""A CMK wrapper that counts unwraps, to prove how many key-service calls an operation makes."""
+
+from __future__ import annotations
+
+from airflow_provider_osscse.envelope.keywrap import ContentKey, KeyWrapper, WrappedContentKey
+
+
+class CountingKey(KeyWrapper):
+    """Counts unwraps of a real CMK (to prove how many key-service calls happen)."""
+
+    def __init__(self, inner: KeyWrapper) -> None:
+        self.inner, self.wrap_alg, self.unwraps = inner, inner.wrap_alg, 0
+
+    reference = property(lambda self: self.inner.reference)
+    matdesc = property(lambda self: self.inner.matdesc)
+
+    def wrap(self, content_key: ContentKey) -> WrappedContentKey:
+        return self.inner.wrap(content_key)
+
+    def unwrap(self, wrapped: WrappedContentKey) -> ContentKey:
+        self.unwraps += 1
+        return self.inner.unwrap(wrapped)
+
+    def matches(self, wrapped: WrappedContentKey) -> bool:
+        return self.inner.matches(wrapped)
