@@ -230,7 +230,9 @@ class EncryptedObjects:
 
         Two passes because the tag must be in the metadata at InitiateMultipartUpload. Both read the
         source in :data:`PIECE_SIZE` pieces into per-thread buffers, so memory is a few MiB per
-        worker whatever the part or object size.
+        worker whatever the part or object size. Each part's ciphertext is verified against its ETag
+        by MD5 (oss2's CRC64 off for UploadPart) and the object's ETag against the multipart rule at
+        Complete: see :func:`~airflow_provider_osscse.transport.multipart_upload.upload_part_action`.
         """
         plan = plan_parts(reader.size, self.config.part_size)
         builder = IntegrityBuilder(content_key, CEK_ALG_AES_CTR, plan.part_size)
@@ -305,7 +307,7 @@ class EncryptedObjects:
                 send_part=upload_part_action(bucket, key, produce, _part_headers(headers)),
                 init_headers=headers, max_workers=self.config.max_workers, retry=self.config.retry,
                 progress=self._progress(f"upload {oss_uri(bucket.bucket_name, key)}", total),
-            )
+                )
         return outcome.etag, outcome.parts, total
 
     # ----------------------------------------------------------------- download / read

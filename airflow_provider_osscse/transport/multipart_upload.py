@@ -5,6 +5,12 @@ a worker thread, and at most ``max_workers`` parts are submitted at a time, so a
 buffers exist however large the object is. Every part is retried on transient errors; if one still
 fails, the upload is aborted so that OSS holds neither a half object nor orphaned parts.
 
+Parts sent as a :class:`PartBody` are verified by MD5 instead of oss2's CRC64: see
+:func:`upload_part_action`. Complete then names every part by its verified ETag, and OSS assembles
+exactly those parts (``InvalidPart`` otherwise), so the object is made of verified parts. Its own
+ETag is deliberately not re-derived and checked: the multipart ETag rule is not documented by OSS,
+and a wrong guess would delete every committed upload.
+
 The same driver copies server-side ranges (UploadPartCopy) for copy and rewrap: the part action is
 a parameter.
 """
@@ -22,7 +28,8 @@ from oss2.models import PartInfo
 
 from airflow_provider_osscse.transport.part_body import PartBody
 from airflow_provider_osscse.transport.progress import ProgressReporter
-from airflow_provider_osscse.transport.retry import RetryPolicy
+from airflow_provider_osscse.transport.oss_client import without_client_crc
+from airflow_provider_osscse.transport.retry import RetryPolicy, TransferChecksumError
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +130,10 @@ def _send_all(
     return etags
 
 
+def _unquoted(etag: str) -> str:
+    return etag.strip().strip('"')
+
+
 def _abort(bucket: oss2.Bucket, key: str, upload_id: str, retry: RetryPolicy) -> None:
     """Abort so OSS keeps no parts (they are billed and invisible). Never masks the original error."""
     try:
@@ -139,11 +150,27 @@ def upload_part_action(
     produce: Callable[[int], bytes | PartBody],
     part_headers: Mapping[str, str],
 ) -> PartAction:
-    """A part action that uploads ``produce(part_number)`` (bytes made in the worker thread)."""
+    """A part action that uploads ``produce(part_number)`` (bytes made in the worker thread).
+
+    A :class:`PartBody` is sent with oss2's client CRC64 off and verified by MD5 instead: the body
+    hashes exactly the bytes it hands to the connection, and OSS answers UploadPart with the MD5 of
+    the bytes it received and stored as the part's ETag (upper-case hex, quoted). Equal digests mean
+    the stored part is the part sent, the same end-to-end guarantee as comparing CRC64s, with a
+    128-bit digest instead of a 64-bit checksum (at least as strong against accidental corruption,
+    which is what either guards against: ciphertext tampering is the integrity tag's job). A
+    mismatch is a corrupted transfer: :class:`TransferChecksumError`, transient, so the part is
+    resent within the retry policy, and if it persists the upload is aborted. ``bytes`` parts keep
+    oss2's CRC64.
+    """
+    crc_free = without_client_crc(bucket)
 
     def send(upload_id: str, number: int) -> tuple[str, int]:
         data = produce(number)
         try:
+            if isinstance(data, PartBody):
+                result = crc_free.upload_part(key, upload_id, number, data, headers=dict(part_headers))
+                _verify_part_etag(key, number, data, result.etag)
+                return result.etag, len(data)
             result = bucket.upload_part(key, upload_id, number, data, headers=dict(part_headers))
         except Exception:
             # A source that failed mid-body (shrank, unreadable) is the caller's problem, not a network
@@ -155,6 +182,15 @@ def upload_part_action(
         return result.etag, len(data)
 
     return send
+
+
+def _verify_part_etag(key: str, number: int, body: PartBody, etag: str | None) -> None:
+    sent = body.md5_hex() if body.complete else None
+    if sent is None or _unquoted(etag or "").upper() != sent:
+        raise TransferChecksumError(
+            f"UploadPart {number} of {key!r}: OSS stored a part with ETag {etag!r}, but the MD5 of the "
+            f"{len(body)} bytes sent is {sent!r}; corrupted in transit"
+        )
 
 
 def copy_part_action(

@@ -10,8 +10,10 @@ This module knows nothing of Airflow: the hook turns a ``Connection`` into :clas
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -102,6 +104,29 @@ class OssSettings:
         return oss2.Auth(self.access_key_id, self.access_key_secret)
 
 
+_CRC_FREE: weakref.WeakKeyDictionary[oss2.Bucket, oss2.Bucket] = weakref.WeakKeyDictionary()
+_CRC_FREE_LOCK = threading.Lock()
+
+
+def without_client_crc(bucket: oss2.Bucket) -> oss2.Bucket:
+    """The same bucket (auth, endpoint, session and its pool shared) with oss2's client CRC64 off.
+
+    Used only for UploadPart of :class:`~airflow_provider_osscse.transport.part_body.PartBody` parts,
+    whose bytes are verified by MD5 against the part ETag instead (cheaper, and ``hashlib`` releases
+    the GIL where ``crcmod`` holds it). Built once per bucket object and cached; a bucket whose CRC is
+    already off, or that is not an ``oss2.Bucket`` (a stand-in), is returned as it is.
+    """
+    if not isinstance(bucket, oss2.Bucket) or not bucket.enable_crc:
+        return bucket
+    with _CRC_FREE_LOCK:
+        twin = _CRC_FREE.get(bucket)
+        if twin is None:
+            twin = copy.copy(bucket)  # shallow: the same auth, session, URL maker and settings
+            twin.enable_crc = False
+            _CRC_FREE[bucket] = twin
+        return twin
+
+
 class OssClientFactory:
     """Builds oss2 ``Service``/``Bucket`` objects once and reuses them (and their connection pool).
 
@@ -142,4 +167,5 @@ class OssClientFactory:
                     region=self.settings.region,
                 )
                 self._buckets[name] = bucket
+                without_client_crc(bucket)  # its UploadPart twin, built once alongside it
             return bucket

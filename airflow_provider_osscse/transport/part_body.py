@@ -3,14 +3,21 @@
 Handing oss2 a whole part as ``bytes`` costs two part-sized buffers per worker (plaintext and
 ciphertext), freshly allocated for every part; with 8 MiB parts and 4 workers that is 64 MiB of
 churn that glibc's per-thread arenas do not give back, and it grows with the part size. This body
-is a sized file-like object instead: oss2 and ``requests`` pull a few KiB at a time (with CRC64 and
+is a sized file-like object instead: oss2 and ``requests`` pull a few KiB at a time (with
 progress as for any file), and the body refills one :data:`PIECE_SIZE` buffer from the source and
 encrypts it into a second one with ``update_into``. Both buffers belong to the worker thread and
 are reused for every part it sends, so a worker's memory is two pieces whatever the part size.
+
+The body also computes the MD5 of exactly the bytes it hands out (the ciphertext), one piece at a
+time right after ``update_into``; ``hashlib`` releases the GIL for such large updates. The uploader
+compares it with the ETag OSS returns for the part (the MD5 of the bytes OSS received), which is
+why oss2's own CRC64 (``crcmod``, GIL held) can be switched off for these requests (see
+:func:`airflow_provider_osscse.transport.multipart_upload.upload_part_action`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 from collections.abc import Callable
@@ -49,6 +56,7 @@ class PartBody:
         self._buffers = buffers
         self._consumed = 0  # source bytes loaded so far
         self._pending = memoryview(b"")  # loaded and not yet returned
+        self._md5 = hashlib.md5()  # of every byte loaded into _pending, i.e. of what is sent
         #: The error reading the *source* raised, if any. requests wraps whatever a body raises into a
         #: connection error (which would be retried as transient); the uploader re-raises this instead.
         self.source_error: OSError | None = None
@@ -73,6 +81,27 @@ class PartBody:
         else:
             written = self._cipher.update_into(plain, self._buffers.cipher)
             self._pending = memoryview(self._buffers.cipher)[:written]
+        self._md5.update(self._pending)
+
+    @property
+    def complete(self) -> bool:
+        """Whether every byte of the body has been handed out."""
+        return self._consumed >= self._size and not self._pending
+
+    def md5_hex(self) -> str:
+        """Upper-case hex MD5 of the whole body as sent (the form of an OSS part ETag).
+
+        Only meaningful once :attr:`complete`; raises otherwise, so a partly read body can never
+        be taken as verified.
+        """
+        if not self.complete:
+            raise ValueError(f"{self!r} was not read to the end ({self._consumed} of {self._size} bytes loaded)")
+        return self._md5.hexdigest().upper()
+
+    def md5_digest(self) -> bytes:
+        """The binary MD5 of :meth:`md5_hex` (for the multipart ETag rule)."""
+        self.md5_hex()
+        return self._md5.digest()
 
     def read(self, amt: int | None = -1) -> bytes:
         """Up to ``amt`` bytes (all the rest when ``amt`` is ``None`` or negative)."""

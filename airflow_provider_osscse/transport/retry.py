@@ -1,7 +1,9 @@
 """Bounded retries with exponential backoff for transient OSS failures.
 
-Transient: connection resets, timeouts (oss2 ``RequestError``), HTTP 5xx and 429 throttling.
-Everything else (403, 404, 400, precondition failures) is the caller's problem and is raised at once.
+Transient: connection resets, timeouts (oss2 ``RequestError``), HTTP 5xx and 429 throttling, and
+bytes corrupted in transit (a part whose ETag is not the MD5 of what was sent,
+:class:`TransferChecksumError`, or oss2's CRC64 mismatch, ``InconsistentError``): resending the same
+bytes is the remedy for all of them. Everything else (403, 404, 400, precondition failures) is the caller's problem and is raised at once.
 """
 
 from __future__ import annotations
@@ -15,12 +17,23 @@ from typing import TypeVar
 
 import oss2.exceptions
 
+from airflow_provider_osscse.envelope.errors import OSSCSEError
+
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 
+class TransferChecksumError(OSSCSEError):
+    """What OSS stored differs from what was sent (its ETag is not the MD5 of the bytes sent).
+
+    A corrupted transfer: transient, so the request is retried within the :class:`RetryPolicy`.
+    """
+
+
 def is_transient(error: BaseException) -> bool:
     """Whether retrying the same request could succeed."""
+    if isinstance(error, (TransferChecksumError, oss2.exceptions.InconsistentError)):
+        return True
     if isinstance(error, oss2.exceptions.RequestError):
         return True
     if isinstance(error, oss2.exceptions.OssError):
