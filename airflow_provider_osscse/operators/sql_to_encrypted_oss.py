@@ -51,6 +51,9 @@ class SqlToEncryptedOSSOperator(BaseOperator):
         batch_size: int = 10_000,
         parameters: Mapping[str, Any] | Sequence[Any] | None = None,
         metadata: Mapping[str, str] | None = None,
+        multipart_threshold: int = 32 * 2**20,
+        part_size: int = 8 * 2**20,
+        max_workers: int = 4,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -64,6 +67,9 @@ class SqlToEncryptedOSSOperator(BaseOperator):
         self.batch_size = batch_size
         self.parameters = parameters
         self.metadata = metadata
+        self.multipart_threshold = multipart_threshold
+        self.part_size = part_size
+        self.max_workers = max_workers
         self._output: tuple[str, str] | None = None
 
     def execute(self, context: Context) -> dict[str, Any]:
@@ -76,7 +82,10 @@ class SqlToEncryptedOSSOperator(BaseOperator):
         db_hook = BaseHook.get_connection(self.conn_id).get_hook()
         if not hasattr(db_hook, "get_conn"):
             raise TypeError(f"connection {self.conn_id!r} does not give a DB-API hook")
-        oss_hook = EncryptedOSSHook(self.oss_conn_id, cmk=self.cmk)
+        oss_hook = EncryptedOSSHook(
+            self.oss_conn_id, cmk=self.cmk, multipart_threshold=self.multipart_threshold,
+            part_size=self.part_size, max_workers=self.max_workers,
+        )
         stats = ExportStats()
         connection = db_hook.get_conn()
         try:
