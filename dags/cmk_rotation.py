@@ -2,9 +2,10 @@
 
 Only the wrapped data keys change; object contents are not re-encrypted. The DAG proves it:
 ``inventory`` records each object's key version and plaintext SHA-256, ``rotate_transit_key``
-rotates the key in Vault, ``rewrap`` (a dry run first, then the real one) moves every object to the
-newest version, and ``verify`` checks that every object now names that version and still decrypts to
-the same bytes. A re-run finds everything ``already-current``.
+rotates the key in Vault, ``rewrap`` (a dry run of the whole prefix first, then the real one, mapped
+with ``.partial().expand()`` into one task instance per object, as a large prefix would be sharded)
+moves every object to the newest version, and ``verify`` checks that every object now names that
+version and still decrypts to the same bytes. A re-run finds everything ``already-current``.
 
 | setting | environment | embedded default |
 |---|---|---|
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections import Counter
 from urllib.parse import urlsplit
 
 import pendulum
@@ -83,25 +85,31 @@ def cmk_rotation() -> None:
         decrypt_cmks=["{{ params.cmk }}"],
         dry_run=True,
     )
-    rewrap = EncryptedOSSRewrapOperator(
-        task_id="rewrap",
-        key="{{ params.prefix }}",
-        bucket="{{ params.bucket }}",
-        decrypt_cmks=["{{ params.cmk }}"],
-    )
+    @task
+    def object_keys(states: dict) -> list[str]:
+        """The shards: one key per mapped rewrap (a large prefix could be split by sub-prefix instead)."""
+        return sorted(states)
 
     @task
-    def verify(before: dict, new_version: str, report: dict, bucket: str, prefix: str, cmk: str) -> dict:
+    def verify(before: dict, new_version: str, reports: list[dict], bucket: str, prefix: str, cmk: str) -> dict:
         after = _object_states(bucket, prefix, cmk)
         problems = [k for k in before if after.get(k, {}).get("sha256") != before[k]["sha256"]]
         problems += [k for k, s in after.items() if s["key_version"] != new_version]
         if problems:
             raise ValueError(f"after rotation to {new_version}: wrong content or version for {problems}")
-        return {"objects": len(after), "key_version": new_version, "counts": report["counts"],
+        counts: Counter[str] = Counter()
+        for index in range(len(reports)):  # indexed: iterating a mapped XCom probes one past the end
+            counts.update(reports[index]["counts"])
+        return {"objects": len(after), "key_version": new_version, "counts": dict(counts), "shards": len(reports),
                 "versions_before": sorted({s["key_version"] or "?" for s in before.values()})}
 
     before = inventory("{{ params.bucket }}", "{{ params.prefix }}", "{{ params.cmk }}")
     new_version = rotate_transit_key("{{ params.cmk }}")
+    rewrap = EncryptedOSSRewrapOperator.partial(
+        task_id="rewrap",
+        bucket="{{ params.bucket }}",
+        decrypt_cmks=["{{ params.cmk }}"],
+    ).expand(key=object_keys(before))
     before >> new_version >> dry_run >> rewrap
     verify(before, new_version, rewrap.output, "{{ params.bucket }}", "{{ params.prefix }}", "{{ params.cmk }}")
 

@@ -89,7 +89,11 @@ def test_cmk_rotation_moves_old_objects_to_the_new_version_and_they_still_decryp
     for key, data in payloads.items():
         hook.upload([data], key, TEST_BUCKET)
     before = {hook.inspect(k, TEST_BUCKET).key_version for k in payloads}
-    run_dag(dagbag, "cmk_rotation", run_conf={"bucket": TEST_BUCKET, "prefix": "rotation/"})
+    run = run_dag(dagbag, "cmk_rotation", run_conf={"bucket": TEST_BUCKET, "prefix": "rotation/"})
+    # The rewrap is mapped (.partial().expand()): one successful task instance per object.
+    mapped = [ti for ti in run.get_task_instances() if ti.task_id == "rewrap"]
+    assert sorted(ti.map_index for ti in mapped) == list(range(len(payloads)))
+    assert {ti.state for ti in mapped} == {"success"}
     latest = osscse_services["vault"].secrets.transit.read_key(name="osscse-demo", mount_point="transit")["data"]["latest_version"]
     for key, data in payloads.items():
         info = hook.inspect(key, TEST_BUCKET)
