@@ -29,8 +29,10 @@ demo: venv
 docs: venv
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir build/site
 
+# Both benchmarks; e.g. make bench BENCH_ARGS="--sizes 256M,2G --repeat 3" (see bench/README.md).
 bench: venv
-	$(PY) bench/run.py $(BENCH_ARGS)
+	$(PY) bench/core_throughput.py $(BENCH_ARGS)
+	$(PY) bench/transfer_throughput.py $(BENCH_ARGS)
 
 # Refresh the lock: re-resolve every dependency (all extras) to the newest allowed versions.
 lock:
