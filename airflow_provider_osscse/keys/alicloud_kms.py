@@ -30,10 +30,9 @@ import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from functools import cached_property
-from types import MappingProxyType
 from typing import Any, TypeVar
 
-from airflow_provider_osscse.envelope.matdesc import MATDESC_CMK, MATDESC_CMK_VERSION
+from airflow_provider_osscse.envelope.matdesc import MATDESC_CMK_VERSION
 from airflow_provider_osscse.envelope.errors import (
     KeyNotFoundError,
     KeyPermissionError,
@@ -47,6 +46,7 @@ from airflow_provider_osscse.envelope.keywrap import (
     WrappedContentKey,
     new_iv,
 )
+from airflow_provider_osscse.keys.identified_cmk import IdentifiedCmk
 from airflow_provider_osscse.keys.masking import mask_key_bytes
 from airflow_provider_osscse.keys.retry import DEFAULT_RETRY, RetryPolicy, TransientKeyServiceError
 
@@ -164,7 +164,7 @@ class AlicloudKmsHook(BaseHook):  # type: ignore[misc,valid-type]
         )
 
 
-class AlicloudKmsKey(KeyWrapper):
+class AlicloudKmsKey(IdentifiedCmk):
     """A KMS key (id or ``alias/NAME``) wrapping data keys through a Tea KMS client.
 
     ``encryption_context``: KMS authenticated data sent with every call (e.g.
@@ -189,24 +189,14 @@ class AlicloudKmsKey(KeyWrapper):
         self._client = client
         self._context = dict(encryption_context) if encryption_context else None
         self.key_id = key_id
-        self._reference = reference or f"kms://kms_default/{key_id}"
-        entries = dict(matdesc or {})
-        entries[MATDESC_CMK] = kms_identity(key_id)
-        self._matdesc = MappingProxyType(entries)
+        self._set_identity(reference=reference or f"kms://kms_default/{key_id}", identity=kms_identity(key_id),
+                           matdesc=matdesc)
         self._retry = retry
         self._runtime = runtime
         self._endpoint = endpoint
 
-    @property
-    def reference(self) -> str:
-        return self._reference
 
-    @property
-    def matdesc(self) -> Mapping[str, str]:
-        return self._matdesc
 
-    def matches(self, wrapped: WrappedContentKey) -> bool:
-        return wrapped.wrap_alg == WRAP_ALG and wrapped.matdesc.get(MATDESC_CMK) == self._matdesc[MATDESC_CMK]
 
     def shares_service_with(self, other: AlicloudKmsKey) -> bool:
         """Whether ``other`` is reached through the same KMS (so ReEncrypt can move keys between them)."""

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping, Sequence
-from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_osscse.envelope.matdesc import MATDESC_CMK, MATDESC_CMK_VERSION
+from airflow_provider_osscse.envelope.matdesc import MATDESC_CMK_VERSION
 from airflow_provider_osscse.envelope.errors import KeyNotFoundError
 from airflow_provider_osscse.envelope.keywrap import ContentKey, KeyWrapper, WrappedContentKey
+from airflow_provider_osscse.keys.identified_cmk import IdentifiedCmk
 from airflow_provider_osscse.keys.retry import DEFAULT_RETRY, RetryPolicy
 from airflow_provider_osscse.keys.rsa_pem import normalize_rsa_pem
 from airflow_provider_osscse.keys.vault_calls import vault_call
@@ -38,7 +38,7 @@ def kv_identity(mount: str, secret_path: str) -> str:
     return f"vault-kv:{mount}/{secret_path}"
 
 
-class VaultKvRsaKey(KeyWrapper):
+class VaultKvRsaKey(IdentifiedCmk):
     """RSA CMK loaded from ``<mount>/data/<secret_path>`` (optionally a pinned ``version``)."""
 
     wrap_alg = WRAP_ALG
@@ -59,22 +59,16 @@ class VaultKvRsaKey(KeyWrapper):
         self.secret_path = secret_path.strip("/")
         self.version = version
         suffix = f"?version={version}" if version else ""
-        self._reference = reference or f"vault-kv://vault_default/{self.mount}/{self.secret_path}{suffix}"
-        entries = dict(matdesc or {})
-        entries.pop(MATDESC_CMK_VERSION, None)
-        entries[MATDESC_CMK] = kv_identity(self.mount, self.secret_path)
-        self._matdesc = MappingProxyType(entries)
+        self._set_identity(
+            reference=reference or f"vault-kv://vault_default/{self.mount}/{self.secret_path}{suffix}",
+            identity=kv_identity(self.mount, self.secret_path),
+            matdesc={k: v for k, v in (matdesc or {}).items() if k != MATDESC_CMK_VERSION},  # per object
+        )
         self._retry = retry
         self._lock = threading.Lock()
         self._loaded: dict[int | None, tuple[int, KeyWrapper]] = {}
 
-    @property
-    def reference(self) -> str:
-        return self._reference
 
-    @property
-    def matdesc(self) -> Mapping[str, str]:
-        return self._matdesc
 
     def _load(self, version: int | None) -> tuple[int, KeyWrapper]:
         """(actual version, LocalRsaKey) for ``version`` (None: the configured or latest one)."""
@@ -158,8 +152,6 @@ class VaultKvRsaKey(KeyWrapper):
         plain = WrappedContentKey(WRAP_ALG, wrapped.wrapped_key, wrapped.wrapped_iv, rsa_key.matdesc)
         return rsa_key.unwrap(plain)
 
-    def matches(self, wrapped: WrappedContentKey) -> bool:
-        return wrapped.wrap_alg == WRAP_ALG and wrapped.matdesc.get(MATDESC_CMK) == self._matdesc[MATDESC_CMK]
 
     def key_version(self, wrapped: WrappedContentKey) -> str | None:
         return wrapped.matdesc.get(MATDESC_CMK_VERSION)

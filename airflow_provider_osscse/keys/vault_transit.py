@@ -14,12 +14,11 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Mapping, Sequence
-from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_osscse.envelope.matdesc import MATDESC_CMK
 from airflow_provider_osscse.envelope.errors import KeyUnwrapError
-from airflow_provider_osscse.envelope.keywrap import ContentKey, KeyWrapper, WrappedContentKey
+from airflow_provider_osscse.envelope.keywrap import ContentKey, WrappedContentKey
+from airflow_provider_osscse.keys.identified_cmk import IdentifiedCmk
 from airflow_provider_osscse.keys.masking import mask_key_bytes
 from airflow_provider_osscse.keys.retry import DEFAULT_RETRY, RetryPolicy
 from airflow_provider_osscse.keys.vault_calls import vault_call
@@ -36,7 +35,7 @@ def transit_identity(mount: str, key_name: str) -> str:
     return f"vault-transit:{mount}/{key_name}"
 
 
-class VaultTransitKey(KeyWrapper):
+class VaultTransitKey(IdentifiedCmk):
     """Wraps data keys with ``transit/encrypt`` under a named Transit key.
 
     ``client`` is an authenticated hvac client (from Airflow's ``VaultHook`` via ``resolve_cmk``, or
@@ -59,23 +58,14 @@ class VaultTransitKey(KeyWrapper):
         self._client = client
         self.mount = mount.strip("/")
         self.key_name = key_name
-        self._reference = reference or f"vault-transit://vault_default/{self.mount}/{key_name}"
-        entries = dict(matdesc or {})
-        entries[MATDESC_CMK] = transit_identity(self.mount, key_name)
-        self._matdesc = MappingProxyType(entries)
+        self._set_identity(
+            reference=reference or f"vault-transit://vault_default/{self.mount}/{key_name}",
+            identity=transit_identity(self.mount, key_name), matdesc=matdesc,
+        )
         self._retry = retry
 
-    @property
-    def reference(self) -> str:
-        return self._reference
 
-    @property
-    def matdesc(self) -> Mapping[str, str]:
-        return self._matdesc
 
-    def matches(self, wrapped: WrappedContentKey) -> bool:
-        """Same wrap-alg and the same Transit key identity (user matdesc entries are informational)."""
-        return wrapped.wrap_alg == WRAP_ALG and wrapped.matdesc.get(MATDESC_CMK) == self._matdesc[MATDESC_CMK]
 
     def _call(self, op: str, fn: Any, **kw: Any) -> Any:
         return vault_call(
