@@ -75,6 +75,14 @@ def child(args: argparse.Namespace) -> None:
     pem = Path(args.key_file).read_bytes()
     tool, direction, key, path = args.tool, args.direction, args.key, args.path
     store_root = tempfile.mkdtemp(prefix="osscse-bench-store-")
+    def resumable(target):
+        """oss2's multipart transfer (same part size and threads for every tool) on ``target``."""
+        if direction == "upload":
+            return lambda: oss2.resumable_upload(target, key, path, multipart_threshold=part, part_size=part,
+                                                 num_threads=workers, store=oss2.ResumableStore(root=store_root))
+        return lambda: oss2.resumable_download(target, key, path, multiget_threshold=part, part_size=part,
+                                               num_threads=workers, store=oss2.ResumableDownloadStore(root=store_root))
+
     if tool == "ours":
         from airflow_provider_osscse.keys.local_rsa import LocalRsaKey
         from airflow_provider_osscse.transport.encrypted_objects import EncryptedObjects, TransferConfig
@@ -86,14 +94,7 @@ def child(args: argparse.Namespace) -> None:
         run = (lambda: objects.put(None, key, path, cmk)) if direction == "upload" else \
               (lambda: objects.download(None, key, path, cmk))
     elif tool == "plain":
-        if direction == "upload":
-            def run():
-                oss2.resumable_upload(bucket, key, path, multipart_threshold=part, part_size=part,
-                                      num_threads=workers, store=oss2.ResumableStore(root=store_root))
-        else:
-            def run():
-                oss2.resumable_download(bucket, key, path, multiget_threshold=part, part_size=part,
-                                        num_threads=workers, store=oss2.ResumableDownloadStore(root=store_root))
+        run = resumable(bucket)
     else:
         from cryptography.hazmat.primitives import serialization
 
@@ -105,14 +106,7 @@ def child(args: argparse.Namespace) -> None:
         crypto = oss2.CryptoBucket(auth, args.endpoint, BUCKET, crypto_provider=oss2.RsaProvider(key_pair=pair),
                                    region=REGION, session=session)
         if tool == "cryptobucket":
-            if direction == "upload":
-                def run():
-                    oss2.resumable_upload(crypto, key, path, multipart_threshold=part, part_size=part,
-                                          num_threads=workers, store=oss2.ResumableStore(root=store_root))
-            else:
-                def run():
-                    oss2.resumable_download(crypto, key, path, multiget_threshold=part, part_size=part,
-                                            num_threads=workers, store=oss2.ResumableDownloadStore(root=store_root))
+            run = resumable(crypto)
         else:
             run = (lambda: crypto.put_object_from_file(key, path)) if direction == "upload" else \
                   (lambda: crypto.get_object_to_file(key, path))
