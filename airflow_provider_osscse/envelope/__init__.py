@@ -14,14 +14,14 @@ Pure (no network, no Airflow). The transport layer calls two classes:
     tag = writer.compute_integrity(path, segment_size=plan.part_size)
     headers = writer.metadata(part_plan=plan, integrity=tag)   # Init and every UploadPart
     writer.encrypt_part(plan, n, data)                         # any order, any thread
-    # or: builder = writer.integrity_builder(plan.part_size); builder.segment_mac(n - 1, data); builder.finish(size)
+    # or: builder = writer.integrity_builder(plan.part_size); builder.segment_mac(n - 1, data); writer.finish_integrity(builder, size)
 
 :func:`encrypt_object` is the single-PUT shortcut.
 
 **Reading** — :class:`EnvelopeReader` (metadata + a CMK, a list of CMKs, or a resolver callable)::
 
-    reader = EnvelopeReader(headers, cmks, object_name=key, integrity_policy="if-present")
-    for chunk in reader.decrypt_chunks(body): ...              # whole object, tag verified at the end
+    reader = EnvelopeReader(headers, cmks, object_name=key, binding=ObjectBinding(bucket, key))
+    for chunk in reader.decrypt_chunks(body): ...              # whole object, tag verified first
     reader.status                                              # verified / unauthenticated / skipped
     plan = reader.plan_range("bytes=-100", object_size)        # GET plan.http_range, then
     reader.decrypt_chunks(ranged_body, range_plan=plan)
@@ -54,6 +54,7 @@ from airflow_provider_osscse.envelope.integrity import (
     IntegrityPolicy,
     IntegrityStatus,
     IntegrityTag,
+    ObjectBinding,
     StreamingTagger,
 )
 from airflow_provider_osscse.envelope.keywrap import ContentKey, KeyWrapper, WrappedContentKey
@@ -68,7 +69,7 @@ __all__ = [
     "BLOCK_SIZE", "CEK_ALG_AES_CTR", "INTEGRITY_HEADER", "MIN_PART_SIZE", "USER_METADATA_LIMIT",
     "WRAP_ALG_KMS", "WRAP_ALG_RSA_OAEP", "WRAP_ALG_RSA_PKCS1", "WRAP_ALG_VAULT_TRANSIT",
     "ContentKey", "CtrCipher", "EncryptedObject", "Envelope", "EnvelopeReader", "EnvelopeWriter",
-    "IntegrityBuilder", "IntegrityPolicy", "IntegrityStatus", "IntegrityTag", "KeyResolver",
+    "IntegrityBuilder", "IntegrityPolicy", "IntegrityStatus", "IntegrityTag", "KeyResolver", "ObjectBinding",
     "KeyWrapper", "Part", "PartPlan", "RangePlan", "StreamingTagger", "WrappedContentKey",
     "check_metadata_size", "counter_block", "decrypt_object", "dump_matdesc", "encrypt_object",
     "is_encrypted", "iter_chunks", "iv_from_legacy_counter", "normalise_metadata", "parse_envelope",

@@ -25,7 +25,14 @@ from airflow_provider_osscse.envelope.errors import (
 )
 from airflow_provider_osscse.envelope.integrity import INTEGRITY_HEADER, IntegrityTag
 from airflow_provider_osscse.envelope.keywrap import WrappedContentKey
-from airflow_provider_osscse.envelope.matdesc import MATDESC_HEADER, dump_matdesc, parse_matdesc
+from airflow_provider_osscse.envelope.matdesc import (
+    LEGACY_MATDESC_CMK,
+    LEGACY_MATDESC_CMK_VERSION,
+    MATDESC_HEADER,
+    dump_matdesc,
+    parse_matdesc,
+)
+from airflow_provider_osscse.envelope.multipart import MAX_PART_SIZE
 
 USER_META_PREFIX = "x-oss-meta-"
 CSE_PREFIX = USER_META_PREFIX + "client-side-encryption-"
@@ -38,6 +45,13 @@ UNENCRYPTED_CONTENT_LENGTH_HEADER = CSE_PREFIX + "unencrypted-content-length"
 UNENCRYPTED_CONTENT_MD5_HEADER = CSE_PREFIX + "unencrypted-content-md5"
 DATA_SIZE_HEADER = CSE_PREFIX + "data-size"
 PART_SIZE_HEADER = CSE_PREFIX + "part-size"
+
+#: This project's own headers (official readers ignore them): everything under ``osscse-``.
+OSSCSE_PREFIX = USER_META_PREFIX + "osscse-"
+#: The identity of the CMK that wrapped the data key (``vault-transit:<mount>/<key>``, ...).
+CMK_HEADER = OSSCSE_PREFIX + "cmk"
+#: The CMK version that wrapped it, where the key service names one.
+CMK_VERSION_HEADER = OSSCSE_PREFIX + "cmk-version"
 
 # oss2 2.5–2.10 (read only, behind ``allow_legacy``).
 LEGACY_KEY_HEADER = USER_META_PREFIX + "oss-crypto-key"
@@ -55,8 +69,10 @@ _LEGACY_MISLABELLED_CEK_ALG = "AES/GCM/NoPadding"
 
 #: OSS's limit on the total size of user metadata (names with prefix + values, UTF-8).
 USER_METADATA_LIMIT = 8 * 1024
+#: OSS's largest object (48.8 TiB); larger decimal lengths in headers are refused before use.
+MAX_OBJECT_SIZE = 48_800 * 1024**3
 
-_RESERVED_PREFIXES = (CSE_PREFIX, INTEGRITY_HEADER, USER_META_PREFIX + "oss-crypto-",
+_RESERVED_PREFIXES = (CSE_PREFIX, OSSCSE_PREFIX, USER_META_PREFIX + "oss-crypto-",
                       LEGACY_CEK_ALG_HEADER, LEGACY_WRAP_ALG_HEADER)
 _BARE_PREFIXES = ("client-side-encryption-", "osscse-", "oss-crypto-", "oss-cek-alg", "oss-wrap-alg")
 _DECIMAL = re.compile(r"^[0-9]{1,20}$")
@@ -132,6 +148,32 @@ class Envelope:
     #: Parsed from oss2 2.5–2.10's ``oss-crypto-*`` headers (start is a decimal counter, not an IV).
     legacy: bool = False
 
+    def check_object_size(self, object_size: int, *, object_name: str) -> int:
+        """The plaintext size, after checking every length header against the stored ``object_size``.
+
+        CTR adds no bytes, so each declared length must equal the ciphertext length; the multipart
+        part size must be a multiple of 16 within OSS's limits; the tag's segment count is bounded.
+        All of this is checked before any header value is used to size a buffer or a loop.
+        """
+        for header, value in ((UNENCRYPTED_CONTENT_LENGTH_HEADER, self.unencrypted_content_length),
+                              (DATA_SIZE_HEADER, self.data_size)):
+            if value is not None and value != object_size:
+                raise EnvelopeFormatError(
+                    f"object {object_name!r}: header {header} says {value} bytes but the object holds "
+                    f"{object_size}; the object was truncated, extended or its headers altered"
+                )
+        if self.part_size is not None and (self.part_size % 16 or not 16 <= self.part_size <= MAX_PART_SIZE):
+            raise EnvelopeFormatError(
+                f"object {object_name!r}: header {PART_SIZE_HEADER} is {self.part_size}; expected a multiple "
+                f"of 16 up to {MAX_PART_SIZE}"
+            )
+        if self.integrity is not None:
+            try:
+                self.integrity.segment_count(object_size)
+            except EnvelopeFormatError as exc:
+                raise EnvelopeFormatError(f"object {object_name!r}: {exc}") from None
+        return object_size
+
     def to_metadata(
         self, *, user_metadata: Mapping[str, str] | None = None, object_name: str = "?"
     ) -> dict[str, str]:
@@ -149,6 +191,10 @@ class Envelope:
         meta[WRAP_ALG_HEADER] = self.wrapped.wrap_alg
         if self.wrapped.matdesc:
             meta[MATDESC_HEADER] = dump_matdesc(self.wrapped.matdesc)
+        if self.wrapped.cmk_identity is not None:
+            meta[CMK_HEADER] = self.wrapped.cmk_identity
+        if self.wrapped.cmk_version is not None:
+            meta[CMK_VERSION_HEADER] = self.wrapped.cmk_version
         if self.unencrypted_content_length is not None:
             meta[UNENCRYPTED_CONTENT_LENGTH_HEADER] = str(self.unencrypted_content_length)
         if self.unencrypted_content_md5 is not None:
@@ -180,7 +226,27 @@ def _decimal(meta: Mapping[str, str], header: str, object_name: str) -> int | No
         return None
     if not _DECIMAL.match(value.strip()):
         raise EnvelopeFormatError(f"object {object_name!r}: header {header} is not a decimal number")
-    return int(value)
+    number = int(value)
+    if number > MAX_OBJECT_SIZE:
+        raise EnvelopeFormatError(
+            f"object {object_name!r}: header {header} is {number}, beyond OSS's largest object size"
+        )
+    return number
+
+
+def _identity(meta: Mapping[str, str], matdesc: dict[str, str], object_name: str) -> tuple[str | None, str | None]:
+    """The CMK identity and version: this project's headers, else (objects written by earlier
+    versions of this package) the ``osscse-cmk`` / ``osscse-cmk-version`` matdesc entries, which are
+    then taken out of the matdesc so that only the user's own entries remain there."""
+    identity, version = meta.get(CMK_HEADER), meta.get(CMK_VERSION_HEADER)
+    legacy_identity = matdesc.pop(LEGACY_MATDESC_CMK, None)
+    legacy_version = matdesc.pop(LEGACY_MATDESC_CMK_VERSION, None)
+    if identity is None:
+        identity, version = legacy_identity, version if version is not None else legacy_version
+    for header, value in ((CMK_HEADER, identity), (CMK_VERSION_HEADER, version)):
+        if value is not None and (not value.strip() or len(value) > 512 or not value.isprintable()):
+            raise EnvelopeFormatError(f"object {object_name!r}: header {header} is empty, too long or not printable")
+    return (identity.strip() if identity else None), (version.strip() if version else None)
 
 
 def _required(meta: Mapping[str, str], header: str, object_name: str) -> str:
@@ -225,9 +291,10 @@ def parse_envelope(
         )
     matdesc_text = meta.get(MATDESC_HEADER)
     matdesc = parse_matdesc(matdesc_text, object_name=object_name) if matdesc_text else {}
+    identity, version = _identity(meta, matdesc, object_name)
     return Envelope(
         wrapped=WrappedContentKey(wrap_alg=wrap_alg, wrapped_key=wrapped_key, wrapped_iv=wrapped_iv,
-                                  matdesc=matdesc),
+                                  matdesc=matdesc, cmk_identity=identity, cmk_version=version),
         cek_alg=cek_alg,
         unencrypted_content_length=_decimal(meta, UNENCRYPTED_CONTENT_LENGTH_HEADER, object_name),
         unencrypted_content_md5=meta.get(UNENCRYPTED_CONTENT_MD5_HEADER),

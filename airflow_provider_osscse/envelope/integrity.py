@@ -1,21 +1,33 @@
 """A keyed integrity tag over an object's plaintext, stored beside the official headers.
 
 The OSS client-side-encryption format has no integrity at all. This project adds one header,
-``x-oss-meta-osscse-integrity: v1;seg=<segment size>;tag=<base64>``, outside the
-``client-side-encryption-`` namespace, so official SDKs ignore it and keep reading the object.
+``x-oss-meta-osscse-integrity``, outside the ``client-side-encryption-`` namespace, so official
+SDKs ignore it and keep reading the object::
+
+    v2;seg=<segment size>;tag=<base64 content tag>;bind=<base64 name binding>   (written by default)
+    v2;seg=<segment size>;tag=<base64 content tag>                              (explicitly unbound)
+    v1;seg=<segment size>;tag=<base64>                                          (earlier versions; read only)
 
 Construction (see docs/integrity.md for what it covers and why)::
 
-    k_mac   = HKDF-SHA256(ikm=data_key, salt=None, info=b"airflow-provider-osscse/integrity/v1", L=32)
+    k_mac   = HKDF-SHA256(ikm=data_key, salt=None, info=b"airflow-provider-osscse/integrity/v2", L=32)
     seg_i   = HMAC(k_mac, b"seg" || u64(i) || plaintext_segment_i || u64(len_i))
-    tag     = HMAC(k_mac, b"osscse-tag-v1" || u64(len(cek_alg)) || cek_alg || IV
-                         || u64(total_len) || u64(segment_size) || seg_0 || seg_1 || ...)
+    content = HMAC(k_mac, b"osscse-tag-v2" || u8(bound) || u64(len(cek_alg)) || cek_alg || IV
+                          || u64(total_len) || u64(segment_size) || seg_0 || seg_1 || ...)
+    bind    = HMAC(k_mac, b"osscse-bind-v2" || u64(len(bucket)) || bucket || u64(len(key)) || key
+                          || content)
+
+``bound`` is inside the content tag, so stripping ``bind`` from a bound tag (to pass an object off
+under another name as "unbound") breaks the content tag. ``bind`` covers only the name and the
+content tag, so a copy to another name is re-bound by whoever can unwrap the data key, without
+reading the content again (see :func:`rebind_tag`). v1 differs only in the HKDF info
+(``.../integrity/v1``), the label ``osscse-tag-v1``, no ``bound`` byte and no binding.
 
 Segments are fixed-size (the last may be short; an empty object has none). For multipart uploads
 the segment size equals the part size, so each part's MAC is computed independently, in parallel,
-in any order, and only :meth:`IntegrityBuilder.finish` needs them all. Refinements over the first
-design: the segment length goes after the data (a stream learns the last segment's length only at its
-end; ``u64(i)`` is fixed-width so the input stays unambiguous), and ``cek_alg`` is length-prefixed.
+in any order, and only :meth:`IntegrityBuilder.finish` needs them all. Header values are bounded
+before use (segment size at least :data:`MIN_SEGMENT_SIZE` and a multiple of 16; at most
+:data:`MAX_SEGMENT_COUNT` segments), so a forged header cannot make a reader allocate or MAC per byte.
 """
 
 from __future__ import annotations
@@ -40,13 +52,20 @@ from airflow_provider_osscse.envelope.errors import (
 from airflow_provider_osscse.envelope.keywrap import ContentKey
 
 INTEGRITY_HEADER = "x-oss-meta-osscse-integrity"
-INTEGRITY_VERSION = "v1"
-HKDF_INFO = b"airflow-provider-osscse/integrity/v1"
+#: The version written; ``v1`` tags (earlier releases) are still verified.
+INTEGRITY_VERSION = "v2"
+_HKDF_INFO = {"v1": b"airflow-provider-osscse/integrity/v1", "v2": b"airflow-provider-osscse/integrity/v2"}
 TAG_SIZE = 32
 #: Segment size for single-stream uploads (multipart uses the part size).
 DEFAULT_SEGMENT_SIZE = 8 * 1024 * 1024
+#: Smallest segment a reader accepts (every writer of this project uses >= 100 KiB).
+MIN_SEGMENT_SIZE = 64 * 1024
+#: Most segments a reader accepts for one object (OSS allows 10,000 parts; a single stream of
+#: 8 MiB segments reaches this at 800 GiB). Bounds the reader's memory to a few MiB.
+MAX_SEGMENT_COUNT = 100_000
 
-_VALUE_RE = re.compile(r"^v1;seg=([1-9][0-9]{0,15});tag=([A-Za-z0-9+/]{43}=)$")
+_B64_TAG = r"[A-Za-z0-9+/]{43}="
+_VALUE_RE = re.compile(rf"^(v1|v2);seg=([1-9][0-9]{{0,15}});tag=({_B64_TAG})(?:;bind=({_B64_TAG}))?$")
 _U64 = struct.Struct(">Q")
 
 
@@ -70,21 +89,66 @@ class IntegrityStatus(str, enum.Enum):
 
 
 @dataclass(frozen=True)
+class ObjectBinding:
+    """The name a tag is bound to: bucket and object key (not secret)."""
+
+    bucket: str
+    key: str
+
+    def encode(self) -> bytes:
+        bucket, key = self.bucket.encode("utf-8"), self.key.encode("utf-8")
+        return _U64.pack(len(bucket)) + bucket + _U64.pack(len(key)) + key
+
+    def __str__(self) -> str:
+        return f"oss://{self.bucket}/{self.key}"
+
+
+@dataclass(frozen=True)
 class IntegrityTag:
-    """The parsed header: the segment size and the 32-byte tag (the tag is not secret)."""
+    """The parsed header: version, segment size, the 32-byte content tag and the optional name binding.
+
+    Nothing here is secret (MACs, not keys).
+    """
 
     segment_size: int
     tag: bytes
+    version: str = INTEGRITY_VERSION
+    #: ``HMAC(k_mac, name || content tag)``; ``None`` for unbound v2 tags and every v1 tag.
+    binding_tag: bytes | None = None
 
     def __post_init__(self) -> None:
-        if self.segment_size <= 0:
-            raise ValueError("segment size must be > 0")
-        if len(self.tag) != TAG_SIZE:
-            raise ValueError(f"tag must be {TAG_SIZE} bytes")
+        if self.version not in _HKDF_INFO:
+            raise ValueError(f"unknown integrity tag version {self.version!r}")
+        if self.segment_size < MIN_SEGMENT_SIZE or self.segment_size % 16:
+            raise ValueError(
+                f"segment size must be a multiple of 16 and at least {MIN_SEGMENT_SIZE}, got {self.segment_size}"
+            )
+        if len(self.tag) != TAG_SIZE or (self.binding_tag is not None and len(self.binding_tag) != TAG_SIZE):
+            raise ValueError(f"tags must be {TAG_SIZE} bytes")
+        if self.version == "v1" and self.binding_tag is not None:
+            raise ValueError("v1 tags cannot be bound to a name")
+
+    @property
+    def bound(self) -> bool:
+        """Whether the tag binds the object's bucket and key."""
+        return self.binding_tag is not None
 
     def to_header_value(self) -> str:
-        """``v1;seg=<n>;tag=<base64>``."""
-        return f"{INTEGRITY_VERSION};seg={self.segment_size};tag={base64.b64encode(self.tag).decode()}"
+        """``v2;seg=<n>;tag=<base64>[;bind=<base64>]``."""
+        value = f"{self.version};seg={self.segment_size};tag={base64.b64encode(self.tag).decode()}"
+        if self.binding_tag is not None:
+            value += f";bind={base64.b64encode(self.binding_tag).decode()}"
+        return value
+
+    def segment_count(self, total_length: int) -> int:
+        """Segments covering ``total_length`` bytes; refuses counts above :data:`MAX_SEGMENT_COUNT`."""
+        count = -(-total_length // self.segment_size)
+        if count > MAX_SEGMENT_COUNT:
+            raise EnvelopeFormatError(
+                f"header {INTEGRITY_HEADER}: segment size {self.segment_size} makes {count} segments for "
+                f"{total_length} bytes, more than {MAX_SEGMENT_COUNT}; the header was altered or is not ours"
+            )
+        return count
 
     @classmethod
     def parse(cls, value: str, *, object_name: str) -> IntegrityTag:
@@ -93,20 +157,62 @@ class IntegrityTag:
         if match is None:
             raise EnvelopeFormatError(
                 f"object {object_name!r}: header {INTEGRITY_HEADER} is malformed "
-                f"(expected 'v1;seg=<segment size>;tag=<base64 of 32 bytes>')"
+                f"(expected 'v2;seg=<segment size>;tag=<base64 of 32 bytes>[;bind=<base64 of 32 bytes>]')"
+            )
+        version, seg, tag_text, bind_text = match.groups()
+        if version == "v1" and bind_text is not None:
+            raise EnvelopeFormatError(f"object {object_name!r}: header {INTEGRITY_HEADER}: v1 tags have no binding")
+        segment_size = int(seg)
+        if segment_size < MIN_SEGMENT_SIZE or segment_size % 16:
+            raise EnvelopeFormatError(
+                f"object {object_name!r}: header {INTEGRITY_HEADER} has segment size {segment_size}; "
+                f"expected a multiple of 16 of at least {MIN_SEGMENT_SIZE} (the header was altered or is not ours)"
             )
         try:
-            tag = base64.b64decode(match.group(2), validate=True)
+            tag = base64.b64decode(tag_text, validate=True)
+            binding = base64.b64decode(bind_text, validate=True) if bind_text is not None else None
         except binascii.Error:
             raise EnvelopeFormatError(
                 f"object {object_name!r}: header {INTEGRITY_HEADER} has a tag that is not base64"
             ) from None
-        return cls(segment_size=int(match.group(1)), tag=tag)
+        return cls(segment_size=segment_size, tag=tag, version=version, binding_tag=binding)
 
 
-def derive_mac_key(content_key: ContentKey) -> bytes:
+def derive_mac_key(content_key: ContentKey, version: str = INTEGRITY_VERSION) -> bytes:
     """HKDF-SHA256 of the data key: binds the tag to the *unwrapped* key, so CMK rotation keeps it valid."""
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=HKDF_INFO).derive(content_key.key)
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_HKDF_INFO[version]).derive(content_key.key)
+
+
+def _binding_mac(mac_key: bytes, binding: ObjectBinding, content_tag: bytes) -> bytes:
+    mac = crypto_hmac.HMAC(mac_key, hashes.SHA256())
+    mac.update(b"osscse-bind-v2" + binding.encode() + content_tag)
+    return mac.finalize()
+
+
+def rebind_tag(
+    content_key: ContentKey,
+    tag: IntegrityTag,
+    *,
+    source: ObjectBinding,
+    destination: ObjectBinding,
+    object_name: str = "?",
+) -> IntegrityTag:
+    """The tag for a copy of an object at ``destination``, without reading its content again.
+
+    A bound tag's binding is checked against ``source`` first (a copy must not launder an object
+    that was already moved); unbound and v1 tags are returned unchanged (they never named a place).
+    """
+    if not tag.bound:
+        return tag
+    mac_key = derive_mac_key(content_key, tag.version)
+    assert tag.binding_tag is not None
+    if not hmac.compare_digest(_binding_mac(mac_key, source, tag.tag), tag.binding_tag):
+        raise IntegrityError(
+            f"object {object_name!r}: its integrity tag is bound to another bucket/key than {source}: "
+            f"the object was moved or replayed from another name"
+        )
+    return IntegrityTag(segment_size=tag.segment_size, tag=tag.tag, version=tag.version,
+                        binding_tag=_binding_mac(mac_key, destination, tag.tag))
 
 
 class IntegrityBuilder:
@@ -117,10 +223,13 @@ class IntegrityBuilder:
     parallel ranged downloads aligned to the segment size).
     """
 
-    def __init__(self, content_key: ContentKey, cek_alg: str, segment_size: int) -> None:
-        if segment_size <= 0:
-            raise ValueError("segment size must be > 0")
-        self._mac_key = derive_mac_key(content_key)
+    def __init__(
+        self, content_key: ContentKey, cek_alg: str, segment_size: int, *, version: str = INTEGRITY_VERSION
+    ) -> None:
+        if segment_size < MIN_SEGMENT_SIZE or segment_size % 16:
+            raise ValueError(f"segment size must be a multiple of 16 and at least {MIN_SEGMENT_SIZE}, got {segment_size}")
+        self.version = version
+        self._mac_key = derive_mac_key(content_key, version)
         self._iv = content_key.iv
         self._cek_alg = cek_alg.encode("ascii")
         self.segment_size = segment_size
@@ -153,17 +262,23 @@ class IntegrityBuilder:
                 raise ValueError(f"segment {index} was already recorded")
             self._segments[index] = (length, mac)
 
-    def _compute(self, total_length: int) -> bytes:
+    def _compute(self, total_length: int, *, bound: bool) -> bytes:
         with self._lock:
             segments = dict(self._segments)
         count = -(-total_length // self.segment_size)
+        if count > MAX_SEGMENT_COUNT:
+            raise IntegrityError(f"{count} integrity segments exceed the maximum of {MAX_SEGMENT_COUNT}")
         if sorted(segments) != list(range(count)):
             raise IntegrityError(
                 f"integrity segments do not cover the object: expected {count} segments of "
                 f"{self.segment_size} bytes for {total_length} bytes, got {len(segments)}"
             )
         outer = crypto_hmac.HMAC(self._mac_key, hashes.SHA256())
-        outer.update(b"osscse-tag-v1" + _U64.pack(len(self._cek_alg)) + self._cek_alg + self._iv)
+        if self.version == "v1":
+            outer.update(b"osscse-tag-v1")
+        else:
+            outer.update(b"osscse-tag-v2" + (b"\x01" if bound else b"\x00"))
+        outer.update(_U64.pack(len(self._cek_alg)) + self._cek_alg + self._iv)
         outer.update(_U64.pack(total_length) + _U64.pack(self.segment_size))
         for i in range(count):
             length, mac = segments[i]
@@ -175,16 +290,35 @@ class IntegrityBuilder:
             outer.update(mac)
         return outer.finalize()
 
-    def finish(self, total_length: int) -> IntegrityTag:
-        """The tag for an object of ``total_length`` plaintext bytes (all segments must be recorded)."""
-        return IntegrityTag(segment_size=self.segment_size, tag=self._compute(total_length))
+    def finish(self, total_length: int, *, binding: ObjectBinding | None) -> IntegrityTag:
+        """The tag for an object of ``total_length`` plaintext bytes (all segments must be recorded).
 
-    def verify(self, expected: IntegrityTag, total_length: int, *, object_name: str = "?") -> None:
-        """Raise :class:`IntegrityError` unless the recorded segments reproduce ``expected``."""
-        if expected.segment_size != self.segment_size:
-            raise IntegrityError(f"object {object_name!r}: integrity segment size mismatch")
+        ``binding`` names the bucket and key the tag is bound to; ``None`` writes an unbound tag
+        (an explicit choice: such an object verifies under any name).
+        """
+        if self.version != INTEGRITY_VERSION:
+            raise ValueError(f"{self.version} tags are verified, never written")
+        content = self._compute(total_length, bound=binding is not None)
+        bind = _binding_mac(self._mac_key, binding, content) if binding is not None else None
+        return IntegrityTag(segment_size=self.segment_size, tag=content, version=self.version, binding_tag=bind)
+
+    def verify(
+        self,
+        expected: IntegrityTag,
+        total_length: int,
+        *,
+        binding: ObjectBinding | None = None,
+        object_name: str = "?",
+    ) -> None:
+        """Raise :class:`IntegrityError` unless the recorded segments reproduce ``expected``.
+
+        A bound tag is also checked against ``binding`` (the bucket and key actually read); without
+        one it cannot be checked, and that is an error too, never a silent pass.
+        """
+        if expected.segment_size != self.segment_size or expected.version != self.version:
+            raise IntegrityError(f"object {object_name!r}: integrity segment size or version mismatch")
         try:
-            actual = self._compute(total_length)
+            actual = self._compute(total_length, bound=expected.bound)
         except IntegrityError as exc:
             raise IntegrityError(f"object {object_name!r}: {exc}") from None
         if not hmac.compare_digest(actual, expected.tag):
@@ -192,6 +326,17 @@ class IntegrityBuilder:
                 f"object {object_name!r}: integrity tag mismatch: the content, its length, its IV, "
                 f"cek-alg or wrapped data key were altered (or the wrong CMK version was used)"
             )
+        if expected.binding_tag is not None:
+            if binding is None:
+                raise IntegrityError(
+                    f"object {object_name!r}: the integrity tag is bound to the object's bucket and key, "
+                    f"but the reader was not told where the object was read from (pass binding=ObjectBinding(...))"
+                )
+            if not hmac.compare_digest(_binding_mac(self._mac_key, binding, actual), expected.binding_tag):
+                raise IntegrityError(
+                    f"object {object_name!r}: the integrity tag is bound to another bucket/key than {binding}: "
+                    f"the object was moved, swapped or replayed from another name"
+                )
 
 
 class SegmentHasher:

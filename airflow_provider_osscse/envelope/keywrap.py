@@ -86,7 +86,15 @@ class WrappedContentKey:
     wrap_alg: str
     wrapped_key: bytes
     wrapped_iv: bytes
+    #: The material description the *user* configured (official ``client-side-encryption-matdesc``);
+    #: empty by default, as the official SDKs write it. Never carries this project's identity.
     matdesc: Mapping[str, str] = field(default_factory=dict)
+    #: This project's name of the CMK (``x-oss-meta-osscse-cmk``): ``vault-transit:<mount>/<key>``,
+    #: ``kms:<key id>``, ``rsa-sha256:<fingerprint>``. ``None`` for objects of the official SDKs.
+    cmk_identity: str | None = None
+    #: The CMK version that wrapped the data key (``x-oss-meta-osscse-cmk-version``), where the
+    #: key service names one (KMS ``KeyVersionId``, Vault KV secret version, Transit ``vN``).
+    cmk_version: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "matdesc", MappingProxyType(dict(sorted(self.matdesc.items()))))
@@ -113,7 +121,17 @@ class KeyWrapper(ABC):
     @property
     @abstractmethod
     def matdesc(self) -> Mapping[str, str]:
-        """Non-secret entries identifying this CMK; written into ``client-side-encryption-matdesc``."""
+        """The user-configured material description written into ``client-side-encryption-matdesc``
+        (empty by default, so official readers built without one read the objects)."""
+
+    @property
+    def identity(self) -> str | None:
+        """This CMK's deployment-independent name, written as ``x-oss-meta-osscse-cmk``.
+
+        ``None`` for CMKs that cannot name themselves. Objects name the CMK that wrapped them by
+        this value, so readers choose the right CMK without trying keys.
+        """
+        return None
 
     @abstractmethod
     def wrap(self, content_key: ContentKey) -> WrappedContentKey:
@@ -151,15 +169,21 @@ class KeyWrapper(ABC):
         return self.wrap(self.unwrap(wrapped))
 
     def matches(self, wrapped: WrappedContentKey) -> bool:
-        """Whether this CMK is the one described by ``wrapped`` (same wrap-alg and matdesc entries)."""
+        """Whether this CMK is the one that wrapped ``wrapped``.
+
+        Same wrap-alg, and: the same identity when the object names one (``osscse-cmk``); otherwise
+        (objects of the official SDKs) the object's matdesc holds every entry of this CMK's matdesc.
+        """
         if wrapped.wrap_alg != self.wrap_alg:
             return False
+        if wrapped.cmk_identity is not None and self.identity is not None:
+            return wrapped.cmk_identity == self.identity
         own = dict(self.matdesc)
         return all(wrapped.matdesc.get(k) == v for k, v in own.items()) if own else True
 
     def key_version(self, wrapped: WrappedContentKey) -> str | None:
-        """The CMK version that wrapped ``wrapped``, when the service records one (Vault ``vN``)."""
-        return None
+        """The CMK version that wrapped ``wrapped``, when the service records one."""
+        return wrapped.cmk_version
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.reference!r})"

@@ -15,11 +15,11 @@ from airflow_provider_osscse.envelope.errors import EnvelopeFormatError
 
 MATDESC_HEADER = "x-oss-meta-client-side-encryption-matdesc"
 
-#: This project's matdesc entry naming the CMK by its identity (``vault-transit:<mount>/<key>``,
-#: ``kms:<key id>``, ``rsa-sha256:<fingerprint>``...), never by an Airflow connection id.
-MATDESC_CMK = "osscse-cmk"
-#: The CMK version that wrapped the data key, where the key service names one (KMS, Vault KV).
-MATDESC_CMK_VERSION = "osscse-cmk-version"
+#: Where earlier versions of this package wrote the CMK identity and version: *inside* the matdesc,
+#: which made oss2 refuse the objects (it matches the whole matdesc). Read only; new objects carry
+#: them in ``x-oss-meta-osscse-cmk`` / ``-cmk-version`` (``envelope.headers``).
+LEGACY_MATDESC_CMK = "osscse-cmk"
+LEGACY_MATDESC_CMK_VERSION = "osscse-cmk-version"
 
 
 def dump_matdesc(matdesc: Mapping[str, str]) -> str:

@@ -2,23 +2,33 @@
 
 ::
 
-    reader = EnvelopeReader(headers, cmk_or_cmks_or_resolver, object_name="data/a.csv")
-    for chunk in reader.decrypt_chunks(ciphertext_chunks):   # whole object: tag verified
+    reader = EnvelopeReader(headers, cmk_or_cmks_or_resolver, object_name="data/a.csv",
+                            binding=ObjectBinding("bucket", "data/a.csv"), object_size=size)
+    for chunk in reader.decrypt_chunks(ciphertext_chunks):   # whole object: verified FIRST
         ...
     reader.status   # IntegrityStatus.VERIFIED / UNAUTHENTICATED / SKIPPED
 
     plan = reader.plan_range("bytes=-100", object_size)     # GET plan.http_range
     data = b"".join(reader.decrypt_chunks(ranged_ciphertext, range_plan=plan))
 
-On a whole-object read the last decrypted chunk is withheld until the tag has been checked, so a
-tampered object never yields its complete plaintext; earlier chunks are released unverified, so a
-consumer writing to disk must commit (rename) only when the iterator finishes without error.
+No plaintext byte is released before it is verified: when a tag is checked, :meth:`decrypt_chunks`
+first reads the whole ciphertext once (decrypting and MACing, keeping nothing but the ciphertext in
+a private spool: memory up to :data:`SPOOL_IN_MEMORY`, then an anonymous temporary file), checks
+the tag, and only then decrypts the spool for the caller. The cost is a second AES-CTR pass and the
+ciphertext's size in temporary space; callers that can re-read the object themselves (the transport
+downloading ranges in parallel) use :meth:`integrity_builder` and :meth:`verify_parallel` instead.
+
+The default integrity policy is ``require``: an object without a tag is refused with a message that
+says how to accept it. Reading without verification (``if-present`` on an untagged object, or
+``off``) is logged at WARNING every time.
 """
 
 from __future__ import annotations
 
+import logging
+import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Union
+from typing import BinaryIO, Union
 
 from airflow_provider_osscse.envelope.aes_ctr import CtrCipher
 from airflow_provider_osscse.envelope.errors import (
@@ -31,11 +41,25 @@ from airflow_provider_osscse.envelope.integrity import (
     IntegrityBuilder,
     IntegrityPolicy,
     IntegrityStatus,
+    ObjectBinding,
     StreamingTagger,
 )
 from airflow_provider_osscse.envelope.keywrap import ContentKey, KeyWrapper, WrappedContentKey
 from airflow_provider_osscse.envelope.ranges import RangePlan, plan_range
 from airflow_provider_osscse.envelope.streams import DEFAULT_CHUNK_SIZE, ByteSource, iter_chunks
+
+log = logging.getLogger(__name__)
+
+#: Ciphertext spooled for verify-first reads stays in memory up to this size, then goes to an
+#: anonymous temporary file (never plaintext, and unlinked from the start where the OS allows).
+SPOOL_IN_MEMORY = 8 * 1024 * 1024
+
+#: How to accept an untagged object, in the words of every interface (the hook, operators and CLI).
+ACCEPT_UNTAGGED_HINT = (
+    "to read it anyway, accept unauthenticated objects explicitly: integrity='if-present' (hook, "
+    "operators), --integrity if-present (osscse), or the OSS connection extra "
+    '{"integrity": "if-present"} as the deployment\'s default'
+)
 
 #: A callable choosing the CMK for an object from its wrap-alg and matdesc.
 KeyResolver = Callable[[WrappedContentKey], KeyWrapper]
@@ -54,9 +78,10 @@ def resolve_key(keys: Keys, wrapped: WrappedContentKey, *, object_name: str) -> 
         if candidate.matches(wrapped):
             return candidate
     names = ", ".join(c.reference for c in candidates) or "none"
+    named = f"CMK {wrapped.cmk_identity!r}" if wrapped.cmk_identity else f"matdesc {dict(wrapped.matdesc)!r}"
     raise NoMatchingKeyError(
         f"object {object_name!r}: no configured CMK ({names}) matches wrap-alg {wrapped.wrap_alg!r} "
-        f"and matdesc {dict(wrapped.matdesc)!r}"
+        f"and {named}"
     )
 
 
@@ -72,16 +97,23 @@ class EnvelopeReader:
         keys: Keys,
         *,
         object_name: str,
-        integrity_policy: IntegrityPolicy | str = IntegrityPolicy.IF_PRESENT,
+        integrity_policy: IntegrityPolicy | str = IntegrityPolicy.REQUIRE,
         allow_legacy: bool = False,
+        binding: ObjectBinding | None = None,
+        object_size: int | None = None,
     ) -> None:
+        """``binding``: the bucket and key the object was read from (checked against bound tags).
+        ``object_size``: the stored size, checked against the length headers before any is used."""
         self.object_name = object_name
+        self.binding = binding
         self.integrity_policy = IntegrityPolicy(integrity_policy)
         self.envelope: Envelope = parse_envelope(metadata, object_name=object_name, allow_legacy=allow_legacy)
+        if object_size is not None:
+            self.envelope.check_object_size(object_size, object_name=object_name)
         if self.integrity_policy is IntegrityPolicy.REQUIRE and self.envelope.integrity is None:
             raise UnauthenticatedObjectError(
-                f"object {object_name!r} has no integrity tag (written by an official SDK or stripped) "
-                f"and the integrity policy is 'require'"
+                f"object {object_name!r} has no integrity tag (written by an official SDK, or the tag was "
+                f"stripped) and the integrity policy is 'require'; {ACCEPT_UNTAGGED_HINT}"
             )
         self.key_wrapper = resolve_key(keys, self.envelope.wrapped, object_name=object_name)
         try:
@@ -89,6 +121,23 @@ class EnvelopeReader:
         except KeyUnwrapError as exc:
             raise KeyUnwrapError(f"object {object_name!r}: {exc}") from None
         self.status: IntegrityStatus | None = None
+
+    @property
+    def verifies(self) -> bool:
+        """Whether a whole read checks a tag (a tag is present and the policy is not ``off``)."""
+        return self.envelope.integrity is not None and self.integrity_policy is not IntegrityPolicy.OFF
+
+    def unverified_status(self) -> IntegrityStatus:
+        """Record and log (WARNING) a read that will not be verified; returns its status."""
+        if self.integrity_policy is IntegrityPolicy.OFF:
+            self.status = IntegrityStatus.SKIPPED
+            log.warning("object %r: integrity verification is off (integrity='off'); its plaintext is "
+                        "unauthenticated", self.object_name)
+        else:
+            self.status = IntegrityStatus.UNAUTHENTICATED
+            log.warning("object %r has no integrity tag; read UNAUTHENTICATED because the integrity "
+                        "policy is 'if-present'", self.object_name)
+        return self.status
 
     def __repr__(self) -> str:
         return f"EnvelopeReader(object_name={self.object_name!r}, cmk={self.key_wrapper.reference!r})"
@@ -106,14 +155,16 @@ class EnvelopeReader:
 
     def integrity_builder(self) -> IntegrityBuilder | None:
         """For parallel downloads split on the tag's segment size: MAC each segment, then :meth:`verify_parallel`."""
-        if self.envelope.integrity is None:
+        tag = self.envelope.integrity
+        if tag is None:
             return None
-        return IntegrityBuilder(self._content_key, self.envelope.cek_alg, self.envelope.integrity.segment_size)
+        return IntegrityBuilder(self._content_key, self.envelope.cek_alg, tag.segment_size, version=tag.version)
 
     def verify_parallel(self, builder: IntegrityBuilder, total_length: int) -> IntegrityStatus:
         """Check a builder filled by :meth:`integrity_builder` users; sets and returns :attr:`status`."""
         assert self.envelope.integrity is not None
-        builder.verify(self.envelope.integrity, total_length, object_name=self.object_name)
+        self.envelope.integrity.segment_count(total_length)
+        builder.verify(self.envelope.integrity, total_length, binding=self.binding, object_name=self.object_name)
         self.status = IntegrityStatus.VERIFIED
         return self.status
 
@@ -124,20 +175,25 @@ class EnvelopeReader:
         range_plan: RangePlan | None = None,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
     ) -> Iterator[bytes]:
-        """Plaintext of the whole object, or of ``range_plan`` given the aligned ciphertext it requested.
+        """Plaintext of the whole object (verified before the first byte is yielded), or of
+        ``range_plan`` given the aligned ciphertext it requested.
 
-        Ranged reads cannot be verified: status ``skipped`` (and refused under ``require``).
-        Raises :class:`IntegrityError` at the end of a whole read whose tag does not match.
+        A range alone cannot be verified (the tag covers the whole object): it is refused under
+        ``require`` (verify the whole object first, as the transport does) and ``skipped`` otherwise.
+        Raises :class:`IntegrityError` before yielding anything if the tag does not match.
         """
         if range_plan is not None:
             if self.integrity_policy is IntegrityPolicy.REQUIRE:
                 raise UnauthenticatedObjectError(
-                    f"object {self.object_name!r}: a ranged read cannot be verified and the integrity "
-                    f"policy is 'require'; read the whole object or use 'if-present'"
+                    f"object {self.object_name!r}: a range alone cannot be verified and the integrity "
+                    f"policy is 'require'; verify the whole object first, or use 'if-present'"
                 )
             self.status = IntegrityStatus.SKIPPED
             return self._decrypt_range(ciphertext, range_plan, chunk_size)
-        return self._decrypt_whole(ciphertext, chunk_size)
+        if not self.verifies:
+            self.unverified_status()
+            return self._decrypt_stream(ciphertext, chunk_size)
+        return self._decrypt_verified(ciphertext, chunk_size)
 
     def _decrypt_range(self, ciphertext: ByteSource, plan: RangePlan, chunk_size: int) -> Iterator[bytes]:
         cipher = self.cipher(plan.counter_offset)
@@ -155,29 +211,42 @@ class EnvelopeReader:
             if remaining == 0:
                 return
 
-    def _decrypt_whole(self, ciphertext: ByteSource, chunk_size: int) -> Iterator[bytes]:
-        tag = self.envelope.integrity
-        verify = tag is not None and self.integrity_policy is not IntegrityPolicy.OFF
-        tagger = StreamingTagger(self.integrity_builder()) if verify else None  # type: ignore[arg-type]
+    def _decrypt_stream(self, ciphertext: ByteSource, chunk_size: int) -> Iterator[bytes]:
         cipher = self.cipher(0)
-        held: bytes | None = None
         for chunk in iter_chunks(ciphertext, chunk_size):
             plain = cipher.update(chunk)
-            if tagger is not None:
-                tagger.update(plain)
-            if held:
-                yield held
-            held = plain
-        if tagger is not None:
+            if plain:
+                yield plain
+
+    def verify_spooled(self, ciphertext: ByteSource, *, chunk_size: int = DEFAULT_CHUNK_SIZE) -> BinaryIO:
+        """Pass 1 of a verify-first read: spool the ciphertext while MACing its plaintext, check the tag.
+
+        Returns the spool (rewound; the caller decrypts it with :meth:`cipher` and closes it).
+        Raises :class:`IntegrityError` (the spool already closed) if the object was altered.
+        """
+        builder = self.integrity_builder()
+        assert builder is not None and self.envelope.integrity is not None
+        tagger = StreamingTagger(builder)
+        cipher = self.cipher(0)
+        spool: BinaryIO = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY, prefix="osscse-verify-")  # type: ignore[assignment]  # noqa: SIM115
+        try:
+            for chunk in iter_chunks(ciphertext, chunk_size):
+                spool.write(chunk)
+                tagger.update(cipher.update(chunk))
             total = tagger.close()
-            tagger.builder.verify(tag, total, object_name=self.object_name)  # type: ignore[arg-type]
-            self.status = IntegrityStatus.VERIFIED
-        elif self.integrity_policy is IntegrityPolicy.OFF:
-            self.status = IntegrityStatus.SKIPPED
-        else:
-            self.status = IntegrityStatus.UNAUTHENTICATED
-        if held:
-            yield held
+            self.verify_parallel(builder, total)
+            spool.seek(0)
+        except BaseException:
+            spool.close()
+            raise
+        return spool
+
+    def _decrypt_verified(self, ciphertext: ByteSource, chunk_size: int) -> Iterator[bytes]:
+        spool = self.verify_spooled(ciphertext, chunk_size=chunk_size)
+        with spool:
+            cipher = self.cipher(0)
+            for chunk in iter_chunks(spool, chunk_size):
+                yield cipher.update(chunk)
 
 
 def decrypt_object(
@@ -186,10 +255,11 @@ def decrypt_object(
     keys: Keys,
     *,
     object_name: str,
-    integrity_policy: IntegrityPolicy | str = IntegrityPolicy.IF_PRESENT,
+    integrity_policy: IntegrityPolicy | str = IntegrityPolicy.REQUIRE,
     allow_legacy: bool = False,
+    binding: ObjectBinding | None = None,
 ) -> Iterator[bytes]:
-    """Shortcut: plaintext chunks of a whole object (tag verified per ``integrity_policy``)."""
+    """Shortcut: plaintext chunks of a whole object (verified first, per ``integrity_policy``)."""
     reader = EnvelopeReader(metadata, keys, object_name=object_name, integrity_policy=integrity_policy,
-                            allow_legacy=allow_legacy)
+                            allow_legacy=allow_legacy, binding=binding)
     return reader.decrypt_chunks(ciphertext)

@@ -31,6 +31,7 @@ from airflow_provider_osscse.envelope.integrity import (
     DEFAULT_SEGMENT_SIZE,
     IntegrityBuilder,
     IntegrityTag,
+    ObjectBinding,
     StreamingTagger,
 )
 from airflow_provider_osscse.envelope.keywrap import ContentKey, KeyWrapper, WrappedContentKey
@@ -43,6 +44,9 @@ class EnvelopeWriter:
 
     ``content_key``/``wrapped`` may be passed to pin them (tests, re-encryption); normally the CMK
     creates and wraps a fresh data key: one key-service round trip per object, never per part.
+    ``binding`` (bucket and object key) is bound into the integrity tag so the object does not verify
+    under another name; the transport always passes it unless the user explicitly asked for unbound
+    tags. ``None`` writes an unbound tag.
     """
 
     def __init__(
@@ -52,8 +56,10 @@ class EnvelopeWriter:
         object_name: str,
         content_key: ContentKey | None = None,
         wrapped: WrappedContentKey | None = None,
+        binding: ObjectBinding | None = None,
     ) -> None:
         self.object_name = object_name
+        self.binding = binding
         self.key_reference = key_wrapper.reference
         if content_key is None:
             content_key, wrapped = key_wrapper.new_content_key()
@@ -147,7 +153,11 @@ class EnvelopeWriter:
         for chunk in iter_chunks(source, chunk_size):
             tagger.update(chunk)
         total = tagger.close()
-        return tagger.builder.finish(total)
+        return self.finish_integrity(tagger.builder, total)
+
+    def finish_integrity(self, builder: IntegrityBuilder, total_length: int) -> IntegrityTag:
+        """The tag from a filled builder, bound to this writer's ``binding`` (if any)."""
+        return builder.finish(total_length, binding=self.binding)
 
     def spool_encrypt(
         self, source: ByteSource, *, segment_size: int = DEFAULT_SEGMENT_SIZE,
@@ -171,7 +181,7 @@ class EnvelopeWriter:
         except BaseException:
             spool.close()
             raise
-        return builder.finish(total), total, spool  # type: ignore[return-value]
+        return self.finish_integrity(builder, total), total, spool  # type: ignore[return-value]
 
 
 class EncryptedObject:
@@ -204,13 +214,14 @@ def encrypt_object(
     user_metadata: Mapping[str, str] | None = None,
     segment_size: int = DEFAULT_SEGMENT_SIZE,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
+    binding: ObjectBinding | None = None,
 ) -> EncryptedObject:
     """Shortcut for a single PUT: headers (tag included when ``integrity``) and ciphertext chunks.
 
     A re-readable source (path, bytes, seekable file) gets an HMAC-only first pass; any other source
     with ``integrity`` is spooled as ciphertext to a temporary file (deleted when the chunks are done).
     """
-    writer = EnvelopeWriter(key_wrapper, object_name=object_name)
+    writer = EnvelopeWriter(key_wrapper, object_name=object_name, binding=binding)
     if not integrity:
         meta = writer.metadata(content_md5=content_md5, user_metadata=user_metadata)
         return EncryptedObject(meta, writer.encrypt_chunks(source, chunk_size=chunk_size), None)
@@ -220,7 +231,7 @@ def encrypt_object(
         for chunk in iter_chunks(source, chunk_size):
             tagger.update(chunk)
         length = tagger.close()
-        tag = tagger.builder.finish(length)
+        tag = writer.finish_integrity(tagger.builder, length)
         if hasattr(source, "seek"):
             source.seek(start)  # type: ignore[union-attr]
         meta = writer.metadata(plaintext_length=length, content_md5=content_md5, integrity=tag,

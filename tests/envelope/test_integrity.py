@@ -29,6 +29,7 @@ from airflow_provider_osscse.envelope.errors import (
 )
 from airflow_provider_osscse.envelope.headers import (
     CEK_ALG_HEADER,
+    CMK_HEADER,
     KEY_HEADER,
     START_HEADER,
     WRAP_ALG_HEADER,
@@ -36,8 +37,8 @@ from airflow_provider_osscse.envelope.headers import (
 from airflow_provider_osscse.envelope.integrity import INTEGRITY_HEADER
 from airflow_provider_osscse.keys.local_rsa import LocalRsaKey
 
-PLAIN = os.urandom(5000)
-SEG = 1024
+SEG = 64 * 1024
+PLAIN = os.urandom(4 * SEG + 5000)
 
 
 def _object(cmk, plain: bytes = PLAIN, seg: int = SEG) -> tuple[dict[str, str], bytes]:
@@ -45,15 +46,15 @@ def _object(cmk, plain: bytes = PLAIN, seg: int = SEG) -> tuple[dict[str, str], 
     return obj.metadata, b"".join(obj.chunks)
 
 
-def _read(meta, ct, cmk, policy="if-present") -> tuple[bytes, IntegrityStatus | None]:
-    reader = EnvelopeReader(meta, cmk, object_name="obj", integrity_policy=policy)
-    out = b"".join(reader.decrypt_chunks(ct, chunk_size=700))
+def _read(meta, ct, cmk, policy="if-present", binding=None) -> tuple[bytes, IntegrityStatus | None]:
+    reader = EnvelopeReader(meta, cmk, object_name="obj", integrity_policy=policy, binding=binding)
+    out = b"".join(reader.decrypt_chunks(ct, chunk_size=7000))
     return out, reader.status
 
 
 def test_untampered_object_verifies(rsa_key) -> None:
     meta, ct = _object(rsa_key)
-    assert meta[INTEGRITY_HEADER].startswith(f"v1;seg={SEG};tag=")
+    assert meta[INTEGRITY_HEADER].startswith(f"v2;seg={SEG};tag=")
     assert _read(meta, ct, rsa_key) == (PLAIN, IntegrityStatus.VERIFIED)
 
 
@@ -65,14 +66,18 @@ def test_flipped_bit_raises_integrity_error(rsa_key) -> None:
         _read(meta, bytes(bad), rsa_key)
 
 
-def test_tampered_object_never_yields_its_last_chunk(rsa_key) -> None:
+@pytest.mark.parametrize("policy", ["require", "if-present"])
+@pytest.mark.parametrize("where", [0, 1234, -1])
+def test_tampered_object_yields_no_plaintext_byte_before_verification(rsa_key, policy: str, where: int) -> None:
     meta, ct = _object(rsa_key)
-    reader = EnvelopeReader(meta, rsa_key, object_name="obj")
+    reader = EnvelopeReader(meta, rsa_key, object_name="obj", integrity_policy=policy)
+    bad = bytearray(ct)
+    bad[where] ^= 1
     got: list[bytes] = []
     with pytest.raises(IntegrityError):
-        for chunk in reader.decrypt_chunks(ct[:-1] + bytes([ct[-1] ^ 1]), chunk_size=1000):
+        for chunk in reader.decrypt_chunks(bytes(bad), chunk_size=1000):
             got.append(chunk)
-    assert len(b"".join(got)) < len(PLAIN)
+    assert got == []
 
 
 @pytest.mark.parametrize("cut", [1, 16, SEG, 3000])
@@ -115,7 +120,7 @@ def test_tag_binds_cek_alg(rsa_key) -> None:
     writer = EnvelopeWriter(rsa_key, object_name="obj")
     builder = writer.integrity_builder(SEG)
     builder.segment_mac(0, b"abc")
-    tag = builder.finish(3)
+    tag = builder.finish(3, binding=None)
     writer.cek_alg = "AES/CTR/Other"
     other = writer.integrity_builder(SEG)
     other.segment_mac(0, b"abc")
@@ -123,10 +128,13 @@ def test_tag_binds_cek_alg(rsa_key) -> None:
         other.verify(tag, 3)
 
 
-def test_wrong_cmk_raises_key_unwrap_error_without_output(rsa_key) -> None:
+def test_wrong_cmk_is_refused_before_any_output(rsa_key) -> None:
     meta, ct = _object(rsa_key)
-    stranger = LocalRsaKey.generate(1024, reference="stranger")
-    with pytest.raises(KeyUnwrapError, match="'obj'.*stranger"):
+    stranger = LocalRsaKey.generate(2048, reference="stranger")
+    with pytest.raises(NoMatchingKeyError, match="'obj'.*stranger"):
+        EnvelopeReader(meta, stranger, object_name="obj")
+    del meta[CMK_HEADER]  # as an official SDK writes it: no identity, so the unwrap itself must fail
+    with pytest.raises(KeyUnwrapError, match="stranger"):
         EnvelopeReader(meta, stranger, object_name="obj")
 
 
@@ -147,8 +155,11 @@ def test_policy_off_does_not_verify(rsa_key) -> None:
 
 @pytest.mark.parametrize(
     "value",
-    ["v2;seg=16;tag=" + "A" * 43 + "=", "v1;seg=0;tag=" + "A" * 43 + "=", "v1;seg=16;tag=short",
-     "v1;tag=" + "A" * 43 + "=;seg=16", "v1;seg=16;tag=" + "!" * 43 + "="],
+    ["v3;seg=65536;tag=" + "A" * 43 + "=", "v1;seg=0;tag=" + "A" * 43 + "=", "v2;seg=65536;tag=short",
+     "v2;tag=" + "A" * 43 + "=;seg=65536", "v2;seg=65536;tag=" + "!" * 43 + "=",
+     "v1;seg=65536;tag=" + "A" * 43 + "=;bind=" + "A" * 43 + "=",
+     # segment sizes a forged header could use to make a reader work per byte, or misalign segments
+     "v2;seg=1;tag=" + "A" * 43 + "=", "v2;seg=65535;tag=" + "A" * 43 + "=", "v2;seg=65544;tag=" + "A" * 43 + "="],
 )
 def test_malformed_integrity_header_is_refused(value: str) -> None:
     with pytest.raises(EnvelopeFormatError, match="osscse-integrity"):
@@ -161,6 +172,7 @@ def test_rotation_by_rewrapping_keeps_the_tag_valid(rsa_key, other_rsa_key) -> N
     rewrapped = other_rsa_key.wrap(rsa_key.unwrap(env.wrapped))
     meta[KEY_HEADER] = base64.b64encode(rewrapped.wrapped_key).decode()
     meta[START_HEADER] = base64.b64encode(rewrapped.wrapped_iv).decode()
+    meta[CMK_HEADER] = rewrapped.cmk_identity
     assert _read(meta, ct, other_rsa_key, policy="require") == (PLAIN, IntegrityStatus.VERIFIED)
 
 
@@ -178,22 +190,22 @@ def test_parallel_part_macs_equal_the_streaming_tag(rsa_key) -> None:
 
     with ThreadPoolExecutor(4) as pool:
         parts = list(pool.map(work, reversed(range(1, plan.part_count + 1))))
-    tag = builder.finish(len(plain))
+    tag = writer.finish_integrity(builder, len(plain))
     assert tag == writer.compute_integrity(plain, segment_size=plan.part_size)
     meta = writer.metadata(part_plan=plan, integrity=tag)
     assert _read(meta, b"".join(reversed(parts)), rsa_key, policy="require") == (plain, IntegrityStatus.VERIFIED)
 
 
 def test_missing_segment_is_reported(rsa_key) -> None:
-    builder = EnvelopeWriter(rsa_key, object_name="obj").integrity_builder(16)
+    builder = EnvelopeWriter(rsa_key, object_name="obj").integrity_builder(SEG)
     builder.segment_mac(1, b"x" * 4)
     with pytest.raises(IntegrityError, match="do not cover"):
-        builder.finish(20)
+        builder.finish(SEG + 4, binding=None)
 
 
 def test_ranged_read_is_skipped_or_refused_under_require(rsa_key) -> None:
     meta, ct = _object(rsa_key)
-    reader = EnvelopeReader(meta, rsa_key, object_name="obj")
+    reader = EnvelopeReader(meta, rsa_key, object_name="obj", integrity_policy="if-present")
     plan = reader.plan_range("bytes=-100", len(ct))
     got = b"".join(reader.decrypt_chunks(ct[plan.request_start :], range_plan=plan))
     assert got == PLAIN[-100:] and reader.status is IntegrityStatus.SKIPPED

@@ -47,7 +47,7 @@ def test_oss2_with_pinned_key_and_iv_produces_the_vector_and_we_read_it(rsa_key)
     ciphertext = material.cipher.encrypt(VECTOR_A_PLAIN)
     assert ciphertext == VECTOR_A_CIPHER
     headers = dict(material.to_object_meta({"content-length": str(len(VECTOR_A_PLAIN))}))
-    reader = EnvelopeReader(headers, rsa_key, object_name="oss2-obj")
+    reader = EnvelopeReader(headers, rsa_key, object_name="oss2-obj", integrity_policy="if-present")
     assert b"".join(reader.decrypt_chunks(ciphertext)) == VECTOR_A_PLAIN
     assert reader.status is IntegrityStatus.UNAUTHENTICATED
 
@@ -60,7 +60,7 @@ def test_oss2_spaced_matdesc_selects_our_cmk(rsa_key, other_rsa_key) -> None:
     decoy = LocalRsaKey(private_key_pem=other_rsa_key.private_key_pem(), matdesc={"desc": "other"}, reference="d")
     plain = os.urandom(1000)
     ct = material.cipher.encrypt(plain)
-    assert b"".join(decrypt_object(headers, ct, [decoy, ours], object_name="o")) == plain
+    assert b"".join(decrypt_object(headers, ct, [decoy, ours], object_name="o", integrity_policy="if-present")) == plain
 
 
 def test_oss2_multipart_and_ranged_reads_match_ours(rsa_key) -> None:
@@ -77,7 +77,7 @@ def test_oss2_multipart_and_ranged_reads_match_ours(rsa_key) -> None:
     ct = b"".join(parts)
     ctx = models.MultipartUploadCryptoContext(data_size=len(plain), part_size=part_size)
     headers = dict(material.to_object_meta({}, ctx))
-    reader = EnvelopeReader(headers, rsa_key, object_name="o")
+    reader = EnvelopeReader(headers, rsa_key, object_name="o", integrity_policy="if-present")
     assert reader.envelope.part_size == part_size and reader.envelope.data_size == len(plain)
     assert b"".join(reader.decrypt_chunks(ct)) == plain
     for spec, expected in [("bytes=-33", plain[-33:]), ("bytes=102399-102500", plain[102399:102501])]:
@@ -120,7 +120,7 @@ def test_oss2_local_rsa_provider_oaep_objects_read_with_legacy_opt_in(rsa_key, t
     ct = material.cipher.encrypt(plain)
     headers = dict(material.to_object_meta({}))
     cmk = LocalRsaKey.from_file(tmp_path / "k.private_key.pem")
-    assert b"".join(decrypt_object(headers, ct, cmk, object_name="o", allow_legacy=True)) == plain
+    assert b"".join(decrypt_object(headers, ct, cmk, object_name="o", allow_legacy=True, integrity_policy="if-present")) == plain
 
 
 def test_legacy_oss_crypto_object_with_decimal_counter_reads_with_opt_in(rsa_key) -> None:
@@ -137,4 +137,4 @@ def test_legacy_oss_crypto_object_with_decimal_counter_reads_with_opt_in(rsa_key
         "X-Oss-Meta-Oss-Wrap-Alg": "rsa",
     }
     ct = cipher.encrypt(plain)
-    assert b"".join(decrypt_object(headers, ct, rsa_key, object_name="o", allow_legacy=True)) == plain
+    assert b"".join(decrypt_object(headers, ct, rsa_key, object_name="o", allow_legacy=True, integrity_policy="if-present")) == plain
