@@ -352,6 +352,10 @@ class CachingKeyWrapper(KeyWrapper):
     def matdesc(self) -> Mapping[str, str]:
         return self.inner.matdesc
 
+    @property
+    def identity(self) -> str | None:
+        return self.inner.identity
+
     def wrap(self, content_key: ContentKey) -> WrappedContentKey:
         return self.inner.wrap(content_key)
 

@@ -1,9 +1,10 @@
-"""A CMK that names itself in the matdesc by identity (``osscse-cmk``), never by connection id.
+"""A CMK that names itself by identity (``x-oss-meta-osscse-cmk``), never by connection id.
 
-Vault Transit, Vault KV and KMS keys share this: a reference string for messages and XCom, a matdesc
-carrying the key's identity plus the user's own entries, and matching on wrap-alg and identity only
-(user entries and the recorded version are informational), so a keyring picks the right CMK whatever
-Airflow connection reaches it.
+Vault Transit, Vault KV and KMS keys share this: a reference string for messages and XCom, an
+identity that objects carry in this project's own header (official readers ignore it), the user's
+own matdesc entries (none by default, so official readers built without a matdesc read the objects)
+and matching on wrap-alg and identity, so a keyring picks the right CMK whatever Airflow connection
+reaches it.
 """
 
 from __future__ import annotations
@@ -12,26 +13,43 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from airflow_provider_osscse.envelope.keywrap import KeyWrapper, WrappedContentKey
-from airflow_provider_osscse.envelope.matdesc import MATDESC_CMK
 
 
 class IdentifiedCmk(KeyWrapper):
-    """Base for key-service CMKs: ``reference``, ``matdesc`` and ``matches`` by ``osscse-cmk`` identity."""
+    """Base for key-service CMKs: ``reference``, ``identity``, ``matdesc`` and identity matching."""
 
-    def _set_identity(self, *, reference: str, identity: str, matdesc: Mapping[str, str] | None) -> None:
-        entries = dict(matdesc or {})
-        entries[MATDESC_CMK] = identity
+    def _set_identity(
+        self,
+        *,
+        reference: str,
+        identity: str,
+        matdesc: Mapping[str, str] | None,
+        legacy_identities: tuple[str, ...] = (),
+    ) -> None:
+        """``legacy_identities``: names earlier versions of this package wrote for the same CMK."""
         self._reference = reference
-        self._matdesc = MappingProxyType(entries)
+        self._identity = identity
+        self._accepted_identities = frozenset((identity, *legacy_identities))
+        self._matdesc = MappingProxyType(dict(sorted((matdesc or {}).items())))
 
     @property
     def reference(self) -> str:
         return self._reference
 
     @property
+    def identity(self) -> str:
+        return self._identity
+
+    @property
     def matdesc(self) -> Mapping[str, str]:
         return self._matdesc
 
+    def _wrapped(self, wrapped_key: bytes, wrapped_iv: bytes, version: str | None) -> WrappedContentKey:
+        """The header values of one object wrapped by this CMK (identity and version included)."""
+        return WrappedContentKey(
+            self.wrap_alg, wrapped_key, wrapped_iv, self._matdesc, cmk_identity=self._identity, cmk_version=version
+        )
+
     def matches(self, wrapped: WrappedContentKey) -> bool:
-        """Same wrap-alg and the same key identity."""
-        return wrapped.wrap_alg == self.wrap_alg and wrapped.matdesc.get(MATDESC_CMK) == self._matdesc[MATDESC_CMK]
+        """Same wrap-alg and the same key identity (objects of earlier versions: their identity)."""
+        return wrapped.wrap_alg == self.wrap_alg and wrapped.cmk_identity in self._accepted_identities

@@ -3,9 +3,9 @@
 Choosing the CMK for an object (bounded, never "try every key"):
 
 1. **Identity**: members whose :meth:`~KeyWrapper.matches` accepts the object (wrap-alg plus the
-   ``osscse-cmk`` matdesc entry this package writes, or the member's own matdesc entries). The core
-   parses the matdesc header, so compact and spaced JSON spellings select the same key.
-2. **Fallback by wrap-alg**, only when the object carries no ``osscse-cmk`` entry (objects from the
+   CMK identity this package writes in ``x-oss-meta-osscse-cmk``, or the member's own matdesc
+   entries). The core parses the matdesc header, so compact and spaced JSON spellings select the same key.
+2. **Fallback by wrap-alg**, only when the object names no CMK identity (objects from the
    official SDKs): members with the same wrap-alg, those sharing the most matdesc entries with the
    object first, at most ``max_fallback_attempts`` of them (the same bound applies to step 1, where
    a member with an empty matdesc matches every object of its wrap-alg). An object that *names* a CMK this keyring
@@ -20,11 +20,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from airflow_provider_osscse.envelope.matdesc import MATDESC_CMK
 from airflow_provider_osscse.envelope.errors import KeyUnwrapError, NoMatchingKeyError
 from airflow_provider_osscse.envelope.keywrap import ContentKey, KeyWrapper, WrappedContentKey
 
-#: Default bound on blind attempts for objects without an ``osscse-cmk`` entry.
+#: Default bound on blind attempts for objects that name no CMK identity.
 DEFAULT_MAX_FALLBACK_ATTEMPTS = 3
 
 
@@ -53,6 +52,10 @@ class Keyring(KeyWrapper):
     def matdesc(self) -> Mapping[str, str]:
         return self.primary.matdesc
 
+    @property
+    def identity(self) -> str | None:
+        return self.primary.identity
+
     def wrap(self, content_key: ContentKey) -> WrappedContentKey:
         return self.primary.wrap(content_key)
 
@@ -64,7 +67,7 @@ class Keyring(KeyWrapper):
         exact = [m for m in self.members if m.matches(wrapped)]
         if exact:  # bounded too: a member with empty matdesc "matches" every object of its wrap-alg
             return exact[: self.max_fallback_attempts]
-        if MATDESC_CMK in wrapped.matdesc:
+        if wrapped.cmk_identity is not None:
             return []
         same_alg = [m for m in self.members if m.wrap_alg == wrapped.wrap_alg]
 
@@ -109,7 +112,7 @@ class Keyring(KeyWrapper):
         return found[0].key_version(wrapped) if found else None
 
     def _no_match(self, wrapped: WrappedContentKey) -> NoMatchingKeyError:
-        named = wrapped.matdesc.get(MATDESC_CMK)
+        named = wrapped.cmk_identity
         what = f"CMK {named!r}" if named else f"wrap-alg {wrapped.wrap_alg!r}"
         return NoMatchingKeyError(
             f"no configured CMK matches the object's {what}; keyring holds: "

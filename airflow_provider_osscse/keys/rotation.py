@@ -11,7 +11,6 @@ allow:
 
 from __future__ import annotations
 
-from airflow_provider_osscse.envelope.matdesc import MATDESC_CMK
 from airflow_provider_osscse.envelope.keywrap import KeyWrapper, WrappedContentKey
 
 
@@ -28,7 +27,7 @@ def rewrap_content_key(
     from airflow_provider_osscse.keys.vault_transit import VaultTransitKey
 
     if isinstance(source, VaultTransitKey) and isinstance(target, VaultTransitKey):
-        if source.matdesc.get(MATDESC_CMK) == target.matdesc.get(MATDESC_CMK):
+        if source.identity == target.identity:
             return target.rewrap(wrapped)
     if isinstance(source, AlicloudKmsKey) and isinstance(target, AlicloudKmsKey):
         if source.shares_service_with(target):

@@ -3,24 +3,27 @@
 The wrap-alg is the official ``RSA/NONE/PKCS1Padding`` (wrapping is delegated to
 :class:`~airflow_provider_osscse.keys.local_rsa.LocalRsaKey`), so every official SDK holding the
 same key can read the objects. The PEM is read into task memory only, once per secret version per
-provider instance, and registered with Airflow's masker. A secret with only ``public_key`` gives an
-encrypt-only CMK (writers need not be able to read).
+provider instance, and registered with Airflow's masker.
 
-Versions: objects record the KV version that wrapped them (matdesc ``osscse-cmk-version``), so after
-the key pair is rotated in Vault (a new secret version), old objects unwrap with the version they
-name. A version pruned by ``max_versions`` or destroyed → :class:`KeyNotFoundError` saying so.
+Identity: the public key's fingerprint (``rsa-sha256:...``), not the secret's path. So a writer given
+a secret holding only ``public_key`` (it need not be able to read anything) and a reader given the
+key-pair secret name the same CMK, and a local ``rsa-file://`` copy of the pair matches too.
+
+Versions: objects record the KV version of the secret that wrapped them
+(``x-oss-meta-osscse-cmk-version``). After the key pair is rotated in Vault (a new secret version),
+a reader looks for the object's key by fingerprint among that recorded version and the secret's
+latest (or pinned) version. A version pruned by ``max_versions`` or destroyed is reported as such.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_osscse.envelope.matdesc import MATDESC_CMK_VERSION
-from airflow_provider_osscse.envelope.errors import KeyNotFoundError
+from airflow_provider_osscse.envelope.errors import KeyNotFoundError, NoMatchingKeyError
 from airflow_provider_osscse.envelope.keywrap import ContentKey, KeyWrapper, WrappedContentKey
-from airflow_provider_osscse.keys.identified_cmk import IdentifiedCmk
 from airflow_provider_osscse.keys.retry import DEFAULT_RETRY, RetryPolicy
 from airflow_provider_osscse.keys.rsa_pem import normalize_rsa_pem
 from airflow_provider_osscse.keys.vault_calls import vault_call
@@ -33,12 +36,12 @@ WRAP_ALG = "RSA/NONE/PKCS1Padding"
 MAX_LOADED_VERSIONS = 4
 
 
-def kv_identity(mount: str, secret_path: str) -> str:
-    """matdesc value naming the secret (not the connection used to reach it)."""
+def legacy_kv_identity(mount: str, secret_path: str) -> str:
+    """The identity earlier versions wrote (the secret's path); still accepted when reading."""
     return f"vault-kv:{mount}/{secret_path}"
 
 
-class VaultKvRsaKey(IdentifiedCmk):
+class VaultKvRsaKey(KeyWrapper):
     """RSA CMK loaded from ``<mount>/data/<secret_path>`` (optionally a pinned ``version``)."""
 
     wrap_alg = WRAP_ALG
@@ -59,11 +62,9 @@ class VaultKvRsaKey(IdentifiedCmk):
         self.secret_path = secret_path.strip("/")
         self.version = version
         suffix = f"?version={version}" if version else ""
-        self._set_identity(
-            reference=reference or f"vault-kv://vault_default/{self.mount}/{self.secret_path}{suffix}",
-            identity=kv_identity(self.mount, self.secret_path),
-            matdesc={k: v for k, v in (matdesc or {}).items() if k != MATDESC_CMK_VERSION},  # per object
-        )
+        self._reference = reference or f"vault-kv://vault_default/{self.mount}/{self.secret_path}{suffix}"
+        self._matdesc = MappingProxyType(dict(sorted((matdesc or {}).items())))
+        self._legacy_identity = legacy_kv_identity(self.mount, self.secret_path)
         self._retry = retry
         self._lock = threading.Lock()
         self._loaded: dict[int | None, tuple[int, KeyWrapper]] = {}
@@ -110,10 +111,9 @@ class VaultKvRsaKey(IdentifiedCmk):
             raise KeyNotFoundError(str(exc)) from None
         from airflow_provider_osscse.keys.local_rsa import LocalRsaKey
 
-        entries = {**self._matdesc, MATDESC_CMK_VERSION: str(actual)}
         rsa_key = LocalRsaKey(
             private_key_pem=pair.private_pem, public_key_pem=pair.public_pem,
-            reference=self._reference, matdesc=entries,
+            reference=self._reference, matdesc=self._matdesc,
         )
         with self._lock:
             if len(self._loaded) >= MAX_LOADED_VERSIONS:
@@ -121,40 +121,73 @@ class VaultKvRsaKey(IdentifiedCmk):
             self._loaded[version] = self._loaded[actual] = (actual, rsa_key)
         return actual, rsa_key
 
+    @property
+    def reference(self) -> str:
+        return self._reference
+
+    @property
+    def matdesc(self) -> Mapping[str, str]:
+        return self._matdesc
+
+    @property
+    def identity(self) -> str:
+        """The fingerprint of the configured (or latest) version's public key; reads the secret once."""
+        return self._load(self.version)[1].identity  # type: ignore[return-value]
+
     def loaded_version(self) -> int:
         """The KV version this CMK wraps with (reads the secret on first use)."""
         return self._load(self.version)[0]
 
+    def _versioned(self, actual: int, wrapped: WrappedContentKey) -> WrappedContentKey:
+        return WrappedContentKey(WRAP_ALG, wrapped.wrapped_key, wrapped.wrapped_iv, self._matdesc,
+                                 cmk_identity=wrapped.cmk_identity, cmk_version=str(actual))
+
     def wrap(self, content_key: ContentKey) -> WrappedContentKey:
         actual, rsa_key = self._load(self.version)
-        wrapped = rsa_key.wrap(content_key)
-        return WrappedContentKey(
-            WRAP_ALG, wrapped.wrapped_key, wrapped.wrapped_iv, {**self._matdesc, MATDESC_CMK_VERSION: str(actual)}
-        )
+        return self._versioned(actual, rsa_key.wrap(content_key))
 
     def wrap_ivs(
         self, data_key: bytes, ivs: Sequence[bytes], *, reuse: WrappedContentKey | None = None
     ) -> list[WrappedContentKey]:
         """Local RSA encryptions with the loaded key pair; ``[]`` if ``reuse`` names another KV version."""
         actual, rsa_key = self._load(self.version)
-        entries = {**self._matdesc, MATDESC_CMK_VERSION: str(actual)}
-        if reuse is not None and (not self.matches(reuse) or reuse.matdesc.get(MATDESC_CMK_VERSION) != str(actual)):
+        if reuse is not None and (not rsa_key.matches(reuse) or reuse.cmk_version != str(actual)):
             return []
-        return [
-            WrappedContentKey(WRAP_ALG, w.wrapped_key, w.wrapped_iv, entries)
-            for w in rsa_key.wrap_ivs(data_key, ivs, reuse=reuse)
-        ]
+        return [self._versioned(actual, w) for w in rsa_key.wrap_ivs(data_key, ivs, reuse=reuse)]
+
+    def _key_for(self, wrapped: WrappedContentKey) -> KeyWrapper | None:
+        """The loaded version whose key wrapped ``wrapped``: the recorded version, then the current one."""
+        if wrapped.wrap_alg != WRAP_ALG:
+            return None
+        recorded = wrapped.cmk_version
+        versions: list[int | None] = [int(recorded)] if recorded and recorded.isdigit() else []
+        versions.append(self.version)
+        for version in dict.fromkeys(versions):
+            try:
+                _, rsa_key = self._load(version)
+            except KeyNotFoundError:
+                if version == self.version:
+                    raise
+                continue
+            if wrapped.cmk_identity == self._legacy_identity or rsa_key.matches(wrapped):
+                return rsa_key
+        return None
+
+    def matches(self, wrapped: WrappedContentKey) -> bool:
+        """By the public key's fingerprint (or the secret path earlier versions wrote); objects of the
+        official SDKs (no identity) by the configured matdesc."""
+        if wrapped.cmk_identity is None:
+            return super().matches(wrapped)
+        return self._key_for(wrapped) is not None
 
     def unwrap(self, wrapped: WrappedContentKey) -> ContentKey:
-        recorded = wrapped.matdesc.get(MATDESC_CMK_VERSION)
-        version = int(recorded) if recorded and recorded.isdigit() and self.matches(wrapped) else self.version
-        _, rsa_key = self._load(version)
-        plain = WrappedContentKey(WRAP_ALG, wrapped.wrapped_key, wrapped.wrapped_iv, rsa_key.matdesc)
-        return rsa_key.unwrap(plain)
-
-
-    def key_version(self, wrapped: WrappedContentKey) -> str | None:
-        return wrapped.matdesc.get(MATDESC_CMK_VERSION)
+        rsa_key = self._key_for(wrapped)
+        if rsa_key is None:
+            raise NoMatchingKeyError(
+                f"CMK {self._reference}: neither version {wrapped.cmk_version or '?'} nor the current version "
+                f"of secret '{self.mount}/{self.secret_path}' holds the key {wrapped.cmk_identity!r} the object names"
+            )
+        return rsa_key.unwrap(wrapped)
 
     def __reduce__(self) -> Any:
         raise TypeError("VaultKvRsaKey holds an RSA private key and cannot be pickled")

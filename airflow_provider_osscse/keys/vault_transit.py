@@ -7,16 +7,35 @@ ciphertext strings. Unwrap is one batch ``<mount>/decrypt/<key>`` call. Rotation
 ``rewrap`` (the data key is never exposed to us). The base ``new_content_key`` (local random key and
 IV, one batch encrypt) is kept rather than ``datakey/plaintext``: that endpoint cannot also wrap the
 IV, so it would cost two round trips per object instead of one.
+
+Never creating a key: Transit *upserts* on encrypt (a token with ``create`` on
+``<mount>/encrypt/<key>``, e.g. root, silently creates a missing key), so a typo in a reference
+would fork key custody: objects sealed under a key nobody provisioned or backs up. Before its first
+encrypt each instance therefore reads ``<mount>/keys/<key>`` once (capability ``read``; the answer is
+key metadata, never key material) and refuses a missing key with :class:`KeyNotFoundError` before
+anything is written. Only the positive answer is cached. Decrypt and rewrap never upsert, so readers
+and rotators skip the check and need no ``read``. The writer policy in ``docs/key-custody.md`` also
+grants only ``update`` (not ``create``) on the encrypt path, so Vault itself refuses to upsert.
+
+Objects carry the identity ``vault-transit:<mount>/<key>`` and the key version ``vN`` of the
+``vault:vN:`` prefix (``x-oss-meta-osscse-cmk`` / ``-cmk-version``); the prefix is authoritative.
 """
 
 from __future__ import annotations
 
 import base64
 import re
+import threading
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
-from airflow_provider_osscse.envelope.errors import KeyUnwrapError
+from airflow_provider_osscse.envelope.errors import (
+    KeyNotFoundError,
+    KeyPermissionError,
+    KeyServiceError,
+    KeyUnwrapError,
+)
 from airflow_provider_osscse.envelope.keywrap import ContentKey, WrappedContentKey
 from airflow_provider_osscse.keys.identified_cmk import IdentifiedCmk
 from airflow_provider_osscse.keys.masking import mask_key_bytes
@@ -31,8 +50,21 @@ _VERSION = re.compile(r"^vault:v(\d+):")
 
 
 def transit_identity(mount: str, key_name: str) -> str:
-    """The matdesc value naming a Transit key, independent of the Airflow connection used to reach it."""
+    """The identity (``x-oss-meta-osscse-cmk``) naming a Transit key, independent of the Airflow
+    connection used to reach it."""
     return f"vault-transit:{mount}/{key_name}"
+
+
+def ciphertext_version(ciphertext: bytes) -> str | None:
+    """``vN`` of a Transit ciphertext ``vault:vN:...``, or ``None`` when it is not one."""
+    match = _VERSION.match(ciphertext.decode("ascii", "replace"))
+    return f"v{match.group(1)}" if match else None
+
+
+def _connection_of(reference: str) -> str:
+    """The Airflow connection id a ``vault-transit://<conn>/...`` reference names, for messages."""
+    parts = urlsplit(reference)
+    return parts.netloc if parts.scheme == "vault-transit" and parts.netloc else "(not named by the reference)"
 
 
 class VaultTransitKey(IdentifiedCmk):
@@ -63,9 +95,58 @@ class VaultTransitKey(IdentifiedCmk):
             identity=transit_identity(self.mount, key_name), matdesc=matdesc,
         )
         self._retry = retry
+        self._exists_lock = threading.Lock()
+        self._key_checked = False
 
+    def _ensure_key_exists(self) -> None:
+        """Read ``<mount>/keys/<key>`` once per instance; refuse a missing key before any encrypt.
 
+        Transit would otherwise create the key on encrypt (for tokens allowed ``create``). Only a
+        positive answer is cached, so a key created after a failure is found on the next attempt.
+        """
+        if self._key_checked:
+            return
+        with self._exists_lock:
+            if self._key_checked:
+                return
+            import hvac.exceptions as hx
 
+            path = f"{self.mount}/keys/{self.key_name}"
+            forbidden = object()
+
+            def read() -> Any:
+                try:
+                    return self._client.secrets.transit.read_key(self.key_name, mount_point=self.mount)
+                except hx.Forbidden:
+                    return forbidden  # answered below, without chaining hvac's exception
+
+            conn = _connection_of(self._reference)
+            response = vault_call(
+                read, reference=self._reference, path=path, capability="read", retry=self._retry,
+                not_found=(
+                    f"CMK {self._reference}: Transit key '{self.key_name}' does not exist on mount "
+                    f"'{self.mount}' of Vault connection '{conn}' (or the mount does not exist); nothing "
+                    f"was encrypted under it. This package never creates keys: create it with "
+                    f"`bao write -f {path}` (or `vault write -f {path}`), or correct the key name in "
+                    "the CMK reference."
+                ),
+            )
+            if response is forbidden:
+                raise KeyPermissionError(
+                    f"permission denied for CMK {self._reference}: the Vault token of connection "
+                    f"'{conn}' lacks the 'read' capability on '{path}'. Writers need it: the key's "
+                    "existence is checked before the first encrypt, because Transit would create a "
+                    f'missing key. Add `path "{path}" {{ capabilities = ["read"] }}` to the writer '
+                    "policy (docs/key-custody.md, least privilege); nothing was encrypted."
+                )
+            data = (response or {}).get("data") or {}
+            if data.get("supports_encryption") is False:
+                raise KeyServiceError(
+                    f"CMK {self._reference}: Transit key '{self.key_name}' on mount '{self.mount}' is "
+                    f"of type '{data.get('type')}', which cannot encrypt; use an encryption key type "
+                    "such as aes256-gcm96"
+                )
+            self._key_checked = True
 
     def _call(self, op: str, fn: Any, **kw: Any) -> Any:
         return vault_call(
@@ -78,6 +159,7 @@ class VaultTransitKey(IdentifiedCmk):
         )
 
     def wrap(self, content_key: ContentKey) -> WrappedContentKey:
+        self._ensure_key_exists()
         batch = [
             {"plaintext": base64.b64encode(content_key.key).decode("ascii")},
             {"plaintext": base64.b64encode(content_key.iv).decode("ascii")},
@@ -89,7 +171,7 @@ class VaultTransitKey(IdentifiedCmk):
             ),
         )
         key_ct, iv_ct = self._ciphertexts(response)
-        return WrappedContentKey(WRAP_ALG, key_ct, iv_ct, self._matdesc)
+        return self._wrapped(key_ct, iv_ct, ciphertext_version(key_ct))
 
     def wrap_ivs(
         self, data_key: bytes, ivs: Sequence[bytes], *, reuse: WrappedContentKey | None = None
@@ -102,6 +184,7 @@ class VaultTransitKey(IdentifiedCmk):
         """
         if reuse is not None and not self.matches(reuse):
             raise ValueError(f"CMK {self._reference}: 'reuse' was not wrapped by this Transit key")
+        self._ensure_key_exists()
         values = ([] if reuse is not None else [data_key]) + list(ivs)
         batch = [{"plaintext": base64.b64encode(v).decode("ascii")} for v in values]
         response = self._call(
@@ -115,13 +198,10 @@ class VaultTransitKey(IdentifiedCmk):
             raise KeyUnwrapError(f"Vault did not wrap the IVs under CMK {self._reference}")
         ciphertexts = [r["ciphertext"].encode("utf-8") for r in results]
         key_ct = reuse.wrapped_key if reuse is not None else ciphertexts.pop(0)
-        version = _VERSION.match(key_ct.decode("ascii", "replace"))
-        if version is None or any(
-            (m := _VERSION.match(ct.decode("ascii", "replace"))) is None or m.group(1) != version.group(1)
-            for ct in ciphertexts
-        ):
+        version = ciphertext_version(key_ct)
+        if version is None or any(ciphertext_version(ct) != version for ct in ciphertexts):
             return []
-        return [WrappedContentKey(WRAP_ALG, key_ct, ct, self._matdesc) for ct in ciphertexts]
+        return [self._wrapped(key_ct, ct, version) for ct in ciphertexts]
 
     def _ciphertexts(self, response: Mapping[str, Any]) -> tuple[bytes, bytes]:
         results = response["data"]["batch_results"]
@@ -161,11 +241,21 @@ class VaultTransitKey(IdentifiedCmk):
         )
 
     def rewrap(self, wrapped: WrappedContentKey) -> WrappedContentKey:
-        """Vault ``rewrap`` to the newest key version: the data key never leaves Vault."""
-        batch = [
-            {"ciphertext": wrapped.wrapped_key.decode("ascii")},
-            {"ciphertext": wrapped.wrapped_iv.decode("ascii")},
-        ]
+        """Vault ``rewrap`` to the newest key version: the data key never leaves Vault.
+
+        Needs only ``update`` on ``<mount>/rewrap/<key>`` (no decrypt). The result carries this
+        key's identity, the new ``vN`` and the object's own user matdesc (not this instance's: the
+        object keeps what its official readers were configured with).
+        """
+        try:
+            batch = [
+                {"ciphertext": wrapped.wrapped_key.decode("ascii")},
+                {"ciphertext": wrapped.wrapped_iv.decode("ascii")},
+            ]
+        except UnicodeDecodeError:
+            raise KeyUnwrapError(
+                f"CMK {self._reference}: wrapped values are not Vault ciphertexts (vault:vN:...)"
+            ) from None
         response = self._call(
             "rewrap",
             lambda: self._client.secrets.transit.rewrap_data(
@@ -174,11 +264,15 @@ class VaultTransitKey(IdentifiedCmk):
             invalid_means_unwrap_failure=True,
         )
         key_ct, iv_ct = self._ciphertexts(response)
-        return WrappedContentKey(WRAP_ALG, key_ct, iv_ct, {**wrapped.matdesc, **self._matdesc})
+        return WrappedContentKey(
+            WRAP_ALG, key_ct, iv_ct, wrapped.matdesc, cmk_identity=self.identity,
+            cmk_version=ciphertext_version(key_ct),
+        )
 
     def key_version(self, wrapped: WrappedContentKey) -> str | None:
-        match = _VERSION.match(wrapped.wrapped_key.decode("ascii", "replace"))
-        return f"v{match.group(1)}" if match else None
+        """``vN`` of the wrapped data key's ``vault:vN:`` prefix (the ciphertext is authoritative);
+        the recorded ``cmk_version`` only when the value is not a Transit ciphertext."""
+        return ciphertext_version(wrapped.wrapped_key) or wrapped.cmk_version
 
     def __reduce__(self) -> Any:
         raise TypeError("VaultTransitKey holds an authenticated Vault client and cannot be pickled")

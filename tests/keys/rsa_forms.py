@@ -1,4 +1,4 @@
-"""RSA test keys in the PEM forms users bring (generated once per session, 1024-bit for speed)."""
+"""RSA test keys in the PEM forms users bring (generated once per session; 2048-bit, the smallest size a CMK may wrap with)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 @cache
 def rsa_private_key(seed: int = 0) -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
 def pem(seed: int, form: str) -> bytes:

@@ -108,7 +108,8 @@ def test_transit_k_small_objects_cost_at_most_ceil_k_over_pool_calls(
     cmk = with_data_key_cache(transit, DataKeyCacheLimits(iv_batch_size=pool))
     results = [new_content_key_for(cmk, SMALL) for _ in range(k)]
     assert _encrypts(adapter, transit_key) == math.ceil(k / pool) == 5
-    assert sum(adapter.calls.values()) == 5  # nothing else (no datakey, no lookups)
+    assert adapter.calls[f"GET v1/transit/keys/{transit_key}"] == 1  # the key-exists check, once
+    assert sum(adapter.calls.values()) == 5 + 1  # nothing else (no datakey)
     assert len({ck.key for ck, _ in results}) == 1 and len({w.wrapped_key for _, w in results}) == 1
     assert {w.wrapped_key[:9] for _, w in results} | {w.wrapped_iv[:9] for _, w in results} == {b"vault:v1:"}
     _check_objects(results, VaultTransitKey(vault_root, key_name=transit_key))  # uncached reader
@@ -146,7 +147,7 @@ def test_kms_cache_saves_generate_data_key_but_keeps_one_encrypt_per_iv(osscse_k
     results = [new_content_key_for(cmk, SMALL) for _ in range(10)]
     assert counted.calls == {"Encrypt": 11}  # data key once + one per IV; no GenerateDataKey
     assert len({w.wrapped_key for _, w in results}) == 1
-    assert {w.matdesc["osscse-cmk-version"] for _, w in results} != {None}
+    assert {w.cmk_version for _, w in results} != {None}
     _check_objects(results, AlicloudKmsKey(tea, key_id=alias))
 
 
@@ -162,7 +163,7 @@ def test_rsa_and_vault_kv_batch_locally_and_stay_readable(kind: str, vault_root:
     results = [new_content_key_for(cmk, SMALL) for _ in range(9)]
     assert len({w.wrapped_key for _, w in results}) == 1 and cmk.cache.stats()["iv_batches"] == 3  # type: ignore[attr-defined]
     if kind == "vault-kv":
-        assert {w.matdesc["osscse-cmk-version"] for _, w in results} == {"1"}
+        assert {w.cmk_version for _, w in results} == {"1"}
     _check_objects(results, inner)
 
 

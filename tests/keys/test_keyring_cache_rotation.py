@@ -28,12 +28,12 @@ def test_keyring_picks_the_cmk_named_by_matdesc(vault_root: hvac.Client, transit
     wrapped_b = b.wrap(content_key)
     assert keyring.unwrap(wrapped_b) == content_key
     assert (a.unwraps, b.unwraps) == (0, 1)
-    assert keyring.wrap(content_key).matdesc["osscse-cmk"] == f"vault-transit:transit/{transit_key}"
+    assert keyring.wrap(content_key).cmk_identity == f"vault-transit:transit/{transit_key}"
 
 
 def test_keyring_refuses_an_object_naming_a_cmk_it_does_not_hold(vault_root: hvac.Client, transit_key: str) -> None:
     keyring = Keyring(VaultTransitKey(vault_root, key_name=transit_key))
-    foreign = WrappedContentKey("VAULT/TRANSIT", b"vault:v1:x", b"vault:v1:y", {"osscse-cmk": "vault-transit:transit/other"})
+    foreign = WrappedContentKey("VAULT/TRANSIT", b"vault:v1:x", b"vault:v1:y", cmk_identity="vault-transit:transit/other")
     with pytest.raises(NoMatchingKeyError, match="vault-transit:transit/other"):
         keyring.unwrap(foreign)
 

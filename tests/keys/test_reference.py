@@ -62,7 +62,8 @@ def test_vault_transit_reference_resolves_through_the_real_airflow_vault_hook(
     assert isinstance(cmk, VaultTransitKey)
     content_key = ContentKey.generate()
     wrapped = cmk.wrap(content_key)
-    assert dict(wrapped.matdesc) == {"osscse-cmk": f"vault-transit:transit/{transit_key}", "team": "orders"}
+    assert dict(wrapped.matdesc) == {"team": "orders"}
+    assert wrapped.cmk_identity == f"vault-transit:transit/{transit_key}"
     assert VaultTransitKey(vault_root, key_name=transit_key).unwrap(wrapped) == content_key
 
 
@@ -74,7 +75,8 @@ def test_rsa_file_private_key_round_trips_a_content_key(tmp_path: Path, form: st
     assert cmk.wrap_alg == "RSA/NONE/PKCS1Padding"
     content_key = ContentKey.generate()
     assert cmk.unwrap(cmk.wrap(content_key)) == content_key
-    assert cmk.matdesc["osscse-cmk"].startswith("rsa-sha256:") and str(path) not in json.dumps(dict(cmk.matdesc))
+    assert cmk.identity.startswith("rsa-sha256:") and str(path) not in cmk.identity
+    assert str(path) not in json.dumps(dict(cmk.matdesc))
 
 
 @pytest.mark.parametrize("form", ["x509", "pkcs1-public"])

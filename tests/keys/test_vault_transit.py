@@ -5,19 +5,25 @@ from __future__ import annotations
 import json
 import pickle
 import time
+import uuid
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 import hvac
+import hvac.exceptions
 import pytest
+import requests
 
 from airflow_provider_osscse.envelope.errors import (
     KeyNotFoundError,
     KeyPermissionError,
+    KeyServiceError,
     KeyServiceUnavailableError,
     KeyUnwrapError,
 )
 from airflow_provider_osscse.envelope.keywrap import ContentKey, WrappedContentKey
 from airflow_provider_osscse.keys.vault_transit import VaultTransitKey
+from airflow_provider_osscse.testing.openbao import OpenBaoServer
 from tests.keys.conftest import FAST_RETRY
 
 
@@ -31,24 +37,43 @@ def test_wrap_then_unwrap_returns_the_same_content_key(vault_root: hvac.Client, 
     assert cmk.key_version(wrapped) == "v1"
 
 
-def test_matdesc_names_the_key_identity_not_the_connection_and_keeps_user_entries(
+def test_objects_name_the_key_identity_and_version_not_the_connection_and_matdesc_is_only_the_users(
     vault_root: hvac.Client, transit_key: str
 ) -> None:
     cmk = VaultTransitKey(
         vault_root, key_name=transit_key, reference=f"vault-transit://my_conn/transit/{transit_key}",
         matdesc={"team": "orders"},
     )
+    assert cmk.identity == f"vault-transit:transit/{transit_key}"
     wrapped = cmk.new_content_key()[1]
-    assert dict(wrapped.matdesc) == {"osscse-cmk": f"vault-transit:transit/{transit_key}", "team": "orders"}
-    assert "my_conn" not in json.dumps(dict(wrapped.matdesc))
+    assert dict(wrapped.matdesc) == {"team": "orders"}
+    assert wrapped.cmk_identity == f"vault-transit:transit/{transit_key}" and wrapped.cmk_version == "v1"
+    assert "my_conn" not in json.dumps([dict(wrapped.matdesc), wrapped.cmk_identity, wrapped.cmk_version])
     other_conn = VaultTransitKey(vault_root, key_name=transit_key, reference="vault-transit://x/transit/k")
     assert other_conn.matches(wrapped)
+    assert not VaultTransitKey(vault_root, key_name=f"{transit_key}-other").matches(wrapped)
+    assert VaultTransitKey(vault_root, key_name=transit_key).wrap(ContentKey.generate()).matdesc == {}
+
+
+def test_batched_iv_wrapping_carries_identity_and_the_shared_version(vault_root: hvac.Client, transit_key: str) -> None:
+    cmk = VaultTransitKey(vault_root, key_name=transit_key, matdesc={"team": "orders"})
+    content_key = ContentKey.generate()
+    first = cmk.wrap_ivs(content_key.key, [content_key.iv])
+    more = cmk.wrap_ivs(content_key.key, [ContentKey.generate().iv], reuse=first[0])
+    for wrapped in first + more:
+        assert (wrapped.cmk_identity, wrapped.cmk_version) == (cmk.identity, "v1")
+        assert dict(wrapped.matdesc) == {"team": "orders"}
+    assert cmk.unwrap(first[0]) == content_key
+    assert more[0].wrapped_key == first[0].wrapped_key
 
 
 def test_encrypt_only_token_wraps_but_cannot_unwrap_and_says_which_capability_is_missing(
     vault_root: hvac.Client, transit_key: str, approle_client: Callable[[str], hvac.Client]
 ) -> None:
-    writer = approle_client(f'path "transit/encrypt/{transit_key}" {{ capabilities = ["update"] }}')
+    writer = approle_client(
+        f'path "transit/encrypt/{transit_key}" {{ capabilities = ["update"] }}\n'
+        f'path "transit/keys/{transit_key}" {{ capabilities = ["read"] }}'
+    )
     cmk = VaultTransitKey(writer, key_name=transit_key, retry=FAST_RETRY)
     wrapped = cmk.wrap(ContentKey.generate())
     with pytest.raises(KeyPermissionError, match=f"lacks the 'update' capability on 'transit/decrypt/{transit_key}'"):
@@ -63,8 +88,123 @@ def test_decrypt_only_token_unwraps_but_cannot_wrap(
     reader = approle_client(f'path "transit/decrypt/{transit_key}" {{ capabilities = ["update"] }}')
     cmk = VaultTransitKey(reader, key_name=transit_key, retry=FAST_RETRY)
     assert cmk.unwrap(wrapped) == content_key
-    with pytest.raises(KeyPermissionError, match=f"transit/encrypt/{transit_key}"):
+    with pytest.raises(KeyPermissionError, match=f"transit/keys/{transit_key}"):  # refused before encrypting
         cmk.wrap(content_key)
+    with pytest.raises(hvac.exceptions.Forbidden):  # and Vault would refuse the encrypt itself
+        reader.secrets.transit.encrypt_data(transit_key, plaintext="AAAA")
+
+
+def test_writer_token_without_read_on_the_key_is_refused_before_encrypting_and_told_the_policy_line(
+    vault_root: hvac.Client, transit_key: str, approle_client: Callable[[str], hvac.Client]
+) -> None:
+    writer = approle_client(f'path "transit/encrypt/{transit_key}" {{ capabilities = ["update"] }}')
+    cmk = VaultTransitKey(writer, key_name=transit_key, retry=FAST_RETRY,
+                          reference=f"vault-transit://vault_writer/transit/{transit_key}")
+    with pytest.raises(KeyPermissionError) as info:
+        cmk.wrap(ContentKey.generate())
+    message = str(info.value)
+    assert f"lacks the 'read' capability on 'transit/keys/{transit_key}'" in message
+    assert "'vault_writer'" in message and f'path "transit/keys/{transit_key}"' in message
+    assert info.value.__context__ is None and info.value.__cause__ is None
+
+
+def test_missing_key_is_refused_before_any_encrypt_and_never_created(vault_root: hvac.Client) -> None:
+    """A root token may upsert on encrypt: a typo'd key name must fail, not fork key custody."""
+    name = f"typo-{uuid.uuid4().hex[:8]}"
+    cmk = VaultTransitKey(vault_root, key_name=name, reference=f"vault-transit://vault_default/transit/{name}",
+                          retry=FAST_RETRY)
+    content_key = ContentKey.generate()
+    for attempt in (lambda: cmk.wrap(content_key), cmk.new_content_key,
+                    lambda: cmk.wrap_ivs(content_key.key, [content_key.iv])):
+        with pytest.raises(KeyNotFoundError) as info:
+            attempt()
+        message = str(info.value)
+        assert f"Transit key '{name}' does not exist on mount 'transit'" in message
+        assert "Vault connection 'vault_default'" in message
+        assert f"bao write -f transit/keys/{name}" in message and f"vault write -f transit/keys/{name}" in message
+    with pytest.raises(hvac.exceptions.InvalidPath):
+        vault_root.secrets.transit.read_key(name)
+
+
+def test_missing_mount_is_key_not_found_naming_the_mount(vault_root: hvac.Client) -> None:
+    cmk = VaultTransitKey(vault_root, mount="no-such-transit", key_name="orders", retry=FAST_RETRY)
+    with pytest.raises(KeyNotFoundError, match="on mount 'no-such-transit'"):
+        cmk.wrap(ContentKey.generate())
+
+
+def test_key_existence_is_read_once_per_instance_and_only_a_positive_answer_is_kept(
+    osscse_openbao: OpenBaoServer, vault_root: hvac.Client
+) -> None:
+    name = f"later-{uuid.uuid4().hex[:8]}"
+    session = requests.Session()
+    seen: list[str] = []
+    session.hooks["response"].append(lambda r, *a, **k: seen.append(f"{r.request.method} {urlsplit(r.url).path}"))
+    client = hvac.Client(url=osscse_openbao.address, token=osscse_openbao.root_token, session=session)
+    cmk = VaultTransitKey(client, key_name=name, retry=FAST_RETRY)
+    with pytest.raises(KeyNotFoundError):
+        cmk.wrap(ContentKey.generate())
+    vault_root.secrets.transit.create_key(name)  # the operator fixes it; the same instance now works
+    for _ in range(3):
+        cmk.wrap(ContentKey.generate())
+    cmk.wrap_ivs(ContentKey.generate().key, [ContentKey.generate().iv])
+    assert seen.count(f"GET /v1/transit/keys/{name}") == 2  # the refusal, then one positive answer
+    assert seen.count(f"POST /v1/transit/encrypt/{name}") == 4
+
+
+def test_a_signing_only_key_is_refused_for_wrapping(vault_root: hvac.Client) -> None:
+    name = f"sign-{uuid.uuid4().hex[:8]}"
+    vault_root.secrets.transit.create_key(name, key_type="ed25519")
+    with pytest.raises(KeyServiceError, match="type 'ed25519', which cannot encrypt"):
+        VaultTransitKey(vault_root, key_name=name, retry=FAST_RETRY).wrap(ContentKey.generate())
+
+
+def test_reader_and_rotator_need_no_read_on_the_key(
+    vault_root: hvac.Client, transit_key: str, approle_client: Callable[[str], hvac.Client]
+) -> None:
+    content_key = ContentKey.generate()
+    wrapped = VaultTransitKey(vault_root, key_name=transit_key).wrap(content_key)
+    vault_root.secrets.transit.rotate_key(transit_key)
+    rotator = VaultTransitKey(
+        approle_client(f'path "transit/rewrap/{transit_key}" {{ capabilities = ["update"] }}'),
+        key_name=transit_key, retry=FAST_RETRY,
+    )
+    rewrapped = rotator.rewrap(wrapped)
+    assert rewrapped.cmk_version == "v2"
+    with pytest.raises(KeyPermissionError, match=f"transit/decrypt/{transit_key}"):
+        rotator.unwrap(rewrapped)
+    reader = VaultTransitKey(
+        approle_client(f'path "transit/decrypt/{transit_key}" {{ capabilities = ["update"] }}'),
+        key_name=transit_key, retry=FAST_RETRY,
+    )
+    assert reader.unwrap(rewrapped) == content_key
+
+
+def test_rewrap_moves_to_the_new_version_and_keeps_the_objects_user_matdesc(
+    vault_root: hvac.Client, transit_key: str
+) -> None:
+    writer = VaultTransitKey(vault_root, key_name=transit_key, matdesc={"team": "orders"})
+    content_key = ContentKey.generate()
+    written = writer.wrap(content_key)
+    unrecorded = WrappedContentKey("VAULT/TRANSIT", written.wrapped_key, written.wrapped_iv, {"team": "orders"})
+    vault_root.secrets.transit.rotate_key(transit_key)
+    rotator = VaultTransitKey(vault_root, key_name=transit_key, matdesc={"other": "entry"})
+    for source in (written, unrecorded):
+        new = rotator.rewrap(source)
+        assert new.wrapped_key.startswith(b"vault:v2:") and new.cmk_version == "v2"
+        assert new.cmk_identity == f"vault-transit:transit/{transit_key}"
+        assert dict(new.matdesc) == {"team": "orders"}
+        assert rotator.unwrap(new) == content_key
+
+
+def test_key_version_reads_the_ciphertext_prefix_also_for_objects_without_a_recorded_version(
+    vault_root: hvac.Client, transit_key: str
+) -> None:
+    cmk = VaultTransitKey(vault_root, key_name=transit_key)
+    wrapped = cmk.wrap(ContentKey.generate())
+    unrecorded = WrappedContentKey("VAULT/TRANSIT", wrapped.wrapped_key, wrapped.wrapped_iv, {})
+    assert unrecorded.cmk_version is None and cmk.key_version(unrecorded) == "v1"
+    mislabelled = WrappedContentKey("VAULT/TRANSIT", wrapped.wrapped_key, wrapped.wrapped_iv, {}, cmk_version="v9")
+    assert cmk.key_version(mislabelled) == "v1"  # the ciphertext, not an unauthenticated header, decides
 
 
 def test_rotation_then_rewrap_moves_to_v2_without_exposing_the_key_and_old_still_unwraps(

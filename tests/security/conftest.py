@@ -139,6 +139,7 @@ def security_env(
     rsa_file.write_bytes(rsa_pem)
 
     policy = f'path "transit/encrypt/{TRANSIT_KEY}" {{ capabilities = ["update"] }}\n'
+    policy += f'path "transit/keys/{TRANSIT_KEY}" {{ capabilities = ["read"] }}\n'  # the key-exists check
     vault.sys.create_or_update_policy(name="osscse-security-enconly", policy=policy)
     enc_token = vault.auth.token.create(policies=["osscse-security-enconly"], ttl="2h")["auth"]["client_token"]
     enc_ak, enc_secret = "LTAI-security-enconly", f"enconly-secret-{uuid.uuid4().hex}"
