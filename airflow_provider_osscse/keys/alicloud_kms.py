@@ -9,10 +9,26 @@ decoded header bytes are themselves printable base64 text, that text is the blob
 The KMS blob names its key, so Decrypt needs no KeyId: any credential allowed to decrypt under that
 key can read the object. Rotation: ``ReEncrypt`` (the data key never leaves KMS).
 
-Key versions: every Encrypt/GenerateDataKey/ReEncrypt response names the ``KeyVersionId`` that
-sealed the blob. It is recorded in the object's matdesc as ``osscse-cmk-version`` (not secret), so
-:meth:`AlicloudKmsKey.key_version` can answer from the headers alone, without a KMS call. Objects
-written by other SDKs carry no such entry: their version is unknown (``None``) until rewrapped.
+Identity and versions: objects name the CMK as ``kms:<configured key id or alias>`` in
+``x-oss-meta-osscse-cmk`` and the ``KeyVersionId`` KMS answered when it sealed the data key in
+``x-oss-meta-osscse-cmk-version`` (neither is secret), so :meth:`AlicloudKmsKey.key_version` answers
+from the headers alone. The matdesc holds only what the user configured (empty by default, as the
+official SDKs write it). Objects written by other SDKs name no version: ``None`` until rewrapped.
+
+Pinning: the headers only *select* a CMK; they are not evidence of which key sealed the blob (anyone
+who can write the bucket can relabel an object). Because a blob names its own key, a credential
+allowed to decrypt under several keys would open any of them. So each :class:`AlicloudKmsKey` pins
+one KMS key id and checks it in every answer: ``Decrypt``'s ``KeyId``; ``ReEncrypt``'s
+``SourceKeyId`` (the source CMK) and ``KeyId`` (the destination); the ``KeyId`` of ``Encrypt`` and
+``GenerateDataKey``. A different key fails closed with :class:`KmsKeyMismatchError` (a
+:class:`KeyUnwrapError`), the data key discarded. The pin is resolved once per instance: a key id is
+its own pin; an alias (or ARN) is resolved by ``DescribeKey`` before the first Decrypt/ReEncrypt
+(readers need ``kms:DescribeKey``; configure the key id to avoid it), or taken from the ``KeyId``
+that the first ``Encrypt``/``GenerateDataKey`` answers (writers need no extra permission), and every
+later request names the resolved id, so re-pointing the alias cannot fork the key mid-run.
+
+Transport: a connection with ``protocol: http`` would send data keys in clear over the network; it
+is refused unless the endpoint is loopback (the local KMS server), see :class:`InsecureKmsConnectionError`.
 
 EncryptionContext: oss2's ``AliKMSProvider(passphrase=...)`` seals both values under the context
 ``{"x-passphrase": <passphrase>}`` and stores *nothing* about it in the object (KMS binds the
@@ -26,14 +42,17 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import json
 import re
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from functools import cached_property
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
-from airflow_provider_osscse.envelope.matdesc import MATDESC_CMK_VERSION
 from airflow_provider_osscse.envelope.errors import (
+    CmkError,
     KeyNotFoundError,
     KeyPermissionError,
     KeyServiceError,
@@ -65,9 +84,46 @@ _NOT_FOUND = ("Forbidden.KeyNotFound", "Forbidden.AliasNotFound", "Rejected.Disa
 _AUTH = ("InvalidAccessKeyId", "SignatureDoesNotMatch", "IncompleteSignature", "InvalidSecurityToken")
 
 
+class KmsKeyMismatchError(KeyUnwrapError):
+    """KMS answered for another key than the one this CMK is pinned to (relabelled object, or a KMS
+    or credential serving several keys): nothing KMS returned is used. Key ids are not secret, so the
+    message names the configured reference, the pinned key id and the key KMS actually used."""
+
+
+class InsecureKmsConnectionError(CmkError, ValueError):
+    """A KMS connection asks for plain ``http`` to a host that is not loopback."""
+
+
 def kms_identity(key_id: str) -> str:
-    """matdesc value naming the KMS key (key id or ``alias/NAME``), not the connection."""
+    """The CMK identity naming the KMS key as configured (key id or ``alias/NAME``), not the connection."""
     return f"kms:{key_id}"
+
+
+def needs_resolution(key_ref: str) -> bool:
+    """Whether ``key_ref`` is an alias or an ARN (resolved to a key id) rather than a key id itself."""
+    return key_ref.startswith(("alias/", "acs:"))
+
+
+def is_loopback_endpoint(endpoint: str) -> bool:
+    """Whether a KMS endpoint (``host[:port]``, optionally with a scheme) is a loopback host:
+    127.0.0.0/8, ::1 or ``localhost``. Anything unparsable is not."""
+    rest = endpoint.strip().split("://", 1)[-1]
+    try:  # a bare address, e.g. ``::1`` (whose colons would read as a port)
+        return ipaddress.ip_address(rest.strip("[]")).is_loopback
+    except ValueError:
+        pass
+    try:
+        host = urlsplit(f"//{rest}").hostname
+    except ValueError:
+        return False
+    if not host:
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def blob_from_header_bytes(raw: bytes) -> str:
@@ -88,8 +144,9 @@ def oss2_passphrase_context(passphrase: str) -> dict[str, str]:
 
 class AlicloudKmsHook(BaseHook):  # type: ignore[misc,valid-type]
     """Connection ``alicloud_kms``: login = AccessKey ID, password = secret; extras ``region``,
-    ``endpoint``, ``security_token`` (STS), ``protocol``, ``oss2_passphrase`` (read/write objects of
-    oss2's ``AliKMSProvider(passphrase=...)``). The client is built lazily, once."""
+    ``endpoint``, ``security_token`` (STS), ``protocol`` (``https``; ``http`` only to a loopback
+    endpoint), ``oss2_passphrase`` (read/write objects of oss2's ``AliKMSProvider(passphrase=...)``).
+    The client is built lazily, once."""
 
     conn_name_attr = "kms_conn_id"
     default_conn_name = "kms_default"
@@ -105,13 +162,22 @@ class AlicloudKmsHook(BaseHook):  # type: ignore[misc,valid-type]
         conn = self.get_connection(self.kms_conn_id)
         extra = conn.extra_dejson
         region = extra.get("region") or "cn-hangzhou"
+        endpoint = str(extra.get("endpoint") or f"kms.{region}.aliyuncs.com")
+        protocol = str(extra.get("protocol") or "https")
+        if protocol.lower() == "http" and not is_loopback_endpoint(endpoint):
+            raise InsecureKmsConnectionError(
+                f"KMS connection {self.kms_conn_id!r} sets protocol 'http' for endpoint {endpoint}: data "
+                "keys would cross the network unencrypted. Set the extra 'protocol' to 'https' (the "
+                "default); 'http' is accepted only for a loopback endpoint (127.0.0.1, ::1, localhost), "
+                "e.g. the local KMS server"
+            )
         return {
             "access_key_id": conn.login,
             "access_key_secret": conn.password,
             "security_token": extra.get("security_token") or None,
             "region_id": region,
-            "endpoint": extra.get("endpoint") or f"kms.{region}.aliyuncs.com",
-            "protocol": extra.get("protocol") or "https",
+            "endpoint": endpoint,
+            "protocol": protocol,
         }
 
     @property
@@ -150,6 +216,10 @@ class AlicloudKmsHook(BaseHook):  # type: ignore[misc,valid-type]
         """Sign one cheap read call (ListAliases); reports the error code, never credentials."""
         from alibabacloud_kms20160120 import models
 
+        try:
+            self._settings
+        except InsecureKmsConnectionError as exc:
+            return False, str(exc)
         try:
             self.client.list_aliases_with_options(models.ListAliasesRequest(page_size=1), self.runtime_options())
         except Exception as exc:  # noqa: BLE001 - report any failure as the test result
@@ -194,9 +264,54 @@ class AlicloudKmsKey(IdentifiedCmk):
         self._retry = retry
         self._runtime = runtime
         self._endpoint = endpoint
+        self._pin_lock = threading.Lock()
+        self._pinned: str | None = None if needs_resolution(key_id) else key_id
 
+    # -- pinning -------------------------------------------------------------------------------
+    @property
+    def pinned_key_id(self) -> str:
+        """The KMS key id every answer must name; an alias is resolved (``DescribeKey``) once."""
+        with self._pin_lock:
+            if self._pinned is None:
+                self._pinned = self._describe_key_id()
+            return self._pinned
 
+    def _describe_key_id(self) -> str:
+        from alibabacloud_kms20160120 import models
 
+        body = self._call_in_body("DescribeKey", {"KeyId": self.key_id}, models.DescribeKeyResponse,
+                                  context_param=None).body
+        key_id = body.key_metadata.key_id if body.key_metadata is not None else None
+        if not key_id:
+            raise KeyServiceError(f"CMK {self._reference}: KMS DescribeKey named no KeyId for {self.key_id}")
+        return str(key_id)
+
+    def _request_key_id(self) -> str:
+        """The ``KeyId`` to send to Encrypt/GenerateDataKey: the pin once known, else as configured."""
+        with self._pin_lock:
+            return self._pinned or self.key_id
+
+    def _pin_from_answer(self, action: str, named: str | None) -> None:
+        """Learn the pin from a writer's first answer, or check the answer against the pin."""
+        with self._pin_lock:
+            if self._pinned is None and named:
+                self._pinned = named
+            pinned = self._pinned
+        if not named or named != pinned:
+            raise self._mismatch(action, pinned or self.key_id, named)
+
+    def _mismatch(self, action: str, pinned: str, named: str | None, *, role: str = "") -> KmsKeyMismatchError:
+        used = f"KMS key {named}" if named else "no key at all"
+        if action in ("Encrypt", "GenerateDataKey"):
+            why = ("KMS sealed under another key than this CMK's (was the alias re-pointed?); nothing was "
+                   "wrapped. A new provider instance (the next task) resolves the alias afresh")
+        else:
+            why = ("the object was not wrapped by this CMK (its headers may have been altered to name "
+                   "it); nothing KMS returned was used")
+        return KmsKeyMismatchError(
+            f"CMK {self._reference} is pinned to KMS key {pinned} (configured as {self.key_id}), but "
+            f"KMS {action} answered{role} with {used}: {why}"
+        )
 
     def shares_service_with(self, other: AlicloudKmsKey) -> bool:
         """Whether ``other`` is reached through the same KMS (so ReEncrypt can move keys between them)."""
@@ -221,6 +336,20 @@ class AlicloudKmsKey(IdentifiedCmk):
         context_param: str | None = "EncryptionContext",
         extra_context: tuple[str, Mapping[str, str] | None] | None = None,
     ) -> T:
+        """:meth:`_call_raw`, answered as the SDK's ``response_cls`` model."""
+        from darabonba.core import DaraCore
+
+        raw = self._call_raw(action, params, context_param=context_param, extra_context=extra_context)
+        return DaraCore.from_map(response_cls(), raw)
+
+    def _call_raw(
+        self,
+        action: str,
+        params: dict[str, Any],
+        *,
+        context_param: str | None = "EncryptionContext",
+        extra_context: tuple[str, Mapping[str, str] | None] | None = None,
+    ) -> dict[str, Any]:
         """Call an RPC action with its parameters in the form body, never in the URL.
 
         The SDK's generated ``*_with_options`` methods put every parameter in the query string, and
@@ -228,9 +357,10 @@ class AlicloudKmsKey(IdentifiedCmk):
         URL-encoded value also escapes Airflow's masker. KMS accepts RPC parameters as
         ``application/x-www-form-urlencoded`` bodies, so plaintexts, ciphertext blobs and
         EncryptionContexts travel there. The SDK still signs the request (ACS3 hashes the body).
+        Answers the SDK's raw map (``body``, ``headers``, ``statusCode``), so fields the generated
+        models do not declare (``ReEncrypt``'s ``SourceKeyId``) stay visible.
         """
         from alibabacloud_tea_openapi import utils_models
-        from darabonba.core import DaraCore
 
         form = dict(params)
         if context_param and self._context:
@@ -242,9 +372,7 @@ class AlicloudKmsKey(IdentifiedCmk):
             action=action, version="2016-01-20", protocol="HTTPS", pathname="/", method="POST",
             auth_type="AK", style="RPC", req_body_type="formData", body_type="json",
         )
-        return self._call(
-            action, lambda rt: DaraCore.from_map(response_cls(), self._client.call_api(rpc, request, rt))
-        )
+        return self._call(action, lambda rt: dict(self._client.call_api(rpc, request, rt)))
 
     def _call(self, action: str, fn: Callable[[Any], T]) -> T:
         """Run one KMS action with bounded retries; map errors by code, never quoting the SDK text."""
@@ -287,18 +415,23 @@ class AlicloudKmsKey(IdentifiedCmk):
         raise error
 
     def _encrypt(self, raw: bytes) -> tuple[bytes, str | None]:
-        """(blob bytes, KeyVersionId) of ``Encrypt(base64(raw))``."""
+        """(blob bytes, KeyVersionId) of ``Encrypt(base64(raw))`` under the pinned key."""
         from alibabacloud_kms20160120 import models
 
-        params = {"KeyId": self.key_id, "Plaintext": base64.b64encode(raw).decode("ascii")}
+        params = {"KeyId": self._request_key_id(), "Plaintext": base64.b64encode(raw).decode("ascii")}
         body = self._call_in_body("Encrypt", params, models.EncryptResponse).body
+        self._pin_from_answer("Encrypt", body.key_id)
         return base64.b64decode(body.ciphertext_blob), body.key_version_id
 
     def _decrypt(self, wrapped: bytes) -> bytes:
+        """``Decrypt``; the answer must name the pinned key, else nothing it returned is used."""
         from alibabacloud_kms20160120 import models
 
+        pinned = self.pinned_key_id
         params = {"CiphertextBlob": blob_from_header_bytes(wrapped)}
         body = self._call_in_body("Decrypt", params, models.DecryptResponse).body
+        if body.key_id != pinned:
+            raise self._mismatch("Decrypt", pinned, body.key_id)
         try:
             raw = base64.b64decode(body.plaintext, validate=True)
         except (binascii.Error, TypeError):
@@ -308,44 +441,58 @@ class AlicloudKmsKey(IdentifiedCmk):
         mask_key_bytes(raw)
         return raw
 
-    def _reencrypt(self, wrapped: bytes, source_context: Mapping[str, str] | None) -> tuple[bytes, str | None]:
-        """(blob bytes, KeyVersionId) of ``ReEncrypt`` to this key's primary version and context."""
-        from alibabacloud_kms20160120 import models
+    def _reencrypt(self, wrapped: bytes, source: AlicloudKmsKey) -> tuple[bytes, str | None]:
+        """(blob bytes, KeyVersionId) of ``ReEncrypt`` from ``source`` to this key's primary version.
 
-        params = {"CiphertextBlob": blob_from_header_bytes(wrapped), "DestinationKeyId": self.key_id}
-        if source_context:
-            params["SourceEncryptionContext"] = _context_json(source_context)
-        body = self._call_in_body("ReEncrypt", params, models.ReEncryptResponse, context_param=None,
-                                  extra_context=("DestinationEncryptionContext", self._context)).body
-        return base64.b64decode(body.ciphertext_blob), body.key_version_id
-
-    def _object_matdesc(self, version: str | None) -> dict[str, str]:
-        """This key's matdesc plus the ``KeyVersionId`` that sealed the data key, when KMS named one."""
-        entries = dict(self._matdesc)
-        if version:
-            entries[MATDESC_CMK_VERSION] = version
-        return entries
+        Both pins are checked against the answer. When it names ``SourceKeyId``, that must be the
+        source's pinned key and ``KeyId`` this key's. The published API reference lists no
+        ``SourceKeyId`` and describes ``KeyId``/``KeyVersionId`` as the key that *decrypted the
+        original ciphertext*; such an answer must name the source's pinned key, and the new blob's
+        version is then unknown (``None``) rather than guessed. ``SourceKeyId`` is not sent in the
+        request: the reference documents it for asymmetric ciphertexts only.
+        """
+        source_pin, destination_pin = source.pinned_key_id, self.pinned_key_id
+        params = {"CiphertextBlob": blob_from_header_bytes(wrapped), "DestinationKeyId": destination_pin}
+        if source._context:
+            params["SourceEncryptionContext"] = _context_json(source._context)
+        raw = self._call_raw("ReEncrypt", params, context_param=None,
+                             extra_context=("DestinationEncryptionContext", self._context))
+        body = raw.get("body")
+        body = body if isinstance(body, Mapping) else {}
+        named, named_source = body.get("KeyId"), body.get("SourceKeyId")
+        if named_source is not None:
+            if named_source != source_pin:
+                raise source._mismatch("ReEncrypt", source_pin, named_source, role=" (SourceKeyId)")
+            if named != destination_pin:
+                raise self._mismatch("ReEncrypt", destination_pin, named, role=" (destination KeyId)")
+            version = body.get("KeyVersionId")
+        else:
+            if named != source_pin:
+                raise source._mismatch("ReEncrypt", source_pin, named, role=" (KeyId of the decrypting key)")
+            version = None
+        blob = body.get("CiphertextBlob")
+        if not isinstance(blob, str):
+            raise KeyServiceError(f"CMK {self._reference}: KMS ReEncrypt answered no CiphertextBlob")
+        return base64.b64decode(blob), str(version) if version else None
 
     # -- KeyWrapper ----------------------------------------------------------------------------
     def wrap(self, content_key: ContentKey) -> WrappedContentKey:
         wrapped_key, version = self._encrypt(content_key.key)
         wrapped_iv, _ = self._encrypt(content_key.iv)
-        return WrappedContentKey(WRAP_ALG, wrapped_key, wrapped_iv, self._object_matdesc(version))
+        return self._wrapped(wrapped_key, wrapped_iv, version)
 
     def new_content_key(self) -> tuple[ContentKey, WrappedContentKey]:
         """``GenerateDataKey`` (KMS entropy, key and its blob in one call) plus one Encrypt for the IV."""
         from alibabacloud_kms20160120 import models
 
-        params = {"KeyId": self.key_id, "NumberOfBytes": DATA_KEY_SIZE}
+        params = {"KeyId": self._request_key_id(), "NumberOfBytes": DATA_KEY_SIZE}
         body = self._call_in_body("GenerateDataKey", params, models.GenerateDataKeyResponse).body
+        self._pin_from_answer("GenerateDataKey", body.key_id)
         key = base64.b64decode(body.plaintext)
         mask_key_bytes(key)
         content_key = ContentKey(key=key, iv=new_iv())
         wrapped_iv, _ = self._encrypt(content_key.iv)
-        wrapped = WrappedContentKey(
-            WRAP_ALG, base64.b64decode(body.ciphertext_blob), wrapped_iv, self._object_matdesc(body.key_version_id)
-        )
-        return content_key, wrapped
+        return content_key, self._wrapped(base64.b64decode(body.ciphertext_blob), wrapped_iv, body.key_version_id)
 
     def wrap_ivs(
         self, data_key: bytes, ivs: Sequence[bytes], *, reuse: WrappedContentKey | None = None
@@ -361,17 +508,15 @@ class AlicloudKmsKey(IdentifiedCmk):
         if reuse is not None and not self.matches(reuse):
             raise ValueError(f"CMK {self._reference}: 'reuse' was not wrapped by this KMS key")
         if reuse is not None:
-            wrapped_key, matdesc = reuse.wrapped_key, dict(reuse.matdesc)
-            key_version = matdesc.get(MATDESC_CMK_VERSION)
+            wrapped_key, key_version = reuse.wrapped_key, reuse.cmk_version
         else:
             wrapped_key, key_version = self._encrypt(data_key)
-            matdesc = self._object_matdesc(key_version)
         if not ivs:
             return []
         wrapped_iv, iv_version = self._encrypt(ivs[0])
         if key_version and iv_version and iv_version != key_version:
             return []
-        return [WrappedContentKey(WRAP_ALG, wrapped_key, wrapped_iv, matdesc)]
+        return [self._wrapped(wrapped_key, wrapped_iv, key_version)]
 
     def unwrap(self, wrapped: WrappedContentKey) -> ContentKey:
         key, iv = self._decrypt(wrapped.wrapped_key), self._decrypt(wrapped.wrapped_iv)
@@ -387,22 +532,23 @@ class AlicloudKmsKey(IdentifiedCmk):
     ) -> WrappedContentKey:
         """KMS ``ReEncrypt`` of both values to this key's newest version (the data key stays in KMS).
 
-        ``source`` is the CMK that wrapped them (default: this one); its EncryptionContext opens them.
+        ``source`` is the CMK that wrapped them (default: this one); its EncryptionContext opens them
+        and its pinned key must be the one KMS decrypted with (see :meth:`_reencrypt`). The result
+        carries this CMK's identity and user matdesc, whatever the source object carried.
         """
-        source_context = (source or self)._context
-        wrapped_key, version = self._reencrypt(wrapped.wrapped_key, source_context)
-        wrapped_iv, _ = self._reencrypt(wrapped.wrapped_iv, source_context)
-        entries = {k: v for k, v in wrapped.matdesc.items() if k != MATDESC_CMK_VERSION}
-        return WrappedContentKey(WRAP_ALG, wrapped_key, wrapped_iv, {**entries, **self._object_matdesc(version)})
+        origin = source or self
+        wrapped_key, version = self._reencrypt(wrapped.wrapped_key, origin)
+        wrapped_iv, _ = self._reencrypt(wrapped.wrapped_iv, origin)
+        return self._wrapped(wrapped_key, wrapped_iv, version)
 
     def rewrap(self, wrapped: WrappedContentKey) -> WrappedContentKey:
         return self.reencrypt_from(wrapped)
 
     def key_version(self, wrapped: WrappedContentKey) -> str | None:
-        """The ``KeyVersionId`` recorded at wrap/rewrap time (matdesc), or None (other SDKs' objects)."""
+        """The ``KeyVersionId`` recorded at wrap/rewrap time (``cmk_version``), or None (other SDKs' objects)."""
         if wrapped.wrap_alg != WRAP_ALG:
             return None
-        return wrapped.matdesc.get(MATDESC_CMK_VERSION)
+        return wrapped.cmk_version
 
     def __reduce__(self) -> Any:
         raise TypeError("AlicloudKmsKey holds an authenticated KMS client and cannot be pickled")

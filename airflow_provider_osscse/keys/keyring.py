@@ -88,14 +88,17 @@ class Keyring(KeyWrapper):
         found = self.candidates(wrapped)
         if not found:
             raise self._no_match(wrapped)
+        errors: list[KeyUnwrapError] = []
         for member in found:
             try:
                 return member.unwrap(wrapped)
-            except KeyUnwrapError:
-                continue
+            except KeyUnwrapError as exc:
+                errors.append(exc)
+        if len(errors) == 1:
+            raise errors[0]  # the one candidate's own words (e.g. which key KMS actually used)
         raise KeyUnwrapError(
-            f"none of {len(found)} candidate CMK(s) ({', '.join(m.reference for m in found)}) "
-            f"could unwrap the data key (wrap-alg {wrapped.wrap_alg})"
+            f"none of {len(found)} candidate CMK(s) could unwrap the data key (wrap-alg {wrapped.wrap_alg}): "
+            + "; ".join(str(e) for e in errors)
         )
 
     def rewrap(self, wrapped: WrappedContentKey) -> WrappedContentKey:

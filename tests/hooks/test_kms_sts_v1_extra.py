@@ -1,7 +1,7 @@
 """The hook through the real paths not covered elsewhere: KMS CMKs, STS tokens, signature v1, progress.
 
 * ``kms://`` CMKs with the local KMS server: round trips (single and multipart), rotation in KMS then
-  ``hook.rewrap`` (KMS ``ReEncrypt``), the ``KeyVersionId`` recorded in the matdesc.
+  ``hook.rewrap`` (KMS ``ReEncrypt``), the ``KeyVersionId`` recorded in ``x-oss-meta-osscse-cmk-version``.
 * An ``oss`` connection with extra ``security_token`` against ``LocalOSSServer(security_token=...)``.
 * Fault injection and oss2 ``CryptoBucket`` interop over ``signature_version: v1`` as well as v4.
 * Task-log progress lines for a long multipart transfer.
@@ -71,7 +71,7 @@ def test_upload_result_records_the_kms_key_version(make_hook: Callable[..., Encr
     result = hook.upload(io.BytesIO(b"versioned"), "kms/version")
     version = _primary_version(osscse_kms_server, kms_ref.rpartition("kms_default/")[2])
     assert result.key_version == version
-    assert hook.inspect("kms/version").matdesc["osscse-cmk-version"] == version
+    assert hook.inspect("kms/version").key_version == version  # x-oss-meta-osscse-cmk-version
 
 
 def test_kms_rotation_then_rewrap_reencrypts_to_the_new_version(make_hook: Callable[..., EncryptedOSSHook],
@@ -85,7 +85,7 @@ def test_kms_rotation_then_rewrap_reencrypts_to_the_new_version(make_hook: Calla
     new_version = osscse_kms_server.rotate_key(alias)
     result = hook.rewrap("kms/rotate")
     assert (result.status, result.from_version, result.to_version) == ("rewrapped", old_version, new_version)
-    assert hook.inspect("kms/rotate").matdesc["osscse-cmk-version"] == new_version
+    assert hook.inspect("kms/rotate").key_version == new_version
     assert hook.read("kms/rotate") == data
     assert make_hook(cmk=kms_ref, integrity="require").read("kms/rotate") == data
 
@@ -209,7 +209,8 @@ def test_oss2_crypto_bucket_and_hook_read_each_other(make_hook: Callable[..., En
                                                             upload_context=context).etag)
                  for n, o in enumerate(range(0, size, PART), start=1)]
         crypto.complete_multipart_upload(theirs, upload_id, parts)
-    assert hook.read(theirs) == data and hook.read(theirs, byte_range="-77") == data[-77:]
+    lenient = make_hook(conn_id, integrity="if-present")  # official-SDK objects carry no integrity tag
+    assert lenient.read(theirs) == data and lenient.read(theirs, byte_range="-77") == data[-77:]
 
 
 # -- progress in the task log -----------------------------------------------------------------------

@@ -4,6 +4,8 @@ oss2 → us: its KMS objects (single PUT and multipart; with and without its ``x
 EncryptionContext) read back through ``EncryptedOSSHook(decrypt_cmks=["kms://..."])`` — whole,
 ranged and downloaded. oss2 stores its passphrase nowhere in the object (KMS binds it as
 authenticated data), so the reader is given it on the KMS connection (extra ``oss2_passphrase``).
+oss2 writes no integrity tag, so these reads accept unauthenticated objects explicitly
+(``integrity='if-present'``; the default ``require`` refuses them).
 
 us → oss2: objects the hook writes in the Java/Go ``KMS/ALICLOUD`` form cannot be read by oss2's
 ``AliKMSProvider``: it base64-decodes the header and sends the *raw blob bytes* as
@@ -103,7 +105,8 @@ def _oss2_multipart(env: dict[str, Any], passphrase: str | None, data: bytes) ->
 def _reader_hook(env: dict[str, Any]) -> EncryptedOSSHook:
     """Reads both kinds: the keyring tries the plain and the passphrase CMK (oss2 objects name none)."""
     return EncryptedOSSHook("oss_kms_interop", decrypt_cmks=[f"kms://kms_default/{env['alias']}",
-                                                             f"kms://kms_oss2pw/{env['alias']}"])
+                                                             f"kms://kms_oss2pw/{env['alias']}"],
+                            integrity="if-present")
 
 
 WRITERS: dict[str, Callable[[dict[str, Any], str | None, bytes], str]] = {
@@ -117,7 +120,8 @@ def test_hook_reads_oss2_kms_objects_without_passphrase_whole_ranged_and_downloa
 ) -> None:
     data = os.urandom(2 * PART + 333)
     key = WRITERS[how](env, None, data)
-    hook = EncryptedOSSHook("oss_kms_interop", decrypt_cmks=[f"kms://kms_default/{env['alias']}"])
+    hook = EncryptedOSSHook("oss_kms_interop", decrypt_cmks=[f"kms://kms_default/{env['alias']}"],
+                            integrity="if-present")
     assert hook.inspect(key).wrap_alg == "KMS/ALICLOUD"
     assert hook.read(key) == data
     assert hook.read(key, byte_range=f"{PART - 5}-{PART + 5}") == data[PART - 5 : PART + 6]
@@ -135,10 +139,11 @@ def test_passphrase_objects_unwrap_with_the_passphrase_kms_connection(env: dict[
     headers, body = dict(result.headers), result.read()
     # oss2 objects name no CMK in their matdesc: a Keyring falls back by wrap-alg (bounded).
     cmk = Keyring(AlicloudKmsHook("kms_oss2pw").get_key(env["alias"]))
-    assert b"".join(EnvelopeReader(headers, cmk, object_name=key).decrypt_chunks(body)) == data
+    reader = EnvelopeReader(headers, cmk, object_name=key, integrity_policy="if-present")
+    assert b"".join(reader.decrypt_chunks(body)) == data
     without = Keyring(AlicloudKmsHook("kms_default").get_key(env["alias"]))
     with pytest.raises(KeyUnwrapError):
-        EnvelopeReader(headers, without, object_name=key)
+        EnvelopeReader(headers, without, object_name=key, integrity_policy="if-present")
 
 
 @pytest.mark.parametrize("how", ["single", "multipart"])
@@ -165,10 +170,10 @@ def test_oss2_kms_provider_cannot_read_our_java_go_form_objects(env: dict[str, A
     key = f"ours-kms/{uuid.uuid4().hex[:6]}"
     hook = EncryptedOSSHook("oss_kms_interop", cmk=f"kms://kms_default/{env['alias']}")
     hook.upload(iter([b"written by the hook " * 50]), key)
-    matdesc = hook.inspect(key).matdesc  # oss2 first insists on an equal matdesc
+    assert hook.inspect(key).matdesc == {}  # no matdesc by default: oss2's provider gets as far as KMS
     with pytest.raises(oss2.exceptions.OpenApiServerError) as caught:
-        _crypto_bucket(env, _kms_provider(env, None, mat_desc=dict(matdesc))).get_object(key).read()
+        _crypto_bucket(env, _kms_provider(env, None)).get_object(key).read()
     assert caught.value.status == 400
     assert caught.value.code in {"SignatureDoesNotMatch", "InvalidCiphertext"}
     with pytest.raises(oss2.exceptions.ClientError, match="no encryption materials match"):
-        _crypto_bucket(env, _kms_provider(env, None)).get_object(key)
+        _crypto_bucket(env, _kms_provider(env, None, mat_desc={"team": "other"})).get_object(key)

@@ -44,9 +44,16 @@ def test_wrap_unwrap_round_trip_in_the_java_go_form(osscse_kms_server, kms_alias
     cmk = AlicloudKmsKey(_client(osscse_kms_server), key_id=kms_alias, endpoint=osscse_kms_server.endpoint)
     content_key = ContentKey.generate()
     wrapped = cmk.wrap(content_key)
-    assert wrapped.wrap_alg == "KMS/ALICLOUD" and wrapped.matdesc["osscse-cmk"] == f"kms:{kms_alias}"
-    assert set(wrapped.matdesc) == {"osscse-cmk", "osscse-cmk-version"}
+    assert wrapped.wrap_alg == "KMS/ALICLOUD" and wrapped.cmk_identity == f"kms:{kms_alias}"
+    assert wrapped.cmk_version and dict(wrapped.matdesc) == {}  # identity and version are not matdesc
     assert cmk.unwrap(wrapped) == content_key
+
+
+def test_the_user_matdesc_is_written_as_is(osscse_kms_server, kms_alias: str) -> None:
+    cmk = AlicloudKmsKey(_client(osscse_kms_server), key_id=kms_alias, matdesc={"team": "orders"})
+    wrapped = cmk.wrap(ContentKey.generate())
+    rewrapped = cmk.rewrap(wrapped)
+    assert dict(wrapped.matdesc) == dict(rewrapped.matdesc) == {"team": "orders"}
 
 
 def test_generate_data_key_gives_a_wrapped_content_key(osscse_kms_server, kms_alias: str) -> None:
@@ -81,7 +88,7 @@ def test_rotation_then_reencrypt_still_unwraps_and_moves_between_keys(osscse_kms
     other_id = osscse_kms_server.create_key()
     other = AlicloudKmsKey(client, key_id=other_id, endpoint=osscse_kms_server.endpoint)
     moved = rewrap_content_key(old, source=cmk, target=other)
-    assert moved.matdesc["osscse-cmk"] == f"kms:{other_id}" and other.unwrap(moved) == content_key
+    assert moved.cmk_identity == f"kms:{other_id}" and other.unwrap(moved) == content_key
 
 
 def test_kms_to_vault_rotation_unwraps_then_wraps_in_memory(osscse_kms_server, kms_alias: str, vault_root, transit_key: str) -> None:
@@ -100,7 +107,8 @@ def test_bad_credentials_are_a_permission_error_without_the_secret(osscse_kms_se
 
 
 def test_decrypt_only_credential_cannot_encrypt_and_names_the_action(osscse_kms_server, kms_alias: str) -> None:
-    osscse_kms_server.add_credential("LTAI-decrypt-only", "decrypt-only-secret", allowed_actions={"Decrypt"})
+    """A reader configured by alias also needs DescribeKey (the alias is resolved to pin the key)."""
+    osscse_kms_server.add_credential("LTAI-decrypt-only", "decrypt-only-secret", allowed_actions={"Decrypt", "DescribeKey"})
     wrapped = AlicloudKmsKey(_client(osscse_kms_server), key_id=kms_alias).wrap(content_key := ContentKey.generate())
     reader = AlicloudKmsKey(_client(osscse_kms_server, "LTAI-decrypt-only", "decrypt-only-secret"), key_id=kms_alias, retry=FAST_RETRY)
     assert reader.unwrap(wrapped) == content_key
@@ -146,7 +154,7 @@ def _primary_version(server, alias: str) -> str:
     return _client(server).describe_key(request).body.key_metadata.primary_key_version
 
 
-def test_wrap_and_generate_record_the_kms_key_version_in_the_matdesc(osscse_kms_server, kms_alias: str) -> None:
+def test_wrap_and_generate_record_the_kms_key_version(osscse_kms_server, kms_alias: str) -> None:
     cmk = AlicloudKmsKey(_client(osscse_kms_server), key_id=kms_alias)
     version = _primary_version(osscse_kms_server, kms_alias)
     assert cmk.key_version(cmk.wrap(ContentKey.generate())) == version
@@ -217,3 +225,55 @@ def test_sts_connection_wraps_with_its_security_token(osscse_kms_server, kms_ali
     with pytest.raises(KeyPermissionError, match="rejected the credentials") as info:
         wrong.wrap(content_key)
     assert "not-the-token" not in str(info.value) and "sts-kms-secret" not in str(info.value)
+
+
+# -- transport: plain http only to loopback -------------------------------------------------------
+
+
+def _kms_connection(monkeypatch, conn_id: str, server, **extra: str) -> None:
+    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps({
+        "conn_type": "alicloud_kms", "login": server.access_key_id, "password": server.access_key_secret,
+        "extra": {"region": server.region, **extra},
+    }))
+
+
+@pytest.mark.parametrize("endpoint", ["kms.cn-hangzhou.aliyuncs.com", "10.0.0.5:8080", "kms.internal:443",
+                                      "http://192.168.1.10", "[2001:db8::1]:80", "localhost.evil.example"])
+def test_http_to_a_non_loopback_kms_endpoint_is_refused_naming_the_connection(
+    osscse_kms_server, monkeypatch, endpoint: str
+) -> None:
+    from airflow_provider_osscse.keys.alicloud_kms import InsecureKmsConnectionError
+
+    _kms_connection(monkeypatch, "kms_plain_http", osscse_kms_server, endpoint=endpoint, protocol="HTTP")
+    hook = AlicloudKmsHook(kms_conn_id="kms_plain_http")
+    with pytest.raises(InsecureKmsConnectionError, match="kms_plain_http") as caught:
+        hook.get_key("alias/x")
+    assert "https" in str(caught.value) and "loopback" in str(caught.value)
+    ok, message = hook.test_connection()
+    assert ok is False and "kms_plain_http" in message and "https" in message
+    with pytest.raises(InsecureKmsConnectionError):
+        resolve_cmk("kms://kms_plain_http/alias/x")
+
+
+def test_http_to_the_default_public_endpoint_is_refused(osscse_kms_server, monkeypatch) -> None:
+    from airflow_provider_osscse.keys.alicloud_kms import InsecureKmsConnectionError
+
+    _kms_connection(monkeypatch, "kms_http_default", osscse_kms_server, protocol="http")
+    with pytest.raises(InsecureKmsConnectionError, match="kms.cn-hangzhou.aliyuncs.com"):
+        AlicloudKmsHook(kms_conn_id="kms_http_default").client
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+def test_http_to_a_loopback_kms_endpoint_is_accepted(osscse_kms_server, kms_alias: str, monkeypatch, host: str) -> None:
+    _kms_connection(monkeypatch, "kms_loopback", osscse_kms_server,
+                    endpoint=f"{host}:{osscse_kms_server.port}", protocol="http")
+    cmk = resolve_cmk(f"kms://kms_loopback/{kms_alias}")
+    content_key = ContentKey.generate()
+    assert cmk.unwrap(cmk.wrap(content_key)) == content_key
+
+
+def test_loopback_detection_covers_ipv6_and_rejects_look_alikes() -> None:
+    from airflow_provider_osscse.keys.alicloud_kms import is_loopback_endpoint
+
+    assert all(map(is_loopback_endpoint, ["[::1]:8080", "::1", "127.9.9.9", "LOCALHOST:1", "http://127.0.0.1:5"]))
+    assert not any(map(is_loopback_endpoint, ["128.0.0.1", "127.0.0.1.nip.io", "localhost.example", "", "::2"]))

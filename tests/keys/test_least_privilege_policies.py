@@ -45,6 +45,10 @@ VAULT_ROLES = {"transit-writer", "transit-reader", "transit-rotator", "kv-writer
 KMS_ROLES = {"kms-writer", "kms-reader", "kms-rotator"}
 #: Called only by the KMS connection's "Test" button (documented as such), never by transfers.
 CONNECTION_TEST_ONLY = {"ListAliases"}
+#: RAM authorises some API actions under other names: ReEncrypt needs kms:ReEncryptFrom on the source
+#: key and kms:ReEncryptTo on the destination key.
+RAM_ACTIONS_OF = {"ReEncrypt": {"ReEncryptFrom", "ReEncryptTo"}}
+API_ACTION_OF = {ram: api for api, rams in RAM_ACTIONS_OF.items() for ram in rams}
 #: Sizes for one single PUT and one multipart upload.
 SIZES = (1000, THRESHOLD + PART + 7)
 
@@ -315,14 +319,16 @@ def test_ram_policies_parse_and_name_exactly_the_kms_actions_the_provider_calls(
             assert resources and all(r.startswith("acs:kms:") for r in resources), role
             assert any(":key/" in r for r in resources), f"{role}: Decrypt is authorised on the key ARN"
     documented = set().union(*(ram_actions(p) for p in policies.values()))
-    called = {f"kms:{action}" for action in kms_actions_called_by_the_provider() - CONNECTION_TEST_ONLY}
+    called = {f"kms:{ram}" for action in kms_actions_called_by_the_provider() - CONNECTION_TEST_ONLY
+              for ram in RAM_ACTIONS_OF.get(action, {action})}
     assert documented == called
     for action in CONNECTION_TEST_ONLY:
         assert f"kms:{action}" in _section()  # said to be needed only by the connection test
     writer, reader, rotator = (ram_actions(policies[f"kms-{r}"]) for r in ("writer", "reader", "rotator"))
-    assert {"kms:GenerateDataKey", "kms:Encrypt"} <= writer and not writer & {"kms:Decrypt", "kms:ReEncrypt"}
-    assert "kms:Decrypt" in reader and not reader & {"kms:GenerateDataKey", "kms:Encrypt", "kms:ReEncrypt"}
-    assert "kms:ReEncrypt" in rotator and not rotator & {"kms:Decrypt", "kms:GenerateDataKey", "kms:Encrypt"}
+    reencrypt = {"kms:ReEncryptFrom", "kms:ReEncryptTo"}
+    assert {"kms:GenerateDataKey", "kms:Encrypt"} <= writer and not writer & ({"kms:Decrypt"} | reencrypt)
+    assert "kms:Decrypt" in reader and not reader & ({"kms:GenerateDataKey", "kms:Encrypt"} | reencrypt)
+    assert reencrypt <= rotator and not rotator & {"kms:Decrypt", "kms:GenerateDataKey", "kms:Encrypt"}
 
 
 @pytest.fixture
@@ -335,7 +341,7 @@ def kms_roles(osscse_kms_server: Any, monkeypatch: pytest.MonkeyPatch) -> Iterat
     for role, policy in ram_policies().items():
         suffix = uuid.uuid4().hex[:8]
         access_key, secret = f"LTAI-lp-{role}-{suffix}", f"lp-secret-{uuid.uuid4().hex}"
-        actions = {a.removeprefix("kms:") for a in ram_actions(policy)}
+        actions = {API_ACTION_OF.get(a.removeprefix("kms:"), a.removeprefix("kms:")) for a in ram_actions(policy)}
         osscse_kms_server.add_credential(access_key, secret, allowed_actions=actions)
         conn_id = f"lp_{role.replace('-', '_')}_{suffix}"
         monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps({

@@ -17,7 +17,13 @@ from alibabacloud_tea_openapi.models import Config
 from aliyunsdkcore.acs_exception.exceptions import ServerException
 from aliyunsdkcore.client import AcsClient
 from aliyunsdkcore.request import RpcRequest
-from aliyunsdkkms.request.v20160120 import DecryptRequest, EncryptRequest, GenerateDataKeyRequest
+from aliyunsdkkms.request.v20160120 import (
+    DecryptRequest,
+    DescribeKeyRequest,
+    EncryptRequest,
+    GenerateDataKeyRequest,
+    ReEncryptRequest,
+)
 from oss2.crypto import AliKMSProvider
 
 from airflow_provider_osscse.testing.kms_server import LocalKMSServer
@@ -120,6 +126,58 @@ def test_re_encrypt_moves_a_blob_to_the_destination_key_and_context(
         kms_models.DecryptRequest(ciphertext_blob=moved.ciphertext_blob, encryption_context={"purpose": "b"})
     ).body
     assert (decrypted.plaintext, decrypted.key_id) == ("c2VjcmV0", destination)
+
+
+def test_decrypt_and_re_encrypt_answers_name_every_key_involved(osscse_kms_server: LocalKMSServer) -> None:
+    """Clients pin on these fields: Decrypt names the key that opened the blob; ReEncrypt names the
+    destination (KeyId/KeyVersionId) and the key that decrypted the original (SourceKeyId/...VersionId).
+    Read raw through the core SDK, which returns the JSON as is (the Tea model drops SourceKeyId)."""
+    source, destination = osscse_kms_server.create_key(), osscse_kms_server.create_key()
+    source_version = osscse_kms_server.rotate_key(source)
+    encrypt = EncryptRequest.EncryptRequest()
+    encrypt.set_KeyId(source)
+    encrypt.set_Plaintext("c2VjcmV0")
+    blob = core_call(osscse_kms_server, encrypt)["CiphertextBlob"]
+    decrypt = DecryptRequest.DecryptRequest()
+    decrypt.set_CiphertextBlob(blob)
+    decrypted = core_call(osscse_kms_server, decrypt)
+    assert set(decrypted) == {"KeyId", "KeyVersionId", "Plaintext", "RequestId"}
+    assert (decrypted["KeyId"], decrypted["KeyVersionId"]) == (source, source_version)
+    re_encrypt = ReEncryptRequest.ReEncryptRequest()
+    re_encrypt.set_CiphertextBlob(blob)
+    re_encrypt.set_DestinationKeyId(destination)
+    moved = core_call(osscse_kms_server, re_encrypt)
+    assert set(moved) == {"KeyId", "KeyVersionId", "CiphertextBlob", "SourceKeyId", "SourceKeyVersionId", "RequestId"}
+    destination_version = tea_client(osscse_kms_server).describe_key(
+        kms_models.DescribeKeyRequest(key_id=destination)).body.key_metadata.primary_key_version
+    assert (moved["KeyId"], moved["KeyVersionId"]) == (destination, destination_version)
+    assert (moved["SourceKeyId"], moved["SourceKeyVersionId"]) == (source, source_version)
+
+
+def test_published_shape_re_encrypt_names_only_the_key_that_decrypted_the_original() -> None:
+    with LocalKMSServer("LTAI-published", "published-secret", reencrypt_names_source=False) as server:
+        source, destination = server.create_key(), server.create_key()
+        client = tea_client(server)
+        encrypted = client.encrypt(kms_models.EncryptRequest(key_id=source, plaintext="c2VjcmV0")).body
+        re_encrypt = ReEncryptRequest.ReEncryptRequest()
+        re_encrypt.set_CiphertextBlob(encrypted.ciphertext_blob)
+        re_encrypt.set_DestinationKeyId(destination)
+        moved = core_call(server, re_encrypt)
+        assert set(moved) == {"KeyId", "KeyVersionId", "CiphertextBlob", "RequestId"}
+        assert (moved["KeyId"], moved["KeyVersionId"]) == (source, encrypted.key_version_id)
+        decrypted = client.decrypt(kms_models.DecryptRequest(ciphertext_blob=moved["CiphertextBlob"])).body
+        assert (decrypted.key_id, decrypted.plaintext) == (destination, "c2VjcmV0")
+
+
+def test_core_sdk_describe_key_resolves_an_alias_with_rpc_v1_signatures(osscse_kms_server: LocalKMSServer) -> None:
+    alias = _alias()
+    key_id = osscse_kms_server.create_key(alias=alias)
+    describe = DescribeKeyRequest.DescribeKeyRequest()
+    describe.set_KeyId(alias)
+    assert core_call(osscse_kms_server, describe)["KeyMetadata"]["KeyId"] == key_id
+    with pytest.raises(ServerException) as caught:
+        core_call(osscse_kms_server, describe, secret="not-the-secret")
+    assert caught.value.get_error_code() == "InvalidAccessKeySecret"  # the core SDK's name for a bad signature
 
 
 @SIGNATURE_STYLES

@@ -5,6 +5,14 @@ Parameter names and response fields are those of the Tea SDK models
 SDKs send them: ``Encrypt``'s ``Plaintext`` is text (the SDKs and oss2 send base64 text) and the blob
 wraps exactly those UTF-8 bytes; ``GenerateDataKey`` seals the base64 text of the data key, so
 ``Decrypt`` of its blob returns the same ``Plaintext`` string GenerateDataKey did.
+
+Which key answered is always named, because clients pin on it: ``Decrypt`` answers ``KeyId``,
+``KeyVersionId`` and ``Plaintext``; ``ReEncrypt`` answers ``CiphertextBlob``, ``KeyId`` and
+``KeyVersionId`` of the destination plus ``SourceKeyId`` and ``SourceKeyVersionId`` of the key that
+decrypted the original blob. The published API reference (and every SDK model generated from it)
+lists only ``CiphertextBlob``, ``KeyId`` and ``KeyVersionId`` for ``ReEncrypt``, describing the two
+ids as those of the key that *decrypted the original ciphertext*; ``reencrypt_names_source=False``
+answers exactly that shape, so clients can be tested against both readings.
 """
 
 from __future__ import annotations
@@ -76,8 +84,9 @@ def _sealed_response(sealed: SealResult) -> Response:
 class KMSApi:
     """Dispatches an action name to its implementation."""
 
-    def __init__(self, keystore: KeyStore) -> None:
+    def __init__(self, keystore: KeyStore, *, reencrypt_names_source: bool = True) -> None:
         self._keys = keystore
+        self._reencrypt_names_source = reencrypt_names_source
         self._actions: dict[str, Callable[[Params], Response]] = {
             "GenerateDataKey": self.generate_data_key,
             "GenerateDataKeyWithoutPlaintext": self.generate_data_key_without_plaintext,
@@ -132,7 +141,10 @@ class KMSApi:
         }
 
     def re_encrypt(self, params: Params) -> Response:
-        """Decrypt with the source context, encrypt under ``DestinationKeyId`` with its context."""
+        """Decrypt with the source context, encrypt under ``DestinationKeyId`` with its context.
+
+        Names both keys (see the module docstring); in the published shape only the source key.
+        """
         opened = self._keys.decrypt(
             _required(params, "CiphertextBlob"), _context(params, "SourceEncryptionContext")
         )
@@ -141,7 +153,17 @@ class KMSApi:
             opened.plaintext,
             _context(params, "DestinationEncryptionContext"),
         )
-        return _sealed_response(sealed)
+        if not self._reencrypt_names_source:
+            return {
+                "KeyId": opened.key_id,
+                "KeyVersionId": opened.key_version_id,
+                "CiphertextBlob": sealed.ciphertext_blob,
+            }
+        return {
+            **_sealed_response(sealed),
+            "SourceKeyId": opened.key_id,
+            "SourceKeyVersionId": opened.key_version_id,
+        }
 
     def describe_key(self, params: Params) -> Response:
         return {"KeyMetadata": self._keys.describe(_required(params, "KeyId"))}

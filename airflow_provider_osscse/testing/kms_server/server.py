@@ -21,6 +21,9 @@ class LocalKMSServer:
     """A KMS endpoint for one region and one account, with one initial credential.
 
     ``endpoint`` is ``host:port`` without scheme, which is what the SDKs take (with ``protocol="http"``).
+    ``reencrypt_names_source=False`` answers ``ReEncrypt`` in the published API reference's shape
+    (``KeyId``/``KeyVersionId`` of the key that decrypted the original, no ``SourceKeyId``); see
+    :mod:`.api`.
     """
 
     def __init__(
@@ -32,8 +35,10 @@ class LocalKMSServer:
         host: str = "127.0.0.1",
         port: int = 0,
         security_token: str | None = None,
+        reencrypt_names_source: bool = True,
     ) -> None:
         self._access_key_id = access_key_id
+        self._reencrypt_names_source = reencrypt_names_source
         self._access_key_secret = access_key_secret
         self._region = region
         self._host = host
@@ -53,7 +58,8 @@ class LocalKMSServer:
         """Bind and serve on a daemon thread; the socket listens before this returns."""
         if self._httpd is not None:
             return self
-        self._httpd = KMSHTTPServer((self._host, self._requested_port), KMSApi(self._keystore), self._credentials)
+        api = KMSApi(self._keystore, reencrypt_names_source=self._reencrypt_names_source)
+        self._httpd = KMSHTTPServer((self._host, self._requested_port), api, self._credentials)
         self._serving = ServingThread(self._httpd, "osscse-local-kms")
         return self
 
