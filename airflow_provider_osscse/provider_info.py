@@ -135,6 +135,7 @@ def get_provider_info() -> dict[str, Any]:
                     "protocol": {
                         "label": "Protocol",
                         "schema": {"type": ["string", "null"], "enum": ["https", "http", None], "default": "https"},
+                        "description": "https; http is accepted only for a loopback endpoint (data keys travel in KMS requests).",
                     },
                 },
                 "ui-field-behaviour": {
