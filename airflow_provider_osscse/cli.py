@@ -3,6 +3,12 @@
 Airflow is imported only when a command runs (``--help`` stays fast). Expected failures (a missing
 object, a wrong key, a tampered object, a bad connection) print one line on stderr and exit 1;
 usage errors exit 2 (argparse). A progress bar is drawn on stderr only when it is a terminal.
+
+Reads follow the hook's integrity policy: ``--integrity`` when given, else the OSS connection's
+``integrity`` extra, else ``require``. So by default an untagged or altered object fails (exit 1)
+before any plaintext reaches stdout or DEST, and a read that was *not* verified (``if-present`` on
+an untagged object, ``off``, an unverifiable range) always says so on stderr: a shell user sees no
+log records, only what this module prints.
 """
 
 from __future__ import annotations
@@ -34,14 +40,40 @@ def parse_oss_uri(uri: str) -> tuple[str, str]:
     return bucket, key
 
 
-def _meta(pairs: Sequence[str]) -> dict[str, str]:
+def _meta(pairs: Sequence[str], option: str = "--meta") -> dict[str, str]:
     out = {}
     for pair in pairs:
         name, sep, value = pair.partition("=")
         if not sep or not name:
-            raise UsageError(f"--meta expects K=V, got {pair!r}")
+            raise UsageError(f"{option} expects K=V, got {pair!r}")
         out[name] = value
     return out
+
+
+#: Appended to a refused untagged read when the error does not already name the CLI's option.
+_ACCEPT_UNTAGGED = "pass --integrity if-present to read it anyway (unauthenticated)"
+
+
+def _status_text(status: object) -> str:
+    """``verified`` / ``unauthenticated`` / ``skipped`` from an ``IntegrityStatus`` or its string."""
+    return str(getattr(status, "value", status))
+
+
+def _warn_unverified(uri: str, status: object) -> bool:
+    """One stderr line for a read whose plaintext was not authenticated; returns whether it warned.
+
+    The reader logs the same at WARNING, but a shell user does not see Airflow's log records (they
+    may go nowhere, or to stdout, which ``cat`` reserves for data), so the CLI says it itself.
+    """
+    text = _status_text(status)
+    if status is None or text == "verified":
+        return False
+    why = {
+        "unauthenticated": "it has no integrity tag and was read because of --integrity if-present",
+        "skipped": "integrity verification was skipped (--integrity off, a byte range, or a plaintext object)",
+    }.get(text, f"integrity status {text}")
+    print(f"osscse: warning: {uri} is UNAUTHENTICATED: {why}; its content may have been altered", file=sys.stderr)
+    return True
 
 
 class _TerminalBar:
@@ -82,8 +114,9 @@ def _emit(payload: dict[str, Any], as_json: bool) -> None:
 
 def cmd_put(args: argparse.Namespace, bar: _TerminalBar) -> int:
     bucket, key = parse_oss_uri(args.dest)
-    result = _hook(args, bar, cmk=args.cmk).upload(args.src, key, bucket, metadata=_meta(args.meta),
-                                                   content_type=args.content_type)
+    matdesc = _meta(args.matdesc, "--matdesc") if args.matdesc else None  # None: the connection's extra
+    hook = _hook(args, bar, cmk=args.cmk, matdesc=matdesc, bind_integrity_tag=not args.unbound_tag)
+    result = hook.upload(args.src, key, bucket, metadata=_meta(args.meta), content_type=args.content_type)
     print(result.uri)
     return 0
 
@@ -94,7 +127,8 @@ def cmd_get(args: argparse.Namespace, bar: _TerminalBar) -> int:
     hook = _hook(args, bar, cmk=cmks[0] if cmks else None, decrypt_cmks=cmks[1:], integrity=args.integrity,
                  allow_plaintext=args.allow_plaintext)
     result = hook.download(key, args.dest, bucket)
-    print(f"{result.path} ({result.size} bytes, integrity {result.integrity})", file=sys.stderr)
+    _warn_unverified(result.uri, result.integrity)
+    print(f"{result.path} ({result.size} bytes, integrity {_status_text(result.integrity)})", file=sys.stderr)
     return 0
 
 
@@ -104,9 +138,20 @@ def cmd_cat(args: argparse.Namespace, bar: _TerminalBar) -> int:
     hook = _hook(args, None, cmk=cmks[0] if cmks else None, decrypt_cmks=cmks[1:], integrity=args.integrity,
                  allow_plaintext=args.allow_plaintext)
     out = getattr(args, "data_out", None) or sys.stdout.buffer
-    for chunk in hook.stream(key, bucket, byte_range=args.range):
-        out.write(chunk)
-    out.flush()
+    with hook.stream(key, bucket, byte_range=args.range) as stream:
+        # An unverified read is announced before its first byte (its status is known up front); a
+        # verified one has status None until the first chunk, which comes only after the tag verified.
+        warned = _warn_unverified(stream.uri, stream.integrity)
+        size = 0
+        for chunk in stream:
+            out.write(chunk)
+            size += len(chunk)
+        out.flush()
+        status, uri = stream.integrity, stream.uri
+    if not warned:
+        _warn_unverified(uri, status)
+    print(f"osscse: {uri}: {size} bytes, integrity {_status_text(status) if status is not None else 'unknown'}",
+          file=sys.stderr)
     return 0
 
 
@@ -148,7 +193,13 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--oss-conn-id", default="oss_default", help="Airflow oss connection id (default oss_default)")
     reading = argparse.ArgumentParser(add_help=False)
     reading.add_argument("--cmk", action="append", metavar="REF", help="CMK reference to decrypt with (repeatable)")
-    reading.add_argument("--integrity", choices=["require", "if-present", "off"], default="if-present")
+    reading.add_argument(
+        "--integrity", choices=["require", "if-present", "off"], default=None,
+        help="require: refuse objects without a valid integrity tag (nothing is written before the tag "
+             "verifies); if-present: verify tagged objects, read untagged ones (e.g. written by an official "
+             "SDK) UNAUTHENTICATED with a warning; off: no verification. Default: the OSS connection's "
+             "'integrity' extra, else require",
+    )
     reading.add_argument("--allow-plaintext", action="store_true", help="read unencrypted objects as they are")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -158,6 +209,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cmk", required=True, metavar="REF", help="CMK reference that wraps the data key")
     p.add_argument("--meta", action="append", default=[], metavar="K=V", help="user metadata (repeatable)")
     p.add_argument("--content-type", default=None)
+    p.add_argument("--matdesc", action="append", default=[], metavar="K=V",
+                   help="material description entry written to the object's client-side-encryption-matdesc "
+                        "(repeatable); official SDK readers must then be built with the same matdesc. "
+                        "Default: the OSS connection's 'matdesc' extra, else none (what the official SDKs write)")
+    p.add_argument("--unbound-tag", action="store_true",
+                   help="write an integrity tag that is NOT bound to this bucket and key. Gives up detection of "
+                        "the object being swapped, copied or replayed under another name (it still verifies "
+                        "there); only for objects that tools other than this provider copy or move")
     p.set_defaults(func=cmd_put)
 
     p = sub.add_parser("get", parents=[common, reading], help="download and decrypt to a file",
@@ -169,7 +228,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("cat", parents=[common, reading], help="decrypt an object (or a range) to stdout",
                        description="Write the plaintext (or a byte range of it) to stdout.")
     p.add_argument("src", metavar="oss://BUCKET/KEY")
-    p.add_argument("--range", default=None, metavar="a-b|a-|-n")
+    p.add_argument("--range", default=None, metavar="a-b|a-|-n",
+                   help="only these plaintext bytes; under require the whole object's tag is verified first "
+                        "(the object is transferred once more than the range)")
     p.set_defaults(func=cmd_cat)
 
     p = sub.add_parser("inspect", parents=[common], help="describe an object's envelope (no decryption)")
@@ -210,6 +271,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not _is_expected(exc):
             raise
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if _is_refused_unauthenticated(exc) and "--integrity if-present" not in message:
+            message = f"{message}; {_ACCEPT_UNTAGGED}"
         print(f"osscse: {type(exc).__name__}: {message}", file=sys.stderr)
         return 1
     finally:
@@ -233,6 +296,13 @@ def _reserve_stdout_for_data(args: argparse.Namespace) -> int | None:
     saved = os.dup(1)
     os.dup2(2, 1)
     return saved
+
+
+def _is_refused_unauthenticated(exc: BaseException) -> bool:
+    """An object (or a range) refused because it cannot be verified under ``require``."""
+    from airflow_provider_osscse.envelope.errors import UnauthenticatedObjectError
+
+    return isinstance(exc, UnauthenticatedObjectError)
 
 
 def _is_expected(exc: BaseException) -> bool:

@@ -73,12 +73,16 @@ def encrypted_transfer() -> None:
         source_bucket="{{ params.bucket }}",
         dest_path="{{ params.output_dir }}/" + RUN_SLUG,
         decrypt_cmks=["{{ params.cmk }}"],
-        integrity="require",
+        # integrity: the default (None) is the connection's "integrity" extra, else "require": an
+        # untagged, altered or swapped object fails this task and leaves no file.
     )
 
     @task
     def compare_checksums(downloaded: list[dict], input_dir: str, output_dir: str) -> dict:
-        """Fail unless every input file came back byte for byte (SHA-256 of each relative path)."""
+        """Fail unless every input file came back byte for byte (SHA-256 of each relative path), verified."""
+        unverified = [r["uri"] for r in downloaded if r["integrity"] != "verified"]
+        if unverified:
+            raise ValueError(f"downloaded without integrity verification: {unverified}")
         source = _sha256_tree(Path(input_dir))
         back = _sha256_tree(Path(output_dir))
         if not source or source != back:

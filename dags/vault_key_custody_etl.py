@@ -96,6 +96,8 @@ def vault_key_custody_etl() -> None:
         digest = hashlib.sha256(Path(downloaded["path"]).read_bytes()).hexdigest()
         if digest != transformed["sha256"]:
             raise ValueError(f"{downloaded['uri']} did not decrypt to the transformed file")
+        if downloaded["integrity"] != "verified":  # the default policy (require) makes this hold
+            raise ValueError(f"{downloaded['uri']} was read without integrity verification")
         return {"uri": downloaded["uri"], "sha256": digest, "integrity": downloaded["integrity"]}
 
     totals >> load >> readback

@@ -70,15 +70,20 @@ def describe_objects(server: Any, hook: Any, keys: list[str]) -> None:
     for key in keys:
         stored = server.stored_object(BUCKET, key)
         info = hook.inspect(key, BUCKET)
-        plain_head = hook.read(key, BUCKET, byte_range="0-15") if info.plaintext_size else b""
+        # A whole read: under the default policy (require) its tag is verified before any byte is
+        # returned; the demo's objects are small, so reading them whole costs nothing.
+        plaintext = hook.read(key, BUCKET)
+        plain_head = bytes(plaintext[:16])
         _say(f"  oss://{BUCKET}/{key}  ({info.plaintext_size} bytes)")
         _say(f"    at rest   : {stored.data[:16].hex(' ')}")
         _say(f"    plaintext : {plain_head.hex(' ')}")
         for name, value in sorted(stored.metadata.items()):
             if name.startswith(HEADER_PREFIX) or name.startswith("x-oss-meta-osscse"):
                 _say(f"    {name.removeprefix('x-oss-meta-'):<48} {_short(value)}")
+        status = getattr(plaintext, "integrity", None)
         _say(f"    CMK {info.cmk}  version {info.key_version or '-'}  wrap {info.wrap_alg}  "
-             f"integrity tag {'yes' if info.integrity_tag else 'no'}")
+             f"integrity tag {'yes' if info.integrity_tag else 'no'}, read "
+             f"{getattr(status, 'value', status) or '?'}")
 
 
 def run_dag(dagbag: Any, dag_id: str, **kwargs: Any) -> bool:
@@ -101,19 +106,18 @@ def main() -> int:
     from airflow_provider_osscse.testing.kms_server import LocalKMSServer
     from airflow_provider_osscse.testing.openbao import OpenBaoServer
     from airflow_provider_osscse.testing.oss_server import LocalOSSServer
-    from airflow_provider_osscse.testing.pytest_plugin import (
-        KMS_ACCESS_KEY_ID, KMS_ACCESS_KEY_SECRET, OSS_ACCESS_KEY_ID, OSS_ACCESS_KEY_SECRET, REGION,
-        airflow_connection_env,
-    )
+    from airflow_provider_osscse.testing.pytest_plugin import REGION, airflow_connection_env, new_access_key
 
     services: list[Any] = []
     failures: list[str] = []
     try:
         _say("Starting local OSS, local KMS and OpenBao ...")
-        oss = LocalOSSServer(OSS_ACCESS_KEY_ID, OSS_ACCESS_KEY_SECRET, region=REGION, data_dir=DEMO / "oss-data")
+        # Random credentials per run, as in the test suite: the services listen on loopback, where
+        # any local process could use a fixed, published secret.
+        oss = LocalOSSServer(*new_access_key(), region=REGION, data_dir=DEMO / "oss-data")
         oss.start()
         services.append(oss)
-        kms = LocalKMSServer(KMS_ACCESS_KEY_ID, KMS_ACCESS_KEY_SECRET, region=REGION)
+        kms = LocalKMSServer(*new_access_key(), region=REGION)
         kms.start()
         services.append(kms)
         bao = OpenBaoServer()

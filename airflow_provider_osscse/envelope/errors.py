@@ -47,6 +47,11 @@ class CmkReferenceError(CmkError, ValueError):
     """A CMK reference string is malformed, has an unknown scheme, or names a missing connection."""
 
 
+class WeakRsaKeyError(CmkReferenceError):
+    """An RSA CMK's modulus is under 2048 bits: refused for wrapping, and for unwrapping unless the
+    reference or constructor opts in with ``allow_weak_key_for_unwrap``."""
+
+
 class KeyServiceError(CmkError):
     """A key service (Vault, KMS) failed."""
 

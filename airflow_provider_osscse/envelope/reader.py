@@ -41,8 +41,10 @@ from airflow_provider_osscse.envelope.integrity import (
     IntegrityBuilder,
     IntegrityPolicy,
     IntegrityStatus,
+    IntegrityTag,
     ObjectBinding,
     StreamingTagger,
+    rebind_tag,
 )
 from airflow_provider_osscse.envelope.keywrap import ContentKey, KeyWrapper, WrappedContentKey
 from airflow_provider_osscse.envelope.ranges import RangePlan, plan_range
@@ -139,6 +141,35 @@ class EnvelopeReader:
                         "policy is 'if-present'", self.object_name)
         return self.status
 
+    def unverified_range_status(self) -> IntegrityStatus:
+        """Record and log (WARNING) a ranged read decrypted without verifying the object first.
+
+        A range alone cannot be checked against the whole-object tag. An untagged object (or policy
+        ``off``) is reported as by :meth:`unverified_status`; a tagged one read in part is ``skipped``.
+        """
+        if self.envelope.integrity is None or self.integrity_policy is IntegrityPolicy.OFF:
+            return self.unverified_status()
+        self.status = IntegrityStatus.SKIPPED
+        log.warning("object %r: ranged read decrypted WITHOUT verifying the integrity tag (policy %r); "
+                    "with integrity='require' the whole object is verified before a range is released",
+                    self.object_name, self.integrity_policy.value)
+        return self.status
+
+    def rebind(self, destination: ObjectBinding) -> IntegrityTag | None:
+        """The object's tag for a copy at ``destination`` (see :func:`~.integrity.rebind_tag`).
+
+        No content is read: a bound tag's binding is checked against :attr:`binding` (where the object
+        was read from) and re-computed for ``destination``; unbound and v1 tags are returned unchanged,
+        ``None`` when the object has no tag.
+        """
+        tag = self.envelope.integrity
+        if tag is None or not tag.bound:
+            return tag
+        if self.binding is None:
+            raise ValueError("rebinding a bound tag needs the reader's binding (where the object was read from)")
+        return rebind_tag(self._content_key, tag, source=self.binding, destination=destination,
+                          object_name=self.object_name)
+
     def __repr__(self) -> str:
         return f"EnvelopeReader(object_name={self.object_name!r}, cmk={self.key_wrapper.reference!r})"
 
@@ -178,17 +209,21 @@ class EnvelopeReader:
         """Plaintext of the whole object (verified before the first byte is yielded), or of
         ``range_plan`` given the aligned ciphertext it requested.
 
-        A range alone cannot be verified (the tag covers the whole object): it is refused under
-        ``require`` (verify the whole object first, as the transport does) and ``skipped`` otherwise.
+        A range alone cannot be verified (the tag covers the whole object): under ``require`` it is
+        decrypted only once this reader verified the whole object (:meth:`verify_parallel`, as the
+        transport does before fetching the range pinned to the same ETag) and refused otherwise;
+        under the other policies it is ``skipped`` (logged, see :meth:`unverified_range_status`).
         Raises :class:`IntegrityError` before yielding anything if the tag does not match.
         """
         if range_plan is not None:
-            if self.integrity_policy is IntegrityPolicy.REQUIRE:
-                raise UnauthenticatedObjectError(
-                    f"object {self.object_name!r}: a range alone cannot be verified and the integrity "
-                    f"policy is 'require'; verify the whole object first, or use 'if-present'"
-                )
-            self.status = IntegrityStatus.SKIPPED
+            if self.status is not IntegrityStatus.VERIFIED:
+                if self.integrity_policy is IntegrityPolicy.REQUIRE:
+                    raise UnauthenticatedObjectError(
+                        f"object {self.object_name!r}: a range alone cannot be verified and the integrity "
+                        f"policy is 'require'; verify the whole object first, or use 'if-present'"
+                    )
+                if self.status is None:
+                    self.unverified_range_status()
             return self._decrypt_range(ciphertext, range_plan, chunk_size)
         if not self.verifies:
             self.unverified_status()

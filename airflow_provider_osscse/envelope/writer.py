@@ -246,3 +246,28 @@ def encrypt_object(
             yield from iter_chunks(spool, chunk_size)  # type: ignore[arg-type]
 
     return EncryptedObject(meta, _drain(), length)
+
+
+def rewrapped_metadata(
+    envelope: Envelope,
+    wrapped: WrappedContentKey,
+    *,
+    user_metadata: Mapping[str, str] | None = None,
+    object_name: str = "?",
+) -> dict[str, str]:
+    """The headers of an object whose data key was re-wrapped (CMK rotation or a move to another CMK).
+
+    ``wrapped`` must wrap the *same* data key and IV (``KeyWrapper.rewrap``): only the wrapped values,
+    the wrap-alg, the CMK identity/version and the CMK's matdesc change; lengths, part size and the
+    integrity tag are kept as they are, and the tag stays valid (it binds the unwrapped data key, the
+    IV and the object's name, none of which change).
+    """
+    return Envelope(
+        wrapped=wrapped,
+        cek_alg=envelope.cek_alg,
+        unencrypted_content_length=envelope.unencrypted_content_length,
+        unencrypted_content_md5=envelope.unencrypted_content_md5,
+        data_size=envelope.data_size,
+        part_size=envelope.part_size,
+        integrity=envelope.integrity,
+    ).to_metadata(user_metadata=user_metadata, object_name=object_name)

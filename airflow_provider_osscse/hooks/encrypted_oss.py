@@ -3,6 +3,11 @@
 The hook holds configuration only; the oss2 client is built on first use and reused (with its
 connection pool) for every call, and CMKs are resolved from their reference strings lazily too, so
 constructing the hook in a DAG file costs nothing and touches no network.
+
+Defaults keep the product's two promises: objects are readable by the official SDKs (the matdesc is
+exactly the one the user configured, none by default) and tampering never passes (integrity
+``require``: untagged objects are refused, no plaintext is released before the tag verified, and
+every tag is bound to the object's bucket and key). See docs/hook.md.
 """
 
 from __future__ import annotations
@@ -19,12 +24,23 @@ from airflow.sdk import BaseHook
 from airflow_provider_osscse.envelope.errors import CmkReferenceError
 from airflow_provider_osscse.envelope.integrity import IntegrityPolicy
 from airflow_provider_osscse.envelope.keywrap import KeyWrapper
+from airflow_provider_osscse.envelope.matdesc import dump_matdesc
 from airflow_provider_osscse.keys.data_key_cache import DataKeyCacheLimits
 from airflow_provider_osscse.keys.keyring import Keyring
-from airflow_provider_osscse.transport.encrypted_objects import EncryptedObjects, TransferConfig
+from airflow_provider_osscse.transport.encrypted_objects import (
+    EncryptedObjects,
+    TransferConfig,
+)
 from airflow_provider_osscse.transport.oss_client import OssClientFactory, OssSettings
 from airflow_provider_osscse.transport.progress import ProgressCallback
-from airflow_provider_osscse.transport.results import DownloadResult, ObjectInfo, RewrapResult, UploadResult
+from airflow_provider_osscse.transport.results import (
+    DownloadResult,
+    ObjectInfo,
+    PlaintextBytes,
+    PlaintextStream,
+    RewrapResult,
+    UploadResult,
+)
 
 
 class EncryptedOSSHook(BaseHook):
@@ -34,7 +50,16 @@ class EncryptedOSSHook(BaseHook):
         plus optional extras ``security_token`` and ``signature_version``.
     :param cmk: reference of the CMK that wraps new objects (and is tried first on reads).
     :param decrypt_cmks: further CMK references accepted when reading (e.g. the pre-rotation key).
-    :param integrity: ``require`` | ``if-present`` | ``off`` (see docs/hook.md).
+    :param integrity: ``require`` | ``if-present`` | ``off`` (see docs/hook.md). ``None`` (default):
+        the OSS connection's extra ``integrity`` (the deployment's default) if set, else ``require``.
+    :param matdesc: the material description written into new objects (``client-side-encryption-matdesc``,
+        compact JSON), for official readers that select their key by it. ``None`` (default): the OSS
+        connection's extra ``matdesc`` (a JSON object) if set, else none, as the official SDKs write.
+        Only the write CMK carries it; reads never require it.
+    :param bind_integrity_tag: bind every written tag to the object's bucket and key (default), so an
+        object swapped or replayed under another name does not verify. ``False`` writes tags that
+        verify under any name (e.g. for objects copied by tools other than this hook); a WARNING is
+        logged once per hook.
     :param allow_plaintext: read objects without encryption headers as they are instead of raising.
     :param data_key_cache: opt-in write-side cache (:class:`~airflow_provider_osscse.keys.data_key_cache.DataKeyCacheLimits`)
         reusing one data key for a bounded number of small objects, with their IVs wrapped in batches;
@@ -55,7 +80,9 @@ class EncryptedOSSHook(BaseHook):
         *,
         cmk: str | None = None,
         decrypt_cmks: Sequence[str] = (),
-        integrity: str = "if-present",
+        integrity: str | IntegrityPolicy | None = None,
+        matdesc: Mapping[str, str] | None = None,
+        bind_integrity_tag: bool = True,
         allow_plaintext: bool = False,
         multipart_threshold: int = 32 * 2**20,
         part_size: int = 8 * 2**20,
@@ -68,7 +95,14 @@ class EncryptedOSSHook(BaseHook):
         self.oss_conn_id = oss_conn_id
         self.cmk = cmk
         self.decrypt_cmks = tuple(decrypt_cmks)
-        self.integrity = IntegrityPolicy(integrity)
+        #: The policy given to the constructor; ``None``: the connection's default (see :attr:`integrity_policy`).
+        self.integrity: IntegrityPolicy | None = IntegrityPolicy(integrity) if integrity is not None else None
+        if matdesc is not None:
+            dump_matdesc(matdesc)  # str -> str only, checked before any network use
+        #: The matdesc given to the constructor; ``None``: the connection's default (see :attr:`write_matdesc`).
+        self.matdesc: dict[str, str] | None = dict(matdesc) if matdesc is not None else None
+        self.bind_integrity_tag = bind_integrity_tag
+        self._unbound_warned = False
         self.allow_plaintext = allow_plaintext
         self.multipart_threshold = multipart_threshold
         self.part_size = part_size
@@ -88,11 +122,26 @@ class EncryptedOSSHook(BaseHook):
     def _clients(self) -> OssClientFactory:
         return OssClientFactory(self._settings, pool_size=max(10, 2 * self.max_workers))
 
+    @property
+    def integrity_policy(self) -> IntegrityPolicy:
+        """The read policy in force: the hook's ``integrity``, else the connection extra, else ``require``."""
+        if self.integrity is not None:
+            return self.integrity
+        return self._settings.integrity or IntegrityPolicy.REQUIRE
+
+    @property
+    def write_matdesc(self) -> dict[str, str]:
+        """The matdesc written into new objects: the hook's ``matdesc``, else the connection extra, else none."""
+        if self.matdesc is not None:
+            return dict(self.matdesc)
+        return dict(self._settings.matdesc or {})
+
     @cached_property
     def _objects(self) -> EncryptedObjects:
         config = TransferConfig(
             multipart_threshold=self.multipart_threshold, part_size=self.part_size, max_workers=self.max_workers,
-            integrity=self.integrity, allow_plaintext=self.allow_plaintext,
+            integrity=self.integrity_policy, allow_plaintext=self.allow_plaintext,
+            bind_integrity_tag=self.bind_integrity_tag,
         )
         return EncryptedObjects(self._clients.bucket, config, logger=self.log, progress_callback=self.progress_callback)
 
@@ -116,29 +165,45 @@ class EncryptedOSSHook(BaseHook):
             return False, f"{type(exc).__name__}: {_one_line(exc)}"
 
     # ------------------------------------------------------------------ CMKs
-    def _resolve(self, reference: str) -> KeyWrapper:
+    def _resolve(self, reference: str, matdesc: Mapping[str, str] | None = None) -> KeyWrapper:
+        """The CMK named by ``reference`` (cached per hook); ``matdesc`` only for the CMK that writes."""
+        cache_key = reference if not matdesc else f"{reference}\x00{dump_matdesc(matdesc)}"
         with self._cmk_lock:
-            wrapper = self._cmk_cache.get(reference)
+            wrapper = self._cmk_cache.get(cache_key)
             if wrapper is None:
-                from airflow_provider_osscse.keys.data_key_cache import with_data_key_cache
+                from airflow_provider_osscse.keys.data_key_cache import (
+                    with_data_key_cache,
+                )
                 from airflow_provider_osscse.keys.reference import resolve_cmk
 
-                wrapper = with_data_key_cache(resolve_cmk(reference), self.data_key_cache)
-                self._cmk_cache[reference] = wrapper
+                wrapper = with_data_key_cache(resolve_cmk(reference, matdesc=matdesc or None), self.data_key_cache)
+                self._cmk_cache[cache_key] = wrapper
             return wrapper
 
-    def _write_key(self) -> KeyWrapper:
-        if not self.cmk:
+    def _write_key(self, reference: str | None = None) -> KeyWrapper:
+        """The CMK wrapping new data keys, carrying the configured matdesc (and nothing else)."""
+        reference = reference or self.cmk
+        if not reference:
             raise CmkReferenceError("uploading needs a CMK: pass cmk='<reference>' to EncryptedOSSHook")
-        return self._resolve(self.cmk)
+        return self._resolve(reference, self.write_matdesc)
+
+    def _warn_if_unbound(self) -> None:
+        """Once per hook: unbound tags are an explicit, weaker choice."""
+        if not self.bind_integrity_tag and not self._unbound_warned:
+            self._unbound_warned = True
+            self.log.warning("bind_integrity_tag=False: integrity tags written by this hook are NOT bound to the "
+                             "object's bucket and key, so an object swapped or replayed under another name "
+                             "still verifies")
 
     def _read_keys(self, primary: str | None = None) -> Keyring | None:
+        """The CMKs accepted on reads (no matdesc needed: objects name their CMK); ``primary`` (a
+        rewrap's target) first and resolved as the write CMK, since it wraps."""
         refs = [r for r in (primary, self.cmk, *self.decrypt_cmks) if r]
         refs = list(dict.fromkeys(refs))
         if not refs:
             return None
-        wrappers = [self._resolve(r) for r in refs]
-        return Keyring(wrappers[0], wrappers[1:])
+        first = self._write_key(refs[0]) if primary else self._resolve(refs[0])
+        return Keyring(first, [self._resolve(r) for r in refs[1:]])
 
     # ------------------------------------------------------------------ operations
     def upload(
@@ -152,6 +217,7 @@ class EncryptedOSSHook(BaseHook):
         size: int | None = None,
     ) -> UploadResult:
         """Encrypt and upload; one PUT below ``multipart_threshold``, a parallel multipart above."""
+        self._warn_if_unbound()
         return self._objects.put(bucket, key, source, self._write_key(), metadata=metadata,
                                  content_type=content_type, size=size)
 
@@ -159,12 +225,18 @@ class EncryptedOSSHook(BaseHook):
         """Decrypt to ``destination`` atomically (verified first; nothing written on failure)."""
         return self._objects.download(bucket, key, destination, self._read_keys())
 
-    def read(self, key: str, bucket: str | None = None, *, byte_range: str | None = None) -> bytes:
-        """The plaintext, or a range ``a-b`` / ``a-`` / ``-n`` of it (ranges are not tag-verified)."""
+    def read(self, key: str, bucket: str | None = None, *, byte_range: str | None = None) -> PlaintextBytes:
+        """The plaintext, or a range ``a-b`` / ``a-`` / ``-n`` of it, as ``bytes`` that also carry
+        ``uri``, ``integrity`` (``verified`` | ``unauthenticated`` | ``skipped``), ``cmk`` and
+        ``key_version``. Under ``require`` a range is returned only after the whole object verified."""
         return self._objects.read(bucket, key, self._read_keys(), byte_range=byte_range)
 
-    def stream(self, key: str, bucket: str | None = None, *, byte_range: str | None = None) -> Iterator[bytes]:
-        """Plaintext chunks; a whole-object stream raises ``IntegrityError`` at the end if altered."""
+    def stream(self, key: str, bucket: str | None = None, *, byte_range: str | None = None) -> PlaintextStream:
+        """Plaintext chunks, with ``uri``, ``integrity``, ``cmk`` and ``key_version`` attributes.
+
+        When the tag is verified (always under ``require``), no chunk is released before the whole
+        object verified: an altered object raises ``IntegrityError`` on the first ``next()``.
+        """
         return self._objects.stream(bucket, key, self._read_keys(), byte_range=byte_range)
 
     def inspect(self, key: str, bucket: str | None = None) -> ObjectInfo:
@@ -173,8 +245,12 @@ class EncryptedOSSHook(BaseHook):
 
     def copy(self, source_key: str, dest_key: str, source_bucket: str | None = None,
              dest_bucket: str | None = None) -> str:
-        """Server-side copy keeping the envelope; returns the new ETag."""
-        return self._objects.copy(source_bucket, source_key, dest_bucket, dest_key)
+        """Server-side copy that stays valid at its new name; returns the new ETag.
+
+        An object whose tag is bound to its name gets the tag re-bound to ``dest_key`` (the data key
+        is unwrapped with the hook's read CMKs; no content is read); other objects are copied as they are.
+        """
+        return self._objects.copy(source_bucket, source_key, dest_bucket, dest_key, keys=self._read_keys)
 
     def exists(self, key: str, bucket: str | None = None) -> bool:
         return self._objects.exists(bucket, key)

@@ -1,8 +1,19 @@
 """A CMK that is an RSA key pair held locally (or handed over as PEM by another provider, e.g. Vault KV).
 
 Wrap-alg ``RSA/NONE/PKCS1Padding``: RSAES-PKCS1-v1_5 over the raw 32 data-key bytes and, separately,
-the raw 16 IV bytes, exactly like oss2's ``RsaProvider`` and the Java/Go/v2 SDKs. Any modulus size.
-A public key alone can encrypt; decrypting needs the private key.
+the raw 16 IV bytes, exactly like oss2's ``RsaProvider`` and the Java/Go/v2 SDKs. A public key alone
+can encrypt; decrypting needs the private key.
+
+Identity: every key names itself ``rsa-sha256:<fingerprint of its public key>`` (``keys.rsa_pem``),
+written to the object's ``x-oss-meta-osscse-cmk`` header, never into the matdesc; the matdesc holds
+only what the user configured, so oss2's ``RsaProvider(key_pair)`` and the v2 SDK's
+``MasterRsaCipher`` built without a matdesc read the objects. The identity depends on the public key
+only: the same pair read from a file, from Vault KV or a public half alone writes the same name.
+
+Key size: moduli under 2048 bits (NIST SP 800-131A's floor) are refused: a 512-bit modulus is
+factored in hours, exposing every data key it ever wrapped, and 1024 bits is within reach too. Reading objects that an old weak key already
+protects is an explicit opt-in (``allow_weak_key_for_unwrap=True``), logged at WARNING on every use,
+and such a key still never wraps, so the way out is to rewrap those objects under a strong key.
 
 Wrong-key detection: OpenSSL 3.2+ answers a bad PKCS#1 v1.5 padding with *implicit rejection*
 (a pseudo-random message instead of an error), so an unwrap is only accepted when the key is exactly
@@ -12,6 +23,7 @@ wrong key passes all three with probability below 2^-40; the integrity tag then 
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
@@ -20,7 +32,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from airflow_provider_osscse.envelope.aes_ctr import iv_from_legacy_counter
-from airflow_provider_osscse.envelope.errors import CmkReferenceError, KeyUnwrapError
+from airflow_provider_osscse.envelope.errors import CmkReferenceError, KeyUnwrapError, WeakRsaKeyError
 from airflow_provider_osscse.envelope.headers import WRAP_ALG_RSA_OAEP, WRAP_ALG_RSA_PKCS1
 from airflow_provider_osscse.envelope.keywrap import (
     DATA_KEY_SIZE,
@@ -30,6 +42,12 @@ from airflow_provider_osscse.envelope.keywrap import (
     WrappedContentKey,
 )
 from airflow_provider_osscse.keys.masking import mask_key_bytes
+from airflow_provider_osscse.keys.rsa_pem import rsa_identity
+
+log = logging.getLogger(__name__)
+
+#: Smallest RSA modulus this package wraps data keys with, and reads with unless told otherwise.
+MIN_RSA_KEY_BITS = 2048
 
 
 def _load_private(pem: bytes) -> rsa.RSAPrivateKey:
@@ -64,7 +82,10 @@ class LocalRsaKey(KeyWrapper):
         public_key_pem: bytes | None = None,
         reference: str = "rsa-local",
         matdesc: Mapping[str, str] | None = None,
+        allow_weak_key_for_unwrap: bool = False,
     ) -> None:
+        """``allow_weak_key_for_unwrap``: accept a key under :data:`MIN_RSA_KEY_BITS` for *reading*
+        objects it already protects (each unwrap logs a WARNING); it still refuses to wrap."""
         if private_key_pem is None and public_key_pem is None:
             raise CmkReferenceError(f"RSA CMK {reference!r} needs a private or a public key PEM")
         self._private = _load_private(private_key_pem) if private_key_pem is not None else None
@@ -79,26 +100,37 @@ class LocalRsaKey(KeyWrapper):
             self._public = self._private.public_key()
         self._reference = reference
         self._matdesc = MappingProxyType(dict(sorted((matdesc or {}).items())))
+        self._identity = rsa_identity(self._public)
+        if self.is_weak and not allow_weak_key_for_unwrap:
+            raise WeakRsaKeyError(
+                f"RSA CMK {reference!r} is a {self.key_size}-bit key; at least {MIN_RSA_KEY_BITS} bits are "
+                f"required. Write with a new key of {MIN_RSA_KEY_BITS} bits or more (e.g. `openssl genrsa "
+                f"-out cmk.pem 3072`). To read objects this key already protects, opt in with "
+                f"allow_weak_key_for_unwrap=True, then rewrap them under the new key"
+            )
 
     @classmethod
     def from_file(cls, path: str | os.PathLike[str], *, reference: str | None = None,
-                  matdesc: Mapping[str, str] | None = None) -> LocalRsaKey:
+                  matdesc: Mapping[str, str] | None = None, allow_weak_key_for_unwrap: bool = False) -> LocalRsaKey:
         """Load a PEM file holding a private key (any form) or only a public key."""
         with open(path, "rb") as handle:
             pem = handle.read()
         ref = reference or f"rsa-file:{os.fspath(path)}"
         if b"PRIVATE KEY" in pem:
-            return cls(private_key_pem=pem, reference=ref, matdesc=matdesc)
-        return cls(public_key_pem=pem, reference=ref, matdesc=matdesc)
+            return cls(private_key_pem=pem, reference=ref, matdesc=matdesc,
+                       allow_weak_key_for_unwrap=allow_weak_key_for_unwrap)
+        return cls(public_key_pem=pem, reference=ref, matdesc=matdesc,
+                   allow_weak_key_for_unwrap=allow_weak_key_for_unwrap)
 
     @classmethod
     def generate(cls, bits: int = 2048, *, reference: str = "rsa-local",
-                 matdesc: Mapping[str, str] | None = None) -> LocalRsaKey:
+                 matdesc: Mapping[str, str] | None = None, allow_weak_key_for_unwrap: bool = False) -> LocalRsaKey:
         """A fresh key pair (tests, demos); export it with :meth:`private_key_pem` to keep it."""
         key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
         pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption())
-        return cls(private_key_pem=pem, reference=reference, matdesc=matdesc)
+        return cls(private_key_pem=pem, reference=reference, matdesc=matdesc,
+                   allow_weak_key_for_unwrap=allow_weak_key_for_unwrap)
 
     def private_key_pem(self) -> bytes:
         """PKCS#8 PEM of the private key (secret: never log it)."""
@@ -124,43 +156,86 @@ class LocalRsaKey(KeyWrapper):
         return self._matdesc
 
     @property
+    def identity(self) -> str:
+        """``rsa-sha256:<fingerprint>`` of the public key (the same for the pair and its public half)."""
+        return self._identity
+
+    @property
+    def key_size(self) -> int:
+        """Modulus size in bits."""
+        return self._public.key_size
+
+    @property
+    def is_weak(self) -> bool:
+        """Whether the modulus is under :data:`MIN_RSA_KEY_BITS` (such a key never wraps)."""
+        return self.key_size < MIN_RSA_KEY_BITS
+
+    @property
     def can_unwrap(self) -> bool:
         """Whether the private key is present."""
         return self._private is not None
 
+    def _refuse_weak_wrap(self) -> None:
+        if self.is_weak:
+            raise WeakRsaKeyError(
+                f"RSA CMK {self._reference!r} is a {self.key_size}-bit key: it may only read existing objects "
+                f"(allow_weak_key_for_unwrap) and never wraps new data keys. Write with a key of at least "
+                f"{MIN_RSA_KEY_BITS} bits (e.g. `openssl genrsa -out cmk.pem 3072`)"
+            )
+
     def wrap(self, content_key: ContentKey) -> WrappedContentKey:
+        self._refuse_weak_wrap()
         return WrappedContentKey(
             wrap_alg=self.wrap_alg,
             wrapped_key=self._public.encrypt(content_key.key, padding.PKCS1v15()),
             wrapped_iv=self._public.encrypt(content_key.iv, padding.PKCS1v15()),
             matdesc=self._matdesc,
+            cmk_identity=self._identity,
         )
 
     def wrap_ivs(
         self, data_key: bytes, ivs: Sequence[bytes], *, reuse: WrappedContentKey | None = None
     ) -> list[WrappedContentKey]:
         """Encrypt each IV (and the data key once, unless ``reuse`` carries it); no service involved."""
+        self._refuse_weak_wrap()
         if reuse is not None and reuse.wrap_alg != self.wrap_alg:
             raise ValueError(f"RSA CMK {self._reference!r}: 'reuse' has wrap-alg {reuse.wrap_alg!r}")
         wrapped_key = (
             reuse.wrapped_key if reuse is not None else self._public.encrypt(data_key, padding.PKCS1v15())
         )
         return [
-            WrappedContentKey(self.wrap_alg, wrapped_key, self._public.encrypt(iv, padding.PKCS1v15()), self._matdesc)
+            WrappedContentKey(self.wrap_alg, wrapped_key, self._public.encrypt(iv, padding.PKCS1v15()),
+                              self._matdesc, cmk_identity=self._identity)
             for iv in ivs
         ]
 
+    def rewrap(self, wrapped: WrappedContentKey) -> WrappedContentKey:
+        """Refused up front for a weak key (rather than after an unwrap that could never be used)."""
+        self._refuse_weak_wrap()
+        return super().rewrap(wrapped)
+
     def matches(self, wrapped: WrappedContentKey) -> bool:
-        """Also claims oss2's OAEP objects (read only; the core gates them behind ``allow_legacy``)."""
+        """By identity when the object names one, else (official SDKs) by the configured matdesc.
+
+        Also claims oss2's OAEP objects (read only; the core gates them behind ``allow_legacy``),
+        which never name an identity: the object's matdesc must hold this CMK's matdesc entries.
+        """
         if wrapped.wrap_alg == WRAP_ALG_RSA_OAEP:
-            own = dict(self._matdesc)
-            return all(wrapped.matdesc.get(k) == v for k, v in own.items())
+            if wrapped.cmk_identity is not None:
+                return wrapped.cmk_identity == self._identity
+            return all(wrapped.matdesc.get(k) == v for k, v in self._matdesc.items())
         return super().matches(wrapped)
 
     def unwrap(self, wrapped: WrappedContentKey) -> ContentKey:
         if self._private is None:
             raise KeyUnwrapError(
                 f"RSA CMK {self._reference!r} has only a public key: unwrapping needs the private key"
+            )
+        if self.is_weak:  # constructed only with allow_weak_key_for_unwrap=True
+            log.warning(
+                "RSA CMK %r is a %d-bit key, under the %d-bit minimum: unwrapping with it only because "
+                "allow_weak_key_for_unwrap is set. Rewrap the objects it protects under a stronger key.",
+                self._reference, self.key_size, MIN_RSA_KEY_BITS,
             )
         if wrapped.wrap_alg == WRAP_ALG_RSA_PKCS1:
             key = self._decrypt(wrapped.wrapped_key, padding.PKCS1v15())

@@ -3,9 +3,12 @@
 Forms (see ``docs/key-custody.md``)::
 
     vault-transit://<vault_conn_id>/<mount>/<key_name>
-    vault-kv://<vault_conn_id>/<mount>/<secret_path>[?version=N]
+    vault-kv://<vault_conn_id>/<mount>/<secret_path>[?version=N][&allow_weak_key_for_unwrap=1]
     kms://<kms_conn_id>/<key id | alias/NAME>
-    rsa-file:///absolute/path/key.pem
+    rsa-file:///absolute/path/key.pem[?allow_weak_key_for_unwrap=1]
+
+``allow_weak_key_for_unwrap=1`` is the explicit, dangerous opt-in to *read* with an RSA key under
+2048 bits (to rewrap what it protects under a new key); such a key never wraps.
 
 The connection id says *how to reach* the key service from this deployment; it is deliberately not
 part of the matdesc written into objects (a reader elsewhere may use another connection id for the
@@ -26,6 +29,7 @@ from airflow_provider_osscse.envelope.keywrap import KeyWrapper
 from airflow_provider_osscse.keys.retry import DEFAULT_RETRY, RetryPolicy
 
 SCHEMES = ("vault-transit", "vault-kv", "kms", "rsa-file")
+_WEAK = "allow_weak_key_for_unwrap"
 _CONN_ID = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
@@ -39,6 +43,8 @@ class CmkReference:
     mount: str
     name: str
     version: int | None = None
+    #: ``?allow_weak_key_for_unwrap=1`` (RSA references only): read with an RSA key under 2048 bits.
+    allow_weak_key_for_unwrap: bool = False
 
 
 def parse_cmk_reference(reference: str) -> CmkReference:
@@ -55,10 +61,26 @@ def parse_cmk_reference(reference: str) -> CmkReference:
         raise bad(f"unknown scheme {scheme!r}; expected one of {', '.join(SCHEMES)}")
     if parts.fragment:
         raise bad("fragments are not allowed")
+    weak = False
+    query: dict[str, list[str]] = {}
+    if parts.query:
+        if scheme not in ("vault-kv", "rsa-file"):
+            raise bad("only vault-kv and rsa-file references take a query")
+        try:
+            query = parse_qs(parts.query, strict_parsing=True)
+        except ValueError:
+            raise bad("malformed query") from None
+        allowed = {"version", _WEAK} if scheme == "vault-kv" else {_WEAK}
+        if not set(query) <= allowed or any(len(v) != 1 for v in query.values()):
+            raise bad(f"the only query parameters are {' and '.join(sorted(allowed))}, each once")
+        if _WEAK in query:
+            if query[_WEAK][0] != "1":
+                raise bad(f"{_WEAK} takes the value 1")
+            weak = True
     if scheme == "rsa-file":
-        if parts.netloc or not parts.path.startswith("/") or parts.query:
+        if parts.netloc or not parts.path.startswith("/"):
             raise bad("expected rsa-file:///absolute/path/key.pem")
-        return CmkReference(reference, scheme, "", "", parts.path)
+        return CmkReference(reference, scheme, "", "", parts.path, allow_weak_key_for_unwrap=weak)
 
     conn_id = parts.netloc
     if not conn_id or not _CONN_ID.match(conn_id):
@@ -69,15 +91,10 @@ def parse_cmk_reference(reference: str) -> CmkReference:
     if any(s == "" for s in segments):
         raise bad("empty path segment")
     version: int | None = None
-    if parts.query:
-        if scheme != "vault-kv":
-            raise bad("only vault-kv references take a query (?version=N)")
-        query = parse_qs(parts.query, strict_parsing=True)
-        if set(query) != {"version"} or len(query["version"]) != 1 or not query["version"][0].isdigit():
-            raise bad("the only query parameter is version=<positive integer>")
+    if "version" in query:
+        if not query["version"][0].isdigit() or int(query["version"][0]) < 1:
+            raise bad("version must be a positive integer")
         version = int(query["version"][0])
-        if version < 1:
-            raise bad("version must be >= 1")
     if scheme == "kms":
         name = "/".join(segments)
         if not segments or (segments[0] == "alias" and len(segments) != 2) or (
@@ -90,7 +107,7 @@ def parse_cmk_reference(reference: str) -> CmkReference:
         raise bad(f"expected {scheme}://<conn_id>/<mount>/<{what}>")
     if scheme == "vault-transit":
         return CmkReference(reference, scheme, conn_id, "/".join(segments[:-1]), segments[-1])
-    return CmkReference(reference, scheme, conn_id, segments[0], "/".join(segments[1:]), version)
+    return CmkReference(reference, scheme, conn_id, segments[0], "/".join(segments[1:]), version, weak)
 
 
 def _vault_client(ref: CmkReference, retry: RetryPolicy):  # -> hvac.Client
@@ -138,7 +155,7 @@ def resolve_cmk(
 
         return VaultKvRsaKey(
             _vault_client(ref, retry), mount=ref.mount, secret_path=ref.name, version=ref.version,
-            reference=ref.raw, matdesc=matdesc, retry=retry,
+            reference=ref.raw, matdesc=matdesc, retry=retry, allow_weak_key_for_unwrap=ref.allow_weak_key_for_unwrap,
         )
     if ref.scheme == "kms":
         from airflow_provider_osscse.keys.alicloud_kms import AlicloudKmsHook, AlicloudKmsKey
@@ -159,4 +176,5 @@ def resolve_cmk(
         )
     from airflow_provider_osscse.keys.rsa_file import load_rsa_file_key
 
-    return load_rsa_file_key(ref.name, reference=ref.raw, matdesc=matdesc)
+    return load_rsa_file_key(ref.name, reference=ref.raw, matdesc=matdesc,
+                             allow_weak_key_for_unwrap=ref.allow_weak_key_for_unwrap)

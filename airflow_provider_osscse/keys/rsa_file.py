@@ -1,25 +1,31 @@
-"""``rsa-file:///absolute/path/key.pem``: a local RSA key (a public key alone is encrypt-only)."""
+"""``rsa-file:///absolute/path/key.pem``: a local RSA key (a public key alone is encrypt-only).
+
+The key names itself by its public key's fingerprint (``LocalRsaKey.identity``), not by the file's
+path, and writes only the user's matdesc: the same key file on another host reads the objects, and
+so does oss2's ``RsaProvider`` built without a matdesc.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from airflow_provider_osscse.envelope.matdesc import MATDESC_CMK
 from airflow_provider_osscse.envelope.errors import CmkReferenceError, KeyNotFoundError
 from airflow_provider_osscse.envelope.keywrap import KeyWrapper
 from airflow_provider_osscse.keys.rsa_pem import normalize_rsa_pem, split_pem_file
 
 
-
-def rsa_identity(fingerprint: str) -> str:
-    """matdesc value for an RSA key: the SHA-256 of its public key, valid in every deployment."""
-    return f"rsa-sha256:{fingerprint}"
-
-
 def load_rsa_file_key(
-    path: str, *, reference: str | None = None, matdesc: Mapping[str, str] | None = None
+    path: str,
+    *,
+    reference: str | None = None,
+    matdesc: Mapping[str, str] | None = None,
+    allow_weak_key_for_unwrap: bool = False,
 ) -> KeyWrapper:
-    """Read ``path`` (PKCS#1, PKCS#8 or X.509 PEM) into a ``LocalRsaKey``."""
+    """Read ``path`` (PKCS#1, PKCS#8 or X.509 PEM) into a ``LocalRsaKey``.
+
+    ``allow_weak_key_for_unwrap``: see :class:`~airflow_provider_osscse.keys.local_rsa.LocalRsaKey`
+    (a key under 2048 bits is otherwise refused here, before anything is read or written with it).
+    """
     from airflow_provider_osscse.keys.local_rsa import LocalRsaKey
 
     reference = reference or f"rsa-file://{path}"
@@ -35,8 +41,7 @@ def load_rsa_file_key(
         pair = normalize_rsa_pem(private, public, source=f"CMK {reference}")
     except ValueError as exc:
         raise CmkReferenceError(str(exc)) from None
-    entries = dict(matdesc or {})
-    entries[MATDESC_CMK] = rsa_identity(pair.fingerprint)
     return LocalRsaKey(
-        private_key_pem=pair.private_pem, public_key_pem=pair.public_pem, reference=reference, matdesc=entries
+        private_key_pem=pair.private_pem, public_key_pem=pair.public_pem, reference=reference, matdesc=matdesc,
+        allow_weak_key_for_unwrap=allow_weak_key_for_unwrap,
     )

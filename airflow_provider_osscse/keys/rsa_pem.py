@@ -5,6 +5,10 @@ genpkey`` → PKCS#8, public keys as X.509 SPKI or PKCS#1). This normalizes them
 ``cryptography`` to PKCS#8 / SPKI PEM for :class:`LocalRsaKey`, registers every PEM string with the
 masker, and names the key by a fingerprint of its public half (non-secret, identical in every
 deployment, different for every key pair).
+
+:func:`rsa_identity` is the one place that name is computed: :class:`LocalRsaKey` derives its own
+identity from its public key with it, so a key read from a file, from Vault KV or freshly generated
+writes and claims the same ``x-oss-meta-osscse-cmk`` value.
 """
 
 from __future__ import annotations
@@ -16,6 +20,24 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from airflow_provider_osscse.keys.masking import mask_strings
+
+
+#: Prefix of an RSA CMK's identity; the rest is :func:`rsa_fingerprint` of its public key.
+RSA_IDENTITY_PREFIX = "rsa-sha256:"
+
+
+def rsa_fingerprint(public_key: rsa.RSAPublicKey) -> str:
+    """SHA-256 of the DER SubjectPublicKeyInfo, first 32 hex digits (the form earlier versions wrote).
+
+    Independent of the PEM form the key arrived in (PKCS#1 or SPKI, private or public half).
+    """
+    der = public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return hashlib.sha256(der).hexdigest()[:32]
+
+
+def rsa_identity(public_key: rsa.RSAPublicKey) -> str:
+    """The CMK identity of an RSA key (``rsa-sha256:<fingerprint>``): non-secret, valid in every deployment."""
+    return RSA_IDENTITY_PREFIX + rsa_fingerprint(public_key)
 
 
 @dataclass(frozen=True, repr=False)
@@ -59,14 +81,13 @@ def normalize_rsa_pem(private_pem: bytes | None, public_pem: bytes | None, *, so
     if public_key is None:
         raise ValueError(f"{source}: no RSA key found")
     spki = public_key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-    der = public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     normalized_private = None
     if private_key is not None:
         normalized_private = private_key.private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         )
         mask_strings([normalized_private.decode("ascii")])
-    return RsaPemPair(normalized_private, spki, hashlib.sha256(der).hexdigest()[:32])
+    return RsaPemPair(normalized_private, spki, rsa_fingerprint(public_key))
 
 
 def split_pem_file(data: bytes) -> tuple[bytes | None, bytes | None]:

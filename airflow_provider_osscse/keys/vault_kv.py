@@ -56,8 +56,11 @@ class VaultKvRsaKey(KeyWrapper):
         reference: str | None = None,
         matdesc: Mapping[str, str] | None = None,
         retry: RetryPolicy = DEFAULT_RETRY,
+        allow_weak_key_for_unwrap: bool = False,
     ) -> None:
+        """``allow_weak_key_for_unwrap``: the dangerous opt-in to read with a key pair under 2048 bits."""
         self._client = client
+        self._allow_weak = allow_weak_key_for_unwrap
         self.mount = mount.strip("/")
         self.secret_path = secret_path.strip("/")
         self.version = version
@@ -113,7 +116,7 @@ class VaultKvRsaKey(KeyWrapper):
 
         rsa_key = LocalRsaKey(
             private_key_pem=pair.private_pem, public_key_pem=pair.public_pem,
-            reference=self._reference, matdesc=self._matdesc,
+            reference=self._reference, matdesc=self._matdesc, allow_weak_key_for_unwrap=self._allow_weak,
         )
         with self._lock:
             if len(self._loaded) >= MAX_LOADED_VERSIONS:

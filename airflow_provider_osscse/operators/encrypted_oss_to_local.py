@@ -21,15 +21,23 @@ if TYPE_CHECKING:
 class EncryptedOSSToLocalFilesystemOperator(BaseOperator):
     """Download and decrypt objects; the integrity policy decides what an untagged object means.
 
+    Safe by default: under ``require`` (the default unless the OSS connection's ``integrity`` extra
+    says otherwise) an object without a valid integrity tag, including one altered, swapped from
+    another name or stripped of its tag, fails the task and no file appears under its final name.
+    Every object read without verification is logged at WARNING and reported in the XCom result.
+
     :param source_key: an object key, or a prefix ending in ``/`` (every object below it).
     :param dest_path: for one object, the file to write (or an existing directory / a path ending
         in ``/``, which keeps the key's last segment); for a prefix, the directory that receives the
         objects' relative paths. Keys that would leave it (``..``, absolute, backslash, NUL) are
         refused by name before anything is written.
-    :param decrypt_cmks: CMK references allowed to unwrap (the object's matdesc picks among them).
-    :param integrity: ``require`` | ``if-present`` | ``off`` (default: the hook's, ``if-present``).
+    :param decrypt_cmks: CMK references allowed to unwrap (the object's CMK identity picks among them).
+    :param integrity: ``require`` | ``if-present`` | ``off``; ``None`` (default) means the OSS
+        connection's ``integrity`` extra, else ``require``. ``if-present`` accepts untagged objects
+        (e.g. written by an official SDK) as ``unauthenticated``; ``off`` verifies nothing.
     :param allow_plaintext: pass through objects without encryption headers instead of failing.
-    :return: ``DownloadResult.to_xcom()`` for one object; a list of them for a prefix.
+    :return: ``DownloadResult.to_xcom()`` for one object; a list of them for a prefix. Each carries
+        ``integrity``: ``verified``, ``unauthenticated`` or ``skipped``.
     """
 
     template_fields: Sequence[str] = ("source_key", "dest_path", "source_bucket", "decrypt_cmks", "oss_conn_id")
@@ -43,11 +51,15 @@ class EncryptedOSSToLocalFilesystemOperator(BaseOperator):
         source_bucket: str | None = None,
         oss_conn_id: str = "oss_default",
         decrypt_cmks: Sequence[str] = (),
-        integrity: str = "if-present",
+        integrity: str | None = None,
         allow_plaintext: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        if integrity is not None:
+            from airflow_provider_osscse.envelope.integrity import IntegrityPolicy
+
+            IntegrityPolicy(integrity)  # a typo fails when the DAG is parsed, not in the task
         self.source_key = source_key
         self.dest_path = dest_path
         self.source_bucket = source_bucket
@@ -73,7 +85,7 @@ class EncryptedOSSToLocalFilesystemOperator(BaseOperator):
             target.parent.mkdir(parents=True, exist_ok=True)
             result = hook.download(self.source_key, target, self.source_bucket).to_xcom()
             self._results = [result]
-            self.log.info("Decrypted %s -> %s (integrity %s)", result["uri"], target, result["integrity"])
+            self._log_result(result, target)
             return result
 
         keys = [k for k in hook.list_keys(self.source_key, self.source_bucket) if not k.endswith("/")]
@@ -83,10 +95,20 @@ class EncryptedOSSToLocalFilesystemOperator(BaseOperator):
         for key, target in targets:
             target.parent.mkdir(parents=True, exist_ok=True)
             result = hook.download(key, target, self.source_bucket).to_xcom()
-            self.log.info("Decrypted %s -> %s (integrity %s)", result["uri"], target, result["integrity"])
+            self._log_result(result, target)
             results.append(result)
         self._results = results
         return results
+
+    def _log_result(self, result: dict[str, Any], target: Path) -> None:
+        """INFO for a verified object; WARNING for one whose plaintext is unauthenticated."""
+        status = str(getattr(result["integrity"], "value", result["integrity"]))
+        result["integrity"] = status  # XCom carries the plain string
+        if status == "verified":
+            self.log.info("Decrypted %s -> %s (integrity verified)", result["uri"], target)
+        else:
+            self.log.warning("Decrypted %s -> %s WITHOUT integrity verification (integrity %s): its content is "
+                             "unauthenticated", result["uri"], target, status)
 
     def _single_target(self, key: str) -> Path:
         """The file for one object; a directory destination keeps the key's (checked) last segment."""

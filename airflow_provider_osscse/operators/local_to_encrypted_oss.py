@@ -26,10 +26,18 @@ class LocalFilesystemToEncryptedOSSOperator(BaseOperator):
     :param cmk: the CMK reference that wraps each object's data key (``vault-transit://...``, ...).
     :param dest_bucket: defaults to the connection's ``schema``.
     :param metadata: extra user metadata (``x-oss-meta-*``) for every object. Never put secrets in it.
+    :param matdesc: material description entries written to the objects' ``client-side-encryption-matdesc``
+        (templated); ``None`` (default) means the OSS connection's ``matdesc`` extra, else none, which
+        is what official SDK readers built without a matdesc expect.
+    :param bind_integrity_tag: ``True`` (default) binds each object's integrity tag to its bucket and
+        key, so the object swapped or replayed under another name fails verification. ``False``
+        writes unbound tags, giving that up; only for objects that other tools copy or move.
     :return: ``UploadResult.to_xcom()`` for a single file; a list of them for a glob or directory.
     """
 
-    template_fields: Sequence[str] = ("source_path", "dest_key", "dest_bucket", "cmk", "oss_conn_id", "metadata")
+    template_fields: Sequence[str] = (
+        "source_path", "dest_key", "dest_bucket", "cmk", "oss_conn_id", "metadata", "matdesc",
+    )
     ui_color = "#e3f2fd"
 
     def __init__(
@@ -45,6 +53,8 @@ class LocalFilesystemToEncryptedOSSOperator(BaseOperator):
         multipart_threshold: int = 32 * 2**20,
         part_size: int = 8 * 2**20,
         max_workers: int = 4,
+        matdesc: Mapping[str, str] | None = None,
+        bind_integrity_tag: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -58,6 +68,8 @@ class LocalFilesystemToEncryptedOSSOperator(BaseOperator):
         self.multipart_threshold = multipart_threshold
         self.part_size = part_size
         self.max_workers = max_workers
+        self.matdesc = matdesc
+        self.bind_integrity_tag = bind_integrity_tag
         self._written: list[dict[str, Any]] = []
         self._read: list[str] = []
 
@@ -70,6 +82,8 @@ class LocalFilesystemToEncryptedOSSOperator(BaseOperator):
             multipart_threshold=self.multipart_threshold,
             part_size=self.part_size,
             max_workers=self.max_workers,
+            matdesc=self.matdesc,
+            bind_integrity_tag=self.bind_integrity_tag,
         )
 
     def execute(self, context: Context) -> dict[str, Any] | list[dict[str, Any]]:

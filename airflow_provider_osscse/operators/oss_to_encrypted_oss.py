@@ -32,12 +32,23 @@ class OSSToEncryptedOSSOperator(BaseOperator):
     :param source_oss_conn_id / dest_oss_conn_id: the destination defaults to the source connection.
     :param skip_encrypted: objects that already carry encryption headers are skipped (``False``:
         they fail the task, since re-encrypting ciphertext would hide its real key).
-    :return: a list of ``UploadResult.to_xcom()`` dicts with ``source_uri``, ``verified`` and
-        ``source_deleted`` added (one per object; a single-item list for one key).
+    :param verify: read each copy back under integrity policy ``require`` (its tag must verify, and
+        with ``bind_integrity_tag`` name this bucket and key) and compare the plaintext's SHA-256
+        with what was read.
+    :param matdesc: material description entries written to the objects' ``client-side-encryption-matdesc``
+        (templated); ``None`` (default) means the OSS connection's ``matdesc`` extra, else none, which
+        is what official SDK readers built without a matdesc expect.
+    :param bind_integrity_tag: ``True`` (default) binds each object's integrity tag to its bucket and
+        key, so the object swapped or replayed under another name fails verification. ``False``
+        writes unbound tags, giving that up; only for objects that other tools copy or move.
+    :return: a list of ``UploadResult.to_xcom()`` dicts with ``source_uri``, ``verified``,
+        ``read_back_integrity`` (``verified``, or ``None`` without ``verify``) and ``source_deleted``
+        added (one per object; a single-item list for one key).
     """
 
     template_fields: Sequence[str] = (
         "source_key", "dest_key", "source_bucket", "dest_bucket", "cmk", "source_oss_conn_id", "dest_oss_conn_id",
+        "matdesc",
     )
     ui_color = "#fff3e0"
 
@@ -55,6 +66,8 @@ class OSSToEncryptedOSSOperator(BaseOperator):
         delete_source: bool = False,
         skip_encrypted: bool = True,
         metadata: Mapping[str, str] | None = None,
+        matdesc: Mapping[str, str] | None = None,
+        bind_integrity_tag: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -69,6 +82,8 @@ class OSSToEncryptedOSSOperator(BaseOperator):
         self.delete_source = delete_source
         self.skip_encrypted = skip_encrypted
         self.metadata = metadata
+        self.matdesc = matdesc
+        self.bind_integrity_tag = bind_integrity_tag
         self._pairs: list[tuple[str, str, str, str]] = []
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
@@ -77,7 +92,9 @@ class OSSToEncryptedOSSOperator(BaseOperator):
         if self.delete_source and not self.verify:
             raise ValueError("delete_source=True needs verify=True: the plaintext is only removed once the copy is proven")
         source = EncryptedOSSHook(self.source_oss_conn_id, allow_plaintext=True)
-        dest = EncryptedOSSHook(self.dest_oss_conn_id or self.source_oss_conn_id, cmk=self.cmk, decrypt_cmks=[self.cmk])
+        # The read-back proves the copy with its tag whatever the connection's default policy.
+        dest = EncryptedOSSHook(self.dest_oss_conn_id or self.source_oss_conn_id, cmk=self.cmk, decrypt_cmks=[self.cmk],
+                                integrity="require", matdesc=self.matdesc, bind_integrity_tag=self.bind_integrity_tag)
         source_bucket = source.get_bucket(self.source_bucket).bucket_name
         dest_bucket = dest.get_bucket(self.dest_bucket).bucket_name
 
@@ -115,13 +132,17 @@ class OSSToEncryptedOSSOperator(BaseOperator):
                 yield chunk
 
         result = dest.upload(chunks(), dest_key, dest_bucket, metadata=self.metadata, size=info.ciphertext_size)
-        out = result.to_xcom() | {"source_uri": info.uri, "verified": False, "source_deleted": False}
+        out = result.to_xcom() | {"source_uri": info.uri, "verified": False, "read_back_integrity": None,
+                                   "source_deleted": False}
         if self.verify:
             check = hashlib.sha256()
-            for chunk in dest.stream(dest_key, dest_bucket):
-                check.update(chunk)
+            with dest.stream(dest_key, dest_bucket) as stream:
+                for chunk in stream:
+                    check.update(chunk)
+                status = stream.integrity
             if check.digest() != digest.digest():
                 raise ObjectVerificationError(f"{result.uri} does not decrypt to the bytes of {info.uri}; source kept")
+            out["read_back_integrity"] = str(getattr(status, "value", status)) if status is not None else None
             out["verified"] = True
         same_object = (source.oss_conn_id, source_bucket, source_key) == (dest.oss_conn_id, dest_bucket, dest_key)
         if self.delete_source and not same_object:

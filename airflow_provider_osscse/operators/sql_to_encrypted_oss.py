@@ -28,11 +28,18 @@ class SqlToEncryptedOSSOperator(BaseOperator):
     :param conn_id: any connection whose hook is a common-sql ``DbApiHook`` (sqlite, postgres, ...).
     :param export_format: ``csv`` (header row), ``jsonl`` or ``parquet`` (one row group per batch).
     :param parameters: bound query parameters (``cursor.execute(sql, parameters)``).
+    :param matdesc: material description entries written to the objects' ``client-side-encryption-matdesc``
+        (templated); ``None`` (default) means the OSS connection's ``matdesc`` extra, else none, which
+        is what official SDK readers built without a matdesc expect.
+    :param bind_integrity_tag: ``True`` (default) binds each object's integrity tag to its bucket and
+        key, so the object swapped or replayed under another name fails verification. ``False``
+        writes unbound tags, giving that up; only for objects that other tools copy or move.
     :return: ``UploadResult.to_xcom()`` plus ``rows``, ``columns`` and ``format``.
     """
 
     template_fields: Sequence[str] = (
         "sql", "parameters", "conn_id", "dest_key", "dest_bucket", "cmk", "oss_conn_id", "metadata", "export_format",
+        "matdesc",
     )
     template_ext: Sequence[str] = (".sql",)
     template_fields_renderers = {"sql": "sql"}
@@ -54,6 +61,8 @@ class SqlToEncryptedOSSOperator(BaseOperator):
         multipart_threshold: int = 32 * 2**20,
         part_size: int = 8 * 2**20,
         max_workers: int = 4,
+        matdesc: Mapping[str, str] | None = None,
+        bind_integrity_tag: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -70,6 +79,8 @@ class SqlToEncryptedOSSOperator(BaseOperator):
         self.multipart_threshold = multipart_threshold
         self.part_size = part_size
         self.max_workers = max_workers
+        self.matdesc = matdesc
+        self.bind_integrity_tag = bind_integrity_tag
         self._output: tuple[str, str] | None = None
 
     def execute(self, context: Context) -> dict[str, Any]:
@@ -85,6 +96,7 @@ class SqlToEncryptedOSSOperator(BaseOperator):
         oss_hook = EncryptedOSSHook(
             self.oss_conn_id, cmk=self.cmk, multipart_threshold=self.multipart_threshold,
             part_size=self.part_size, max_workers=self.max_workers,
+            matdesc=self.matdesc, bind_integrity_tag=self.bind_integrity_tag,
         )
         stats = ExportStats()
         connection = db_hook.get_conn()

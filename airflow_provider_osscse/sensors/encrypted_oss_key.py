@@ -9,7 +9,12 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseSensorOperator, conf
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
-from airflow_provider_osscse.triggers.encrypted_oss_key import EncryptedOSSKeyTrigger, EncryptionExpectation, check_keys
+from airflow_provider_osscse.triggers.encrypted_oss_key import (
+    EncryptedOSSKeyTrigger,
+    EncryptionExpectation,
+    check_keys,
+    is_cmk_reference,
+)
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -19,17 +24,25 @@ class EncryptedOSSKeySensor(BaseSensorOperator):
     """Succeeds when a key, every object under a prefix, or every wildcard match is encrypted as expected.
 
     A plaintext object (or one under another CMK / wrap-alg, or without integrity tag when
-    ``require_integrity_tag``) is a policy violation, not a "not yet": with ``fail_on_mismatch``
-    (default) the task fails at once without retries; otherwise the sensor keeps waiting.
+    ``require_integrity_tag``, the default) is a policy violation, not a "not yet": with
+    ``fail_on_mismatch`` (default) the task fails at once without retries; otherwise the sensor keeps
+    waiting. The sensor reads headers only: it does not verify the tag (a download does), it checks
+    that the object carries one, so an object whose tag was stripped is refused here already.
 
     Works with ``mode="poke"``, ``mode="reschedule"`` and ``deferrable=True`` (one poke, then the
     :class:`EncryptedOSSKeyTrigger`, which only reads object metadata).
 
     :param bucket_key: an object key, a prefix ending in ``/``, or a pattern with ``wildcard_match``.
-    :param expected_cmk: the CMK reference the objects must name (``ObjectInfo.cmk``).
+    :param expected_cmk: the CMK the objects must name: a reference (``vault-kv://conn/secret/etl``,
+        resolved on the worker to the key's identity, which for Vault KV and RSA files means reading
+        the public key) or an identity as objects carry it (``vault-transit:transit/orders``,
+        ``kms:<key id>``, ``rsa-sha256:<fingerprint>``), compared with ``ObjectInfo.cmk``. The
+        trigger only ever receives the identity.
     :param expected_wrap_alg: e.g. ``VAULT/TRANSIT`` or ``RSA/NONE/PKCS1Padding``.
+    :param require_integrity_tag: an object without this provider's integrity tag (written by an
+        official SDK, or stripped) is a mismatch; default ``True``. ``False`` accepts such objects.
     :return: (deferrable and poke alike) a list of ``{uri, key, cmk, key_version, wrap_alg,
-        integrity_tag}`` for the matching objects, pushed as XCom.
+        integrity_tag, integrity_bound}`` for the matching objects, pushed as XCom.
     """
 
     template_fields: Sequence[str] = ("bucket_key", "bucket_name", "oss_conn_id", "expected_cmk", "expected_wrap_alg")
@@ -44,7 +57,7 @@ class EncryptedOSSKeySensor(BaseSensorOperator):
         wildcard_match: bool = False,
         expected_cmk: str | None = None,
         expected_wrap_alg: str | None = None,
-        require_integrity_tag: bool = False,
+        require_integrity_tag: bool = True,
         fail_on_mismatch: bool = True,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         **kwargs: Any,
@@ -60,11 +73,33 @@ class EncryptedOSSKeySensor(BaseSensorOperator):
         self.fail_on_mismatch = fail_on_mismatch
         self.deferrable = deferrable
         self._matched: list[dict[str, Any]] = []
+        self._expected_identity: tuple[str, str] | None = None  # (reference, identity) once resolved
+
+    def expected_cmk_identity(self) -> str | None:
+        """``expected_cmk`` as an identity: a reference is resolved once (per rendered value) on the
+        worker, through the same CMK resolution the hook uses; an identity is taken as it is."""
+        if not self.expected_cmk:
+            return None
+        if not is_cmk_reference(self.expected_cmk):
+            return self.expected_cmk
+        if self._expected_identity is None or self._expected_identity[0] != self.expected_cmk:
+            from airflow_provider_osscse.envelope.errors import CmkReferenceError
+            from airflow_provider_osscse.keys.reference import resolve_cmk
+
+            identity = resolve_cmk(self.expected_cmk).identity
+            if not identity:
+                raise CmkReferenceError(
+                    f"expected_cmk {self.expected_cmk!r} names a CMK without an identity; give the identity "
+                    f"the objects carry in x-oss-meta-osscse-cmk instead"
+                )
+            self._expected_identity = (self.expected_cmk, identity)
+        return self._expected_identity[1]
 
     def poke(self, context: Context) -> bool:
         from airflow_provider_osscse.hooks.encrypted_oss import EncryptedOSSHook
 
-        expectation = EncryptionExpectation(self.expected_cmk, self.expected_wrap_alg, self.require_integrity_tag)
+        expectation = EncryptionExpectation(self.expected_cmk_identity(), self.expected_wrap_alg,
+                                            self.require_integrity_tag)
         check = check_keys(EncryptedOSSHook(self.oss_conn_id), self.bucket_name, self.bucket_key,
                            self.wildcard_match, expectation)
         if check.mismatched:
@@ -85,7 +120,7 @@ class EncryptedOSSKeySensor(BaseSensorOperator):
         self.defer(
             trigger=EncryptedOSSKeyTrigger(
                 bucket_key=self.bucket_key, bucket_name=self.bucket_name, oss_conn_id=self.oss_conn_id,
-                wildcard_match=self.wildcard_match, expected_cmk=self.expected_cmk,
+                wildcard_match=self.wildcard_match, expected_cmk=self.expected_cmk_identity(),
                 expected_wrap_alg=self.expected_wrap_alg, require_integrity_tag=self.require_integrity_tag,
                 fail_on_mismatch=self.fail_on_mismatch, poll_interval=self.poke_interval,
             ),

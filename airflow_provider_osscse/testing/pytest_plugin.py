@@ -14,6 +14,11 @@ at the end of the session):
     Sets ``AIRFLOW_CONN_OSS_DEFAULT``, ``AIRFLOW_CONN_VAULT_DEFAULT`` and ``AIRFLOW_CONN_KMS_DEFAULT``
     to point at the three services and returns a dict of connection id to URI/JSON.
 
+Credentials (OSS and KMS access keys, the OpenBao root token) are random for every session: the
+services listen on loopback, where any local user or process could otherwise reach them with a
+fixed, published secret. Tests take them from the fixtures (``osscse_oss_server.access_key_secret``,
+``osscse_openbao.root_token``, ...) or from the Airflow connections, never from constants.
+
 Service imports are lazy so that merely having the plugin installed costs nothing.
 """
 
@@ -21,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -31,20 +37,27 @@ if TYPE_CHECKING:
     from airflow_provider_osscse.testing.openbao import OpenBaoServer
     from airflow_provider_osscse.testing.oss_server import LocalOSSServer
 
-OSS_ACCESS_KEY_ID = "LTAI-local-test-key"
-OSS_ACCESS_KEY_SECRET = "local-oss-secret-for-tests"
-KMS_ACCESS_KEY_ID = "LTAI-local-kms-key"
-KMS_ACCESS_KEY_SECRET = "local-kms-secret-for-tests"
 REGION = "cn-hangzhou"
+
+
+def new_access_key() -> tuple[str, str]:
+    """A random (access key id, access key secret) pair shaped like Alibaba Cloud's.
+
+    The id is not secret but random too, so that two sessions never share a credential.
+    """
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+    key_id = "LTAI" + "".join(secrets.choice(alphabet) for _ in range(20))
+    return key_id, "".join(secrets.choice(alphabet) for _ in range(30))
 
 
 @pytest.fixture(scope="session")
 def osscse_oss_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalOSSServer]:
     from airflow_provider_osscse.testing.oss_server import LocalOSSServer
 
+    access_key_id, access_key_secret = new_access_key()
     server = LocalOSSServer(
-        access_key_id=OSS_ACCESS_KEY_ID,
-        access_key_secret=OSS_ACCESS_KEY_SECRET,
+        access_key_id=access_key_id,
+        access_key_secret=access_key_secret,
         region=REGION,
         data_dir=tmp_path_factory.mktemp("oss-data"),
     )
@@ -59,9 +72,8 @@ def osscse_oss_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Loca
 def osscse_kms_server() -> Iterator[LocalKMSServer]:
     from airflow_provider_osscse.testing.kms_server import LocalKMSServer
 
-    server = LocalKMSServer(
-        access_key_id=KMS_ACCESS_KEY_ID, access_key_secret=KMS_ACCESS_KEY_SECRET, region=REGION
-    )
+    access_key_id, access_key_secret = new_access_key()
+    server = LocalKMSServer(access_key_id=access_key_id, access_key_secret=access_key_secret, region=REGION)
     server.start()
     try:
         yield server
@@ -73,7 +85,7 @@ def osscse_kms_server() -> Iterator[LocalKMSServer]:
 def osscse_openbao() -> Iterator[OpenBaoServer]:
     from airflow_provider_osscse.testing.openbao import OpenBaoServer
 
-    server = OpenBaoServer()
+    server = OpenBaoServer(root_token=f"osscse-dev-{secrets.token_urlsafe(24)}")
     server.start()
     try:
         yield server

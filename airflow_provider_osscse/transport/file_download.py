@@ -10,6 +10,10 @@ Integrity semantics are those of a sequential read: ranges are whole multiples o
 so every segment is MAC'ed by exactly one worker; a range's segment MACs are recorded only after the
 whole range arrived (a retried range starts again from fresh MACs); the caller verifies the tag over
 all segments before the file gets its final name.
+
+The same workers serve the reads that must verify before releasing anything (``sink``): a stream
+spools the *ciphertext* (decrypting only to MAC), and a ranged read under ``require`` MACs the whole
+object keeping nothing, before its range is fetched and decrypted.
 """
 
 from __future__ import annotations
@@ -18,17 +22,21 @@ import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from typing import Literal
 
 import oss2
 
 from airflow_provider_osscse.envelope.aes_ctr import BLOCK_SIZE, CtrCipher
 from airflow_provider_osscse.envelope.integrity import IntegrityBuilder, SegmentHasher
-from airflow_provider_osscse.envelope.keywrap import ContentKey
 from airflow_provider_osscse.transport.ranged_download import read_range_chunks
 from airflow_provider_osscse.transport.retry import RetryPolicy
 
 #: Bytes a worker reads from the response and decrypts at a time (its whole working set).
 PIECE_SIZE = 1024 * 1024
+
+#: What the workers write at each range's offset: the plaintext (a download), the stored bytes (a
+#: ciphertext spool; decrypted only to feed the MACs) or nothing (a MAC-only verification pass).
+Sink = Literal["plaintext", "ciphertext", "none"]
 
 
 def range_size_for(part_size: int, segment_size: int | None) -> int:
@@ -41,28 +49,35 @@ def range_size_for(part_size: int, segment_size: int | None) -> int:
 def download_to_fd(
     bucket: oss2.Bucket,
     key: str,
-    fd: int,
+    fd: int | None,
     size: int,
     *,
-    content_key: ContentKey | None,
+    cipher_at: Callable[[int], CtrCipher] | None,
     builder: IntegrityBuilder | None,
     range_size: int,
     max_workers: int,
     etag: str | None,
     retry: RetryPolicy,
     on_range_done: Callable[[int], None] | None = None,
+    sink: Sink = "plaintext",
 ) -> None:
-    """Write the plaintext of the whole object (``size`` bytes) into ``fd`` at offset 0.
+    """Fetch the whole object (``size`` bytes) in parallel ranges into ``fd`` at offset 0 (see ``sink``).
 
-    ``builder`` (when verifying) receives every segment MAC; the caller then calls ``verify``.
-    ``content_key=None`` copies the stored bytes as they are (a plaintext object allowed through).
-    The first range that still fails after its retries cancels the rest and propagates.
+    ``cipher_at(offset)`` is the decrypting cipher for a range (the reader's :meth:`cipher`);
+    ``None`` passes the stored bytes as they are (a plaintext object allowed through). ``builder``
+    (when verifying) receives every segment MAC; the caller then verifies. ``fd`` is ``None`` only
+    with ``sink="none"``. The first range that still fails after its retries cancels the rest and
+    propagates.
     """
     if size == 0:
         return
     if builder is not None and range_size % builder.segment_size:
         raise ValueError("ranges must be whole multiples of the integrity segment size")
-    os.ftruncate(fd, size)
+    if (fd is None) != (sink == "none"):
+        raise ValueError("a file descriptor is needed exactly when the sink writes")
+    decrypt = cipher_at is not None and (sink == "plaintext" or builder is not None)
+    if fd is not None:
+        os.ftruncate(fd, size)
     buffers = threading.local()
 
     def out_buffer() -> bytearray:
@@ -72,20 +87,21 @@ def download_to_fd(
         return buf
 
     def attempt(start: int, end: int) -> None:
-        cipher = CtrCipher(content_key.key, content_key.iv, start) if content_key is not None else None
+        cipher = cipher_at(start) if decrypt and cipher_at is not None else None
         hashers: list[SegmentHasher] = []
         position = start
         out = out_buffer()
         out_view = memoryview(out)
         for piece in read_range_chunks(bucket, key, start, end, chunk_size=PIECE_SIZE, etag=etag):
-            if cipher is not None:
-                plain = out_view[: cipher.update_into(piece, out)]
-            else:
-                plain = memoryview(piece)
+            stored = memoryview(piece)
+            plain = out_view[: cipher.update_into(piece, out)] if cipher is not None else stored
             if builder is not None:
                 _feed_segments(builder, hashers, position, plain)
-            _pwrite_all(fd, plain, position)
-            position += len(plain)
+            if sink == "plaintext":
+                _pwrite_all(fd, plain, position)  # type: ignore[arg-type]
+            elif sink == "ciphertext":
+                _pwrite_all(fd, stored, position)  # type: ignore[arg-type]
+            position += len(stored)
         for hasher in hashers:  # recorded only now: a failed attempt leaves no trace in the builder
             hasher.finalize()
 

@@ -5,12 +5,17 @@ The connection format is the alibaba provider's, unchanged: ``schema`` is the de
 (default ``https://oss-<region>.aliyuncs.com``). Added, optional: ``security_token`` (STS temporary
 credentials) and ``signature_version`` ("v4", the default, or "v1" for old endpoints).
 
+Two extras set the deployment's defaults for the encrypted-object hook (a hook argument wins):
+``integrity`` (``require``, the built-in default, ``if-present`` or ``off``) and ``matdesc`` (a
+JSON object of strings written as the objects' ``client-side-encryption-matdesc``; none by default).
+
 This module knows nothing of Airflow: the hook turns a ``Connection`` into :class:`OssSettings`.
 """
 
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import threading
 import weakref
@@ -20,7 +25,9 @@ from typing import Any
 
 import oss2
 
-from airflow_provider_osscse.envelope.errors import OSSCSEError
+from airflow_provider_osscse.envelope.errors import EnvelopeFormatError, OSSCSEError
+from airflow_provider_osscse.envelope.integrity import IntegrityPolicy
+from airflow_provider_osscse.envelope.matdesc import dump_matdesc
 
 
 class OssConnectionError(OSSCSEError, ValueError):
@@ -56,6 +63,10 @@ class OssSettings:
     signature_version: str = "v4"
     default_bucket: str | None = None
     connect_timeout: float = 60.0
+    #: The deployment's default read policy (extra ``integrity``); ``None``: the built-in ``require``.
+    integrity: IntegrityPolicy | None = None
+    #: The deployment's default matdesc for written objects (extra ``matdesc``); ``None``: none.
+    matdesc: Mapping[str, str] | None = field(default=None, hash=False)
 
     @classmethod
     def from_connection_fields(cls, schema: str | None, extra: Mapping[str, Any]) -> OssSettings:
@@ -82,6 +93,8 @@ class OssSettings:
             signature_version=version,
             default_bucket=schema or None,
             connect_timeout=float(extra.get("connect_timeout", 60.0)),
+            integrity=_integrity_extra(extra.get("integrity")),
+            matdesc=_matdesc_extra(extra.get("matdesc")),
         )
 
     @property
@@ -102,6 +115,35 @@ class OssSettings:
         if version == oss2.AUTH_VERSION_4:
             return oss2.AuthV4(self.access_key_id, self.access_key_secret)
         return oss2.Auth(self.access_key_id, self.access_key_secret)
+
+
+def _integrity_extra(value: Any) -> IntegrityPolicy | None:
+    if value is None or value == "":
+        return None
+    try:
+        return IntegrityPolicy(str(value).strip().lower())
+    except ValueError:
+        choices = ", ".join(p.value for p in IntegrityPolicy)
+        raise OssConnectionError(f"oss connection extra 'integrity' is {value!r}; expected one of {choices}") from None
+
+
+def _matdesc_extra(value: Any) -> dict[str, str] | None:
+    """The extra as a dict: a JSON object, or its JSON text (as typed in the connection form)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise OssConnectionError("oss connection extra 'matdesc' is not valid JSON; expected an object "
+                                     'of strings such as {"team": "finance"}') from None
+    if not isinstance(value, Mapping):
+        raise OssConnectionError('oss connection extra \'matdesc\' must be a JSON object of strings, e.g. {"team": "finance"}')
+    try:
+        dump_matdesc(value)
+    except EnvelopeFormatError as exc:
+        raise OssConnectionError(f"oss connection extra 'matdesc': {exc}") from None
+    return dict(value)
 
 
 _CRC_FREE: weakref.WeakKeyDictionary[oss2.Bucket, oss2.Bucket] = weakref.WeakKeyDictionary()

@@ -7,8 +7,9 @@ wrapped keys or IVs: XCom is readable by anyone with UI access.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 
 def oss_uri(bucket: str, key: str) -> str:
@@ -66,6 +67,86 @@ class DownloadResult(_XComMixin):
     key_version: str | None
 
 
+class PlaintextStream(Iterator[bytes]):
+    """The plaintext chunks of one object (``hook.stream()``), with what is known about them.
+
+    ``uri``, ``cmk`` (the reference of the CMK that unwraps the data key; ``None`` for a plaintext
+    object read with ``allow_plaintext``) and ``key_version`` are known when the stream is returned.
+    ``integrity`` is ``verified``, ``unauthenticated`` or ``skipped`` as for :class:`DownloadResult`;
+    for a read that verifies it is ``None`` until the first ``next()`` has checked the tag over the
+    whole object (no chunk is released before that), then ``verified``. Close it (or use it as a
+    context manager) to release the ciphertext spool early when not reading to the end.
+    """
+
+    def __init__(
+        self,
+        chunks: Iterator[bytes],
+        *,
+        uri: str,
+        cmk: str | None,
+        key_version: str | None,
+        integrity: Callable[[], str | None],
+    ) -> None:
+        self._chunks = chunks
+        self._integrity = integrity
+        self.uri = uri
+        self.cmk = cmk
+        self.key_version = key_version
+
+    @property
+    def integrity(self) -> str | None:
+        """``verified`` | ``unauthenticated`` | ``skipped``; ``None`` while verification is pending."""
+        return self._integrity()
+
+    def __iter__(self) -> Self:
+        return self
+
+    def __next__(self) -> bytes:
+        return next(self._chunks)
+
+    def close(self) -> None:
+        """Stop reading: cancels pending ranges and deletes the ciphertext spool."""
+        close = getattr(self._chunks, "close", None)
+        if close is not None:
+            close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"PlaintextStream(uri={self.uri!r}, integrity={self.integrity!r}, cmk={self.cmk!r})"
+
+
+class PlaintextBytes(bytes):
+    """The plaintext of an object (``hook.read()``): a real ``bytes``, plus ``uri``, ``integrity``
+    (``verified`` | ``unauthenticated`` | ``skipped``), ``cmk`` and ``key_version`` as attributes.
+
+    Equality, hashing, slicing and every bytes operation are those of ``bytes`` (slices and other
+    derived values are plain ``bytes`` without the attributes).
+    """
+
+    uri: str | None
+    integrity: str | None
+    cmk: str | None
+    key_version: str | None
+
+    def __new__(
+        cls,
+        data: bytes = b"",
+        *,
+        uri: str | None = None,
+        integrity: str | None = None,
+        cmk: str | None = None,
+        key_version: str | None = None,
+    ) -> Self:
+        obj = super().__new__(cls, data)
+        obj.uri, obj.integrity, obj.cmk, obj.key_version = uri, integrity, cmk, key_version
+        return obj
+
+
 @dataclass(frozen=True)
 class ObjectInfo(_XComMixin):
     """What an object's headers say about its encryption, read without unwrapping anything."""
@@ -85,6 +166,9 @@ class ObjectInfo(_XComMixin):
     integrity_tag: bool
     etag: str
     last_modified: str
+    #: Whether the tag binds the object's bucket and key (v2 default): a copy made without this
+    #: package's ``copy`` does not verify; ``False`` for unbound, v1 or missing tags.
+    integrity_bound: bool = False
 
 
 @dataclass(frozen=True)

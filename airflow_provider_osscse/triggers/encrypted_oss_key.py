@@ -8,6 +8,12 @@ connection. So each poll runs the same HEAD/LIST check the sensor uses in a work
 
 The check reads headers through ``EncryptedOSSHook.inspect`` (no unwrap, no CMK contact); the
 trigger's kwargs are names and expectations only, never secrets (they are stored in the metadata DB).
+
+The expected CMK is compared as an *identity* (``ObjectInfo.cmk``, the object's
+``x-oss-meta-osscse-cmk`` header), never re-derived here from a CMK reference: some identities
+cannot be derived without reading the key (a Vault KV or RSA file CMK is named by its public key's
+fingerprint). :class:`~airflow_provider_osscse.sensors.encrypted_oss_key.EncryptedOSSKeySensor`
+resolves its ``expected_cmk`` reference on the worker and hands the trigger the identity.
 """
 
 from __future__ import annotations
@@ -27,35 +33,29 @@ if TYPE_CHECKING:
 _WILDCARD_CHARS = "*?["
 
 
-def cmk_identity(expected: str) -> str:
-    """The matdesc identity (``ObjectInfo.cmk``) a CMK reference names, without contacting anything.
-
-    Objects record the key's identity, not the Airflow connection used to reach it, so
-    ``vault-transit://vault_default/transit/orders`` is expected as ``vault-transit:transit/orders``.
-    Identities (``rsa-sha256:<fingerprint>``, ...) pass through unchanged; an ``rsa-file://``
-    reference cannot be reduced without reading the key, so give its identity instead.
-    """
-    if "://" not in expected:
-        return expected
-    from airflow_provider_osscse.keys.reference import parse_cmk_reference
-
-    ref = parse_cmk_reference(expected)
-    if ref.scheme == "vault-transit":
-        return f"vault-transit:{ref.mount}/{ref.name}"
-    if ref.scheme == "vault-kv":
-        return f"vault-kv:{ref.mount}/{ref.name}"
-    if ref.scheme == "kms":
-        return f"kms:{ref.name}"
-    raise ValueError(f"expected_cmk {expected!r}: give the key's identity (rsa-sha256:<fingerprint>) for RSA files")
+def is_cmk_reference(value: str) -> bool:
+    """A CMK reference (``vault-kv://conn/...``) as opposed to an identity (``rsa-sha256:...``)."""
+    return "://" in value
 
 
 @dataclass(frozen=True)
 class EncryptionExpectation:
-    """What a matching object must look like to count (``None`` = not checked)."""
+    """What a matching object must look like to count (``None`` = not checked).
 
-    expected_cmk: str | None = None
+    ``expected_cmk_identity`` is an identity as objects carry it (``vault-transit:transit/orders``,
+    ``kms:<key id>``, ``rsa-sha256:<fingerprint>``), never a reference.
+    """
+
+    expected_cmk_identity: str | None = None
     expected_wrap_alg: str | None = None
-    require_integrity_tag: bool = False
+    require_integrity_tag: bool = True
+
+    def __post_init__(self) -> None:
+        if self.expected_cmk_identity is not None and is_cmk_reference(self.expected_cmk_identity):
+            raise ValueError(
+                f"expected CMK {self.expected_cmk_identity!r} is a CMK reference, not an identity: resolve it "
+                f"first (EncryptedOSSKeySensor does, on the worker) and compare with its identity"
+            )
 
     def mismatch(self, info: ObjectInfo) -> str | None:
         """Why ``info`` does not meet the expectation, or ``None`` when it does."""
@@ -63,10 +63,11 @@ class EncryptionExpectation:
             return f"{info.uri} is not client-side encrypted"
         if self.expected_wrap_alg and info.wrap_alg != self.expected_wrap_alg:
             return f"{info.uri} is wrapped with {info.wrap_alg}, expected {self.expected_wrap_alg}"
-        if self.expected_cmk and info.cmk != cmk_identity(self.expected_cmk):
-            return f"{info.uri} is wrapped by CMK {info.cmk}, expected {cmk_identity(self.expected_cmk)}"
+        if self.expected_cmk_identity and info.cmk != self.expected_cmk_identity:
+            return f"{info.uri} is wrapped by CMK {info.cmk}, expected {self.expected_cmk_identity}"
         if self.require_integrity_tag and not info.integrity_tag:
-            return f"{info.uri} has no integrity tag"
+            return (f"{info.uri} has no integrity tag (written by an official SDK, or the tag was stripped); "
+                    f"pass require_integrity_tag=False to accept untagged objects")
         return None
 
 
@@ -100,14 +101,23 @@ def check_keys(
         reason = expectation.mismatch(info)
         if reason is None:
             matched.append({"uri": info.uri, "key": info.key, "cmk": info.cmk, "key_version": info.key_version,
-                            "wrap_alg": info.wrap_alg, "integrity_tag": info.integrity_tag})
+                            "wrap_alg": info.wrap_alg, "integrity_tag": info.integrity_tag,
+                            "integrity_bound": info.integrity_bound})
         else:
             mismatched.append(reason)
     return KeyCheck(matched=matched, mismatched=mismatched)
 
 
 class EncryptedOSSKeyTrigger(BaseTrigger):
-    """Fires when the object(s) exist and are encrypted as expected, or when one is not (``error``)."""
+    """Fires when the object(s) exist and are encrypted as expected, or when one is not (``error``).
+
+    :param expected_cmk: the CMK *identity* the objects must name (resolved by the sensor). A CMK
+        reference here (a trigger serialized by an earlier version of this provider) is not
+        interpreted: the trigger fires an ``error`` event asking for the task to be cleared, so the
+        sensor resolves the reference again.
+    :param require_integrity_tag: an object without this provider's integrity tag is a mismatch
+        (default ``True``).
+    """
 
     def __init__(
         self,
@@ -117,7 +127,7 @@ class EncryptedOSSKeyTrigger(BaseTrigger):
         wildcard_match: bool = False,
         expected_cmk: str | None = None,
         expected_wrap_alg: str | None = None,
-        require_integrity_tag: bool = False,
+        require_integrity_tag: bool = True,
         fail_on_mismatch: bool = True,
         poll_interval: float = 5.0,
     ) -> None:
@@ -151,6 +161,12 @@ class EncryptedOSSKeyTrigger(BaseTrigger):
                           self.wildcard_match, expectation)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        if self.expected_cmk is not None and is_cmk_reference(self.expected_cmk):
+            yield TriggerEvent({"status": "error", "message": (
+                f"expected_cmk {self.expected_cmk!r} is a CMK reference; the trigger compares CMK identities "
+                f"only (this trigger was deferred by an earlier version of the provider): clear the task so "
+                f"that EncryptedOSSKeySensor resolves the reference to its identity on the worker")})
+            return
         while True:
             try:
                 check = await asyncio.to_thread(self._poll)

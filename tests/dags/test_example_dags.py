@@ -73,14 +73,15 @@ def test_vault_kv_etl_is_rsa_wrapped_readable_by_the_decrypt_token_and_by_oss2(d
     private_pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
                                         serialization.NoEncryption())
     server = osscse_services["oss"]
-    matdesc = json.loads(at_rest.metadata["x-oss-meta-client-side-encryption-matdesc"])
-    provider = oss2.crypto.RsaProvider(key_pair={"private_key": private_pem.decode(), "public_key": public_pem.decode()},
-                                       mat_desc=matdesc)
+    # Built as oss2's docs show, without a mat_desc: the DAG configures none, so the object has none.
+    assert "x-oss-meta-client-side-encryption-matdesc" not in at_rest.metadata
+    provider = oss2.crypto.RsaProvider(key_pair={"private_key": private_pem.decode(), "public_key": public_pem.decode()})
     crypto = oss2.CryptoBucket(oss2.AuthV4(server.access_key_id, server.access_key_secret), server.endpoint, TEST_BUCKET,
                                crypto_provider=provider, region=server.region)
     assert crypto.get_object(key).read() == plaintext
     compare = next(ti for ti in run.get_task_instances() if ti.task_id == "compare")
     assert compare.state == "success"
+    assert compare.xcom_pull(task_ids="compare")["integrity"] == "verified"  # the default policy: require
 
 
 def test_cmk_rotation_moves_old_objects_to_the_new_version_and_they_still_decrypt(dagbag: Any, osscse_services: dict) -> None:

@@ -70,11 +70,21 @@ def test_ranged_reads_match_plaintext_slices(make_hook: Callable[..., EncryptedO
     assert hook.read("ranges/obj", byte_range=spec) == data[sl]
 
 
-def test_ranged_read_under_require_is_refused_as_unverifiable(make_hook: Callable[..., EncryptedOSSHook]) -> None:
+@pytest.mark.parametrize("size", [100, 3 * PART + 5])
+def test_ranged_read_under_require_verifies_the_whole_object_first(
+    make_hook: Callable[..., EncryptedOSSHook], oss_env: Any, size: int
+) -> None:
     hook = make_hook(integrity="require")
-    hook.upload(io.BytesIO(b"x" * 100), "ranges/require")
-    with pytest.raises(IntegrityError, match="cannot verify"):
-        hook.read("ranges/require", byte_range="1-2")
+    data = os.urandom(size)
+    key = f"ranges/require/{size}"
+    hook.upload(io.BytesIO(data), key)
+    got = hook.read(key, byte_range="1-2")
+    assert got == data[1:3] and got.integrity == "verified"
+    stored = bytearray(oss_env.stored_object(BUCKET, key).data)
+    stored[-1] ^= 1  # outside the requested range: only a whole-object check can see it
+    oss_env.overwrite_stored(BUCKET, key, bytes(stored))
+    with pytest.raises(IntegrityError):
+        hook.read(key, byte_range="1-2")
 
 
 def test_plaintext_object_is_refused_unless_allowed(make_hook: Callable[..., EncryptedOSSHook], tmp_path: Path) -> None:

@@ -65,6 +65,10 @@ class _ChangesObjectDuringWrap(KeyWrapper):
     def matdesc(self) -> Any:
         return self._inner.matdesc
 
+    @property
+    def identity(self) -> str | None:
+        return self._inner.identity
+
     def wrap(self, content_key: ContentKey) -> WrappedContentKey:
         self._on_wrap()
         return self._inner.wrap(content_key)

@@ -8,12 +8,13 @@ from pathlib import Path
 import hvac
 import pytest
 
-from airflow_provider_osscse.envelope.errors import CmkReferenceError
+from airflow_provider_osscse.envelope.errors import CmkReferenceError, WeakRsaKeyError
 from airflow_provider_osscse.envelope.keywrap import ContentKey
 from airflow_provider_osscse.keys.reference import parse_cmk_reference, resolve_cmk
 from airflow_provider_osscse.keys.vault_transit import VaultTransitKey
 from airflow_provider_osscse.testing.openbao import OpenBaoServer
 from tests.keys.rsa_forms import pem
+from tests.keys.weak_rsa import weak_private_pem
 
 
 @pytest.mark.parametrize(
@@ -38,6 +39,9 @@ def test_valid_references_parse_into_their_parts(reference, scheme, conn, mount,
         "orders", "s3://x/y", "vault-transit://vault_default/orders", "vault-transit:///transit/k",
         "vault-kv://v/secret/p?version=x", "vault-kv://v/secret/p?version=0", "kms://k/alias/a/b",
         "kms://k/key?version=1", "rsa-file://relative/key.pem", "vault-transit://v/transit//k",
+        "rsa-file:///k.pem?allow_weak_key_for_unwrap=yes", "rsa-file:///k.pem?version=1",
+        "vault-transit://v/transit/k?allow_weak_key_for_unwrap=1",
+        "vault-kv://v/secret/p?allow_weak_key_for_unwrap=1&allow_weak_key_for_unwrap=1",
     ],
 )
 def test_malformed_or_unknown_references_raise_cmk_reference_error_naming_them(reference: str) -> None:
@@ -91,3 +95,44 @@ def test_rsa_file_public_key_alone_is_encrypt_only(tmp_path: Path, form: str) ->
     assert writer.matdesc == resolve_cmk(f"rsa-file://{private_path}").matdesc
     with pytest.raises(Exception, match="only a public key"):
         writer.unwrap(wrapped)
+
+
+def test_weak_rsa_key_reads_only_with_the_explicit_reference_opt_in_and_never_wraps(tmp_path: Path) -> None:
+    path = tmp_path / "weak.pem"
+    path.write_bytes(weak_private_pem(1024))
+    with pytest.raises(WeakRsaKeyError, match="1024-bit"):
+        resolve_cmk(f"rsa-file://{path}")
+    ref = f"rsa-file://{path}?allow_weak_key_for_unwrap=1"
+    assert parse_cmk_reference(ref).allow_weak_key_for_unwrap
+    weak = resolve_cmk(ref)
+    with pytest.raises(WeakRsaKeyError):
+        weak.wrap(ContentKey.generate())
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    content_key = ContentKey.generate()
+    public = serialization.load_pem_private_key(path.read_bytes(), None).public_key()
+    from airflow_provider_osscse.envelope.keywrap import WrappedContentKey
+
+    legacy = WrappedContentKey("RSA/NONE/PKCS1Padding", public.encrypt(content_key.key, padding.PKCS1v15()),
+                               public.encrypt(content_key.iv, padding.PKCS1v15()))
+    assert weak.unwrap(legacy) == content_key
+
+
+def test_weak_key_pair_in_vault_kv_reads_only_with_the_reference_opt_in(
+    osscse_openbao: OpenBaoServer, vault_root: hvac.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import uuid
+
+    host, port = osscse_openbao.address.removeprefix("http://").rsplit(":", 1)
+    monkeypatch.setenv("AIRFLOW_CONN_WEAK_VAULT", json.dumps({
+        "conn_type": "vault", "host": host, "port": int(port), "password": osscse_openbao.root_token,
+        "extra": {"auth_type": "token", "use_tls": False},
+    }))
+    path = f"cse/weak-{uuid.uuid4().hex[:8]}"
+    vault_root.secrets.kv.v2.create_or_update_secret(path=path, secret={"private_key": weak_private_pem(1024).decode()})
+    with pytest.raises(WeakRsaKeyError):
+        resolve_cmk(f"vault-kv://weak_vault/secret/{path}").wrap(ContentKey.generate())
+    weak = resolve_cmk(f"vault-kv://weak_vault/secret/{path}?allow_weak_key_for_unwrap=1")
+    with pytest.raises(WeakRsaKeyError):
+        weak.wrap(ContentKey.generate())

@@ -143,7 +143,8 @@ def security_env(
     vault.sys.create_or_update_policy(name="osscse-security-enconly", policy=policy)
     enc_token = vault.auth.token.create(policies=["osscse-security-enconly"], ttl="2h")["auth"]["client_token"]
     enc_ak, enc_secret = "LTAI-security-enconly", f"enconly-secret-{uuid.uuid4().hex}"
-    kms.add_credential(enc_ak, enc_secret, allowed_actions={"Encrypt", "GenerateDataKey"})
+    # DescribeKey too, so that the read gets as far as Decrypt (a reader resolves the alias first)
+    kms.add_credential(enc_ak, enc_secret, allowed_actions={"Encrypt", "GenerateDataKey", "DescribeKey"})
 
     env = {
         "AIRFLOW_CONN_OSS_SEC": json.dumps({"conn_type": "oss", "schema": BUCKET, "extra": {

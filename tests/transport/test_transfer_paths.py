@@ -133,3 +133,41 @@ def test_altered_ciphertext_fails_verification_and_no_file_appears(
     with pytest.raises(IntegrityError):
         objects.download(None, "tamper/bit", tmp_path / "out", cmk)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_verify_first_stream_spools_only_ciphertext_in_bounded_memory(
+    server: LocalOSSServer, cmk: LocalRsaKey, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A large whole-object stream: the workers spool the stored ciphertext (never plaintext), the tag
+    verifies, then the spool is decrypted; memory stays a few pieces whatever the object size."""
+    import tempfile
+    import tracemalloc
+
+    from airflow_provider_osscse.transport import download
+
+    mib = 1024 * 1024
+    bucket = oss2.Bucket(oss2.AuthV4(server.access_key_id, server.access_key_secret), server.endpoint, BUCKET,
+                         region=server.region)
+    objects = EncryptedObjects(lambda _name: bucket, TransferConfig(multipart_threshold=mib, part_size=mib,
+                                                                    max_workers=3))
+    data = os.urandom(16 * mib + 5)
+    objects.put(None, "spool/large", io.BytesIO(data), cmk)
+    spools: list[str] = []
+
+    def visible_spool(*args: object, **kwargs: object) -> object:
+        handle = tempfile.NamedTemporaryFile(dir=tmp_path, delete=False)  # noqa: SIM115 - closed by the reader
+        spools.append(handle.name)
+        return handle
+
+    monkeypatch.setattr(download.tempfile, "TemporaryFile", visible_spool)
+    stream = objects.stream(None, "spool/large", cmk)
+    tracemalloc.start()
+    received = 0
+    for chunk in stream:
+        assert data[received:received + len(chunk)] == chunk
+        received += len(chunk)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert received == len(data) and stream.integrity == "verified"
+    assert peak < 12 * mib, f"peak {peak / mib:.1f} MiB"
+    assert len(spools) == 1 and Path(spools[0]).read_bytes() == server.stored_object(BUCKET, "spool/large").data

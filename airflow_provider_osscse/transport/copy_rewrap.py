@@ -1,0 +1,220 @@
+"""Server-side copy and rewrap: objects stay valid without their content being read again.
+
+**Copy.** An integrity tag bound to (bucket, key) would not verify under the copy's name, so the
+copy gets the tag re-bound to its own name (``EnvelopeReader.rebind``: the data key is unwrapped
+once with the read CMKs, the binding checked against the source's name and re-computed; no content
+is read). Up to ``multipart_threshold`` the copy is one CopyObject with metadata directive REPLACE
+carrying every ``client-side-encryption-*`` header unchanged (OSS refuses only a REPLACE that
+changes them) and the new tag; above it, UploadPartCopy of the ciphertext with the new metadata at
+Init. Untagged, unbound and v1 objects name no place and keep the plain COPY. Every request is
+conditional on the source's ETag.
+
+**Rewrap.** Only the wrapped data key changes (same data key, same name), so the tag stays valid
+as it is. The new headers are written by UploadPartCopy onto the object itself, conditional on the
+ETag and re-checked before Complete (a REPLACE copy may not change CSE headers).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import oss2
+import oss2.exceptions
+
+from airflow_provider_osscse.envelope import headers as H
+from airflow_provider_osscse.envelope.errors import (
+    NoMatchingKeyError,
+    ObjectChangedError,
+)
+from airflow_provider_osscse.envelope.headers import is_encrypted, parse_envelope
+from airflow_provider_osscse.envelope.integrity import (
+    INTEGRITY_HEADER,
+    IntegrityPolicy,
+    ObjectBinding,
+)
+from airflow_provider_osscse.envelope.keywrap import KeyWrapper
+from airflow_provider_osscse.envelope.multipart import plan_parts
+from airflow_provider_osscse.envelope.reader import EnvelopeReader
+from airflow_provider_osscse.envelope.writer import rewrapped_metadata
+from airflow_provider_osscse.transport.multipart_upload import (
+    copy_part_action,
+    run_multipart,
+)
+from airflow_provider_osscse.transport.results import RewrapResult, oss_uri
+from airflow_provider_osscse.transport.transfer_base import (
+    StoredObject,
+    TransferBase,
+    part_headers,
+)
+
+#: Standard headers a REPLACE copy would otherwise drop; carried over as the source has them.
+_KEPT_STANDARD_HEADERS = ("cache-control", "content-disposition", "content-encoding", "content-language",
+                          "expires")
+
+#: The read CMKs for a copy, or a callable giving them only when a bound tag needs re-binding.
+CopyKeys = KeyWrapper | Callable[[], KeyWrapper | None] | None
+
+
+class CopyRewrapOperations(TransferBase):
+    """``copy`` (tags re-bound to the destination) and ``rewrap`` (new wrapped data key, same tag)."""
+
+    # ----------------------------------------------------------------- copy
+    def copy(
+        self, source_bucket: str | None, source_key: str, dest_bucket: str | None, dest_key: str,
+        *, keys: CopyKeys = None,
+    ) -> str:
+        """Server-side copy keeping the object valid at its new name; returns the new ETag.
+
+        ``keys`` (the read CMKs, or a callable returning them) are needed only for objects whose tag
+        is bound to their name: its data key is unwrapped to re-bind the tag to ``dest_key``.
+        """
+        stored = self.head(source_bucket, source_key)
+        target = self._bucket(dest_bucket)
+        metadata = self._copied_metadata(stored, ObjectBinding(target.bucket_name, dest_key), keys)
+        if stored.size <= self.config.multipart_threshold:
+            headers = {"x-oss-copy-source-if-match": _quoted(stored.etag)}
+            if metadata is None:
+                headers["x-oss-metadata-directive"] = "COPY"
+            else:
+                headers.update(self._replace_headers(stored, metadata))
+            try:
+                result = self.config.retry.call(
+                    lambda: target.copy_object(stored.bucket, source_key, dest_key, headers=headers),
+                    what=f"CopyObject {stored.uri}",
+                )
+            except oss2.exceptions.PreconditionFailed as exc:
+                raise ObjectChangedError(f"{stored.uri} changed during the copy; nothing was written") from exc
+            return result.etag
+        return self._copy_by_parts(stored, target, dest_key, metadata if metadata is not None else stored.user_metadata)
+
+    def _copied_metadata(
+        self, stored: StoredObject, destination: ObjectBinding, keys: CopyKeys
+    ) -> dict[str, str] | None:
+        """The copy's user metadata when its tag must be re-bound; ``None`` when a plain COPY keeps it valid."""
+        if not is_encrypted(stored.headers):
+            return None
+        envelope = parse_envelope(stored.headers, object_name=stored.uri)
+        if envelope.integrity is None or not envelope.integrity.bound or destination == stored.binding:
+            return None
+        wrapper = keys() if callable(keys) and not isinstance(keys, KeyWrapper) else keys
+        if wrapper is None:
+            raise NoMatchingKeyError(
+                f"{stored.uri}: its integrity tag is bound to its bucket and key, so a copy needs the tag "
+                f"re-bound to {destination}, which needs a CMK that unwraps its data key; configure cmk= "
+                f"or decrypt_cmks= (a plain OSS copy would not verify under the new name)"
+            )
+        reader = EnvelopeReader(stored.headers, wrapper, object_name=stored.uri,
+                                integrity_policy=IntegrityPolicy.REQUIRE, binding=stored.binding,
+                                object_size=stored.size)
+        tag = reader.rebind(destination)
+        assert tag is not None
+        metadata = dict(stored.user_metadata)
+        metadata[INTEGRITY_HEADER] = tag.to_header_value()
+        H.check_metadata_size(metadata, object_name=oss_uri(destination.bucket, destination.key))
+        return metadata
+
+    @staticmethod
+    def _replace_headers(stored: StoredObject, metadata: Mapping[str, str]) -> dict[str, str]:
+        """CopyObject REPLACE: the new user metadata (every CSE header unchanged) and the standard
+        headers of the source, which REPLACE would otherwise drop."""
+        headers = {"x-oss-metadata-directive": "REPLACE", **metadata}
+        headers["Content-Type"] = stored.content_type or "application/octet-stream"
+        for name in _KEPT_STANDARD_HEADERS:
+            if name in stored.headers:
+                headers[name] = stored.headers[name]
+        return headers
+
+    def _copy_by_parts(self, stored: StoredObject, target: oss2.Bucket, dest_key: str, metadata: Mapping[str, str]) -> str:
+        """UploadPartCopy of the ciphertext ranges with ``metadata`` at Init, conditional on the ETag."""
+        envelope = parse_envelope(metadata, object_name=stored.uri) if is_encrypted(metadata) else None
+        part_size = envelope.part_size if envelope and envelope.part_size else None
+        plan = plan_parts(stored.size, part_size or self.config.part_size)
+        headers = dict(metadata)
+        if envelope is not None:
+            headers[H.DATA_SIZE_HEADER] = str(plan.total_size)
+            headers[H.PART_SIZE_HEADER] = str(plan.part_size)
+        if stored.content_type:
+            headers["Content-Type"] = stored.content_type
+        ranges = [(p.offset, p.offset + p.size - 1) for p in plan.parts()]
+
+        def unchanged() -> None:
+            if self.head(stored.bucket, stored.key).etag != stored.etag:
+                raise ObjectChangedError(f"{stored.uri} changed during the copy; nothing was written")
+
+        try:
+            outcome = run_multipart(
+                target, dest_key, part_count=plan.part_count,
+                send_part=copy_part_action(target, dest_key, source_bucket=stored.bucket, source_key=stored.key,
+                                           ranges=ranges, part_headers=part_headers(headers), source_etag=stored.etag),
+                init_headers=headers, max_workers=self.config.max_workers, retry=self.config.retry,
+                before_complete=unchanged,
+            )
+        except oss2.exceptions.PreconditionFailed as exc:
+            raise ObjectChangedError(f"{stored.uri} changed during the operation; nothing was written") from exc
+        except oss2.exceptions.OssError as exc:
+            # A replaced source can fail a part copy in other ways too (e.g. 416 for a shorter object).
+            if self._changed(stored):
+                raise ObjectChangedError(f"{stored.uri} changed during the operation; nothing was written") from exc
+            raise
+        return outcome.etag
+
+    # ----------------------------------------------------------------- rewrap
+    def rewrap(
+        self, bucket_name: str | None, key: str, keys: KeyWrapper, *, dry_run: bool = False
+    ) -> RewrapResult:
+        """Re-wrap the data key under ``keys`` (a Keyring whose primary is the target CMK).
+
+        Only the wrapped data key and IV (and the CMK identity/version headers) change: the data key,
+        the content and the object's name stay, so its integrity tag stays valid as it is.
+        """
+        stored = self.head(bucket_name, key)
+        uri = stored.uri
+        base = {"uri": uri, "bucket": stored.bucket, "key": key, "to_cmk": keys.reference}
+        if not is_encrypted(stored.headers):
+            return RewrapResult(status="failed", from_cmk=None, from_version=None, to_version=None,
+                                error=f"{uri} is not client-side encrypted", **base)
+        envelope = parse_envelope(stored.headers, object_name=uri)
+        envelope.check_object_size(stored.size, object_name=uri)
+        select = getattr(keys, "select", None)
+        from_cmk = select(envelope.wrapped).reference if select else None
+        from_version = keys.key_version(envelope.wrapped)
+        new_wrapped = keys.rewrap(envelope.wrapped)
+        primary = getattr(keys, "primary", keys)
+        to_version = primary.key_version(new_wrapped)
+        if from_cmk == keys.reference and from_version == to_version:
+            return RewrapResult(status="already-current", from_cmk=from_cmk, from_version=from_version,
+                                to_version=to_version, error=None, **base)
+        if dry_run:
+            return RewrapResult(status="would-rewrap", from_cmk=from_cmk, from_version=from_version,
+                                to_version=to_version, error=None, **base)
+        others = {k: v for k, v in stored.user_metadata.items()
+                  if not k.startswith((H.CSE_PREFIX, H.OSSCSE_PREFIX))}
+        # Everything but the wrapped data key is kept, the integrity tag included (same data key, same name).
+        metadata = rewrapped_metadata(envelope, new_wrapped, user_metadata=others, object_name=uri)
+        try:
+            if stored.size == 0:
+                self._rewrap_empty(stored, metadata)
+            else:
+                self._copy_by_parts(stored, self._bucket(stored.bucket), key, metadata)
+        except ObjectChangedError as exc:
+            return RewrapResult(status="failed", from_cmk=from_cmk, from_version=from_version,
+                                to_version=to_version, error=str(exc), **base)
+        return RewrapResult(status="rewrapped", from_cmk=from_cmk, from_version=from_version,
+                            to_version=to_version, error=None, **base)
+
+    def _rewrap_empty(self, stored: StoredObject, metadata: Mapping[str, str]) -> None:
+        """An empty object has no range to copy: re-PUT it, conditional on the ETag."""
+        headers = dict(metadata)
+        headers["If-Match"] = _quoted(stored.etag)
+        if stored.content_type:
+            headers["Content-Type"] = stored.content_type
+        if self.head(stored.bucket, stored.key).etag != stored.etag:
+            raise ObjectChangedError(f"{stored.uri} changed during the rewrap; nothing was written")
+        try:
+            self._bucket(stored.bucket).put_object(stored.key, b"", headers=headers)
+        except oss2.exceptions.PreconditionFailed as exc:
+            raise ObjectChangedError(f"{stored.uri} changed during the rewrap; nothing was written") from exc
+
+
+def _quoted(etag: str) -> str:
+    return etag if etag.startswith('"') else f'"{etag}"'

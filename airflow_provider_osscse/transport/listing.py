@@ -1,0 +1,72 @@
+"""Inspect, exists, list and delete: what the headers say, without unwrapping or decrypting."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import oss2
+
+from airflow_provider_osscse.envelope import headers as H
+from airflow_provider_osscse.envelope.headers import (
+    Envelope,
+    is_encrypted,
+    parse_envelope,
+)
+from airflow_provider_osscse.envelope.keywrap import KeyWrapper
+from airflow_provider_osscse.transport.results import ObjectInfo
+from airflow_provider_osscse.transport.transfer_base import TransferBase
+
+
+def key_version_of(envelope: Envelope, keys: KeyWrapper | None = None) -> str | None:
+    """The CMK version that wrapped the data key: the given CMK's answer when it matches the object,
+    else the ``x-oss-meta-osscse-cmk-version`` header (or the earlier versions' matdesc entry), else
+    for Vault Transit the ``vault:vN:`` prefix of the wrapped key."""
+    from airflow_provider_osscse.keys.vault_transit import (
+        ciphertext_version,  # the one parse of vault:vN:
+    )
+
+    wrapped = envelope.wrapped
+    if keys is not None and keys.matches(wrapped):
+        return keys.key_version(wrapped)
+    if wrapped.cmk_version is not None:
+        return wrapped.cmk_version
+    if wrapped.wrap_alg == H.WRAP_ALG_VAULT_TRANSIT:
+        return ciphertext_version(wrapped.wrapped_key)
+    return None
+
+
+class ListingOperations(TransferBase):
+    """``inspect`` (``ObjectInfo`` from a HEAD), ``exists``, ``list_keys``, ``delete``."""
+
+    def inspect(self, bucket_name: str | None, key: str, keys: KeyWrapper | None = None) -> ObjectInfo:
+        """Describe the envelope from a HEAD; never unwraps. Length headers are checked against the
+        stored size first (a mismatch is an ``EnvelopeFormatError``, not a wrong description)."""
+        stored = self.head(bucket_name, key)
+        common: dict[str, Any] = {"uri": stored.uri, "bucket": stored.bucket, "key": key, "ciphertext_size": stored.size,
+                  "etag": stored.etag, "last_modified": stored.last_modified}
+        if not is_encrypted(stored.headers):
+            return ObjectInfo(encrypted=False, wrap_alg=None, cek_alg=None, matdesc={}, cmk=None, key_version=None,
+                              plaintext_size=stored.size, part_size=None, integrity_tag=False, **common)
+        envelope = parse_envelope(stored.headers, object_name=stored.uri, allow_legacy=True)
+        plaintext_size = envelope.check_object_size(stored.size, object_name=stored.uri)
+        tag = envelope.integrity
+        return ObjectInfo(
+            encrypted=True, wrap_alg=envelope.wrapped.wrap_alg, cek_alg=envelope.cek_alg,
+            matdesc=dict(envelope.wrapped.matdesc), cmk=envelope.wrapped.cmk_identity,
+            key_version=key_version_of(envelope, keys), plaintext_size=plaintext_size,
+            part_size=envelope.part_size, integrity_tag=tag is not None,
+            integrity_bound=tag is not None and tag.bound, **common,
+        )
+
+    def exists(self, bucket_name: str | None, key: str) -> bool:
+        bucket = self._bucket(bucket_name)
+        return bool(self.config.retry.call(lambda: bucket.object_exists(key), what=f"HEAD {key!r}"))
+
+    def list_keys(self, bucket_name: str | None, prefix: str = "") -> Iterator[str]:
+        for info in oss2.ObjectIteratorV2(self._bucket(bucket_name), prefix=prefix):
+            yield info.key
+
+    def delete(self, bucket_name: str | None, key: str) -> None:
+        bucket = self._bucket(bucket_name)
+        self.config.retry.call(lambda: bucket.delete_object(key), what=f"DELETE {key!r}")

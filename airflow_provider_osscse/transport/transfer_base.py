@@ -1,0 +1,128 @@
+"""What every encrypted-object operation shares: the transfer settings, the HEAD of an object, and
+the bucket factory, logger and progress reporting of one :class:`EncryptedObjects`.
+
+The operations themselves live in one module each (``upload``, ``download``, ``copy_rewrap``,
+``listing``) as mixins of :class:`TransferBase`; ``encrypted_objects.EncryptedObjects`` combines them.
+None of them assembles the format: they read through ``envelope.EnvelopeReader`` and write through
+``envelope.EnvelopeWriter``, so every guarantee of those two classes holds on every path.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import oss2
+import oss2.exceptions
+
+from airflow_provider_osscse.envelope import headers as H
+from airflow_provider_osscse.envelope.errors import ObjectNotFoundError
+from airflow_provider_osscse.envelope.integrity import IntegrityPolicy, ObjectBinding
+from airflow_provider_osscse.transport.progress import (
+    ProgressCallback,
+    ProgressReporter,
+)
+from airflow_provider_osscse.transport.results import oss_uri
+from airflow_provider_osscse.transport.retry import RetryPolicy
+
+log = logging.getLogger("airflow_provider_osscse.transport.encrypted_objects")
+
+#: Read size for sequential streams (single GETs, iterator sources, spools).
+STREAM_CHUNK = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class TransferConfig:
+    """Sizes, concurrency and policies of transfers; ``part_size`` is adjusted up to OSS's rules.
+
+    ``integrity`` is the read policy (default ``require``: untagged objects are refused, and nothing
+    is released before the tag verified). ``bind_integrity_tag`` binds every written tag to the
+    object's bucket and key (default); ``False`` writes tags that verify under any name.
+    """
+
+    multipart_threshold: int = 32 * 2**20
+    part_size: int = 8 * 2**20
+    max_workers: int = 4
+    integrity: IntegrityPolicy = IntegrityPolicy.REQUIRE
+    allow_plaintext: bool = False
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    bind_integrity_tag: bool = True
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "integrity", IntegrityPolicy(self.integrity))
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """The HEAD of an object: its headers (lower-cased), sizes and ETag."""
+
+    bucket: str
+    key: str
+    headers: dict[str, str]
+    size: int
+    etag: str
+    last_modified: str
+    content_type: str | None
+
+    @property
+    def uri(self) -> str:
+        return oss_uri(self.bucket, self.key)
+
+    @property
+    def binding(self) -> ObjectBinding:
+        """The name the object's integrity tag is checked against (bucket and key as stored)."""
+        return ObjectBinding(self.bucket, self.key)
+
+    @property
+    def user_metadata(self) -> dict[str, str]:
+        return {k: v for k, v in self.headers.items() if k.startswith(H.USER_META_PREFIX)}
+
+
+class TransferBase:
+    """The state shared by the operation mixins; ``bucket_for(name)`` yields oss2 buckets."""
+
+    def __init__(
+        self,
+        bucket_for: Callable[[str | None], oss2.Bucket],
+        config: TransferConfig = TransferConfig(),
+        *,
+        logger: logging.Logger | None = None,
+        progress_callback: ProgressCallback | None = None,
+    ) -> None:
+        self._bucket_for = bucket_for
+        self.config = config
+        self._log = logger or log
+        self._progress_callback = progress_callback
+
+    def _bucket(self, name: str | None) -> oss2.Bucket:
+        return self._bucket_for(name)
+
+    def _progress(self, label: str, total: int | None) -> ProgressReporter:
+        return ProgressReporter(label, total, logger=self._log, callback=self._progress_callback)
+
+    def head(self, bucket_name: str | None, key: str) -> StoredObject:
+        """HEAD the object; a missing object is :class:`ObjectNotFoundError`."""
+        bucket = self._bucket(bucket_name)
+        try:
+            result = self.config.retry.call(lambda: bucket.head_object(key), what=f"HEAD {key!r}")
+        except oss2.exceptions.NotFound as exc:
+            raise ObjectNotFoundError(f"{oss_uri(bucket.bucket_name, key)} does not exist") from exc
+        headers = {k.lower(): v for k, v in result.headers.items()}
+        return StoredObject(
+            bucket=bucket.bucket_name, key=key, headers=headers, size=int(result.content_length or 0),
+            etag=result.etag, last_modified=headers.get("last-modified", ""),
+            content_type=headers.get("content-type"),
+        )
+
+    def _changed(self, stored: StoredObject) -> bool:
+        """Whether the object is gone or has another ETag than when it was HEADed."""
+        try:
+            return self.head(stored.bucket, stored.key).etag != stored.etag
+        except ObjectNotFoundError:
+            return True
+
+
+def part_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """The CSE subset repeated on every UploadPart (the server checks it equals the Init's)."""
+    return {k.lower(): v for k, v in headers.items() if k.lower().startswith(H.CSE_PREFIX)}
