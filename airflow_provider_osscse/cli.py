@@ -100,7 +100,29 @@ class _TerminalBar:
 def _hook(args: argparse.Namespace, bar: _TerminalBar | None = None, **kwargs: Any) -> EncryptedOSSHook:
     from airflow_provider_osscse.hooks.encrypted_oss import EncryptedOSSHook
 
-    return EncryptedOSSHook(args.oss_conn_id, progress_callback=bar, **kwargs)
+    hook = EncryptedOSSHook(args.oss_conn_id, progress_callback=bar, **kwargs)
+    _move_log_handlers_off_stdout()
+    return hook
+
+
+def _move_log_handlers_off_stdout() -> None:
+    """stdout carries data (``cat`` bytes, ``--json``): log handlers that Airflow's import pointed at
+    stdout are pointed at stderr instead, also when the CLI runs inside another process (tests,
+    embedding) where ``cat`` cannot reserve file descriptor 1 for itself."""
+    import logging
+
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.StreamHandler) and _is_stdout(handler.stream):
+            handler.setStream(sys.stderr)
+
+
+def _is_stdout(stream: Any) -> bool:
+    if stream is sys.stdout or stream is sys.__stdout__:
+        return True
+    try:
+        return bool(stream.fileno() == 1)
+    except (AttributeError, OSError, ValueError):
+        return False
 
 
 def _emit(payload: dict[str, Any], as_json: bool) -> None:

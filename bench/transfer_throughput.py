@@ -14,6 +14,8 @@ Tools, all with the same part size and thread count unless noted:
 
 ``plain``          oss2 ``resumable_upload`` / ``resumable_download`` on a plain ``Bucket`` (no encryption)
 ``ours``           ``EncryptedObjects.put`` / ``.download`` (AES-CTR + integrity tag, verified before rename)
+``ours-stream``    download only through ``EncryptedObjects.stream`` written to a file: the verify-first stream
+                   (ciphertext spooled while the tag is checked, then decrypted for the consumer)
 ``cryptobucket``   oss2 ``resumable_upload`` / ``resumable_download`` on a ``CryptoBucket`` (multipart,
                    threads: CryptoBucket's like-for-like equivalent; no integrity tag)
 ``cb-single``      ``CryptoBucket.put_object_from_file`` / ``get_object_to_file`` (one request, one thread)
@@ -42,7 +44,7 @@ BUCKET = "bench"
 ACCESS_KEY_ID = "bench-ak"
 ACCESS_KEY_SECRET = "bench-secret"
 REGION = "cn-hangzhou"
-TOOLS = ("plain", "ours", "cryptobucket", "cb-single")
+TOOLS = ("plain", "ours", "ours-stream", "cryptobucket", "cb-single")
 DIRECTIONS = ("upload", "download")
 
 
@@ -83,7 +85,7 @@ def child(args: argparse.Namespace) -> None:
         return lambda: oss2.resumable_download(target, key, path, multiget_threshold=part, part_size=part,
                                                num_threads=workers, store=oss2.ResumableDownloadStore(root=store_root))
 
-    if tool == "ours":
+    if tool in ("ours", "ours-stream"):
         from airflow_provider_osscse.keys.local_rsa import LocalRsaKey
         from airflow_provider_osscse.transport.encrypted_objects import EncryptedObjects, TransferConfig
 
@@ -91,8 +93,17 @@ def child(args: argparse.Namespace) -> None:
         cmk.unwrap(cmk.new_content_key()[1])  # warm-up: the first unwrap may import Airflow's secrets masker
         objects = EncryptedObjects(lambda _name: bucket, TransferConfig(multipart_threshold=part, part_size=part,
                                                                          max_workers=workers))
-        run = (lambda: objects.put(None, key, path, cmk)) if direction == "upload" else \
-              (lambda: objects.download(None, key, path, cmk))
+        def stream_to_file() -> None:
+            with open(path, "wb") as handle:
+                for chunk in objects.stream(None, key, cmk):
+                    handle.write(chunk)
+
+        if direction == "upload":
+            run = lambda: objects.put(None, key, path, cmk)  # noqa: E731
+        elif tool == "ours-stream":
+            run = stream_to_file
+        else:
+            run = lambda: objects.download(None, key, path, cmk)  # noqa: E731
     elif tool == "plain":
         run = resumable(bucket)
     else:
@@ -268,8 +279,8 @@ def print_table(results: dict[tuple[str, str, str], list[Sample]], tools: list[s
                 rss = max(s.peak_rss_kib for s in samples) / 1024
                 grown = max(s.peak_rss_kib - s.rss_before_kib for s in samples) / 1024
                 ratios = ""
-                if tool == "ours":
-                    ratios = "".join(f"{best['ours'] / best[o]:>{w}.2f}" if o in best else f"{'-':>{w}}"
+                if tool.startswith("ours"):
+                    ratios = "".join(f"{best[tool] / best[o]:>{w}.2f}" if o in best else f"{'-':>{w}}"
                                      for o, w in (("plain", 12), ("cryptobucket", 9), ("cb-single", 11)))
                 print(f"{size_text:<6}{direction:<10}{tool:<14}{best[tool]:>11.1f}{median:>9.1f}{rss:>14.1f}{grown:>11.1f}{ratios}")
 
