@@ -40,9 +40,9 @@ if mode == "raw":
         while n := f.readinto(buf):
             w = enc.update_into(mv[:n], out); g.write(mo[:w])
 else:
-    from airflow_provider_osscse.envelope import ContentKey, transform_file, IntegrityBuilder, StreamingTagger
+    from airflow_provider_osscse.envelope import DataKey, transform_file, IntegrityBuilder, StreamingTagger
     from airflow_provider_osscse.envelope.streams import iter_chunks
-    ck = ContentKey(key=key, iv=iv)
+    ck = DataKey(key=key, iv=iv)
     if mode in ("core-encrypt", "core-decrypt"):
         transform_file(src, dst, ck, chunk_size=%(chunk)d)
     elif mode == "core-tag":

@@ -90,7 +90,7 @@ def child(args: argparse.Namespace) -> None:
         from airflow_provider_osscse.transport.encrypted_objects import EncryptedObjects, TransferConfig
 
         cmk = LocalRsaKey(private_key_pem=pem, reference="rsa-bench")
-        cmk.unwrap(cmk.new_content_key()[1])  # warm-up: the first unwrap may import Airflow's secrets masker
+        cmk.unwrap(cmk.new_data_key()[1])  # warm-up: the first unwrap may import Airflow's secrets masker
         objects = EncryptedObjects(lambda _name: bucket, TransferConfig(multipart_threshold=part, part_size=part,
                                                                          max_workers=workers))
         def stream_to_file() -> None:

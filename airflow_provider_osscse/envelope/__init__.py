@@ -3,7 +3,7 @@
 Pure (no network, no Airflow). The transport layer calls two classes:
 
 **Writing** — :class:`EnvelopeWriter` (one object; a fresh data key wrapped once by a
-:class:`KeyWrapper`)::
+:class:`Cmk`)::
 
     writer = EnvelopeWriter(cmk, object_name=key)
     tag = writer.compute_integrity(path)                       # or spool_encrypt() for one-shot streams
@@ -57,7 +57,7 @@ from airflow_provider_osscse.envelope.integrity import (
     ObjectBinding,
     StreamingTagger,
 )
-from airflow_provider_osscse.envelope.keywrap import ContentKey, KeyWrapper, WrappedContentKey
+from airflow_provider_osscse.envelope.keywrap import DataKey, Cmk, WrappedDataKey
 from airflow_provider_osscse.envelope.matdesc import dump_matdesc, parse_matdesc
 from airflow_provider_osscse.envelope.multipart import MIN_PART_SIZE, Part, PartPlan, plan_parts
 from airflow_provider_osscse.envelope.ranges import RangePlan, plan_range
@@ -68,9 +68,9 @@ from airflow_provider_osscse.envelope.writer import EncryptedObject, EnvelopeWri
 __all__ = [
     "BLOCK_SIZE", "CEK_ALG_AES_CTR", "INTEGRITY_HEADER", "MIN_PART_SIZE", "USER_METADATA_LIMIT",
     "WRAP_ALG_KMS", "WRAP_ALG_RSA_OAEP", "WRAP_ALG_RSA_PKCS1", "WRAP_ALG_VAULT_TRANSIT",
-    "ContentKey", "CtrCipher", "EncryptedObject", "Envelope", "EnvelopeReader", "EnvelopeWriter",
+    "DataKey", "CtrCipher", "EncryptedObject", "Envelope", "EnvelopeReader", "EnvelopeWriter",
     "IntegrityBuilder", "IntegrityPolicy", "IntegrityStatus", "IntegrityTag", "KeyResolver", "ObjectBinding",
-    "KeyWrapper", "Part", "PartPlan", "RangePlan", "StreamingTagger", "WrappedContentKey",
+    "Cmk", "Part", "PartPlan", "RangePlan", "StreamingTagger", "WrappedDataKey",
     "check_metadata_size", "counter_block", "decrypt_object", "dump_matdesc", "encrypt_object",
     "is_encrypted", "iter_chunks", "iv_from_legacy_counter", "normalise_metadata", "parse_envelope",
     "parse_matdesc", "plan_parts", "plan_range", "resolve_key", "transform_chunks", "transform_file",

@@ -24,7 +24,7 @@ from airflow_provider_osscse.envelope.errors import (
     UnsupportedAlgorithmError,
 )
 from airflow_provider_osscse.envelope.integrity import INTEGRITY_HEADER, IntegrityTag
-from airflow_provider_osscse.envelope.keywrap import WrappedContentKey
+from airflow_provider_osscse.envelope.keywrap import WrappedDataKey
 from airflow_provider_osscse.envelope.matdesc import (
     LEGACY_MATDESC_CMK,
     LEGACY_MATDESC_CMK_VERSION,
@@ -138,7 +138,7 @@ def user_metadata_headers(user_metadata: Mapping[str, str] | None, *, object_nam
 class Envelope:
     """Everything the metadata says about an encrypted object. Holds no secret (keys are wrapped)."""
 
-    wrapped: WrappedContentKey
+    wrapped: WrappedDataKey
     cek_alg: str = CEK_ALG_AES_CTR
     unencrypted_content_length: int | None = None
     unencrypted_content_md5: str | None = None
@@ -293,7 +293,7 @@ def parse_envelope(
     matdesc = parse_matdesc(matdesc_text, object_name=object_name) if matdesc_text else {}
     identity, version = _identity(meta, matdesc, object_name)
     return Envelope(
-        wrapped=WrappedContentKey(wrap_alg=wrap_alg, wrapped_key=wrapped_key, wrapped_iv=wrapped_iv,
+        wrapped=WrappedDataKey(wrap_alg=wrap_alg, wrapped_key=wrapped_key, wrapped_iv=wrapped_iv,
                                   matdesc=matdesc, cmk_identity=identity, cmk_version=version),
         cek_alg=cek_alg,
         unencrypted_content_length=_decimal(meta, UNENCRYPTED_CONTENT_LENGTH_HEADER, object_name),
@@ -333,7 +333,7 @@ def _parse_legacy(meta: Mapping[str, str], *, object_name: str, allow_legacy: bo
     matdesc_text = meta.get(LEGACY_MATDESC_HEADER)
     matdesc = parse_matdesc(matdesc_text, object_name=object_name) if matdesc_text else {}
     return Envelope(
-        wrapped=WrappedContentKey(wrap_alg=wrap_alg, wrapped_key=wrapped_key, wrapped_iv=wrapped_iv,
+        wrapped=WrappedDataKey(wrap_alg=wrap_alg, wrapped_key=wrapped_key, wrapped_iv=wrapped_iv,
                                   matdesc=matdesc),
         cek_alg=CEK_ALG_AES_CTR,
         legacy=True,

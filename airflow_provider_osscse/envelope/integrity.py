@@ -49,7 +49,7 @@ from airflow_provider_osscse.envelope.errors import (
     EnvelopeFormatError,
     IntegrityError,
 )
-from airflow_provider_osscse.envelope.keywrap import ContentKey
+from airflow_provider_osscse.envelope.keywrap import DataKey
 
 INTEGRITY_HEADER = "x-oss-meta-osscse-integrity"
 #: The version written; ``v1`` tags (earlier releases) are still verified.
@@ -178,9 +178,9 @@ class IntegrityTag:
         return cls(segment_size=segment_size, tag=tag, version=version, binding_tag=binding)
 
 
-def derive_mac_key(content_key: ContentKey, version: str = INTEGRITY_VERSION) -> bytes:
+def derive_mac_key(data_key: DataKey, version: str = INTEGRITY_VERSION) -> bytes:
     """HKDF-SHA256 of the data key: binds the tag to the *unwrapped* key, so CMK rotation keeps it valid."""
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_HKDF_INFO[version]).derive(content_key.key)
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_HKDF_INFO[version]).derive(data_key.key)
 
 
 def _binding_mac(mac_key: bytes, binding: ObjectBinding, content_tag: bytes) -> bytes:
@@ -190,7 +190,7 @@ def _binding_mac(mac_key: bytes, binding: ObjectBinding, content_tag: bytes) -> 
 
 
 def rebind_tag(
-    content_key: ContentKey,
+    data_key: DataKey,
     tag: IntegrityTag,
     *,
     source: ObjectBinding,
@@ -204,7 +204,7 @@ def rebind_tag(
     """
     if not tag.bound:
         return tag
-    mac_key = derive_mac_key(content_key, tag.version)
+    mac_key = derive_mac_key(data_key, tag.version)
     assert tag.binding_tag is not None
     if not hmac.compare_digest(_binding_mac(mac_key, source, tag.tag), tag.binding_tag):
         raise IntegrityError(
@@ -224,13 +224,13 @@ class IntegrityBuilder:
     """
 
     def __init__(
-        self, content_key: ContentKey, cek_alg: str, segment_size: int, *, version: str = INTEGRITY_VERSION
+        self, data_key: DataKey, cek_alg: str, segment_size: int, *, version: str = INTEGRITY_VERSION
     ) -> None:
         if segment_size < MIN_SEGMENT_SIZE or segment_size % 16:
             raise ValueError(f"segment size must be a multiple of 16 and at least {MIN_SEGMENT_SIZE}, got {segment_size}")
         self.version = version
-        self._mac_key = derive_mac_key(content_key, version)
-        self._iv = content_key.iv
+        self._mac_key = derive_mac_key(data_key, version)
+        self._iv = data_key.iv
         self._cek_alg = cek_alg.encode("ascii")
         self.segment_size = segment_size
         self._segments: dict[int, tuple[int, bytes]] = {}

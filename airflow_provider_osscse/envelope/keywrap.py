@@ -1,11 +1,11 @@
 """The seam between the envelope core and CMK custody.
 
-The core never learns how a customer master key (CMK) is reached. It hands a :class:`ContentKey`
-(the per-object data key and IV) to a :class:`KeyWrapper` and gets back a :class:`WrappedContentKey`
+The core never learns how a customer master key (CMK) is reached. It hands a :class:`DataKey`
+(the per-object data key and IV) to a :class:`Cmk` and gets back a :class:`WrappedDataKey`
 (the values that travel in object metadata), and the reverse. Vault Transit, Vault KV, Alibaba KMS
 and local RSA keys are all implementations of this one small interface (``airflow_provider_osscse.keys``).
 
-Secrets: a ``ContentKey`` holds raw key bytes. Its ``repr`` hides them and it refuses to be pickled,
+Secrets: a ``DataKey`` holds raw key bytes. Its ``repr`` hides them and it refuses to be pickled,
 so it cannot leak into logs, XCom or task state by accident.
 """
 
@@ -35,7 +35,7 @@ def new_iv() -> bytes:
 
 
 @dataclass(frozen=True, eq=False)
-class ContentKey:
+class DataKey:
     """The secret per-object material: the AES-256 data key and the initial counter block.
 
     Lives only in memory for one object's operation. Never logged, never pickled.
@@ -51,22 +51,22 @@ class ContentKey:
             raise ValueError(f"IV must be {IV_SIZE} bytes, got {len(self.iv)}")
 
     @classmethod
-    def generate(cls) -> ContentKey:
+    def generate(cls) -> DataKey:
         """A fresh random data key and IV (IV bytes 8..11 zero)."""
         return cls(key=os.urandom(DATA_KEY_SIZE), iv=new_iv())
 
     def __repr__(self) -> str:
-        return "ContentKey(<secret>)"
+        return "DataKey(<secret>)"
 
     __str__ = __repr__
 
     def __reduce__(self):  # noqa: D105 - refuse pickling: key material must not travel
-        raise TypeError("ContentKey holds key material and cannot be pickled")
+        raise TypeError("DataKey holds key material and cannot be pickled")
 
     def __eq__(self, other: object) -> bool:
         import hmac
 
-        if not isinstance(other, ContentKey):
+        if not isinstance(other, DataKey):
             return NotImplemented
         return hmac.compare_digest(self.key + self.iv, other.key + other.iv)
 
@@ -74,7 +74,7 @@ class ContentKey:
 
 
 @dataclass(frozen=True)
-class WrappedContentKey:
+class WrappedDataKey:
     """What travels in the object's metadata: the wrapped data key and IV and how they were wrapped.
 
     ``wrapped_key`` and ``wrapped_iv`` are the raw bytes behind the base64 header values
@@ -100,14 +100,14 @@ class WrappedContentKey:
         object.__setattr__(self, "matdesc", MappingProxyType(dict(sorted(self.matdesc.items()))))
 
 
-class KeyWrapper(ABC):
+class Cmk(ABC):
     """A CMK that wraps and unwraps per-object data keys.
 
     Implementations: ``keys.local_rsa.LocalRsaKey``, ``keys.vault_transit.VaultTransitKey``,
     ``keys.vault_kv.VaultKvRsaKey``, ``keys.alicloud_kms.AlicloudKmsKey``.
 
     One wrap or unwrap is one key-service round trip (or two, where the service cannot batch) per
-    object, never per part: callers keep the unwrapped :class:`ContentKey` for the whole object.
+    object, never per part: callers keep the unwrapped :class:`DataKey` for the whole object.
     """
 
     #: ``client-side-encryption-wrap-alg`` value this CMK writes, e.g. ``RSA/NONE/PKCS1Padding``.
@@ -134,28 +134,28 @@ class KeyWrapper(ABC):
         return None
 
     @abstractmethod
-    def wrap(self, content_key: ContentKey) -> WrappedContentKey:
+    def wrap(self, data_key: DataKey) -> WrappedDataKey:
         """Wrap the data key and the IV separately (the official format) under this CMK."""
 
     @abstractmethod
-    def unwrap(self, wrapped: WrappedContentKey) -> ContentKey:
+    def unwrap(self, wrapped: WrappedDataKey) -> DataKey:
         """Recover the data key and IV. Raises ``KeyUnwrapError`` (never returns garbage) on failure."""
 
-    def new_content_key(self) -> tuple[ContentKey, WrappedContentKey]:
+    def new_data_key(self) -> tuple[DataKey, WrappedDataKey]:
         """A fresh data key and IV, already wrapped. Key services that generate data keys override this."""
-        content_key = ContentKey.generate()
-        return content_key, self.wrap(content_key)
+        data_key = DataKey.generate()
+        return data_key, self.wrap(data_key)
 
     def wrap_ivs(
-        self, data_key: bytes, ivs: Sequence[bytes], *, reuse: WrappedContentKey | None = None
-    ) -> list[WrappedContentKey]:
+        self, key_bytes: bytes, ivs: Sequence[bytes], *, reuse: WrappedDataKey | None = None
+    ) -> list[WrappedDataKey]:
         """Optional: wrap several IVs that will share one data key, in as few service calls as possible.
 
-        Returns one :class:`WrappedContentKey` per IV, in order, each the complete header values of
+        Returns one :class:`WrappedDataKey` per IV, in order, each the complete header values of
         one object (the same wrapped data key, that object's wrapped IV); a service that cannot batch
         may wrap only a leading part of ``ivs`` (at least one) and return that many. With ``reuse`` (an earlier
-        result for the same ``data_key``) its wrapped data key and matdesc are kept and only the IVs
-        are wrapped; without it ``data_key`` is wrapped too, in the same batch where the service can.
+        result for the same ``key_bytes``) its wrapped data key and matdesc are kept and only the IVs
+        are wrapped; without it ``key_bytes`` is wrapped too, in the same batch where the service can.
         Returns ``[]`` when the IVs cannot be wrapped consistently with ``reuse`` (e.g. the CMK was
         rotated in between): the caller then starts a new data key.
 
@@ -164,11 +164,11 @@ class KeyWrapper(ABC):
         """
         raise NotImplementedError(f"{type(self).__name__} does not batch IV wrapping")
 
-    def rewrap(self, wrapped: WrappedContentKey) -> WrappedContentKey:
+    def rewrap(self, wrapped: WrappedDataKey) -> WrappedDataKey:
         """Re-wrap under this CMK's newest version. Services with a native rewrap override this."""
         return self.wrap(self.unwrap(wrapped))
 
-    def matches(self, wrapped: WrappedContentKey) -> bool:
+    def matches(self, wrapped: WrappedDataKey) -> bool:
         """Whether this CMK is the one that wrapped ``wrapped``.
 
         Same wrap-alg, and: the same identity when the object names one (``osscse-cmk``); otherwise
@@ -181,7 +181,7 @@ class KeyWrapper(ABC):
         own = dict(self.matdesc)
         return all(wrapped.matdesc.get(k) == v for k, v in own.items()) if own else True
 
-    def key_version(self, wrapped: WrappedContentKey) -> str | None:
+    def key_version(self, wrapped: WrappedDataKey) -> str | None:
         """The CMK version that wrapped ``wrapped``, when the service records one."""
         return wrapped.cmk_version
 

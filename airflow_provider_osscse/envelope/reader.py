@@ -46,7 +46,7 @@ from airflow_provider_osscse.envelope.integrity import (
     StreamingTagger,
     rebind_tag,
 )
-from airflow_provider_osscse.envelope.keywrap import ContentKey, KeyWrapper, WrappedContentKey
+from airflow_provider_osscse.envelope.keywrap import DataKey, Cmk, WrappedDataKey
 from airflow_provider_osscse.envelope.ranges import RangePlan, plan_range
 from airflow_provider_osscse.envelope.streams import DEFAULT_CHUNK_SIZE, ByteSource, iter_chunks
 
@@ -64,14 +64,14 @@ ACCEPT_UNTAGGED_HINT = (
 )
 
 #: A callable choosing the CMK for an object from its wrap-alg and matdesc.
-KeyResolver = Callable[[WrappedContentKey], KeyWrapper]
-Keys = Union[KeyWrapper, Sequence[KeyWrapper], KeyResolver]
+KeyResolver = Callable[[WrappedDataKey], Cmk]
+Keys = Union[Cmk, Sequence[Cmk], KeyResolver]
 
 
-def resolve_key(keys: Keys, wrapped: WrappedContentKey, *, object_name: str) -> KeyWrapper:
+def resolve_key(keys: Keys, wrapped: WrappedDataKey, *, object_name: str) -> Cmk:
     """The CMK for ``wrapped``: a single CMK that matches, the first matching one, or the resolver's pick."""
-    if isinstance(keys, KeyWrapper):
-        candidates: Sequence[KeyWrapper] = [keys]
+    if isinstance(keys, Cmk):
+        candidates: Sequence[Cmk] = [keys]
     elif callable(keys):
         return keys(wrapped)
     else:
@@ -117,9 +117,9 @@ class EnvelopeReader:
                 f"object {object_name!r} has no integrity tag (written by an official SDK, or the tag was "
                 f"stripped) and the integrity policy is 'require'; {ACCEPT_UNTAGGED_HINT}"
             )
-        self.key_wrapper = resolve_key(keys, self.envelope.wrapped, object_name=object_name)
+        self.cmk = resolve_key(keys, self.envelope.wrapped, object_name=object_name)
         try:
-            self._content_key: ContentKey = self.key_wrapper.unwrap(self.envelope.wrapped)
+            self._content_key: DataKey = self.cmk.unwrap(self.envelope.wrapped)
         except KeyUnwrapError as exc:
             raise KeyUnwrapError(f"object {object_name!r}: {exc}") from None
         self.status: IntegrityStatus | None = None
@@ -171,7 +171,7 @@ class EnvelopeReader:
                           object_name=self.object_name)
 
     def __repr__(self) -> str:
-        return f"EnvelopeReader(object_name={self.object_name!r}, cmk={self.key_wrapper.reference!r})"
+        return f"EnvelopeReader(object_name={self.object_name!r}, cmk={self.cmk.reference!r})"
 
     def __reduce__(self):  # noqa: D105
         raise TypeError("EnvelopeReader holds key material and cannot be pickled")

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 from typing import BinaryIO, Union
 
 from airflow_provider_osscse.envelope.aes_ctr import CtrCipher
-from airflow_provider_osscse.envelope.keywrap import ContentKey
+from airflow_provider_osscse.envelope.keywrap import DataKey
 
 DEFAULT_CHUNK_SIZE = 1024 * 1024
 
@@ -47,10 +47,10 @@ def iter_chunks(source: ByteSource, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Ite
 
 
 def transform_chunks(
-    source: ByteSource, content_key: ContentKey, *, offset: int = 0, chunk_size: int = DEFAULT_CHUNK_SIZE
+    source: ByteSource, data_key: DataKey, *, offset: int = 0, chunk_size: int = DEFAULT_CHUNK_SIZE
 ) -> Iterator[bytes]:
     """Encrypt or decrypt (CTR is symmetric) ``source`` whose first byte sits at object ``offset``."""
-    cipher = CtrCipher(content_key.key, content_key.iv, offset)
+    cipher = CtrCipher(data_key.key, data_key.iv, offset)
     for chunk in iter_chunks(source, chunk_size):
         yield cipher.update(chunk)
 
@@ -62,7 +62,7 @@ decrypt_chunks = transform_chunks
 def transform_file(
     source: str | os.PathLike | BinaryIO,
     destination: str | os.PathLike | BinaryIO,
-    content_key: ContentKey,
+    data_key: DataKey,
     *,
     offset: int = 0,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
@@ -71,7 +71,7 @@ def transform_file(
 
     Returns the number of bytes written. Paths are opened and closed here; file objects are left open.
     """
-    cipher = CtrCipher(content_key.key, content_key.iv, offset)
+    cipher = CtrCipher(data_key.key, data_key.iv, offset)
     in_buf = bytearray(chunk_size)
     out_buf = bytearray(chunk_size + 15)
     in_view, out_view = memoryview(in_buf), memoryview(out_buf)

@@ -34,7 +34,7 @@ from airflow_provider_osscse.envelope.integrity import (
     ObjectBinding,
     StreamingTagger,
 )
-from airflow_provider_osscse.envelope.keywrap import ContentKey, KeyWrapper, WrappedContentKey
+from airflow_provider_osscse.envelope.keywrap import DataKey, Cmk, WrappedDataKey
 from airflow_provider_osscse.envelope.multipart import PartPlan
 from airflow_provider_osscse.envelope.streams import DEFAULT_CHUNK_SIZE, ByteSource, iter_chunks
 
@@ -42,7 +42,7 @@ from airflow_provider_osscse.envelope.streams import DEFAULT_CHUNK_SIZE, ByteSou
 class EnvelopeWriter:
     """One object's encryption state. Thread-safe for :meth:`encrypt_part` and integrity segments.
 
-    ``content_key``/``wrapped`` may be passed to pin them (tests, re-encryption); normally the CMK
+    ``data_key``/``wrapped`` may be passed to pin them (tests, re-encryption); normally the CMK
     creates and wraps a fresh data key: one key-service round trip per object, never per part.
     ``binding`` (bucket and object key) is bound into the integrity tag so the object does not verify
     under another name; the transport always passes it unless the user explicitly asked for unbound
@@ -51,22 +51,22 @@ class EnvelopeWriter:
 
     def __init__(
         self,
-        key_wrapper: KeyWrapper,
+        cmk: Cmk,
         *,
         object_name: str,
-        content_key: ContentKey | None = None,
-        wrapped: WrappedContentKey | None = None,
+        data_key: DataKey | None = None,
+        wrapped: WrappedDataKey | None = None,
         binding: ObjectBinding | None = None,
     ) -> None:
         self.object_name = object_name
         self.binding = binding
-        self.key_reference = key_wrapper.reference
-        if content_key is None:
-            content_key, wrapped = key_wrapper.new_content_key()
+        self.key_reference = cmk.reference
+        if data_key is None:
+            data_key, wrapped = cmk.new_data_key()
         elif wrapped is None:
-            wrapped = key_wrapper.wrap(content_key)
-        self._content_key = content_key
-        self.wrapped: WrappedContentKey = wrapped  # type: ignore[assignment]
+            wrapped = cmk.wrap(data_key)
+        self._content_key = data_key
+        self.wrapped: WrappedDataKey = wrapped  # type: ignore[assignment]
         self.cek_alg = CEK_ALG_AES_CTR
 
     def __repr__(self) -> str:
@@ -206,7 +206,7 @@ def _rereadable(source: ByteSource) -> bool:
 
 def encrypt_object(
     source: ByteSource,
-    key_wrapper: KeyWrapper,
+    cmk: Cmk,
     *,
     object_name: str,
     integrity: bool = True,
@@ -221,7 +221,7 @@ def encrypt_object(
     A re-readable source (path, bytes, seekable file) gets an HMAC-only first pass; any other source
     with ``integrity`` is spooled as ciphertext to a temporary file (deleted when the chunks are done).
     """
-    writer = EnvelopeWriter(key_wrapper, object_name=object_name, binding=binding)
+    writer = EnvelopeWriter(cmk, object_name=object_name, binding=binding)
     if not integrity:
         meta = writer.metadata(content_md5=content_md5, user_metadata=user_metadata)
         return EncryptedObject(meta, writer.encrypt_chunks(source, chunk_size=chunk_size), None)
@@ -250,14 +250,14 @@ def encrypt_object(
 
 def rewrapped_metadata(
     envelope: Envelope,
-    wrapped: WrappedContentKey,
+    wrapped: WrappedDataKey,
     *,
     user_metadata: Mapping[str, str] | None = None,
     object_name: str = "?",
 ) -> dict[str, str]:
     """The headers of an object whose data key was re-wrapped (CMK rotation or a move to another CMK).
 
-    ``wrapped`` must wrap the *same* data key and IV (``KeyWrapper.rewrap``): only the wrapped values,
+    ``wrapped`` must wrap the *same* data key and IV (``Cmk.rewrap``): only the wrapped values,
     the wrap-alg, the CMK identity/version and the CMK's matdesc change; lengths, part size and the
     integrity tag are kept as they are, and the tag stays valid (it binds the unwrapped data key, the
     IV and the object's name, none of which change).

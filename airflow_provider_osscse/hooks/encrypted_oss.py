@@ -23,7 +23,7 @@ from airflow.sdk import BaseHook
 
 from airflow_provider_osscse.envelope.errors import CmkReferenceError
 from airflow_provider_osscse.envelope.integrity import IntegrityPolicy
-from airflow_provider_osscse.envelope.keywrap import KeyWrapper
+from airflow_provider_osscse.envelope.keywrap import Cmk
 from airflow_provider_osscse.envelope.matdesc import dump_matdesc
 from airflow_provider_osscse.keys.data_key_cache import DataKeyCacheLimits
 from airflow_provider_osscse.keys.keyring import Keyring
@@ -109,7 +109,7 @@ class EncryptedOSSHook(BaseHook):
         self.max_workers = max_workers
         self.progress_callback = progress_callback
         self.data_key_cache = data_key_cache
-        self._cmk_cache: dict[str, KeyWrapper] = {}
+        self._cmk_cache: dict[str, Cmk] = {}
         self._cmk_lock = threading.Lock()
 
     # ------------------------------------------------------------------ clients
@@ -165,7 +165,7 @@ class EncryptedOSSHook(BaseHook):
             return False, f"{type(exc).__name__}: {_one_line(exc)}"
 
     # ------------------------------------------------------------------ CMKs
-    def _resolve(self, reference: str, matdesc: Mapping[str, str] | None = None) -> KeyWrapper:
+    def _resolve(self, reference: str, matdesc: Mapping[str, str] | None = None) -> Cmk:
         """The CMK named by ``reference`` (cached per hook); ``matdesc`` only for the CMK that writes."""
         cache_key = reference if not matdesc else f"{reference}\x00{dump_matdesc(matdesc)}"
         with self._cmk_lock:
@@ -180,7 +180,7 @@ class EncryptedOSSHook(BaseHook):
                 self._cmk_cache[cache_key] = wrapper
             return wrapper
 
-    def _write_key(self, reference: str | None = None) -> KeyWrapper:
+    def _write_key(self, reference: str | None = None) -> Cmk:
         """The CMK wrapping new data keys, carrying the configured matdesc (and nothing else)."""
         reference = reference or self.cmk
         if not reference:

@@ -60,9 +60,9 @@ from airflow_provider_osscse.envelope.errors import (
 )
 from airflow_provider_osscse.envelope.keywrap import (
     DATA_KEY_SIZE,
-    ContentKey,
-    KeyWrapper,
-    WrappedContentKey,
+    DataKey,
+    Cmk,
+    WrappedDataKey,
     new_iv,
 )
 from airflow_provider_osscse.keys.identified_cmk import IdentifiedCmk
@@ -475,13 +475,13 @@ class AlicloudKmsKey(IdentifiedCmk):
             raise KeyServiceError(f"CMK {self._reference}: KMS ReEncrypt answered no CiphertextBlob")
         return base64.b64decode(blob), str(version) if version else None
 
-    # -- KeyWrapper ----------------------------------------------------------------------------
-    def wrap(self, content_key: ContentKey) -> WrappedContentKey:
-        wrapped_key, version = self._encrypt(content_key.key)
-        wrapped_iv, _ = self._encrypt(content_key.iv)
+    # -- Cmk ----------------------------------------------------------------------------
+    def wrap(self, data_key: DataKey) -> WrappedDataKey:
+        wrapped_key, version = self._encrypt(data_key.key)
+        wrapped_iv, _ = self._encrypt(data_key.iv)
         return self._wrapped(wrapped_key, wrapped_iv, version)
 
-    def new_content_key(self) -> tuple[ContentKey, WrappedContentKey]:
+    def new_data_key(self) -> tuple[DataKey, WrappedDataKey]:
         """``GenerateDataKey`` (KMS entropy, key and its blob in one call) plus one Encrypt for the IV."""
         from alibabacloud_kms20160120 import models
 
@@ -490,13 +490,13 @@ class AlicloudKmsKey(IdentifiedCmk):
         self._pin_from_answer("GenerateDataKey", body.key_id)
         key = base64.b64decode(body.plaintext)
         mask_key_bytes(key)
-        content_key = ContentKey(key=key, iv=new_iv())
-        wrapped_iv, _ = self._encrypt(content_key.iv)
-        return content_key, self._wrapped(base64.b64decode(body.ciphertext_blob), wrapped_iv, body.key_version_id)
+        data_key = DataKey(key=key, iv=new_iv())
+        wrapped_iv, _ = self._encrypt(data_key.iv)
+        return data_key, self._wrapped(base64.b64decode(body.ciphertext_blob), wrapped_iv, body.key_version_id)
 
     def wrap_ivs(
-        self, data_key: bytes, ivs: Sequence[bytes], *, reuse: WrappedContentKey | None = None
-    ) -> list[WrappedContentKey]:
+        self, key_bytes: bytes, ivs: Sequence[bytes], *, reuse: WrappedDataKey | None = None
+    ) -> list[WrappedDataKey]:
         """One ``Encrypt`` for the first IV only (KMS has no batch call, so wrapping ahead would save
         nothing and waste calls on IVs never used), plus one for the data key unless ``reuse``.
 
@@ -510,7 +510,7 @@ class AlicloudKmsKey(IdentifiedCmk):
         if reuse is not None:
             wrapped_key, key_version = reuse.wrapped_key, reuse.cmk_version
         else:
-            wrapped_key, key_version = self._encrypt(data_key)
+            wrapped_key, key_version = self._encrypt(key_bytes)
         if not ivs:
             return []
         wrapped_iv, iv_version = self._encrypt(ivs[0])
@@ -518,18 +518,18 @@ class AlicloudKmsKey(IdentifiedCmk):
             return []
         return [self._wrapped(wrapped_key, wrapped_iv, key_version)]
 
-    def unwrap(self, wrapped: WrappedContentKey) -> ContentKey:
+    def unwrap(self, wrapped: WrappedDataKey) -> DataKey:
         key, iv = self._decrypt(wrapped.wrapped_key), self._decrypt(wrapped.wrapped_iv)
         try:
-            return ContentKey(key=key, iv=iv)
+            return DataKey(key=key, iv=iv)
         except ValueError:
             raise KeyUnwrapError(
                 f"CMK {self._reference}: unwrapped values have the wrong length for a data key and IV"
             ) from None
 
     def reencrypt_from(
-        self, wrapped: WrappedContentKey, source: AlicloudKmsKey | None = None
-    ) -> WrappedContentKey:
+        self, wrapped: WrappedDataKey, source: AlicloudKmsKey | None = None
+    ) -> WrappedDataKey:
         """KMS ``ReEncrypt`` of both values to this key's newest version (the data key stays in KMS).
 
         ``source`` is the CMK that wrapped them (default: this one); its EncryptionContext opens them
@@ -541,10 +541,10 @@ class AlicloudKmsKey(IdentifiedCmk):
         wrapped_iv, _ = self._reencrypt(wrapped.wrapped_iv, origin)
         return self._wrapped(wrapped_key, wrapped_iv, version)
 
-    def rewrap(self, wrapped: WrappedContentKey) -> WrappedContentKey:
+    def rewrap(self, wrapped: WrappedDataKey) -> WrappedDataKey:
         return self.reencrypt_from(wrapped)
 
-    def key_version(self, wrapped: WrappedContentKey) -> str | None:
+    def key_version(self, wrapped: WrappedDataKey) -> str | None:
         """The ``KeyVersionId`` recorded at wrap/rewrap time (``cmk_version``), or None (other SDKs' objects)."""
         if wrapped.wrap_alg != WRAP_ALG:
             return None

@@ -8,10 +8,10 @@ Two caches, both thread-safe, both refusing pickling, both with reprs that show 
     Encryption SDK's caching CMM. Every object still gets its own random IV (bytes 8..11 zero):
     AES-CTR with a reused key *and* IV would leak plaintext. IVs are wrapped by the CMK too (the
     format requires it), so they are wrapped ahead in batches of ``iv_batch_size`` through the
-    optional :meth:`KeyWrapper.wrap_ivs`: with Vault Transit, K small objects cost about
+    optional :meth:`Cmk.wrap_ivs`: with Vault Transit, K small objects cost about
     ``ceil(K / iv_batch_size)`` ``transit/encrypt`` calls instead of K; with KMS one Encrypt per IV
     remains (only ``GenerateDataKey`` is saved); a CMK without ``wrap_ivs`` is asked to
-    :meth:`~KeyWrapper.wrap` per object (the data key is still reused, no call is saved).
+    :meth:`~Cmk.wrap` per object (the data key is still reused, no call is saved).
     Objects of unknown size are never served from the cache (the byte bound could not hold).
 
 :class:`UnwrapCache` (reads)
@@ -24,7 +24,7 @@ takes effect when the entry expires (or, for writes, at the next IV batch). Henc
 limits, scoping by CMK reference and wrap-alg, and no serialization or logging of key material.
 
 Wiring: :func:`with_data_key_cache` wraps a resolved CMK in one line; the writer passes the object's
-size to :meth:`CachingKeyWrapper.new_content_key` (or calls :func:`new_content_key_for`).
+size to :meth:`CachingKeyWrapper.new_data_key` (or calls :func:`new_data_key_for`).
 """
 
 from __future__ import annotations
@@ -41,9 +41,9 @@ from typing import Any
 
 from airflow_provider_osscse.envelope.keywrap import (
     DATA_KEY_SIZE,
-    ContentKey,
-    KeyWrapper,
-    WrappedContentKey,
+    DataKey,
+    Cmk,
+    WrappedDataKey,
     new_iv,
 )
 from airflow_provider_osscse.keys.masking import mask_key_bytes
@@ -107,8 +107,8 @@ class _WriteEntry:
     objects: int = 0  # objects reserved (each gets one IV)
     bytes: int = 0  # plaintext bytes reserved
     prepared: int = 0  # IVs wrapped so far
-    template: WrappedContentKey | None = None  # the wrapped data key + matdesc, for ``reuse``
-    pool: deque[tuple[bytes, WrappedContentKey]] = field(default_factory=deque, repr=False)
+    template: WrappedDataKey | None = None  # the wrapped data key + matdesc, for ``reuse``
+    pool: deque[tuple[bytes, WrappedDataKey]] = field(default_factory=deque, repr=False)
     retired: bool = False  # no new objects; IVs for objects already reserved may still be wrapped
     dead: bool = False  # dropped (service error, rotation seen): reserved objects must start over
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -130,23 +130,23 @@ class DataKeyCache:
         self.uncached = 0  # objects passed straight to the CMK (unknown or too large size)
         self.iv_batches = 0  # wrap_ivs / per-object wrap calls made by the cache
 
-    def new_content_key(
-        self, cmk: KeyWrapper, plaintext_size: int | None
-    ) -> tuple[ContentKey, WrappedContentKey]:
+    def new_data_key(
+        self, cmk: Cmk, plaintext_size: int | None
+    ) -> tuple[DataKey, WrappedDataKey]:
         """A data key (possibly shared) with a fresh IV, both wrapped, for an object of ``plaintext_size``."""
         if plaintext_size is None or plaintext_size < 0 or plaintext_size > self.limits.max_bytes:
             with self._lock:
                 self.uncached += 1
-            return cmk.new_content_key()
+            return cmk.new_data_key()
         for _ in range(3):  # a rotation seen mid-batch retires an entry; a new one then succeeds
             entry = self._reserve((cmk.reference, cmk.wrap_alg), plaintext_size)
             taken = self._take_iv(cmk, entry)
             if taken is not None:
                 iv, wrapped = taken
-                return ContentKey(key=entry.key, iv=iv), wrapped
+                return DataKey(key=entry.key, iv=iv), wrapped
         with self._lock:
             self.uncached += 1
-        return cmk.new_content_key()
+        return cmk.new_data_key()
 
     def _reserve(self, scope: tuple[str, str], size: int) -> _WriteEntry:
         limits = self.limits
@@ -176,7 +176,7 @@ class DataKeyCache:
             entry.bytes += size
             return entry
 
-    def _take_iv(self, cmk: KeyWrapper, entry: _WriteEntry) -> tuple[bytes, WrappedContentKey] | None:
+    def _take_iv(self, cmk: Cmk, entry: _WriteEntry) -> tuple[bytes, WrappedDataKey] | None:
         """Pop a wrapped IV, wrapping a batch first if the pool is empty; None if the entry died."""
         with entry.lock:
             if entry.pool:
@@ -192,7 +192,7 @@ class DataKeyCache:
                     wrapped = cmk.wrap_ivs(entry.key, ivs, reuse=entry.template)
                 except NotImplementedError:
                     ivs = ivs[:1]  # no batching: one ordinary wrap per object, same data key
-                    wrapped = [cmk.wrap(ContentKey(key=entry.key, iv=ivs[0]))]
+                    wrapped = [cmk.wrap(DataKey(key=entry.key, iv=ivs[0]))]
             except BaseException:
                 self._drop(entry)
                 raise
@@ -263,23 +263,23 @@ class UnwrapCacheLimits:
 
 
 class UnwrapCache:
-    """Thread-safe LRU of ``(CMK reference, wrap-alg, digest of wrapped values) → ContentKey``."""
+    """Thread-safe LRU of ``(CMK reference, wrap-alg, digest of wrapped values) → DataKey``."""
 
     def __init__(self, limits: UnwrapCacheLimits | None = None) -> None:
         self.limits = limits or UnwrapCacheLimits()
-        self._entries: OrderedDict[tuple[str, str, bytes], tuple[float, ContentKey]] = OrderedDict()
+        self._entries: OrderedDict[tuple[str, str, bytes], tuple[float, DataKey]] = OrderedDict()
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
 
     @staticmethod
-    def cache_key(reference: str, wrapped: WrappedContentKey) -> tuple[str, str, bytes]:
+    def cache_key(reference: str, wrapped: WrappedDataKey) -> tuple[str, str, bytes]:
         digest = hashlib.sha256(
             len(wrapped.wrapped_key).to_bytes(4, "big") + wrapped.wrapped_key + wrapped.wrapped_iv
         ).digest()
         return reference, wrapped.wrap_alg, digest
 
-    def get(self, reference: str, wrapped: WrappedContentKey) -> ContentKey | None:
+    def get(self, reference: str, wrapped: WrappedDataKey) -> DataKey | None:
         key = self.cache_key(reference, wrapped)
         now = time.monotonic()
         with self._lock:
@@ -293,11 +293,11 @@ class UnwrapCache:
             self.hits += 1
             return entry[1]
 
-    def put(self, reference: str, wrapped: WrappedContentKey, content_key: ContentKey) -> None:
+    def put(self, reference: str, wrapped: WrappedDataKey, data_key: DataKey) -> None:
         key = self.cache_key(reference, wrapped)
         max_entries = min(self.limits.max_entries, self.limits.max_bytes // _ENTRY_BYTES)
         with self._lock:
-            self._entries[key] = (time.monotonic(), content_key)
+            self._entries[key] = (time.monotonic(), data_key)
             self._entries.move_to_end(key)
             while len(self._entries) > max_entries:
                 self._entries.popitem(last=False)
@@ -321,7 +321,7 @@ class UnwrapCache:
 
 
 # ------------------------------------------------------------------------------------- the wrapper
-class CachingKeyWrapper(KeyWrapper):
+class CachingKeyWrapper(Cmk):
     """A CMK whose new data keys come from a :class:`DataKeyCache` and/or whose unwraps go
     through an :class:`UnwrapCache`. Either may be ``None`` (that side is then not cached).
 
@@ -330,7 +330,7 @@ class CachingKeyWrapper(KeyWrapper):
 
     def __init__(
         self,
-        inner: KeyWrapper,
+        inner: Cmk,
         cache: DataKeyCache | UnwrapCache | None = None,
         *,
         unwrap_cache: UnwrapCache | None = None,
@@ -356,37 +356,37 @@ class CachingKeyWrapper(KeyWrapper):
     def identity(self) -> str | None:
         return self.inner.identity
 
-    def wrap(self, content_key: ContentKey) -> WrappedContentKey:
-        return self.inner.wrap(content_key)
+    def wrap(self, data_key: DataKey) -> WrappedDataKey:
+        return self.inner.wrap(data_key)
 
     def wrap_ivs(
-        self, data_key: bytes, ivs: Sequence[bytes], *, reuse: WrappedContentKey | None = None
-    ) -> list[WrappedContentKey]:
-        return self.inner.wrap_ivs(data_key, ivs, reuse=reuse)
+        self, key_bytes: bytes, ivs: Sequence[bytes], *, reuse: WrappedDataKey | None = None
+    ) -> list[WrappedDataKey]:
+        return self.inner.wrap_ivs(key_bytes, ivs, reuse=reuse)
 
-    def new_content_key(self, *, plaintext_size: int | None = None) -> tuple[ContentKey, WrappedContentKey]:
+    def new_data_key(self, *, plaintext_size: int | None = None) -> tuple[DataKey, WrappedDataKey]:
         """From the write cache when one is set and ``plaintext_size`` is known; else from the CMK."""
         if self.cache is None:
-            return self.inner.new_content_key()
-        return self.cache.new_content_key(self.inner, plaintext_size)
+            return self.inner.new_data_key()
+        return self.cache.new_data_key(self.inner, plaintext_size)
 
-    def unwrap(self, wrapped: WrappedContentKey) -> ContentKey:
+    def unwrap(self, wrapped: WrappedDataKey) -> DataKey:
         if self.unwrap_cache is None:
             return self.inner.unwrap(wrapped)
         cached = self.unwrap_cache.get(self.inner.reference, wrapped)
         if cached is not None:
             return cached
-        content_key = self.inner.unwrap(wrapped)
-        self.unwrap_cache.put(self.inner.reference, wrapped, content_key)
-        return content_key
+        data_key = self.inner.unwrap(wrapped)
+        self.unwrap_cache.put(self.inner.reference, wrapped, data_key)
+        return data_key
 
-    def rewrap(self, wrapped: WrappedContentKey) -> WrappedContentKey:
+    def rewrap(self, wrapped: WrappedDataKey) -> WrappedDataKey:
         return self.inner.rewrap(wrapped)
 
-    def matches(self, wrapped: WrappedContentKey) -> bool:
+    def matches(self, wrapped: WrappedDataKey) -> bool:
         return self.inner.matches(wrapped)
 
-    def key_version(self, wrapped: WrappedContentKey) -> str | None:
+    def key_version(self, wrapped: WrappedDataKey) -> str | None:
         return self.inner.key_version(wrapped)
 
     def __repr__(self) -> str:
@@ -399,11 +399,11 @@ class CachingKeyWrapper(KeyWrapper):
 
 
 def with_data_key_cache(
-    cmk: KeyWrapper,
+    cmk: Cmk,
     limits: DataKeyCacheLimits | None,
     *,
     unwrap_limits: UnwrapCacheLimits | None = None,
-) -> KeyWrapper:
+) -> Cmk:
     """``cmk`` itself when both limits are ``None`` (the default: no caching), else a
     :class:`CachingKeyWrapper` with its own caches. Call once per resolved CMK and keep the result:
     the cache lives as long as the returned wrapper."""
@@ -416,9 +416,9 @@ def with_data_key_cache(
     )
 
 
-def new_content_key_for(cmk: KeyWrapper, plaintext_size: int | None) -> tuple[ContentKey, WrappedContentKey]:
-    """What a writer calls instead of ``cmk.new_content_key()``: passes the object's plaintext size
+def new_data_key_for(cmk: Cmk, plaintext_size: int | None) -> tuple[DataKey, WrappedDataKey]:
+    """What a writer calls instead of ``cmk.new_data_key()``: passes the object's plaintext size
     to a :class:`CachingKeyWrapper` (which needs it for the byte bound); any other CMK ignores it."""
     if isinstance(cmk, CachingKeyWrapper):
-        return cmk.new_content_key(plaintext_size=plaintext_size)
-    return cmk.new_content_key()
+        return cmk.new_data_key(plaintext_size=plaintext_size)
+    return cmk.new_data_key()

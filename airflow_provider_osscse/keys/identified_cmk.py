@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from airflow_provider_osscse.envelope.keywrap import KeyWrapper, WrappedContentKey
+from airflow_provider_osscse.envelope.keywrap import Cmk, WrappedDataKey
 
 
-class IdentifiedCmk(KeyWrapper):
+class IdentifiedCmk(Cmk):
     """Base for key-service CMKs: ``reference``, ``identity``, ``matdesc`` and identity matching."""
 
     def _set_identity(
@@ -44,12 +44,12 @@ class IdentifiedCmk(KeyWrapper):
     def matdesc(self) -> Mapping[str, str]:
         return self._matdesc
 
-    def _wrapped(self, wrapped_key: bytes, wrapped_iv: bytes, version: str | None) -> WrappedContentKey:
+    def _wrapped(self, wrapped_key: bytes, wrapped_iv: bytes, version: str | None) -> WrappedDataKey:
         """The header values of one object wrapped by this CMK (identity and version included)."""
-        return WrappedContentKey(
+        return WrappedDataKey(
             self.wrap_alg, wrapped_key, wrapped_iv, self._matdesc, cmk_identity=self._identity, cmk_version=version
         )
 
-    def matches(self, wrapped: WrappedContentKey) -> bool:
+    def matches(self, wrapped: WrappedDataKey) -> bool:
         """Same wrap-alg and the same key identity (objects of earlier versions: their identity)."""
         return wrapped.wrap_alg == self.wrap_alg and wrapped.cmk_identity in self._accepted_identities

@@ -1,8 +1,8 @@
-"""Several CMKs behind one :class:`KeyWrapper`: write with one, read objects written under any.
+"""Several CMKs behind one :class:`Cmk`: write with one, read objects written under any.
 
 Choosing the CMK for an object (bounded, never "try every key"):
 
-1. **Identity**: members whose :meth:`~KeyWrapper.matches` accepts the object (wrap-alg plus the
+1. **Identity**: members whose :meth:`~Cmk.matches` accepts the object (wrap-alg plus the
    CMK identity this package writes in ``x-oss-meta-osscse-cmk``, or the member's own matdesc
    entries). The core parses the matdesc header, so compact and spaced JSON spellings select the same key.
 2. **Fallback by wrap-alg**, only when the object names no CMK identity (objects from the
@@ -21,26 +21,26 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from airflow_provider_osscse.envelope.errors import KeyUnwrapError, NoMatchingKeyError
-from airflow_provider_osscse.envelope.keywrap import ContentKey, KeyWrapper, WrappedContentKey
+from airflow_provider_osscse.envelope.keywrap import DataKey, Cmk, WrappedDataKey
 
 #: Default bound on blind attempts for objects that name no CMK identity.
 DEFAULT_MAX_FALLBACK_ATTEMPTS = 3
 
 
-class Keyring(KeyWrapper):
+class Keyring(Cmk):
     """``primary`` wraps new objects; ``primary`` and ``others`` unwrap existing ones."""
 
     def __init__(
         self,
-        primary: KeyWrapper,
-        others: Sequence[KeyWrapper] = (),
+        primary: Cmk,
+        others: Sequence[Cmk] = (),
         *,
         max_fallback_attempts: int = DEFAULT_MAX_FALLBACK_ATTEMPTS,
     ) -> None:
         if max_fallback_attempts < 1:
             raise ValueError("max_fallback_attempts must be >= 1")
         self.primary = primary
-        self.members: tuple[KeyWrapper, ...] = (primary, *others)
+        self.members: tuple[Cmk, ...] = (primary, *others)
         self.max_fallback_attempts = max_fallback_attempts
         self.wrap_alg = primary.wrap_alg
 
@@ -56,13 +56,13 @@ class Keyring(KeyWrapper):
     def identity(self) -> str | None:
         return self.primary.identity
 
-    def wrap(self, content_key: ContentKey) -> WrappedContentKey:
-        return self.primary.wrap(content_key)
+    def wrap(self, data_key: DataKey) -> WrappedDataKey:
+        return self.primary.wrap(data_key)
 
-    def new_content_key(self) -> tuple[ContentKey, WrappedContentKey]:
-        return self.primary.new_content_key()
+    def new_data_key(self) -> tuple[DataKey, WrappedDataKey]:
+        return self.primary.new_data_key()
 
-    def candidates(self, wrapped: WrappedContentKey) -> list[KeyWrapper]:
+    def candidates(self, wrapped: WrappedDataKey) -> list[Cmk]:
         """The members to try for ``wrapped``, in order, already bounded (see module docstring)."""
         exact = [m for m in self.members if m.matches(wrapped)]
         if exact:  # bounded too: a member with empty matdesc "matches" every object of its wrap-alg
@@ -71,20 +71,20 @@ class Keyring(KeyWrapper):
             return []
         same_alg = [m for m in self.members if m.wrap_alg == wrapped.wrap_alg]
 
-        def shared(member: KeyWrapper) -> int:
+        def shared(member: Cmk) -> int:
             return sum(1 for k, v in member.matdesc.items() if wrapped.matdesc.get(k) == v)
 
         same_alg.sort(key=shared, reverse=True)  # stable: configured order breaks ties
         return same_alg[: self.max_fallback_attempts]
 
-    def select(self, wrapped: WrappedContentKey) -> KeyWrapper:
+    def select(self, wrapped: WrappedDataKey) -> Cmk:
         """The first candidate CMK for ``wrapped`` (used by rotation to find the source CMK)."""
         found = self.candidates(wrapped)
         if not found:
             raise self._no_match(wrapped)
         return found[0]
 
-    def unwrap(self, wrapped: WrappedContentKey) -> ContentKey:
+    def unwrap(self, wrapped: WrappedDataKey) -> DataKey:
         found = self.candidates(wrapped)
         if not found:
             raise self._no_match(wrapped)
@@ -101,20 +101,20 @@ class Keyring(KeyWrapper):
             + "; ".join(str(e) for e in errors)
         )
 
-    def rewrap(self, wrapped: WrappedContentKey) -> WrappedContentKey:
-        """Re-wrap under the primary CMK (see :func:`keys.rotation.rewrap_content_key`)."""
-        from airflow_provider_osscse.keys.rotation import rewrap_content_key
+    def rewrap(self, wrapped: WrappedDataKey) -> WrappedDataKey:
+        """Re-wrap under the primary CMK (see :func:`keys.rotation.rewrap_data_key`)."""
+        from airflow_provider_osscse.keys.rotation import rewrap_data_key
 
-        return rewrap_content_key(wrapped, source=self.select(wrapped), target=self.primary)
+        return rewrap_data_key(wrapped, source=self.select(wrapped), target=self.primary)
 
-    def matches(self, wrapped: WrappedContentKey) -> bool:
+    def matches(self, wrapped: WrappedDataKey) -> bool:
         return bool(self.candidates(wrapped))
 
-    def key_version(self, wrapped: WrappedContentKey) -> str | None:
+    def key_version(self, wrapped: WrappedDataKey) -> str | None:
         found = self.candidates(wrapped)
         return found[0].key_version(wrapped) if found else None
 
-    def _no_match(self, wrapped: WrappedContentKey) -> NoMatchingKeyError:
+    def _no_match(self, wrapped: WrappedDataKey) -> NoMatchingKeyError:
         named = wrapped.cmk_identity
         what = f"CMK {named!r}" if named else f"wrap-alg {wrapped.wrap_alg!r}"
         return NoMatchingKeyError(

@@ -37,9 +37,9 @@ from airflow_provider_osscse.envelope.headers import WRAP_ALG_RSA_OAEP, WRAP_ALG
 from airflow_provider_osscse.envelope.keywrap import (
     DATA_KEY_SIZE,
     IV_SIZE,
-    ContentKey,
-    KeyWrapper,
-    WrappedContentKey,
+    DataKey,
+    Cmk,
+    WrappedDataKey,
 )
 from airflow_provider_osscse.keys.masking import mask_key_bytes
 from airflow_provider_osscse.keys.rsa_pem import rsa_identity
@@ -70,7 +70,7 @@ def _load_public(pem: bytes) -> rsa.RSAPublicKey:
     return key
 
 
-class LocalRsaKey(KeyWrapper):
+class LocalRsaKey(Cmk):
     """An RSA CMK from PEM bytes (PKCS#1, PKCS#8 or X.509/SubjectPublicKeyInfo)."""
 
     wrap_alg = WRAP_ALG_RSA_PKCS1
@@ -183,38 +183,38 @@ class LocalRsaKey(KeyWrapper):
                 f"{MIN_RSA_KEY_BITS} bits (e.g. `openssl genrsa -out cmk.pem 3072`)"
             )
 
-    def wrap(self, content_key: ContentKey) -> WrappedContentKey:
+    def wrap(self, data_key: DataKey) -> WrappedDataKey:
         self._refuse_weak_wrap()
-        return WrappedContentKey(
+        return WrappedDataKey(
             wrap_alg=self.wrap_alg,
-            wrapped_key=self._public.encrypt(content_key.key, padding.PKCS1v15()),
-            wrapped_iv=self._public.encrypt(content_key.iv, padding.PKCS1v15()),
+            wrapped_key=self._public.encrypt(data_key.key, padding.PKCS1v15()),
+            wrapped_iv=self._public.encrypt(data_key.iv, padding.PKCS1v15()),
             matdesc=self._matdesc,
             cmk_identity=self._identity,
         )
 
     def wrap_ivs(
-        self, data_key: bytes, ivs: Sequence[bytes], *, reuse: WrappedContentKey | None = None
-    ) -> list[WrappedContentKey]:
+        self, key_bytes: bytes, ivs: Sequence[bytes], *, reuse: WrappedDataKey | None = None
+    ) -> list[WrappedDataKey]:
         """Encrypt each IV (and the data key once, unless ``reuse`` carries it); no service involved."""
         self._refuse_weak_wrap()
         if reuse is not None and reuse.wrap_alg != self.wrap_alg:
             raise ValueError(f"RSA CMK {self._reference!r}: 'reuse' has wrap-alg {reuse.wrap_alg!r}")
         wrapped_key = (
-            reuse.wrapped_key if reuse is not None else self._public.encrypt(data_key, padding.PKCS1v15())
+            reuse.wrapped_key if reuse is not None else self._public.encrypt(key_bytes, padding.PKCS1v15())
         )
         return [
-            WrappedContentKey(self.wrap_alg, wrapped_key, self._public.encrypt(iv, padding.PKCS1v15()),
+            WrappedDataKey(self.wrap_alg, wrapped_key, self._public.encrypt(iv, padding.PKCS1v15()),
                               self._matdesc, cmk_identity=self._identity)
             for iv in ivs
         ]
 
-    def rewrap(self, wrapped: WrappedContentKey) -> WrappedContentKey:
+    def rewrap(self, wrapped: WrappedDataKey) -> WrappedDataKey:
         """Refused up front for a weak key (rather than after an unwrap that could never be used)."""
         self._refuse_weak_wrap()
         return super().rewrap(wrapped)
 
-    def matches(self, wrapped: WrappedContentKey) -> bool:
+    def matches(self, wrapped: WrappedDataKey) -> bool:
         """By identity when the object names one, else (official SDKs) by the configured matdesc.
 
         Also claims oss2's OAEP objects (read only; the core gates them behind ``allow_legacy``),
@@ -226,7 +226,7 @@ class LocalRsaKey(KeyWrapper):
             return all(wrapped.matdesc.get(k) == v for k, v in self._matdesc.items())
         return super().matches(wrapped)
 
-    def unwrap(self, wrapped: WrappedContentKey) -> ContentKey:
+    def unwrap(self, wrapped: WrappedDataKey) -> DataKey:
         if self._private is None:
             raise KeyUnwrapError(
                 f"RSA CMK {self._reference!r} has only a public key: unwrapping needs the private key"
@@ -260,7 +260,7 @@ class LocalRsaKey(KeyWrapper):
         # Like the Vault and KMS providers: a data key we hold is registered with Airflow's masker,
         # so a stray print of it (or of a structure holding it) is redacted in task logs.
         mask_key_bytes(key, iv)
-        return ContentKey(key=key, iv=iv)
+        return DataKey(key=key, iv=iv)
 
     def _decrypt(self, ciphertext: bytes, pad: padding.AsymmetricPadding) -> bytes:
         assert self._private is not None

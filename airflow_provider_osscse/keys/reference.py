@@ -1,4 +1,4 @@
-"""One string names a CMK; :func:`resolve_cmk` turns it into a :class:`KeyWrapper`.
+"""One string names a CMK; :func:`resolve_cmk` turns it into a :class:`Cmk`.
 
 Forms (see ``docs/key-custody.md``)::
 
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
 from airflow_provider_osscse.envelope.errors import CmkReferenceError
-from airflow_provider_osscse.envelope.keywrap import KeyWrapper
+from airflow_provider_osscse.envelope.keywrap import Cmk
 from airflow_provider_osscse.keys.retry import DEFAULT_RETRY, RetryPolicy
 
 SCHEMES = ("vault-transit", "vault-kv", "kms", "rsa-file")
@@ -140,7 +140,7 @@ def resolve_cmk(
     *,
     matdesc: Mapping[str, str] | None = None,
     retry: RetryPolicy = DEFAULT_RETRY,
-) -> KeyWrapper:
+) -> Cmk:
     """Build the CMK named by ``reference`` from Airflow connections (``matdesc``: extra user entries)."""
     ref = parse_cmk_reference(reference)
     if ref.scheme == "vault-transit":

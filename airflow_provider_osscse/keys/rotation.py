@@ -11,17 +11,17 @@ allow:
 
 from __future__ import annotations
 
-from airflow_provider_osscse.envelope.keywrap import KeyWrapper, WrappedContentKey
+from airflow_provider_osscse.envelope.keywrap import Cmk, WrappedDataKey
 
 
-def rewrap_to_latest(wrapped: WrappedContentKey, cmk: KeyWrapper) -> WrappedContentKey:
+def rewrap_to_latest(wrapped: WrappedDataKey, cmk: Cmk) -> WrappedDataKey:
     """Re-wrap under the newest version of the CMK that wrapped it (Transit rewrap, KMS ReEncrypt)."""
     return cmk.rewrap(wrapped)
 
 
-def rewrap_content_key(
-    wrapped: WrappedContentKey, *, source: KeyWrapper, target: KeyWrapper
-) -> WrappedContentKey:
+def rewrap_data_key(
+    wrapped: WrappedDataKey, *, source: Cmk, target: Cmk
+) -> WrappedDataKey:
     """Move ``wrapped`` from ``source`` to ``target``, natively when both live in the same service."""
     from airflow_provider_osscse.keys.alicloud_kms import AlicloudKmsKey
     from airflow_provider_osscse.keys.vault_transit import VaultTransitKey

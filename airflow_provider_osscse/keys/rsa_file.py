@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from airflow_provider_osscse.envelope.errors import CmkReferenceError, KeyNotFoundError
-from airflow_provider_osscse.envelope.keywrap import KeyWrapper
+from airflow_provider_osscse.envelope.keywrap import Cmk
 from airflow_provider_osscse.keys.rsa_pem import normalize_rsa_pem, split_pem_file
 
 
@@ -20,7 +20,7 @@ def load_rsa_file_key(
     reference: str | None = None,
     matdesc: Mapping[str, str] | None = None,
     allow_weak_key_for_unwrap: bool = False,
-) -> KeyWrapper:
+) -> Cmk:
     """Read ``path`` (PKCS#1, PKCS#8 or X.509 PEM) into a ``LocalRsaKey``.
 
     ``allow_weak_key_for_unwrap``: see :class:`~airflow_provider_osscse.keys.local_rsa.LocalRsaKey`

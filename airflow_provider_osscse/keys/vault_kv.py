@@ -23,7 +23,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_osscse.envelope.errors import KeyNotFoundError, NoMatchingKeyError
-from airflow_provider_osscse.envelope.keywrap import ContentKey, KeyWrapper, WrappedContentKey
+from airflow_provider_osscse.envelope.keywrap import DataKey, Cmk, WrappedDataKey
 from airflow_provider_osscse.keys.retry import DEFAULT_RETRY, RetryPolicy
 from airflow_provider_osscse.keys.rsa_pem import normalize_rsa_pem
 from airflow_provider_osscse.keys.vault_calls import vault_call
@@ -41,7 +41,7 @@ def legacy_kv_identity(mount: str, secret_path: str) -> str:
     return f"vault-kv:{mount}/{secret_path}"
 
 
-class VaultKvRsaKey(KeyWrapper):
+class VaultKvRsaKey(Cmk):
     """RSA CMK loaded from ``<mount>/data/<secret_path>`` (optionally a pinned ``version``)."""
 
     wrap_alg = WRAP_ALG
@@ -70,11 +70,11 @@ class VaultKvRsaKey(KeyWrapper):
         self._legacy_identity = legacy_kv_identity(self.mount, self.secret_path)
         self._retry = retry
         self._lock = threading.Lock()
-        self._loaded: dict[int | None, tuple[int, KeyWrapper]] = {}
+        self._loaded: dict[int | None, tuple[int, Cmk]] = {}
 
 
 
-    def _load(self, version: int | None) -> tuple[int, KeyWrapper]:
+    def _load(self, version: int | None) -> tuple[int, Cmk]:
         """(actual version, LocalRsaKey) for ``version`` (None: the configured or latest one)."""
         with self._lock:
             if version in self._loaded:
@@ -141,24 +141,24 @@ class VaultKvRsaKey(KeyWrapper):
         """The KV version this CMK wraps with (reads the secret on first use)."""
         return self._load(self.version)[0]
 
-    def _versioned(self, actual: int, wrapped: WrappedContentKey) -> WrappedContentKey:
-        return WrappedContentKey(WRAP_ALG, wrapped.wrapped_key, wrapped.wrapped_iv, self._matdesc,
+    def _versioned(self, actual: int, wrapped: WrappedDataKey) -> WrappedDataKey:
+        return WrappedDataKey(WRAP_ALG, wrapped.wrapped_key, wrapped.wrapped_iv, self._matdesc,
                                  cmk_identity=wrapped.cmk_identity, cmk_version=str(actual))
 
-    def wrap(self, content_key: ContentKey) -> WrappedContentKey:
+    def wrap(self, data_key: DataKey) -> WrappedDataKey:
         actual, rsa_key = self._load(self.version)
-        return self._versioned(actual, rsa_key.wrap(content_key))
+        return self._versioned(actual, rsa_key.wrap(data_key))
 
     def wrap_ivs(
-        self, data_key: bytes, ivs: Sequence[bytes], *, reuse: WrappedContentKey | None = None
-    ) -> list[WrappedContentKey]:
+        self, key_bytes: bytes, ivs: Sequence[bytes], *, reuse: WrappedDataKey | None = None
+    ) -> list[WrappedDataKey]:
         """Local RSA encryptions with the loaded key pair; ``[]`` if ``reuse`` names another KV version."""
         actual, rsa_key = self._load(self.version)
         if reuse is not None and (not rsa_key.matches(reuse) or reuse.cmk_version != str(actual)):
             return []
-        return [self._versioned(actual, w) for w in rsa_key.wrap_ivs(data_key, ivs, reuse=reuse)]
+        return [self._versioned(actual, w) for w in rsa_key.wrap_ivs(key_bytes, ivs, reuse=reuse)]
 
-    def _key_for(self, wrapped: WrappedContentKey) -> KeyWrapper | None:
+    def _key_for(self, wrapped: WrappedDataKey) -> Cmk | None:
         """The loaded version whose key wrapped ``wrapped``: the recorded version, then the current one."""
         if wrapped.wrap_alg != WRAP_ALG:
             return None
@@ -176,14 +176,14 @@ class VaultKvRsaKey(KeyWrapper):
                 return rsa_key
         return None
 
-    def matches(self, wrapped: WrappedContentKey) -> bool:
+    def matches(self, wrapped: WrappedDataKey) -> bool:
         """By the public key's fingerprint (or the secret path earlier versions wrote); objects of the
         official SDKs (no identity) by the configured matdesc."""
         if wrapped.cmk_identity is None:
             return super().matches(wrapped)
         return self._key_for(wrapped) is not None
 
-    def unwrap(self, wrapped: WrappedContentKey) -> ContentKey:
+    def unwrap(self, wrapped: WrappedDataKey) -> DataKey:
         rsa_key = self._key_for(wrapped)
         if rsa_key is None:
             raise NoMatchingKeyError(

@@ -4,7 +4,7 @@ Wrap-alg ``VAULT/TRANSIT`` (this project's own, documented in ``docs/key-custody
 can add it): the data key and the IV are each sent as ``plaintext=base64(raw)`` to
 ``<mount>/encrypt/<key>`` in *one* batch call; the header bytes are the UTF-8 ``vault:vN:...``
 ciphertext strings. Unwrap is one batch ``<mount>/decrypt/<key>`` call. Rotation is Vault's own
-``rewrap`` (the data key is never exposed to us). The base ``new_content_key`` (local random key and
+``rewrap`` (the data key is never exposed to us). The base ``new_data_key`` (local random key and
 IV, one batch encrypt) is kept rather than ``datakey/plaintext``: that endpoint cannot also wrap the
 IV, so it would cost two round trips per object instead of one.
 
@@ -36,7 +36,7 @@ from airflow_provider_osscse.envelope.errors import (
     KeyServiceError,
     KeyUnwrapError,
 )
-from airflow_provider_osscse.envelope.keywrap import ContentKey, WrappedContentKey
+from airflow_provider_osscse.envelope.keywrap import DataKey, WrappedDataKey
 from airflow_provider_osscse.keys.identified_cmk import IdentifiedCmk
 from airflow_provider_osscse.keys.masking import mask_key_bytes
 from airflow_provider_osscse.keys.retry import DEFAULT_RETRY, RetryPolicy
@@ -158,11 +158,11 @@ class VaultTransitKey(IdentifiedCmk):
             **kw,
         )
 
-    def wrap(self, content_key: ContentKey) -> WrappedContentKey:
+    def wrap(self, data_key: DataKey) -> WrappedDataKey:
         self._ensure_key_exists()
         batch = [
-            {"plaintext": base64.b64encode(content_key.key).decode("ascii")},
-            {"plaintext": base64.b64encode(content_key.iv).decode("ascii")},
+            {"plaintext": base64.b64encode(data_key.key).decode("ascii")},
+            {"plaintext": base64.b64encode(data_key.iv).decode("ascii")},
         ]
         response = self._call(
             "encrypt",
@@ -174,8 +174,8 @@ class VaultTransitKey(IdentifiedCmk):
         return self._wrapped(key_ct, iv_ct, ciphertext_version(key_ct))
 
     def wrap_ivs(
-        self, data_key: bytes, ivs: Sequence[bytes], *, reuse: WrappedContentKey | None = None
-    ) -> list[WrappedContentKey]:
+        self, key_bytes: bytes, ivs: Sequence[bytes], *, reuse: WrappedDataKey | None = None
+    ) -> list[WrappedDataKey]:
         """ONE batch ``encrypt`` call for all ``ivs`` (plus the data key unless ``reuse`` is given).
 
         Every IV must be sealed under the same key version as the data key (``vault:vN:`` prefixes
@@ -185,7 +185,7 @@ class VaultTransitKey(IdentifiedCmk):
         if reuse is not None and not self.matches(reuse):
             raise ValueError(f"CMK {self._reference}: 'reuse' was not wrapped by this Transit key")
         self._ensure_key_exists()
-        values = ([] if reuse is not None else [data_key]) + list(ivs)
+        values = ([] if reuse is not None else [key_bytes]) + list(ivs)
         batch = [{"plaintext": base64.b64encode(v).decode("ascii")} for v in values]
         response = self._call(
             "encrypt",
@@ -209,7 +209,7 @@ class VaultTransitKey(IdentifiedCmk):
             raise KeyUnwrapError(f"Vault did not wrap the data key under CMK {self._reference}")
         return results[0]["ciphertext"].encode("utf-8"), results[1]["ciphertext"].encode("utf-8")
 
-    def unwrap(self, wrapped: WrappedContentKey) -> ContentKey:
+    def unwrap(self, wrapped: WrappedDataKey) -> DataKey:
         try:
             batch = [
                 {"ciphertext": wrapped.wrapped_key.decode("ascii")},
@@ -233,14 +233,14 @@ class VaultTransitKey(IdentifiedCmk):
             key = base64.b64decode(results[0]["plaintext"], validate=True)
             iv = base64.b64decode(results[1]["plaintext"], validate=True)
             mask_key_bytes(key, iv)
-            return ContentKey(key=key, iv=iv)
+            return DataKey(key=key, iv=iv)
         except (ValueError, KeyError, IndexError):
             pass
         raise KeyUnwrapError(
             f"CMK {self._reference} could not unwrap the data key: wrong key or corrupted values"
         )
 
-    def rewrap(self, wrapped: WrappedContentKey) -> WrappedContentKey:
+    def rewrap(self, wrapped: WrappedDataKey) -> WrappedDataKey:
         """Vault ``rewrap`` to the newest key version: the data key never leaves Vault.
 
         Needs only ``update`` on ``<mount>/rewrap/<key>`` (no decrypt). The result carries this
@@ -264,12 +264,12 @@ class VaultTransitKey(IdentifiedCmk):
             invalid_means_unwrap_failure=True,
         )
         key_ct, iv_ct = self._ciphertexts(response)
-        return WrappedContentKey(
+        return WrappedDataKey(
             WRAP_ALG, key_ct, iv_ct, wrapped.matdesc, cmk_identity=self.identity,
             cmk_version=ciphertext_version(key_ct),
         )
 
-    def key_version(self, wrapped: WrappedContentKey) -> str | None:
+    def key_version(self, wrapped: WrappedDataKey) -> str | None:
         """``vN`` of the wrapped data key's ``vault:vN:`` prefix (the ciphertext is authoritative);
         the recorded ``cmk_version`` only when the value is not a Transit ciphertext."""
         return ciphertext_version(wrapped.wrapped_key) or wrapped.cmk_version

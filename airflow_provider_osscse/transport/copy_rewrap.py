@@ -32,7 +32,7 @@ from airflow_provider_osscse.envelope.integrity import (
     IntegrityPolicy,
     ObjectBinding,
 )
-from airflow_provider_osscse.envelope.keywrap import KeyWrapper
+from airflow_provider_osscse.envelope.keywrap import Cmk
 from airflow_provider_osscse.envelope.multipart import plan_parts
 from airflow_provider_osscse.envelope.reader import EnvelopeReader
 from airflow_provider_osscse.envelope.writer import rewrapped_metadata
@@ -52,7 +52,7 @@ _KEPT_STANDARD_HEADERS = ("cache-control", "content-disposition", "content-encod
                           "expires")
 
 #: The read CMKs for a copy, or a callable giving them only when a bound tag needs re-binding.
-CopyKeys = KeyWrapper | Callable[[], KeyWrapper | None] | None
+CopyKeys = Cmk | Callable[[], Cmk | None] | None
 
 
 class CopyRewrapOperations(TransferBase):
@@ -96,7 +96,7 @@ class CopyRewrapOperations(TransferBase):
         envelope = parse_envelope(stored.headers, object_name=stored.uri)
         if envelope.integrity is None or not envelope.integrity.bound or destination == stored.binding:
             return None
-        wrapper = keys() if callable(keys) and not isinstance(keys, KeyWrapper) else keys
+        wrapper = keys() if callable(keys) and not isinstance(keys, Cmk) else keys
         if wrapper is None:
             raise NoMatchingKeyError(
                 f"{stored.uri}: its integrity tag is bound to its bucket and key, so a copy needs the tag "
@@ -160,7 +160,7 @@ class CopyRewrapOperations(TransferBase):
 
     # ----------------------------------------------------------------- rewrap
     def rewrap(
-        self, bucket_name: str | None, key: str, keys: KeyWrapper, *, dry_run: bool = False
+        self, bucket_name: str | None, key: str, keys: Cmk, *, dry_run: bool = False
     ) -> RewrapResult:
         """Re-wrap the data key under ``keys`` (a Keyring whose primary is the target CMK).
 

@@ -40,7 +40,7 @@ from airflow_provider_osscse.envelope.integrity import (
     IntegrityPolicy,
     IntegrityStatus,
 )
-from airflow_provider_osscse.envelope.keywrap import KeyWrapper
+from airflow_provider_osscse.envelope.keywrap import Cmk
 from airflow_provider_osscse.envelope.ranges import RangePlan, plan_range
 from airflow_provider_osscse.envelope.reader import EnvelopeReader
 from airflow_provider_osscse.envelope.streams import iter_chunks
@@ -75,15 +75,15 @@ class OpenedObject:
         """The reference of the CMK that unwraps the data key (the keyring member, not the keyring)."""
         if self.reader is None:
             return None
-        wrapper = self.reader.key_wrapper
-        select: Callable[..., KeyWrapper] | None = getattr(wrapper, "select", None)
+        wrapper = self.reader.cmk
+        select: Callable[..., Cmk] | None = getattr(wrapper, "select", None)
         return (select(self.reader.envelope.wrapped) if select else wrapper).reference
 
     @property
     def key_version(self) -> str | None:
         if self.reader is None:
             return None
-        return self.reader.key_wrapper.key_version(self.reader.envelope.wrapped)
+        return self.reader.cmk.key_version(self.reader.envelope.wrapped)
 
     def integrity(self) -> str | None:
         """The read's status so far (``None`` while a verification is pending)."""
@@ -107,7 +107,7 @@ def _pinned(stored: StoredObject) -> Iterator[None]:
 class DownloadOperations(TransferBase):
     """``download`` to a file, ``stream`` and ``read`` (whole object or a byte range)."""
 
-    def _open(self, bucket_name: str | None, key: str, keys: KeyWrapper | None) -> OpenedObject:
+    def _open(self, bucket_name: str | None, key: str, keys: Cmk | None) -> OpenedObject:
         """HEAD and open the reader: header checks, ``require`` refusal, CMK choice and one unwrap."""
         stored = self.head(bucket_name, key)
         if not is_encrypted(stored.headers):
@@ -167,7 +167,7 @@ class DownloadOperations(TransferBase):
 
     # ----------------------------------------------------------------- download
     def download(
-        self, bucket_name: str | None, key: str, destination: str | os.PathLike, keys: KeyWrapper | None
+        self, bucket_name: str | None, key: str, destination: str | os.PathLike, keys: Cmk | None
     ) -> DownloadResult:
         """Decrypt into an anonymous temp file beside ``destination``, verify, then give it the name."""
         opened = self._open(bucket_name, key, keys)
@@ -191,7 +191,7 @@ class DownloadOperations(TransferBase):
 
     # ----------------------------------------------------------------- stream / read
     def stream(
-        self, bucket_name: str | None, key: str, keys: KeyWrapper | None, *, byte_range: str | None = None
+        self, bucket_name: str | None, key: str, keys: Cmk | None, *, byte_range: str | None = None
     ) -> PlaintextStream:
         """Plaintext chunks of the whole object or of ``byte_range`` (``a-b``, ``a-``, ``-n``).
 
@@ -215,7 +215,7 @@ class DownloadOperations(TransferBase):
                                integrity=opened.integrity)
 
     def read(
-        self, bucket_name: str | None, key: str, keys: KeyWrapper | None, *, byte_range: str | None = None
+        self, bucket_name: str | None, key: str, keys: Cmk | None, *, byte_range: str | None = None
     ) -> PlaintextBytes:
         """The whole object or a range, as ``bytes`` carrying ``uri``/``integrity``/``cmk``/``key_version``."""
         with self.stream(bucket_name, key, keys, byte_range=byte_range) as stream:

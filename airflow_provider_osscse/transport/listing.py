@@ -13,12 +13,12 @@ from airflow_provider_osscse.envelope.headers import (
     is_encrypted,
     parse_envelope,
 )
-from airflow_provider_osscse.envelope.keywrap import KeyWrapper
+from airflow_provider_osscse.envelope.keywrap import Cmk
 from airflow_provider_osscse.transport.results import ObjectInfo
 from airflow_provider_osscse.transport.transfer_base import TransferBase
 
 
-def key_version_of(envelope: Envelope, keys: KeyWrapper | None = None) -> str | None:
+def key_version_of(envelope: Envelope, keys: Cmk | None = None) -> str | None:
     """The CMK version that wrapped the data key: the given CMK's answer when it matches the object,
     else the ``x-oss-meta-osscse-cmk-version`` header (or the earlier versions' matdesc entry), else
     for Vault Transit the ``vault:vN:`` prefix of the wrapped key."""
@@ -39,7 +39,7 @@ def key_version_of(envelope: Envelope, keys: KeyWrapper | None = None) -> str | 
 class ListingOperations(TransferBase):
     """``inspect`` (``ObjectInfo`` from a HEAD), ``exists``, ``list_keys``, ``delete``."""
 
-    def inspect(self, bucket_name: str | None, key: str, keys: KeyWrapper | None = None) -> ObjectInfo:
+    def inspect(self, bucket_name: str | None, key: str, keys: Cmk | None = None) -> ObjectInfo:
         """Describe the envelope from a HEAD; never unwraps. Length headers are checked against the
         stored size first (a mismatch is an ``EnvelopeFormatError``, not a wrong description)."""
         stored = self.head(bucket_name, key)

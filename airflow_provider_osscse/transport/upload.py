@@ -26,10 +26,10 @@ from airflow_provider_osscse.envelope.headers import (
     user_metadata_headers,
 )
 from airflow_provider_osscse.envelope.integrity import ObjectBinding
-from airflow_provider_osscse.envelope.keywrap import KeyWrapper
+from airflow_provider_osscse.envelope.keywrap import Cmk
 from airflow_provider_osscse.envelope.multipart import plan_parts
 from airflow_provider_osscse.envelope.writer import EnvelopeWriter
-from airflow_provider_osscse.keys.data_key_cache import new_content_key_for
+from airflow_provider_osscse.keys.data_key_cache import new_data_key_for
 from airflow_provider_osscse.transport.multipart_upload import (
     run_multipart,
     upload_part_action,
@@ -61,7 +61,7 @@ class UploadOperations(TransferBase):
         bucket_name: str | None,
         key: str,
         source: UploadSource,
-        cmk: KeyWrapper,
+        cmk: Cmk,
         *,
         metadata: Mapping[str, str] | None = None,
         content_type: str | None = None,
@@ -95,12 +95,12 @@ class UploadOperations(TransferBase):
             integrity="tagged" if writer.binding is not None else "tagged-unbound", parts=parts,
         )
 
-    def _writer(self, cmk: KeyWrapper, bucket: oss2.Bucket, key: str, size: int | None) -> EnvelopeWriter:
+    def _writer(self, cmk: Cmk, bucket: oss2.Bucket, key: str, size: int | None) -> EnvelopeWriter:
         """One data key per object, the tag bound to (bucket, key) unless unbound tags were asked for."""
         # The size lets an opt-in data-key cache enforce its byte bound; plain CMKs ignore it.
-        content_key, wrapped = new_content_key_for(cmk, size)
+        data_key, wrapped = new_data_key_for(cmk, size)
         binding = ObjectBinding(bucket.bucket_name, key) if self.config.bind_integrity_tag else None
-        return EnvelopeWriter(cmk, object_name=key, content_key=content_key, wrapped=wrapped, binding=binding)
+        return EnvelopeWriter(cmk, object_name=key, data_key=data_key, wrapped=wrapped, binding=binding)
 
     @staticmethod
     def _with_content_type(headers: dict[str, str], content_type: str | None) -> dict[str, str]:

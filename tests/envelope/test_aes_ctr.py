@@ -8,7 +8,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from airflow_provider_osscse.envelope import ContentKey, CtrCipher, counter_block, transform_chunks
+from airflow_provider_osscse.envelope import DataKey, CtrCipher, counter_block, transform_chunks
 from airflow_provider_osscse.envelope.aes_ctr import iv_from_legacy_counter
 from tests.envelope.conftest import VECTOR_A_CIPHER, VECTOR_A_PLAIN, VECTOR_IV, VECTOR_KEY
 
@@ -78,7 +78,7 @@ def test_legacy_decimal_counter_becomes_a_counter_block() -> None:
     low=st.sampled_from([b"\xff" * 8, b"\xff" * 7 + b"\xf0", b"\x00" * 8]),
 )
 def test_any_chunking_equals_single_stream_across_carries(data: bytes, cuts: list[int], low: bytes) -> None:
-    ck = ContentKey(key=VECTOR_KEY, iv=b"\x01" * 8 + low)
+    ck = DataKey(key=VECTOR_KEY, iv=b"\x01" * 8 + low)
     expected = CtrCipher(ck.key, ck.iv).update(data)
     bounds = sorted({0, len(data), *(c for c in cuts if c <= len(data))})
     chunks = [data[a:b] for a, b in zip(bounds, bounds[1:])]

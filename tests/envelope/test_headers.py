@@ -10,7 +10,7 @@ import pytest
 from airflow_provider_osscse.envelope import (
     Envelope,
     EnvelopeWriter,
-    WrappedContentKey,
+    WrappedDataKey,
     dump_matdesc,
     is_encrypted,
     parse_envelope,
@@ -29,7 +29,7 @@ from airflow_provider_osscse.envelope.headers import (
     WRAP_ALG_HEADER,
 )
 
-WRAPPED = WrappedContentKey(wrap_alg="RSA/NONE/PKCS1Padding", wrapped_key=b"K" * 256, wrapped_iv=b"I" * 256)
+WRAPPED = WrappedDataKey(wrap_alg="RSA/NONE/PKCS1Padding", wrapped_key=b"K" * 256, wrapped_iv=b"I" * 256)
 
 
 def _meta(**overrides: str | None) -> dict[str, str]:

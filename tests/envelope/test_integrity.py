@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from airflow_provider_osscse.envelope import (
-    ContentKey,
+    DataKey,
     EnvelopeReader,
     EnvelopeWriter,
     IntegrityPolicy,
@@ -217,7 +217,7 @@ def test_ranged_read_is_skipped_or_refused_under_require(rsa_key) -> None:
 def test_errors_and_reprs_never_contain_key_material(rsa_key) -> None:
     meta, ct = _object(rsa_key)
     reader = EnvelopeReader(meta, rsa_key, object_name="obj")
-    ck: ContentKey = reader._content_key  # noqa: SLF001 - the test looks for leaks of this value
+    ck: DataKey = reader._content_key  # noqa: SLF001 - the test looks for leaks of this value
     texts = [repr(reader), repr(ck), repr(reader.integrity_builder())]
     try:
         _read(meta, ct[:-1], rsa_key)

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import padding
 from oss2 import models, utils
 
 from airflow_provider_osscse.envelope import (
-    ContentKey,
+    DataKey,
     EnvelopeReader,
     EnvelopeWriter,
     IntegrityStatus,
@@ -124,7 +124,7 @@ def test_oss2_local_rsa_provider_oaep_objects_read_with_legacy_opt_in(rsa_key, t
 
 
 def test_legacy_oss_crypto_object_with_decimal_counter_reads_with_opt_in(rsa_key) -> None:
-    ck = ContentKey.generate()
+    ck = DataKey.generate()
     oaep = padding.OAEP(mgf=padding.MGF1(hashes.SHA1()), algorithm=hashes.SHA1(), label=None)
     pub = rsa_key._public  # noqa: SLF001 - build an oss2 2.5-era object by hand
     cipher = utils.AESCTRCipher()

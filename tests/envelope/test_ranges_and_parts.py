@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from airflow_provider_osscse.envelope import ContentKey, CtrCipher, EnvelopeWriter, plan_parts, plan_range
+from airflow_provider_osscse.envelope import DataKey, CtrCipher, EnvelopeWriter, plan_parts, plan_range
 from airflow_provider_osscse.envelope.errors import InvalidRangeError, PartPlanError, RangeNotSatisfiableError
 from airflow_provider_osscse.envelope.multipart import MAX_PART_COUNT, MIN_PART_SIZE
 from airflow_provider_osscse.envelope.ranges import RangePlan
@@ -19,7 +19,7 @@ CARRY_IVS = st.sampled_from(
 )
 
 
-def _read_range(ck: ContentKey, ciphertext: bytes, plan: RangePlan) -> bytes:
+def _read_range(ck: DataKey, ciphertext: bytes, plan: RangePlan) -> bytes:
     end = len(ciphertext) if plan.request_end is None else plan.request_end + 1
     plain = CtrCipher(ck.key, ck.iv, plan.counter_offset).update(ciphertext[plan.request_start : end])
     plain = plain[plan.discard :]
@@ -71,7 +71,7 @@ def test_end_past_object_is_clamped() -> None:
 @settings(max_examples=80, deadline=None)
 @given(data=st.data(), size=st.integers(min_value=1, max_value=600), iv=CARRY_IVS)
 def test_any_range_including_suffix_equals_slice_of_single_stream(data: st.DataObject, size: int, iv: bytes) -> None:
-    ck = ContentKey(key=VECTOR_KEY, iv=iv)
+    ck = DataKey(key=VECTOR_KEY, iv=iv)
     plain = os.urandom(size)
     cipher = CtrCipher(ck.key, ck.iv).update(plain)
     kind = data.draw(st.sampled_from(["closed", "open", "suffix"]))
@@ -128,8 +128,8 @@ def test_part_with_wrong_length_is_refused(rsa_key) -> None:
 def test_parts_in_any_order_concatenate_to_single_stream(
     rsa_key, total: int, part_blocks: int, iv: bytes, order_seed
 ) -> None:
-    ck = ContentKey(key=VECTOR_KEY, iv=iv)
-    writer = EnvelopeWriter(rsa_key, object_name="o", content_key=ck)
+    ck = DataKey(key=VECTOR_KEY, iv=iv)
+    writer = EnvelopeWriter(rsa_key, object_name="o", data_key=ck)
     plain = os.urandom(total)
     plan = plan_parts(total, part_blocks * 16)
     parts = list(plan.parts())

@@ -8,7 +8,7 @@ import tracemalloc
 from pathlib import Path
 
 from airflow_provider_osscse.envelope import (
-    ContentKey,
+    DataKey,
     CtrCipher,
     EnvelopeReader,
     EnvelopeWriter,
@@ -23,7 +23,7 @@ PLAIN = os.urandom(300_000)
 
 
 def test_path_file_object_and_iterator_give_the_same_ciphertext(tmp_path: Path) -> None:
-    ck = ContentKey.generate()
+    ck = DataKey.generate()
     src = tmp_path / "p.bin"
     src.write_bytes(PLAIN)
     expected = CtrCipher(ck.key, ck.iv).update(PLAIN)
@@ -34,13 +34,13 @@ def test_path_file_object_and_iterator_give_the_same_ciphertext(tmp_path: Path) 
 
 
 def test_stream_can_start_at_an_aligned_offset() -> None:
-    ck = ContentKey.generate()
+    ck = DataKey.generate()
     whole = CtrCipher(ck.key, ck.iv).update(PLAIN)
     assert b"".join(transform_chunks(PLAIN[4096:], ck, offset=4096)) == whole[4096:]
 
 
 def test_transform_file_round_trips_with_preallocated_buffers(tmp_path: Path) -> None:
-    ck = ContentKey.generate()
+    ck = DataKey.generate()
     (tmp_path / "p").write_bytes(PLAIN)
     assert transform_file(tmp_path / "p", tmp_path / "c", ck, chunk_size=10_000) == len(PLAIN)
     transform_file(tmp_path / "c", tmp_path / "d", ck)
@@ -48,7 +48,7 @@ def test_transform_file_round_trips_with_preallocated_buffers(tmp_path: Path) ->
 
 
 def test_memory_is_independent_of_object_size() -> None:
-    ck = ContentKey.generate()
+    ck = DataKey.generate()
     chunk = os.urandom(64 * 1024)
 
     def peak(total_chunks: int) -> int:

@@ -8,7 +8,7 @@ from typing import Any, Callable
 
 import pytest
 
-from airflow_provider_osscse.envelope.keywrap import ContentKey, KeyWrapper, WrappedContentKey
+from airflow_provider_osscse.envelope.keywrap import DataKey, Cmk, WrappedDataKey
 from airflow_provider_osscse.hooks.encrypted_oss import EncryptedOSSHook
 
 from .conftest import PART
@@ -50,10 +50,10 @@ def test_rewrap_same_transit_key_moves_to_newest_version(make_hook: Callable[...
     assert hook.read("rewrap/rotate") == data
 
 
-class _ChangesObjectDuringWrap(KeyWrapper):
+class _ChangesObjectDuringWrap(Cmk):
     """A real CMK that, while the key service call is in flight, lets another writer replace the object."""
 
-    def __init__(self, inner: KeyWrapper, on_wrap: Callable[[], None]) -> None:
+    def __init__(self, inner: Cmk, on_wrap: Callable[[], None]) -> None:
         self._inner, self._on_wrap = inner, on_wrap
         self.wrap_alg = inner.wrap_alg
 
@@ -69,11 +69,11 @@ class _ChangesObjectDuringWrap(KeyWrapper):
     def identity(self) -> str | None:
         return self._inner.identity
 
-    def wrap(self, content_key: ContentKey) -> WrappedContentKey:
+    def wrap(self, data_key: DataKey) -> WrappedDataKey:
         self._on_wrap()
-        return self._inner.wrap(content_key)
+        return self._inner.wrap(data_key)
 
-    def unwrap(self, wrapped: WrappedContentKey) -> ContentKey:
+    def unwrap(self, wrapped: WrappedDataKey) -> DataKey:
         return self._inner.unwrap(wrapped)
 
 

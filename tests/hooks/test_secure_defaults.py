@@ -417,9 +417,9 @@ def test_inspect_names_the_cmk_and_version_from_our_headers_and_falls_back_to_th
 
 
 # ------------------------------------------------------------------ objects of earlier versions
-def _v1_tag(data_key: bytes, iv: bytes, plain: bytes, seg: int) -> str:
+def _v1_tag(key_bytes: bytes, iv: bytes, plain: bytes, seg: int) -> str:
     """The v1 construction as earlier releases wrote it (docs/integrity.md), computed independently."""
-    k = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"airflow-provider-osscse/integrity/v1").derive(data_key)
+    k = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"airflow-provider-osscse/integrity/v1").derive(key_bytes)
     u64 = struct.Struct(">Q").pack
     macs = []
     for i, start in enumerate(range(0, len(plain), seg)):
@@ -441,10 +441,10 @@ def test_objects_of_earlier_versions_read_and_rewrap_under_require(
     hook.upload(io.BytesIO(data), scratch)
     ciphertext, meta = _stored(oss_env, scratch)
     wrapped = parse_envelope(meta, object_name=scratch).wrapped
-    content_key = hook._resolve(rsa_ref).unwrap(wrapped)
+    data_key = hook._resolve(rsa_ref).unwrap(wrapped)
     headers = {k: v for k, v in meta.items() if k.startswith(CSE_PREFIX) and not k.endswith(("data-size", "part-size"))}
     headers[MATDESC_HEADER] = json.dumps({"osscse-cmk": meta[CMK_HEADER]})  # as earlier versions wrote it
-    headers[INTEGRITY_HEADER] = _v1_tag(content_key.key, content_key.iv, data, 128 * 1024)
+    headers[INTEGRITY_HEADER] = _v1_tag(data_key.key, data_key.iv, data, 128 * 1024)
     key = f"secure/legacy/{size}"
     hook.get_bucket().put_object(key, bytes(ciphertext), headers=headers)
     got = hook.read(key)

@@ -134,10 +134,10 @@ def matdesc_of(headers: Mapping[str, str]) -> dict[str, str] | None:
     return None if text is None else json.loads(text)
 
 
-def v1_tag(data_key: bytes, iv: bytes, plain: bytes, segment_size: int) -> str:
+def v1_tag(key_bytes: bytes, iv: bytes, plain: bytes, segment_size: int) -> str:
     """The v1 integrity tag as earlier versions wrote it (docs/integrity.md), computed independently."""
     k = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
-             info=b"airflow-provider-osscse/integrity/v1").derive(data_key)
+             info=b"airflow-provider-osscse/integrity/v1").derive(key_bytes)
     u64 = struct.Struct(">Q").pack
     macs = []
     for i, start in enumerate(range(0, len(plain), segment_size)):
@@ -170,7 +170,7 @@ def write_legacy_object(server: Any, bucket: str, key: str, plain: bytes, pair: 
     for name in (CMK_HEADER, CMK_VERSION_HEADER, INTEGRITY_HEADER, MATDESC_HEADER):
         headers.pop(name, None)
     headers[MATDESC_HEADER] = legacy_matdesc(matdesc_entries)
-    content_key = cmk.unwrap(writer.wrapped)
-    headers[INTEGRITY_HEADER] = v1_tag(content_key.key, content_key.iv, plain, 64 * 1024)
+    data_key = cmk.unwrap(writer.wrapped)
+    headers[INTEGRITY_HEADER] = v1_tag(data_key.key, data_key.iv, plain, 64 * 1024)
     ciphertext = b"".join(writer.encrypt_chunks(plain))
     oss2_plain_bucket(server, bucket).put_object(key, ciphertext, headers=headers)

@@ -17,11 +17,11 @@ from airflow_provider_osscse.envelope.errors import (
     KeyServiceUnavailableError,
     KeyUnwrapError,
 )
-from airflow_provider_osscse.envelope.keywrap import ContentKey, WrappedContentKey
+from airflow_provider_osscse.envelope.keywrap import DataKey, WrappedDataKey
 from airflow_provider_osscse.keys.alicloud_kms import AlicloudKmsHook, AlicloudKmsKey
 from airflow_provider_osscse.keys.keyring import Keyring
 from airflow_provider_osscse.keys.reference import resolve_cmk
-from airflow_provider_osscse.keys.rotation import rewrap_content_key
+from airflow_provider_osscse.keys.rotation import rewrap_data_key
 from airflow_provider_osscse.keys.vault_transit import VaultTransitKey
 from tests.keys.conftest import FAST_RETRY
 
@@ -42,29 +42,29 @@ def kms_alias(osscse_kms_server) -> str:
 
 def test_wrap_unwrap_round_trip_in_the_java_go_form(osscse_kms_server, kms_alias: str) -> None:
     cmk = AlicloudKmsKey(_client(osscse_kms_server), key_id=kms_alias, endpoint=osscse_kms_server.endpoint)
-    content_key = ContentKey.generate()
-    wrapped = cmk.wrap(content_key)
+    data_key = DataKey.generate()
+    wrapped = cmk.wrap(data_key)
     assert wrapped.wrap_alg == "KMS/ALICLOUD" and wrapped.cmk_identity == f"kms:{kms_alias}"
     assert wrapped.cmk_version and dict(wrapped.matdesc) == {}  # identity and version are not matdesc
-    assert cmk.unwrap(wrapped) == content_key
+    assert cmk.unwrap(wrapped) == data_key
 
 
 def test_the_user_matdesc_is_written_as_is(osscse_kms_server, kms_alias: str) -> None:
     cmk = AlicloudKmsKey(_client(osscse_kms_server), key_id=kms_alias, matdesc={"team": "orders"})
-    wrapped = cmk.wrap(ContentKey.generate())
+    wrapped = cmk.wrap(DataKey.generate())
     rewrapped = cmk.rewrap(wrapped)
     assert dict(wrapped.matdesc) == dict(rewrapped.matdesc) == {"team": "orders"}
 
 
 def test_generate_data_key_gives_a_wrapped_content_key(osscse_kms_server, kms_alias: str) -> None:
     cmk = AlicloudKmsKey(_client(osscse_kms_server), key_id=kms_alias)
-    content_key, wrapped = cmk.new_content_key()
-    assert content_key.iv[8:12] == b"\0\0\0\0" and cmk.unwrap(wrapped) == content_key
+    data_key, wrapped = cmk.new_data_key()
+    assert data_key.iv[8:12] == b"\0\0\0\0" and cmk.unwrap(wrapped) == data_key
 
 
 def test_oss2_double_base64_form_is_read_back(osscse_kms_server, kms_alias: str) -> None:
     client = _client(osscse_kms_server)
-    content_key = ContentKey.generate()
+    data_key = DataKey.generate()
     from alibabacloud_kms20160120 import models
 
     def oss2_style(raw: bytes) -> bytes:
@@ -72,57 +72,57 @@ def test_oss2_double_base64_form_is_read_back(osscse_kms_server, kms_alias: str)
         header = base64.b64encode(blob.encode())  # oss2 AliKMSProvider: base64 of the blob text
         return base64.b64decode(header)  # what the core hands over
 
-    wrapped = WrappedContentKey("KMS/ALICLOUD", oss2_style(content_key.key), oss2_style(content_key.iv), {})
-    assert AlicloudKmsKey(client, key_id=kms_alias).unwrap(wrapped) == content_key
+    wrapped = WrappedDataKey("KMS/ALICLOUD", oss2_style(data_key.key), oss2_style(data_key.iv), {})
+    assert AlicloudKmsKey(client, key_id=kms_alias).unwrap(wrapped) == data_key
 
 
 def test_rotation_then_reencrypt_still_unwraps_and_moves_between_keys(osscse_kms_server, kms_alias: str) -> None:
     client = _client(osscse_kms_server)
     cmk = AlicloudKmsKey(client, key_id=kms_alias, endpoint=osscse_kms_server.endpoint)
-    content_key = ContentKey.generate()
-    old = cmk.wrap(content_key)
+    data_key = DataKey.generate()
+    old = cmk.wrap(data_key)
     osscse_kms_server.rotate_key(kms_alias)
     new = cmk.rewrap(old)
     assert new.wrapped_key != old.wrapped_key
-    assert cmk.unwrap(new) == content_key and cmk.unwrap(old) == content_key
+    assert cmk.unwrap(new) == data_key and cmk.unwrap(old) == data_key
     other_id = osscse_kms_server.create_key()
     other = AlicloudKmsKey(client, key_id=other_id, endpoint=osscse_kms_server.endpoint)
-    moved = rewrap_content_key(old, source=cmk, target=other)
-    assert moved.cmk_identity == f"kms:{other_id}" and other.unwrap(moved) == content_key
+    moved = rewrap_data_key(old, source=cmk, target=other)
+    assert moved.cmk_identity == f"kms:{other_id}" and other.unwrap(moved) == data_key
 
 
 def test_kms_to_vault_rotation_unwraps_then_wraps_in_memory(osscse_kms_server, kms_alias: str, vault_root, transit_key: str) -> None:
     kms = AlicloudKmsKey(_client(osscse_kms_server), key_id=kms_alias)
     transit = VaultTransitKey(vault_root, key_name=transit_key)
-    content_key = ContentKey.generate()
-    moved = Keyring(transit, [kms]).rewrap(kms.wrap(content_key))
-    assert moved.wrap_alg == "VAULT/TRANSIT" and transit.unwrap(moved) == content_key
+    data_key = DataKey.generate()
+    moved = Keyring(transit, [kms]).rewrap(kms.wrap(data_key))
+    assert moved.wrap_alg == "VAULT/TRANSIT" and transit.unwrap(moved) == data_key
 
 
 def test_bad_credentials_are_a_permission_error_without_the_secret(osscse_kms_server, kms_alias: str) -> None:
     cmk = AlicloudKmsKey(_client(osscse_kms_server, secret="wrong-secret-value"), key_id=kms_alias, retry=FAST_RETRY)
     with pytest.raises(KeyPermissionError, match="rejected the credentials") as info:
-        cmk.wrap(ContentKey.generate())
+        cmk.wrap(DataKey.generate())
     assert "wrong-secret-value" not in str(info.value)
 
 
 def test_decrypt_only_credential_cannot_encrypt_and_names_the_action(osscse_kms_server, kms_alias: str) -> None:
     """A reader configured by alias also needs DescribeKey (the alias is resolved to pin the key)."""
     osscse_kms_server.add_credential("LTAI-decrypt-only", "decrypt-only-secret", allowed_actions={"Decrypt", "DescribeKey"})
-    wrapped = AlicloudKmsKey(_client(osscse_kms_server), key_id=kms_alias).wrap(content_key := ContentKey.generate())
+    wrapped = AlicloudKmsKey(_client(osscse_kms_server), key_id=kms_alias).wrap(data_key := DataKey.generate())
     reader = AlicloudKmsKey(_client(osscse_kms_server, "LTAI-decrypt-only", "decrypt-only-secret"), key_id=kms_alias, retry=FAST_RETRY)
-    assert reader.unwrap(wrapped) == content_key
+    assert reader.unwrap(wrapped) == data_key
     with pytest.raises(KeyPermissionError, match="may not call kms:Encrypt"):
-        reader.wrap(content_key)
+        reader.wrap(data_key)
 
 
 def test_missing_key_and_tampered_blob_fail_clearly(osscse_kms_server, kms_alias: str) -> None:
     client = _client(osscse_kms_server)
     with pytest.raises(KeyNotFoundError, match="kms://kms_default/alias/nope"):
-        AlicloudKmsKey(client, key_id="alias/nope", retry=FAST_RETRY).wrap(ContentKey.generate())
+        AlicloudKmsKey(client, key_id="alias/nope", retry=FAST_RETRY).wrap(DataKey.generate())
     cmk = AlicloudKmsKey(client, key_id=kms_alias, retry=FAST_RETRY)
-    wrapped = cmk.wrap(ContentKey.generate())
-    tampered = WrappedContentKey("KMS/ALICLOUD", wrapped.wrapped_key[:-1] + bytes([wrapped.wrapped_key[-1] ^ 1]), wrapped.wrapped_iv, {})
+    wrapped = cmk.wrap(DataKey.generate())
+    tampered = WrappedDataKey("KMS/ALICLOUD", wrapped.wrapped_key[:-1] + bytes([wrapped.wrapped_key[-1] ^ 1]), wrapped.wrapped_iv, {})
     with pytest.raises(KeyUnwrapError):
         cmk.unwrap(tampered)
 
@@ -131,9 +131,9 @@ def test_unreachable_kms_fails_fast_and_does_not_leak_the_request(osscse_kms_ser
     cmk = AlicloudKmsKey(_client(osscse_kms_server, endpoint="127.0.0.1:1"), key_id="alias/x", retry=FAST_RETRY)
     started = time.monotonic()
     with pytest.raises(KeyServiceUnavailableError, match="Alibaba Cloud KMS is unavailable for CMK kms://kms_default/alias/x") as info:
-        cmk.wrap(content_key := ContentKey.generate())
+        cmk.wrap(data_key := DataKey.generate())
     assert time.monotonic() - started < 3
-    assert base64.b64encode(content_key.key).decode() not in str(info.value)
+    assert base64.b64encode(data_key.key).decode() not in str(info.value)
 
 
 def test_kms_reference_resolves_through_the_airflow_connection(osscse_kms_server, kms_alias: str, monkeypatch) -> None:
@@ -142,8 +142,8 @@ def test_kms_reference_resolves_through_the_airflow_connection(osscse_kms_server
         "extra": {"region": osscse_kms_server.region, "endpoint": osscse_kms_server.endpoint, "protocol": "http"},
     }))
     cmk = resolve_cmk(f"kms://kms_orders/{kms_alias}")
-    content_key = ContentKey.generate()
-    assert cmk.unwrap(cmk.wrap(content_key)) == content_key
+    data_key = DataKey.generate()
+    assert cmk.unwrap(cmk.wrap(data_key)) == data_key
     assert AlicloudKmsHook(kms_conn_id="kms_orders").test_connection()[0] is True
 
 
@@ -157,24 +157,24 @@ def _primary_version(server, alias: str) -> str:
 def test_wrap_and_generate_record_the_kms_key_version(osscse_kms_server, kms_alias: str) -> None:
     cmk = AlicloudKmsKey(_client(osscse_kms_server), key_id=kms_alias)
     version = _primary_version(osscse_kms_server, kms_alias)
-    assert cmk.key_version(cmk.wrap(ContentKey.generate())) == version
-    assert cmk.key_version(cmk.new_content_key()[1]) == version
+    assert cmk.key_version(cmk.wrap(DataKey.generate())) == version
+    assert cmk.key_version(cmk.new_data_key()[1]) == version
 
 
 def test_reencrypt_after_rotation_records_the_new_key_version(osscse_kms_server, kms_alias: str) -> None:
     cmk = AlicloudKmsKey(_client(osscse_kms_server), key_id=kms_alias)
-    content_key = ContentKey.generate()
-    old = cmk.wrap(content_key)
+    data_key = DataKey.generate()
+    old = cmk.wrap(data_key)
     new_version = osscse_kms_server.rotate_key(kms_alias)
     new = cmk.rewrap(old)
     assert cmk.key_version(old) != new_version and cmk.key_version(new) == new_version
-    assert cmk.unwrap(new) == content_key
+    assert cmk.unwrap(new) == data_key
 
 
 def test_objects_without_a_recorded_version_report_none(osscse_kms_server, kms_alias: str) -> None:
     cmk = AlicloudKmsKey(_client(osscse_kms_server), key_id=kms_alias)
-    wrapped = cmk.wrap(ContentKey.generate())
-    foreign = WrappedContentKey("KMS/ALICLOUD", wrapped.wrapped_key, wrapped.wrapped_iv, {})  # e.g. Java SDK
+    wrapped = cmk.wrap(DataKey.generate())
+    foreign = WrappedDataKey("KMS/ALICLOUD", wrapped.wrapped_key, wrapped.wrapped_iv, {})  # e.g. Java SDK
     assert cmk.key_version(foreign) is None
 
 
@@ -186,11 +186,11 @@ def test_encryption_context_key_reads_only_blobs_sealed_under_the_same_context(
     client = _client(osscse_kms_server)
     with_pw = AlicloudKmsKey(client, key_id=kms_alias, encryption_context=oss2_passphrase_context("pw"), retry=FAST_RETRY)
     without = AlicloudKmsKey(client, key_id=kms_alias, retry=FAST_RETRY)
-    content_key, wrapped = with_pw.new_content_key()
-    assert with_pw.unwrap(wrapped) == content_key
+    data_key, wrapped = with_pw.new_data_key()
+    assert with_pw.unwrap(wrapped) == data_key
     with pytest.raises(KeyUnwrapError):
         without.unwrap(wrapped)
-    assert Keyring(without, [with_pw]).unwrap(wrapped) == content_key  # a keyring reads both kinds
+    assert Keyring(without, [with_pw]).unwrap(wrapped) == data_key  # a keyring reads both kinds
     assert "pw" not in repr(with_pw)
 
 
@@ -200,9 +200,9 @@ def test_reencrypt_from_a_context_key_opens_with_the_source_context(osscse_kms_s
     client = _client(osscse_kms_server)
     with_pw = AlicloudKmsKey(client, key_id=kms_alias, encryption_context=oss2_passphrase_context("pw"))
     plain = AlicloudKmsKey(client, key_id=kms_alias)
-    content_key = ContentKey.generate()
-    moved = plain.reencrypt_from(with_pw.wrap(content_key), source=with_pw)
-    assert plain.unwrap(moved) == content_key
+    data_key = DataKey.generate()
+    moved = plain.reencrypt_from(with_pw.wrap(data_key), source=with_pw)
+    assert plain.unwrap(moved) == data_key
 
 
 def test_sts_connection_wraps_with_its_security_token(osscse_kms_server, kms_alias: str, monkeypatch) -> None:
@@ -219,11 +219,11 @@ def test_sts_connection_wraps_with_its_security_token(osscse_kms_server, kms_ali
     connect("kms_sts", security_token="kms-sts-token")
     connect("kms_sts_wrong", security_token="not-the-token")
     cmk = resolve_cmk(f"kms://kms_sts/{kms_alias}")
-    content_key = ContentKey.generate()
-    assert cmk.unwrap(cmk.wrap(content_key)) == content_key
+    data_key = DataKey.generate()
+    assert cmk.unwrap(cmk.wrap(data_key)) == data_key
     wrong = AlicloudKmsHook(kms_conn_id="kms_sts_wrong").get_key(kms_alias, retry=FAST_RETRY)
     with pytest.raises(KeyPermissionError, match="rejected the credentials") as info:
-        wrong.wrap(content_key)
+        wrong.wrap(data_key)
     assert "not-the-token" not in str(info.value) and "sts-kms-secret" not in str(info.value)
 
 
@@ -268,8 +268,8 @@ def test_http_to_a_loopback_kms_endpoint_is_accepted(osscse_kms_server, kms_alia
     _kms_connection(monkeypatch, "kms_loopback", osscse_kms_server,
                     endpoint=f"{host}:{osscse_kms_server.port}", protocol="http")
     cmk = resolve_cmk(f"kms://kms_loopback/{kms_alias}")
-    content_key = ContentKey.generate()
-    assert cmk.unwrap(cmk.wrap(content_key)) == content_key
+    data_key = DataKey.generate()
+    assert cmk.unwrap(cmk.wrap(data_key)) == data_key
 
 
 def test_loopback_detection_covers_ipv6_and_rejects_look_alikes() -> None:

@@ -26,7 +26,7 @@ from alibabacloud_tea_openapi.utils_models import Config
 from hvac.adapters import JSONAdapter
 
 from airflow_provider_osscse.envelope.aes_ctr import CtrCipher
-from airflow_provider_osscse.envelope.keywrap import ContentKey, KeyWrapper, WrappedContentKey
+from airflow_provider_osscse.envelope.keywrap import DataKey, Cmk, WrappedDataKey
 from airflow_provider_osscse.keys.alicloud_kms import AlicloudKmsKey
 from airflow_provider_osscse.keys.data_key_cache import (
     CachingKeyWrapper,
@@ -34,7 +34,7 @@ from airflow_provider_osscse.keys.data_key_cache import (
     DataKeyCacheLimits,
     UnwrapCache,
     UnwrapCacheLimits,
-    new_content_key_for,
+    new_data_key_for,
     with_data_key_cache,
 )
 from airflow_provider_osscse.keys.keyring import Keyring
@@ -87,15 +87,15 @@ def _secret_forms(*raw: bytes) -> list[str]:
     return [f for r in raw for f in (r.hex(), base64.b64encode(r).decode(), repr(r))]
 
 
-def _check_objects(results: list[tuple[ContentKey, WrappedContentKey]], reader: KeyWrapper) -> None:
+def _check_objects(results: list[tuple[DataKey, WrappedDataKey]], reader: Cmk) -> None:
     """Every object decrypts through the ordinary provider; IVs distinct with bytes 8..11 zero."""
     ivs = [ck.iv for ck, _ in results]
     assert len(set(ivs)) == len(ivs) and all(iv[8:12] == b"\0\0\0\0" for iv in ivs)
-    for index, (content_key, wrapped) in enumerate(results):
+    for index, (data_key, wrapped) in enumerate(results):
         plaintext = f"object {index}".encode() * 10
-        ciphertext = CtrCipher(content_key.key, content_key.iv).update(plaintext)
+        ciphertext = CtrCipher(data_key.key, data_key.iv).update(plaintext)
         unwrapped = reader.unwrap(wrapped)
-        assert unwrapped == content_key
+        assert unwrapped == data_key
         assert CtrCipher(unwrapped.key, unwrapped.iv).update(ciphertext) == plaintext
 
 
@@ -106,7 +106,7 @@ def test_transit_k_small_objects_cost_at_most_ceil_k_over_pool_calls(
     transit, adapter = counted_transit
     k, pool = 45, 10
     cmk = with_data_key_cache(transit, DataKeyCacheLimits(iv_batch_size=pool))
-    results = [new_content_key_for(cmk, SMALL) for _ in range(k)]
+    results = [new_data_key_for(cmk, SMALL) for _ in range(k)]
     assert _encrypts(adapter, transit_key) == math.ceil(k / pool) == 5
     assert adapter.calls[f"GET v1/transit/keys/{transit_key}"] == 1  # the key-exists check, once
     assert sum(adapter.calls.values()) == 5 + 1  # nothing else (no datakey)
@@ -122,8 +122,8 @@ def test_cache_is_off_by_default_a_plain_provider_calls_the_service_every_time(
 ) -> None:
     transit, adapter = counted_transit
     assert with_data_key_cache(transit, None) is transit
-    results = [new_content_key_for(transit, SMALL) for _ in range(5)]
-    results += [CachingKeyWrapper(transit).new_content_key(plaintext_size=SMALL) for _ in range(2)]
+    results = [new_data_key_for(transit, SMALL) for _ in range(5)]
+    results += [CachingKeyWrapper(transit).new_data_key(plaintext_size=SMALL) for _ in range(2)]
     assert _encrypts(adapter, transit_key) == 7
     assert len({ck.key for ck, _ in results}) == 7
     _check_objects(results, transit)
@@ -139,12 +139,12 @@ def test_kms_cache_saves_generate_data_key_but_keeps_one_encrypt_per_iv(osscse_k
     counted = CountingKmsClient(tea)
     plain = AlicloudKmsKey(counted, key_id=alias)
     for _ in range(3):
-        plain.new_content_key()
+        plain.new_data_key()
     assert counted.calls == {"GenerateDataKey": 3, "Encrypt": 3}  # uncached: two calls per object
 
     counted.calls.clear()
     cmk = with_data_key_cache(plain, DataKeyCacheLimits(iv_batch_size=50))
-    results = [new_content_key_for(cmk, SMALL) for _ in range(10)]
+    results = [new_data_key_for(cmk, SMALL) for _ in range(10)]
     assert counted.calls == {"Encrypt": 11}  # data key once + one per IV; no GenerateDataKey
     assert len({w.wrapped_key for _, w in results}) == 1
     assert {w.cmk_version for _, w in results} != {None}
@@ -154,13 +154,13 @@ def test_kms_cache_saves_generate_data_key_but_keeps_one_encrypt_per_iv(osscse_k
 @pytest.mark.parametrize("kind", ["rsa", "vault-kv"])
 def test_rsa_and_vault_kv_batch_locally_and_stay_readable(kind: str, vault_root: hvac.Client) -> None:
     if kind == "rsa":
-        inner: KeyWrapper = LocalRsaKey(private_key_pem=pem(0, "pkcs8"), reference="rsa-0")
+        inner: Cmk = LocalRsaKey(private_key_pem=pem(0, "pkcs8"), reference="rsa-0")
     else:
         path = f"cse/rsa-{uuid.uuid4().hex[:8]}"
         vault_root.secrets.kv.v2.create_or_update_secret(path=path, secret={"private_key": pem(0, "pkcs8").decode()})
         inner = VaultKvRsaKey(vault_root, secret_path=path)
     cmk = with_data_key_cache(inner, DataKeyCacheLimits(iv_batch_size=4))
-    results = [new_content_key_for(cmk, SMALL) for _ in range(9)]
+    results = [new_data_key_for(cmk, SMALL) for _ in range(9)]
     assert len({w.wrapped_key for _, w in results}) == 1 and cmk.cache.stats()["iv_batches"] == 3  # type: ignore[attr-defined]
     if kind == "vault-kv":
         assert {w.cmk_version for _, w in results} == {"1"}
@@ -169,15 +169,15 @@ def test_rsa_and_vault_kv_batch_locally_and_stay_readable(kind: str, vault_root:
 
 def test_a_cmk_without_wrap_ivs_falls_back_to_one_wrap_per_object() -> None:
     rsa = LocalRsaKey(private_key_pem=pem(1, "pkcs8"), reference="rsa-1")
-    keyring = Keyring(rsa)  # a KeyWrapper that does not implement wrap_ivs
+    keyring = Keyring(rsa)  # a Cmk that does not implement wrap_ivs
     cache = DataKeyCache(DataKeyCacheLimits(iv_batch_size=10))
-    results = [cache.new_content_key(keyring, SMALL) for _ in range(4)]
+    results = [cache.new_data_key(keyring, SMALL) for _ in range(4)]
     assert len({ck.key for ck, _ in results}) == 1 and cache.stats()["iv_batches"] == 4
     _check_objects(results, rsa)
 
 
 # ----------------------------------------------------------------------------------- write: limits
-def _data_keys(results: list[tuple[ContentKey, WrappedContentKey]]) -> list[int]:
+def _data_keys(results: list[tuple[DataKey, WrappedDataKey]]) -> list[int]:
     """Objects per data key, in order of first use."""
     return list(Counter(ck.key for ck, _ in results).values())
 
@@ -187,21 +187,21 @@ def test_object_byte_and_age_limits_each_force_a_new_data_key(
 ) -> None:
     transit, _ = counted_transit
     by_objects = with_data_key_cache(transit, DataKeyCacheLimits(max_objects=3, iv_batch_size=10))
-    results = [new_content_key_for(by_objects, 10) for _ in range(7)]
+    results = [new_data_key_for(by_objects, 10) for _ in range(7)]
     assert _data_keys(results) == [3, 3, 1]
 
     by_bytes = with_data_key_cache(transit, DataKeyCacheLimits(max_bytes=100))
-    sized = [new_content_key_for(by_bytes, n) for n in (40, 40, 40, 100, 0)]
+    sized = [new_data_key_for(by_bytes, n) for n in (40, 40, 40, 100, 0)]
     assert _data_keys(sized) == [2, 1, 2]  # 40+40 | 40 (+100 > 100) | 100 + 0
     cache = by_bytes.cache  # type: ignore[attr-defined]
-    new_content_key_for(by_bytes, 101)  # larger than max_bytes: never cached
-    new_content_key_for(by_bytes, None)  # unknown size: never cached
+    new_data_key_for(by_bytes, 101)  # larger than max_bytes: never cached
+    new_data_key_for(by_bytes, None)  # unknown size: never cached
     assert cache.stats()["uncached"] == 2
 
     by_age = with_data_key_cache(transit, DataKeyCacheLimits(max_age_seconds=0.2))
-    first = [new_content_key_for(by_age, 1) for _ in range(2)]
+    first = [new_data_key_for(by_age, 1) for _ in range(2)]
     time.sleep(0.25)
-    later = new_content_key_for(by_age, 1)
+    later = new_data_key_for(by_age, 1)
     assert first[0][0].key == first[1][0].key != later[0].key
     _check_objects(results + sized + first + [later], VaultTransitKey(vault_root, key_name=transit_key))
 
@@ -211,9 +211,9 @@ def test_transit_rotation_retires_the_data_key_at_the_next_batch(
 ) -> None:
     transit, _ = counted_transit
     cmk = with_data_key_cache(transit, DataKeyCacheLimits(iv_batch_size=2))
-    before = [new_content_key_for(cmk, SMALL) for _ in range(2)]
+    before = [new_data_key_for(cmk, SMALL) for _ in range(2)]
     vault_root.secrets.transit.rotate_key(transit_key)
-    after = [new_content_key_for(cmk, SMALL) for _ in range(2)]  # batch came back vault:v2: → new key
+    after = [new_data_key_for(cmk, SMALL) for _ in range(2)]  # batch came back vault:v2: → new key
     assert {w.wrapped_key[:9] for _, w in before} == {b"vault:v1:"}
     assert {w.wrapped_key[:9] for _, w in after} == {w.wrapped_iv[:9] for _, w in after} == {b"vault:v2:"}
     assert before[0][0].key != after[0][0].key
@@ -239,13 +239,13 @@ def test_eight_threads_get_distinct_ivs_and_correct_counts(
     transit, adapter = counted_transit
     limits = DataKeyCacheLimits(max_objects=25, iv_batch_size=10)
     cmk = with_data_key_cache(transit, limits)
-    results: list[tuple[ContentKey, WrappedContentKey]] = []
+    results: list[tuple[DataKey, WrappedDataKey]] = []
     lock, start = threading.Lock(), threading.Barrier(8)
 
     def write() -> None:
         start.wait()
         for _ in range(12):
-            item = new_content_key_for(cmk, SMALL)
+            item = new_data_key_for(cmk, SMALL)
             with lock:
                 results.append(item)
 
@@ -270,7 +270,7 @@ def test_caches_refuse_pickling_and_show_no_secret(
     transit, _ = counted_transit
     cmk = with_data_key_cache(transit, DataKeyCacheLimits(), unwrap_limits=UnwrapCacheLimits())
     with caplog.at_level(logging.DEBUG):
-        results = [new_content_key_for(cmk, SMALL) for _ in range(3)]
+        results = [new_data_key_for(cmk, SMALL) for _ in range(3)]
         cmk.unwrap(results[0][1])
     assert isinstance(cmk, CachingKeyWrapper)
     for holder in (cmk, cmk.cache, cmk.unwrap_cache, DataKeyCache(), UnwrapCache()):
@@ -287,16 +287,16 @@ def test_unwrap_cache_serves_repeat_unwraps_without_a_service_call(vault_root: h
     inner = CountingKey(VaultTransitKey(vault_root, key_name=transit_key))
     cache = UnwrapCache(UnwrapCacheLimits(max_age_seconds=60, max_entries=2))
     cmk = CachingKeyWrapper(inner, unwrap_cache=cache)
-    content_keys = [ContentKey.generate() for _ in range(3)]
-    wrapped = [cmk.wrap(k) for k in content_keys]
+    data_keys = [DataKey.generate() for _ in range(3)]
+    wrapped = [cmk.wrap(k) for k in data_keys]
     for _ in range(3):
-        assert cmk.unwrap(wrapped[0]) == content_keys[0]
+        assert cmk.unwrap(wrapped[0]) == data_keys[0]
     assert inner.unwraps == 1 and cache.hits == 2
     cmk.unwrap(wrapped[1]), cmk.unwrap(wrapped[2])
     assert len(cache) == 2  # entry bound evicts the least recently used
     cmk.unwrap(wrapped[0])
     assert inner.unwraps == 4
-    assert "ContentKey" not in repr(cache) and repr(cache).startswith("UnwrapCache(entries=2")
+    assert "DataKey" not in repr(cache) and repr(cache).startswith("UnwrapCache(entries=2")
     with pytest.raises(TypeError):
         pickle.dumps(cache)
     legacy = CachingKeyWrapper(inner, UnwrapCache())  # the pre-write-cache positional form: still reads
@@ -305,11 +305,11 @@ def test_unwrap_cache_serves_repeat_unwraps_without_a_service_call(vault_root: h
 
 def test_unwrap_cache_expires_entries_by_age_and_is_thread_safe() -> None:
     cache = UnwrapCache(UnwrapCacheLimits(max_age_seconds=0.05, max_entries=50))
-    wrapped = [WrappedContentKey("X", bytes([i]), b"iv", {}) for i in range(40)]
+    wrapped = [WrappedDataKey("X", bytes([i]), b"iv", {}) for i in range(40)]
 
     def fill() -> None:
         for w in wrapped:
-            cache.put("ref", w, ContentKey.generate())
+            cache.put("ref", w, DataKey.generate())
             cache.get("ref", w)
 
     threads = [threading.Thread(target=fill) for _ in range(4)]

@@ -9,7 +9,7 @@ import uuid
 import hvac
 import pytest
 
-from airflow_provider_osscse.envelope.keywrap import ContentKey
+from airflow_provider_osscse.envelope.keywrap import DataKey
 from airflow_provider_osscse.keys.vault_kv import VaultKvRsaKey
 from airflow_provider_osscse.keys.vault_transit import VaultTransitKey
 from tests.keys.rsa_forms import pem
@@ -23,8 +23,8 @@ def _redact(text: str) -> str:
 
 def test_unwrapped_data_key_base64_is_masked(vault_root: hvac.Client, transit_key: str) -> None:
     cmk = VaultTransitKey(vault_root, key_name=transit_key)
-    content_key = cmk.unwrap(cmk.wrap(ContentKey.generate()))
-    encoded = base64.b64encode(content_key.key).decode()
+    data_key = cmk.unwrap(cmk.wrap(DataKey.generate()))
+    encoded = base64.b64encode(data_key.key).decode()
     assert encoded not in _redact(f"vault said plaintext={encoded}")
 
 
@@ -33,7 +33,7 @@ def test_private_key_pem_from_vault_kv_is_masked_and_the_provider_refuses_pickli
     private_pem = pem(0, "pkcs1").decode()
     vault_root.secrets.kv.v2.create_or_update_secret(path=path, secret={"private_key": private_pem})
     cmk = VaultKvRsaKey(vault_root, secret_path=path)
-    cmk.wrap(ContentKey.generate())
+    cmk.wrap(DataKey.generate())
     line = private_pem.splitlines()[3]
     assert private_pem not in _redact(private_pem) and line not in _redact(f"debug: {line}")
     assert "PRIVATE" not in repr(cmk)

@@ -20,9 +20,9 @@ from alibabacloud_kms20160120.client import Client
 from alibabacloud_tea_openapi.utils_models import Config
 
 from airflow_provider_osscse.envelope.errors import KeyPermissionError, KeyUnwrapError
-from airflow_provider_osscse.envelope.keywrap import ContentKey, WrappedContentKey
+from airflow_provider_osscse.envelope.keywrap import DataKey, WrappedDataKey
 from airflow_provider_osscse.keys.alicloud_kms import AlicloudKmsKey, KmsKeyMismatchError, kms_identity
-from airflow_provider_osscse.keys.rotation import rewrap_content_key
+from airflow_provider_osscse.keys.rotation import rewrap_data_key
 from airflow_provider_osscse.testing.kms_server import LocalKMSServer
 from tests.keys.conftest import FAST_RETRY
 
@@ -41,7 +41,7 @@ def _tenants(server: LocalKMSServer) -> tuple[str, str, str, str]:
     return alias_a, server.create_key(alias=alias_a), alias_b, server.create_key(alias=alias_b)
 
 
-def _relabel(wrapped: WrappedContentKey, identity: str) -> WrappedContentKey:
+def _relabel(wrapped: WrappedDataKey, identity: str) -> WrappedDataKey:
     """What an attacker with write access to the bucket does: the headers now name another CMK."""
     return dataclasses.replace(wrapped, cmk_identity=identity)
 
@@ -51,7 +51,7 @@ def test_reader_for_tenant_a_refuses_a_blob_sealed_under_tenant_b_relabelled_to_
 ) -> None:
     alias_a, key_a, alias_b, key_b = _tenants(osscse_kms_server)
     client = _client(osscse_kms_server)
-    sealed_by_b = AlicloudKmsKey(client, key_id=alias_b).wrap(ContentKey.generate())
+    sealed_by_b = AlicloudKmsKey(client, key_id=alias_b).wrap(DataKey.generate())
     relabelled = _relabel(sealed_by_b, kms_identity(alias_a))
     reader_a = AlicloudKmsKey(client, key_id=alias_a, retry=FAST_RETRY)
     assert reader_a.matches(relabelled)  # the headers say tenant-a: only KMS's answer can tell
@@ -69,12 +69,12 @@ def test_reader_configured_by_key_id_refuses_another_keys_blob_without_describe_
     alias_a, key_a, alias_b, _ = _tenants(osscse_kms_server)
     ak = f"LTAI-decrypt-{uuid.uuid4().hex[:6]}"
     osscse_kms_server.add_credential(ak, "decrypt-secret", allowed_actions={"Decrypt"})
-    content_key = ContentKey.generate()
-    own = AlicloudKmsKey(_client(osscse_kms_server), key_id=key_a).wrap(content_key)
-    foreign = _relabel(AlicloudKmsKey(_client(osscse_kms_server), key_id=alias_b).wrap(content_key),
+    data_key = DataKey.generate()
+    own = AlicloudKmsKey(_client(osscse_kms_server), key_id=key_a).wrap(data_key)
+    foreign = _relabel(AlicloudKmsKey(_client(osscse_kms_server), key_id=alias_b).wrap(data_key),
                        kms_identity(key_a))
     reader = AlicloudKmsKey(_client(osscse_kms_server, ak, "decrypt-secret"), key_id=key_a, retry=FAST_RETRY)
-    assert reader.unwrap(own) == content_key
+    assert reader.unwrap(own) == data_key
     with pytest.raises(KmsKeyMismatchError, match=key_a):
         reader.unwrap(foreign)
 
@@ -83,7 +83,7 @@ def test_alias_is_resolved_once_per_provider_with_describe_key(osscse_kms_server
     alias_a, key_a, _, _ = _tenants(osscse_kms_server)
     counted = _CountingClient(_client(osscse_kms_server))
     writer = AlicloudKmsKey(_client(osscse_kms_server), key_id=alias_a)
-    objects = [writer.wrap(ContentKey.generate()) for _ in range(3)]
+    objects = [writer.wrap(DataKey.generate()) for _ in range(3)]
     reader = AlicloudKmsKey(counted, key_id=alias_a)
     for wrapped in objects:
         reader.unwrap(wrapped)
@@ -101,16 +101,16 @@ def test_writer_pins_from_its_first_encrypt_answer_and_needs_no_describe_key(
     osscse_kms_server.add_credential(ak, "writer-secret", allowed_actions={"GenerateDataKey", "Encrypt"})
     counted = _CountingClient(_client(osscse_kms_server, ak, "writer-secret"))
     writer = AlicloudKmsKey(counted, key_id=alias_a, retry=FAST_RETRY)
-    writer.new_content_key()
+    writer.new_data_key()
     assert writer.pinned_key_id == key_a
-    content_key, wrapped = writer.new_content_key()
+    data_key, wrapped = writer.new_data_key()
     assert "DescribeKey" not in counted.calls
-    assert AlicloudKmsKey(_client(osscse_kms_server), key_id=key_a).unwrap(wrapped) == content_key
+    assert AlicloudKmsKey(_client(osscse_kms_server), key_id=key_a).unwrap(wrapped) == data_key
 
 
 def test_reader_without_describe_key_permission_names_the_action(osscse_kms_server: LocalKMSServer) -> None:
     alias_a, _, _, _ = _tenants(osscse_kms_server)
-    wrapped = AlicloudKmsKey(_client(osscse_kms_server), key_id=alias_a).wrap(ContentKey.generate())
+    wrapped = AlicloudKmsKey(_client(osscse_kms_server), key_id=alias_a).wrap(DataKey.generate())
     ak = f"LTAI-nodescribe-{uuid.uuid4().hex[:6]}"
     osscse_kms_server.add_credential(ak, "nodescribe-secret", allowed_actions={"Decrypt"})
     reader = AlicloudKmsKey(_client(osscse_kms_server, ak, "nodescribe-secret"), key_id=alias_a, retry=FAST_RETRY)
@@ -122,7 +122,7 @@ def test_rewrap_by_tenant_a_refuses_a_relabelled_tenant_b_blob(osscse_kms_server
     """ReEncrypt is the same confused deputy: it would launder tenant-b's data key into tenant-a."""
     alias_a, key_a, alias_b, key_b = _tenants(osscse_kms_server)
     client = _client(osscse_kms_server)
-    relabelled = _relabel(AlicloudKmsKey(client, key_id=alias_b).wrap(ContentKey.generate()), kms_identity(alias_a))
+    relabelled = _relabel(AlicloudKmsKey(client, key_id=alias_b).wrap(DataKey.generate()), kms_identity(alias_a))
     rotator_a = AlicloudKmsKey(client, key_id=alias_a, retry=FAST_RETRY)
     with pytest.raises(KmsKeyMismatchError) as caught:
         rotator_a.rewrap(relabelled)
@@ -135,10 +135,10 @@ def test_moving_between_two_kms_keys_checks_the_source_key(osscse_kms_server: Lo
     client = _client(osscse_kms_server)
     key_a_cmk = AlicloudKmsKey(client, key_id=alias_a, endpoint=osscse_kms_server.endpoint, retry=FAST_RETRY)
     key_b_cmk = AlicloudKmsKey(client, key_id=alias_b, endpoint=osscse_kms_server.endpoint, retry=FAST_RETRY)
-    content_key = ContentKey.generate()
-    sealed_by_b = key_b_cmk.wrap(content_key)
-    moved = rewrap_content_key(sealed_by_b, source=key_b_cmk, target=key_a_cmk)  # the legitimate move
-    assert moved.cmk_identity == kms_identity(alias_a) and key_a_cmk.unwrap(moved) == content_key
+    data_key = DataKey.generate()
+    sealed_by_b = key_b_cmk.wrap(data_key)
+    moved = rewrap_data_key(sealed_by_b, source=key_b_cmk, target=key_a_cmk)  # the legitimate move
+    assert moved.cmk_identity == kms_identity(alias_a) and key_a_cmk.unwrap(moved) == data_key
     third = AlicloudKmsKey(client, key_id=osscse_kms_server.create_key(), endpoint=osscse_kms_server.endpoint,
                            retry=FAST_RETRY)
     with pytest.raises(KmsKeyMismatchError, match=key_b):  # claims to come from tenant-a; KMS says b
@@ -161,16 +161,16 @@ def test_published_shape_reencrypt_is_pinned_on_the_key_that_decrypted(published
     client = _client(published_kms)
     cmk_a = AlicloudKmsKey(client, key_id=alias_a, endpoint=published_kms.endpoint, retry=FAST_RETRY)
     cmk_b = AlicloudKmsKey(client, key_id=alias_b, endpoint=published_kms.endpoint, retry=FAST_RETRY)
-    content_key = ContentKey.generate()
-    own = cmk_a.wrap(content_key)
+    data_key = DataKey.generate()
+    own = cmk_a.wrap(data_key)
     published_kms.rotate_key(alias_a)
     rewrapped = cmk_a.rewrap(own)
-    assert cmk_a.unwrap(rewrapped) == content_key
+    assert cmk_a.unwrap(rewrapped) == data_key
     assert rewrapped.cmk_version is None  # the answer names the old version only: the new one is unknown
-    moved = rewrap_content_key(cmk_b.wrap(content_key), source=cmk_b, target=cmk_a)
-    assert cmk_a.unwrap(moved) == content_key
+    moved = rewrap_data_key(cmk_b.wrap(data_key), source=cmk_b, target=cmk_a)
+    assert cmk_a.unwrap(moved) == data_key
     with pytest.raises(KmsKeyMismatchError, match=key_b):
-        cmk_a.rewrap(_relabel(cmk_b.wrap(content_key), kms_identity(alias_a)))
+        cmk_a.rewrap(_relabel(cmk_b.wrap(data_key), kms_identity(alias_a)))
 
 
 class _CountingClient:

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from airflow_provider_osscse.envelope.errors import CmkReferenceError, KeyUnwrapError
 from airflow_provider_osscse.envelope.headers import parse_envelope
-from airflow_provider_osscse.envelope.keywrap import ContentKey, WrappedContentKey
+from airflow_provider_osscse.envelope.keywrap import DataKey, WrappedDataKey
 from airflow_provider_osscse.keys.local_rsa import LocalRsaKey, WeakRsaKeyError
 from airflow_provider_osscse.keys.rsa_file import load_rsa_file_key
 from airflow_provider_osscse.keys.rsa_pem import rsa_identity
@@ -42,7 +42,7 @@ def _forms(key: rsa.RSAPrivateKey) -> dict[str, bytes]:
 
 def test_every_pem_form_wraps_and_unwraps(private_key: rsa.RSAPrivateKey) -> None:
     forms = _forms(private_key)
-    ck = ContentKey.generate()
+    ck = DataKey.generate()
     for priv in ("pkcs1-private", "pkcs8-private"):
         unwrapper = LocalRsaKey(private_key_pem=forms[priv])
         for pub in ("x509-public", "pkcs1-public"):
@@ -53,7 +53,7 @@ def test_every_pem_form_wraps_and_unwraps(private_key: rsa.RSAPrivateKey) -> Non
 
 
 def test_wrapping_is_pkcs1_v15_over_raw_key_and_iv_separately(private_key: rsa.RSAPrivateKey) -> None:
-    ck = ContentKey.generate()
+    ck = DataKey.generate()
     wrapped = LocalRsaKey(private_key_pem=_forms(private_key)["pkcs8-private"]).wrap(ck)
     assert private_key.decrypt(wrapped.wrapped_key, padding.PKCS1v15()) == ck.key
     assert private_key.decrypt(wrapped.wrapped_iv, padding.PKCS1v15()) == ck.iv
@@ -62,21 +62,21 @@ def test_wrapping_is_pkcs1_v15_over_raw_key_and_iv_separately(private_key: rsa.R
 def test_public_key_alone_cannot_unwrap(private_key: rsa.RSAPrivateKey) -> None:
     public = LocalRsaKey(public_key_pem=_forms(private_key)["x509-public"], reference="pub-only")
     with pytest.raises(KeyUnwrapError, match="'pub-only' has only a public key.*private key"):
-        public.unwrap(public.wrap(ContentKey.generate()))
+        public.unwrap(public.wrap(DataKey.generate()))
 
 
 def test_wrong_key_raises_instead_of_returning_garbage() -> None:
     a, b = LocalRsaKey.generate(2048, reference="a"), LocalRsaKey.generate(2048, reference="b")
     for _ in range(20):  # implicit rejection returns random bytes: every try must still be refused
         with pytest.raises(KeyUnwrapError, match="'b' could not unwrap"):
-            b.unwrap(a.wrap(ContentKey.generate()))
+            b.unwrap(a.wrap(DataKey.generate()))
 
 
 def test_corrupted_wrapped_value_raises() -> None:
     key = LocalRsaKey.generate(2048)
-    wrapped = key.wrap(ContentKey.generate())
+    wrapped = key.wrap(DataKey.generate())
     with pytest.raises(KeyUnwrapError):
-        key.unwrap(WrappedContentKey(wrap_alg=wrapped.wrap_alg, wrapped_key=wrapped.wrapped_key[:-1],
+        key.unwrap(WrappedDataKey(wrap_alg=wrapped.wrap_alg, wrapped_key=wrapped.wrapped_key[:-1],
                                      wrapped_iv=wrapped.wrapped_iv))
 
 
@@ -84,20 +84,20 @@ def test_legacy_oaep_unwrap_accepts_iv_and_decimal_counter() -> None:
     key = LocalRsaKey.generate(2048)
     pub = serialization.load_pem_public_key(key.public_key_pem())
     oaep = padding.OAEP(mgf=padding.MGF1(hashes.SHA1()), algorithm=hashes.SHA1(), label=None)
-    ck = ContentKey.generate()
-    wrapped = WrappedContentKey(wrap_alg="RSA/NONE/OAEPWithSHA-1AndMGF1Padding",
+    ck = DataKey.generate()
+    wrapped = WrappedDataKey(wrap_alg="RSA/NONE/OAEPWithSHA-1AndMGF1Padding",
                                 wrapped_key=pub.encrypt(ck.key, oaep), wrapped_iv=pub.encrypt(ck.iv, oaep))
     assert key.matches(wrapped) and key.unwrap(wrapped) == ck
-    legacy = WrappedContentKey(wrap_alg=wrapped.wrap_alg, wrapped_key=wrapped.wrapped_key,
+    legacy = WrappedDataKey(wrap_alg=wrapped.wrap_alg, wrapped_key=wrapped.wrapped_key,
                                wrapped_iv=pub.encrypt(b"3", oaep))
     assert key.unwrap(legacy).iv == (3).to_bytes(16, "big")
 
 
 def test_matdesc_is_carried_and_matched() -> None:
     key = LocalRsaKey.generate(2048, matdesc={"desc": "a"})
-    wrapped = key.wrap(ContentKey.generate())
+    wrapped = key.wrap(DataKey.generate())
     assert dict(wrapped.matdesc) == {"desc": "a"} and key.matches(wrapped)
-    other = WrappedContentKey(wrap_alg=wrapped.wrap_alg, wrapped_key=b"", wrapped_iv=b"", matdesc={"desc": "b"})
+    other = WrappedDataKey(wrap_alg=wrapped.wrap_alg, wrapped_key=b"", wrapped_iv=b"", matdesc={"desc": "b"})
     assert not key.matches(other)
 
 
@@ -107,7 +107,7 @@ def test_from_file_loads_private_or_public_pem(tmp_path, private_key: rsa.RSAPri
     (tmp_path / "pub.pem").write_bytes(forms["x509-public"])
     priv, pub = LocalRsaKey.from_file(tmp_path / "priv.pem"), LocalRsaKey.from_file(tmp_path / "pub.pem")
     assert priv.can_unwrap and not pub.can_unwrap
-    assert priv.unwrap(pub.wrap(ck := ContentKey.generate())) == ck
+    assert priv.unwrap(pub.wrap(ck := DataKey.generate())) == ck
 
 
 def test_bad_pem_and_mismatched_pair_are_refused() -> None:
@@ -145,9 +145,9 @@ def test_identity_is_the_public_key_fingerprint_whatever_the_pem_form_or_half(
 def test_wrap_names_the_cmk_by_identity_and_writes_only_the_user_matdesc() -> None:
     plain, described = LocalRsaKey.generate(2048), LocalRsaKey.generate(2048, matdesc={"team": "orders"})
     for key, matdesc in ((plain, {}), (described, {"team": "orders"})):
-        ck = ContentKey.generate()
+        ck = DataKey.generate()
         wrapped = key.wrap(ck)
-        batch = key.wrap_ivs(ck.key, [ck.iv, ContentKey.generate().iv])
+        batch = key.wrap_ivs(ck.key, [ck.iv, DataKey.generate().iv])
         assert key.identity.startswith("rsa-sha256:")
         for w in (wrapped, *batch):
             assert w.cmk_identity == key.identity and dict(w.matdesc) == matdesc and w.cmk_version is None
@@ -160,21 +160,21 @@ def test_rsa_file_key_keeps_its_identity_out_of_the_matdesc(tmp_path, private_ke
     path = tmp_path / "cmk.pem"
     path.write_bytes(_forms(private_key)["pkcs1-private"])
     key = load_rsa_file_key(str(path))
-    wrapped = key.wrap(ContentKey.generate())
+    wrapped = key.wrap(DataKey.generate())
     assert dict(key.matdesc) == {} and dict(wrapped.matdesc) == {}
     assert key.identity == wrapped.cmk_identity == rsa_identity(private_key.public_key())
     described = load_rsa_file_key(str(path), matdesc={"k": "v"})
-    assert dict(described.wrap(ContentKey.generate()).matdesc) == {"k": "v"}
+    assert dict(described.wrap(DataKey.generate()).matdesc) == {"k": "v"}
 
 
 def test_matching_prefers_the_identity_and_falls_back_to_the_configured_matdesc() -> None:
     key = LocalRsaKey.generate(2048, matdesc={"team": "orders"})
     other = LocalRsaKey.generate(2048, matdesc={"team": "orders"})
-    wrapped = key.wrap(ContentKey.generate())
+    wrapped = key.wrap(DataKey.generate())
     assert key.matches(wrapped) and not other.matches(wrapped)  # same matdesc, other identity
 
-    def official(matdesc: dict[str, str]) -> WrappedContentKey:  # an official SDK's object: no identity
-        return WrappedContentKey(wrapped.wrap_alg, wrapped.wrapped_key, wrapped.wrapped_iv, matdesc)
+    def official(matdesc: dict[str, str]) -> WrappedDataKey:  # an official SDK's object: no identity
+        return WrappedDataKey(wrapped.wrap_alg, wrapped.wrapped_key, wrapped.wrapped_iv, matdesc)
 
     assert key.matches(official({"team": "orders", "extra": "x"}))
     assert not key.matches(official({})) and not key.matches(official({"team": "billing"}))
@@ -185,7 +185,7 @@ def test_objects_of_earlier_versions_naming_the_key_in_the_matdesc_still_match_a
     private_key: rsa.RSAPrivateKey,
 ) -> None:
     key = LocalRsaKey(private_key_pem=_forms(private_key)["pkcs8-private"])
-    ck = ContentKey.generate()
+    ck = DataKey.generate()
     wrapped = key.wrap(ck)
     headers = {
         "x-oss-meta-client-side-encryption-key": base64.b64encode(wrapped.wrapped_key).decode(),
@@ -230,13 +230,13 @@ def test_a_weak_key_opted_in_for_reading_unwraps_with_a_warning_but_never_wraps(
     path.write_bytes(pem)
     for key in (LocalRsaKey(private_key_pem=pem, reference="old-weak", allow_weak_key_for_unwrap=True),
                 load_rsa_file_key(str(path), reference="old-weak", allow_weak_key_for_unwrap=True)):
-        ck = ContentKey.generate()
-        for wrap in (lambda: key.wrap(ck), lambda: key.wrap_ivs(ck.key, [ck.iv]), lambda: key.new_content_key()):
+        ck = DataKey.generate()
+        for wrap in (lambda: key.wrap(ck), lambda: key.wrap_ivs(ck.key, [ck.iv]), lambda: key.new_data_key()):
             with pytest.raises(WeakRsaKeyError, match=rf"'old-weak' is a {bits}-bit key.*at least 2048"):
                 wrap()
         # An object an earlier version (or another SDK) wrote with this key, as every SDK writes it.
         public = serialization.load_pem_private_key(pem, None).public_key()  # type: ignore[union-attr]
-        old = WrappedContentKey("RSA/NONE/PKCS1Padding", public.encrypt(ck.key, padding.PKCS1v15()),
+        old = WrappedDataKey("RSA/NONE/PKCS1Padding", public.encrypt(ck.key, padding.PKCS1v15()),
                                 public.encrypt(ck.iv, padding.PKCS1v15()))
         assert key.matches(old)
         caplog.clear()
@@ -254,5 +254,5 @@ def test_a_weak_key_opted_in_for_reading_unwraps_with_a_warning_but_never_wraps(
 def test_strong_keys_unwrap_without_a_warning(caplog: pytest.LogCaptureFixture) -> None:
     key = LocalRsaKey.generate(2048)
     with caplog.at_level(logging.WARNING):
-        key.unwrap(key.wrap(ContentKey.generate()))
+        key.unwrap(key.wrap(DataKey.generate()))
     assert caplog.records == []

@@ -9,7 +9,7 @@ import hvac
 import pytest
 
 from airflow_provider_osscse.envelope.errors import CmkReferenceError, WeakRsaKeyError
-from airflow_provider_osscse.envelope.keywrap import ContentKey
+from airflow_provider_osscse.envelope.keywrap import DataKey
 from airflow_provider_osscse.keys.reference import parse_cmk_reference, resolve_cmk
 from airflow_provider_osscse.keys.vault_transit import VaultTransitKey
 from airflow_provider_osscse.testing.openbao import OpenBaoServer
@@ -64,11 +64,11 @@ def test_vault_transit_reference_resolves_through_the_real_airflow_vault_hook(
     }))
     cmk = resolve_cmk(f"vault-transit://orders_vault/transit/{transit_key}", matdesc={"team": "orders"})
     assert isinstance(cmk, VaultTransitKey)
-    content_key = ContentKey.generate()
-    wrapped = cmk.wrap(content_key)
+    data_key = DataKey.generate()
+    wrapped = cmk.wrap(data_key)
     assert dict(wrapped.matdesc) == {"team": "orders"}
     assert wrapped.cmk_identity == f"vault-transit:transit/{transit_key}"
-    assert VaultTransitKey(vault_root, key_name=transit_key).unwrap(wrapped) == content_key
+    assert VaultTransitKey(vault_root, key_name=transit_key).unwrap(wrapped) == data_key
 
 
 @pytest.mark.parametrize("form", ["pkcs1", "pkcs8"])
@@ -77,8 +77,8 @@ def test_rsa_file_private_key_round_trips_a_content_key(tmp_path: Path, form: st
     path.write_bytes(pem(0, form))
     cmk = resolve_cmk(f"rsa-file://{path}")
     assert cmk.wrap_alg == "RSA/NONE/PKCS1Padding"
-    content_key = ContentKey.generate()
-    assert cmk.unwrap(cmk.wrap(content_key)) == content_key
+    data_key = DataKey.generate()
+    assert cmk.unwrap(cmk.wrap(data_key)) == data_key
     assert cmk.identity.startswith("rsa-sha256:") and str(path) not in cmk.identity
     assert str(path) not in json.dumps(dict(cmk.matdesc))
 
@@ -89,9 +89,9 @@ def test_rsa_file_public_key_alone_is_encrypt_only(tmp_path: Path, form: str) ->
     public_path.write_bytes(pem(0, form))
     private_path.write_bytes(pem(0, "pkcs8"))
     writer = resolve_cmk(f"rsa-file://{public_path}")
-    content_key = ContentKey.generate()
-    wrapped = writer.wrap(content_key)
-    assert resolve_cmk(f"rsa-file://{private_path}").unwrap(wrapped) == content_key
+    data_key = DataKey.generate()
+    wrapped = writer.wrap(data_key)
+    assert resolve_cmk(f"rsa-file://{private_path}").unwrap(wrapped) == data_key
     assert writer.matdesc == resolve_cmk(f"rsa-file://{private_path}").matdesc
     with pytest.raises(Exception, match="only a public key"):
         writer.unwrap(wrapped)
@@ -106,17 +106,17 @@ def test_weak_rsa_key_reads_only_with_the_explicit_reference_opt_in_and_never_wr
     assert parse_cmk_reference(ref).allow_weak_key_for_unwrap
     weak = resolve_cmk(ref)
     with pytest.raises(WeakRsaKeyError):
-        weak.wrap(ContentKey.generate())
+        weak.wrap(DataKey.generate())
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import padding
 
-    content_key = ContentKey.generate()
+    data_key = DataKey.generate()
     public = serialization.load_pem_private_key(path.read_bytes(), None).public_key()
-    from airflow_provider_osscse.envelope.keywrap import WrappedContentKey
+    from airflow_provider_osscse.envelope.keywrap import WrappedDataKey
 
-    legacy = WrappedContentKey("RSA/NONE/PKCS1Padding", public.encrypt(content_key.key, padding.PKCS1v15()),
-                               public.encrypt(content_key.iv, padding.PKCS1v15()))
-    assert weak.unwrap(legacy) == content_key
+    legacy = WrappedDataKey("RSA/NONE/PKCS1Padding", public.encrypt(data_key.key, padding.PKCS1v15()),
+                               public.encrypt(data_key.iv, padding.PKCS1v15()))
+    assert weak.unwrap(legacy) == data_key
 
 
 def test_weak_key_pair_in_vault_kv_reads_only_with_the_reference_opt_in(
@@ -132,7 +132,7 @@ def test_weak_key_pair_in_vault_kv_reads_only_with_the_reference_opt_in(
     path = f"cse/weak-{uuid.uuid4().hex[:8]}"
     vault_root.secrets.kv.v2.create_or_update_secret(path=path, secret={"private_key": weak_private_pem(1024).decode()})
     with pytest.raises(WeakRsaKeyError):
-        resolve_cmk(f"vault-kv://weak_vault/secret/{path}").wrap(ContentKey.generate())
+        resolve_cmk(f"vault-kv://weak_vault/secret/{path}").wrap(DataKey.generate())
     weak = resolve_cmk(f"vault-kv://weak_vault/secret/{path}?allow_weak_key_for_unwrap=1")
     with pytest.raises(WeakRsaKeyError):
-        weak.wrap(ContentKey.generate())
+        weak.wrap(DataKey.generate())

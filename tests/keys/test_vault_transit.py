@@ -21,7 +21,7 @@ from airflow_provider_osscse.envelope.errors import (
     KeyServiceUnavailableError,
     KeyUnwrapError,
 )
-from airflow_provider_osscse.envelope.keywrap import ContentKey, WrappedContentKey
+from airflow_provider_osscse.envelope.keywrap import DataKey, WrappedDataKey
 from airflow_provider_osscse.keys.vault_transit import VaultTransitKey
 from airflow_provider_osscse.testing.openbao import OpenBaoServer
 from tests.keys.conftest import FAST_RETRY
@@ -29,11 +29,11 @@ from tests.keys.conftest import FAST_RETRY
 
 def test_wrap_then_unwrap_returns_the_same_content_key(vault_root: hvac.Client, transit_key: str) -> None:
     cmk = VaultTransitKey(vault_root, key_name=transit_key)
-    content_key = ContentKey.generate()
-    wrapped = cmk.wrap(content_key)
+    data_key = DataKey.generate()
+    wrapped = cmk.wrap(data_key)
     assert wrapped.wrap_alg == "VAULT/TRANSIT"
     assert wrapped.wrapped_key.startswith(b"vault:v1:") and wrapped.wrapped_iv.startswith(b"vault:v1:")
-    assert cmk.unwrap(wrapped) == content_key
+    assert cmk.unwrap(wrapped) == data_key
     assert cmk.key_version(wrapped) == "v1"
 
 
@@ -45,25 +45,25 @@ def test_objects_name_the_key_identity_and_version_not_the_connection_and_matdes
         matdesc={"team": "orders"},
     )
     assert cmk.identity == f"vault-transit:transit/{transit_key}"
-    wrapped = cmk.new_content_key()[1]
+    wrapped = cmk.new_data_key()[1]
     assert dict(wrapped.matdesc) == {"team": "orders"}
     assert wrapped.cmk_identity == f"vault-transit:transit/{transit_key}" and wrapped.cmk_version == "v1"
     assert "my_conn" not in json.dumps([dict(wrapped.matdesc), wrapped.cmk_identity, wrapped.cmk_version])
     other_conn = VaultTransitKey(vault_root, key_name=transit_key, reference="vault-transit://x/transit/k")
     assert other_conn.matches(wrapped)
     assert not VaultTransitKey(vault_root, key_name=f"{transit_key}-other").matches(wrapped)
-    assert VaultTransitKey(vault_root, key_name=transit_key).wrap(ContentKey.generate()).matdesc == {}
+    assert VaultTransitKey(vault_root, key_name=transit_key).wrap(DataKey.generate()).matdesc == {}
 
 
 def test_batched_iv_wrapping_carries_identity_and_the_shared_version(vault_root: hvac.Client, transit_key: str) -> None:
     cmk = VaultTransitKey(vault_root, key_name=transit_key, matdesc={"team": "orders"})
-    content_key = ContentKey.generate()
-    first = cmk.wrap_ivs(content_key.key, [content_key.iv])
-    more = cmk.wrap_ivs(content_key.key, [ContentKey.generate().iv], reuse=first[0])
+    data_key = DataKey.generate()
+    first = cmk.wrap_ivs(data_key.key, [data_key.iv])
+    more = cmk.wrap_ivs(data_key.key, [DataKey.generate().iv], reuse=first[0])
     for wrapped in first + more:
         assert (wrapped.cmk_identity, wrapped.cmk_version) == (cmk.identity, "v1")
         assert dict(wrapped.matdesc) == {"team": "orders"}
-    assert cmk.unwrap(first[0]) == content_key
+    assert cmk.unwrap(first[0]) == data_key
     assert more[0].wrapped_key == first[0].wrapped_key
 
 
@@ -75,7 +75,7 @@ def test_encrypt_only_token_wraps_but_cannot_unwrap_and_says_which_capability_is
         f'path "transit/keys/{transit_key}" {{ capabilities = ["read"] }}'
     )
     cmk = VaultTransitKey(writer, key_name=transit_key, retry=FAST_RETRY)
-    wrapped = cmk.wrap(ContentKey.generate())
+    wrapped = cmk.wrap(DataKey.generate())
     with pytest.raises(KeyPermissionError, match=f"lacks the 'update' capability on 'transit/decrypt/{transit_key}'"):
         cmk.unwrap(wrapped)
 
@@ -83,13 +83,13 @@ def test_encrypt_only_token_wraps_but_cannot_unwrap_and_says_which_capability_is
 def test_decrypt_only_token_unwraps_but_cannot_wrap(
     vault_root: hvac.Client, transit_key: str, approle_client: Callable[[str], hvac.Client]
 ) -> None:
-    content_key = ContentKey.generate()
-    wrapped = VaultTransitKey(vault_root, key_name=transit_key).wrap(content_key)
+    data_key = DataKey.generate()
+    wrapped = VaultTransitKey(vault_root, key_name=transit_key).wrap(data_key)
     reader = approle_client(f'path "transit/decrypt/{transit_key}" {{ capabilities = ["update"] }}')
     cmk = VaultTransitKey(reader, key_name=transit_key, retry=FAST_RETRY)
-    assert cmk.unwrap(wrapped) == content_key
+    assert cmk.unwrap(wrapped) == data_key
     with pytest.raises(KeyPermissionError, match=f"transit/keys/{transit_key}"):  # refused before encrypting
-        cmk.wrap(content_key)
+        cmk.wrap(data_key)
     with pytest.raises(hvac.exceptions.Forbidden):  # and Vault would refuse the encrypt itself
         reader.secrets.transit.encrypt_data(transit_key, plaintext="AAAA")
 
@@ -101,7 +101,7 @@ def test_writer_token_without_read_on_the_key_is_refused_before_encrypting_and_t
     cmk = VaultTransitKey(writer, key_name=transit_key, retry=FAST_RETRY,
                           reference=f"vault-transit://vault_writer/transit/{transit_key}")
     with pytest.raises(KeyPermissionError) as info:
-        cmk.wrap(ContentKey.generate())
+        cmk.wrap(DataKey.generate())
     message = str(info.value)
     assert f"lacks the 'read' capability on 'transit/keys/{transit_key}'" in message
     assert "'vault_writer'" in message and f'path "transit/keys/{transit_key}"' in message
@@ -113,9 +113,9 @@ def test_missing_key_is_refused_before_any_encrypt_and_never_created(vault_root:
     name = f"typo-{uuid.uuid4().hex[:8]}"
     cmk = VaultTransitKey(vault_root, key_name=name, reference=f"vault-transit://vault_default/transit/{name}",
                           retry=FAST_RETRY)
-    content_key = ContentKey.generate()
-    for attempt in (lambda: cmk.wrap(content_key), cmk.new_content_key,
-                    lambda: cmk.wrap_ivs(content_key.key, [content_key.iv])):
+    data_key = DataKey.generate()
+    for attempt in (lambda: cmk.wrap(data_key), cmk.new_data_key,
+                    lambda: cmk.wrap_ivs(data_key.key, [data_key.iv])):
         with pytest.raises(KeyNotFoundError) as info:
             attempt()
         message = str(info.value)
@@ -129,7 +129,7 @@ def test_missing_key_is_refused_before_any_encrypt_and_never_created(vault_root:
 def test_missing_mount_is_key_not_found_naming_the_mount(vault_root: hvac.Client) -> None:
     cmk = VaultTransitKey(vault_root, mount="no-such-transit", key_name="orders", retry=FAST_RETRY)
     with pytest.raises(KeyNotFoundError, match="on mount 'no-such-transit'"):
-        cmk.wrap(ContentKey.generate())
+        cmk.wrap(DataKey.generate())
 
 
 def test_key_existence_is_read_once_per_instance_and_only_a_positive_answer_is_kept(
@@ -142,11 +142,11 @@ def test_key_existence_is_read_once_per_instance_and_only_a_positive_answer_is_k
     client = hvac.Client(url=osscse_openbao.address, token=osscse_openbao.root_token, session=session)
     cmk = VaultTransitKey(client, key_name=name, retry=FAST_RETRY)
     with pytest.raises(KeyNotFoundError):
-        cmk.wrap(ContentKey.generate())
+        cmk.wrap(DataKey.generate())
     vault_root.secrets.transit.create_key(name)  # the operator fixes it; the same instance now works
     for _ in range(3):
-        cmk.wrap(ContentKey.generate())
-    cmk.wrap_ivs(ContentKey.generate().key, [ContentKey.generate().iv])
+        cmk.wrap(DataKey.generate())
+    cmk.wrap_ivs(DataKey.generate().key, [DataKey.generate().iv])
     assert seen.count(f"GET /v1/transit/keys/{name}") == 2  # the refusal, then one positive answer
     assert seen.count(f"POST /v1/transit/encrypt/{name}") == 4
 
@@ -155,14 +155,14 @@ def test_a_signing_only_key_is_refused_for_wrapping(vault_root: hvac.Client) -> 
     name = f"sign-{uuid.uuid4().hex[:8]}"
     vault_root.secrets.transit.create_key(name, key_type="ed25519")
     with pytest.raises(KeyServiceError, match="type 'ed25519', which cannot encrypt"):
-        VaultTransitKey(vault_root, key_name=name, retry=FAST_RETRY).wrap(ContentKey.generate())
+        VaultTransitKey(vault_root, key_name=name, retry=FAST_RETRY).wrap(DataKey.generate())
 
 
 def test_reader_and_rotator_need_no_read_on_the_key(
     vault_root: hvac.Client, transit_key: str, approle_client: Callable[[str], hvac.Client]
 ) -> None:
-    content_key = ContentKey.generate()
-    wrapped = VaultTransitKey(vault_root, key_name=transit_key).wrap(content_key)
+    data_key = DataKey.generate()
+    wrapped = VaultTransitKey(vault_root, key_name=transit_key).wrap(data_key)
     vault_root.secrets.transit.rotate_key(transit_key)
     rotator = VaultTransitKey(
         approle_client(f'path "transit/rewrap/{transit_key}" {{ capabilities = ["update"] }}'),
@@ -176,16 +176,16 @@ def test_reader_and_rotator_need_no_read_on_the_key(
         approle_client(f'path "transit/decrypt/{transit_key}" {{ capabilities = ["update"] }}'),
         key_name=transit_key, retry=FAST_RETRY,
     )
-    assert reader.unwrap(rewrapped) == content_key
+    assert reader.unwrap(rewrapped) == data_key
 
 
 def test_rewrap_moves_to_the_new_version_and_keeps_the_objects_user_matdesc(
     vault_root: hvac.Client, transit_key: str
 ) -> None:
     writer = VaultTransitKey(vault_root, key_name=transit_key, matdesc={"team": "orders"})
-    content_key = ContentKey.generate()
-    written = writer.wrap(content_key)
-    unrecorded = WrappedContentKey("VAULT/TRANSIT", written.wrapped_key, written.wrapped_iv, {"team": "orders"})
+    data_key = DataKey.generate()
+    written = writer.wrap(data_key)
+    unrecorded = WrappedDataKey("VAULT/TRANSIT", written.wrapped_key, written.wrapped_iv, {"team": "orders"})
     vault_root.secrets.transit.rotate_key(transit_key)
     rotator = VaultTransitKey(vault_root, key_name=transit_key, matdesc={"other": "entry"})
     for source in (written, unrecorded):
@@ -193,17 +193,17 @@ def test_rewrap_moves_to_the_new_version_and_keeps_the_objects_user_matdesc(
         assert new.wrapped_key.startswith(b"vault:v2:") and new.cmk_version == "v2"
         assert new.cmk_identity == f"vault-transit:transit/{transit_key}"
         assert dict(new.matdesc) == {"team": "orders"}
-        assert rotator.unwrap(new) == content_key
+        assert rotator.unwrap(new) == data_key
 
 
 def test_key_version_reads_the_ciphertext_prefix_also_for_objects_without_a_recorded_version(
     vault_root: hvac.Client, transit_key: str
 ) -> None:
     cmk = VaultTransitKey(vault_root, key_name=transit_key)
-    wrapped = cmk.wrap(ContentKey.generate())
-    unrecorded = WrappedContentKey("VAULT/TRANSIT", wrapped.wrapped_key, wrapped.wrapped_iv, {})
+    wrapped = cmk.wrap(DataKey.generate())
+    unrecorded = WrappedDataKey("VAULT/TRANSIT", wrapped.wrapped_key, wrapped.wrapped_iv, {})
     assert unrecorded.cmk_version is None and cmk.key_version(unrecorded) == "v1"
-    mislabelled = WrappedContentKey("VAULT/TRANSIT", wrapped.wrapped_key, wrapped.wrapped_iv, {}, cmk_version="v9")
+    mislabelled = WrappedDataKey("VAULT/TRANSIT", wrapped.wrapped_key, wrapped.wrapped_iv, {}, cmk_version="v9")
     assert cmk.key_version(mislabelled) == "v1"  # the ciphertext, not an unauthenticated header, decides
 
 
@@ -211,28 +211,28 @@ def test_rotation_then_rewrap_moves_to_v2_without_exposing_the_key_and_old_still
     vault_root: hvac.Client, transit_key: str
 ) -> None:
     cmk = VaultTransitKey(vault_root, key_name=transit_key)
-    content_key = ContentKey.generate()
-    old = cmk.wrap(content_key)
+    data_key = DataKey.generate()
+    old = cmk.wrap(data_key)
     vault_root.secrets.transit.rotate_key(transit_key)
     new = cmk.rewrap(old)
     assert new.wrapped_key.startswith(b"vault:v2:") and cmk.key_version(new) == "v2"
-    assert cmk.unwrap(new) == content_key
-    assert cmk.unwrap(old) == content_key
+    assert cmk.unwrap(new) == data_key
+    assert cmk.unwrap(old) == data_key
 
 
 def test_wrong_transit_key_fails_with_unwrap_error(vault_root: hvac.Client, transit_key: str) -> None:
     vault_root.secrets.transit.create_key(f"{transit_key}-other")
-    wrapped = VaultTransitKey(vault_root, key_name=transit_key).wrap(ContentKey.generate())
+    wrapped = VaultTransitKey(vault_root, key_name=transit_key).wrap(DataKey.generate())
     wrong = VaultTransitKey(vault_root, key_name=f"{transit_key}-other", retry=FAST_RETRY)
     with pytest.raises(KeyUnwrapError, match="could not unwrap"):
         wrong.unwrap(wrapped)
-    garbage = WrappedContentKey("VAULT/TRANSIT", b"\xff\x00", b"x", {})
+    garbage = WrappedDataKey("VAULT/TRANSIT", b"\xff\x00", b"x", {})
     with pytest.raises(KeyUnwrapError):
         wrong.unwrap(garbage)
 
 
 def test_missing_transit_key_is_key_not_found(vault_root: hvac.Client) -> None:
-    wrapped = WrappedContentKey("VAULT/TRANSIT", b"vault:v1:AAAA", b"vault:v1:AAAA", {})
+    wrapped = WrappedDataKey("VAULT/TRANSIT", b"vault:v1:AAAA", b"vault:v1:AAAA", {})
     with pytest.raises(KeyNotFoundError, match="does not exist"):
         VaultTransitKey(vault_root, key_name="no-such-key", retry=FAST_RETRY).unwrap(wrapped)
 
@@ -243,22 +243,22 @@ def test_unreachable_vault_fails_fast_after_bounded_retries() -> None:
                           retry=FAST_RETRY)
     started = time.monotonic()
     with pytest.raises(KeyServiceUnavailableError, match=r"Vault is unavailable for CMK vault-transit://vault_default/transit/orders after 3 attempt") as info:
-        cmk.wrap(ContentKey.generate())
+        cmk.wrap(DataKey.generate())
     assert time.monotonic() - started < 2
     assert "not-a-real-token" not in str(info.value)
 
 
 def test_error_text_never_contains_plaintext_of_other_batch_items(vault_root: hvac.Client, transit_key: str) -> None:
     cmk = VaultTransitKey(vault_root, key_name=transit_key, retry=FAST_RETRY)
-    content_key = ContentKey.generate()
-    good = cmk.wrap(content_key)
-    half_bad = WrappedContentKey("VAULT/TRANSIT", b"vault:v1:AAAA", good.wrapped_iv, good.matdesc)
+    data_key = DataKey.generate()
+    good = cmk.wrap(data_key)
+    half_bad = WrappedDataKey("VAULT/TRANSIT", b"vault:v1:AAAA", good.wrapped_iv, good.matdesc)
     with pytest.raises(KeyUnwrapError) as info:
         cmk.unwrap(half_bad)
     import base64
 
     rendered = repr(info.value) + str(info.value.__context__) + str(info.value.__cause__)
-    assert base64.b64encode(content_key.iv).decode() not in rendered
+    assert base64.b64encode(data_key.iv).decode() not in rendered
 
 
 def test_provider_refuses_pickling_and_repr_shows_only_the_reference(vault_root: hvac.Client) -> None:

@@ -251,8 +251,8 @@ def object_content_key(security_env: SecurityEnv, key: str, cmk_ref: str) -> tup
 
     stored = security_env.oss.stored_object(BUCKET, key)
     envelope = parse_envelope(stored.metadata, object_name=key)
-    content_key = resolve_cmk(cmk_ref).unwrap(envelope.wrapped)
-    return content_key.key, content_key.iv
+    data_key = resolve_cmk(cmk_ref).unwrap(envelope.wrapped)
+    return data_key.key, data_key.iv
 
 
 def redact_text(text: str) -> str:

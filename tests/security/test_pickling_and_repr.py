@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_osscse.envelope.keywrap import ContentKey
+from airflow_provider_osscse.envelope.keywrap import DataKey
 from airflow_provider_osscse.keys.data_key_cache import CachingKeyWrapper, DataKeyCache
 from airflow_provider_osscse.keys.keyring import Keyring
 from airflow_provider_osscse.keys.reference import resolve_cmk
@@ -20,11 +20,11 @@ KINDS = ["rsa-file", "vault-transit", "vault-kv", "kms"]
 
 
 def test_content_key_refuses_pickling_and_hides_its_bytes() -> None:
-    content_key = ContentKey.generate()
+    data_key = DataKey.generate()
     with pytest.raises(TypeError, match="cannot be pickled"):
-        pickle.dumps(content_key)
-    text = repr(content_key) + str(content_key) + f"{content_key}" + repr([content_key])
-    assert leaked(text, secret_forms(content_key.key, content_key.iv)) == []
+        pickle.dumps(data_key)
+    text = repr(data_key) + str(data_key) + f"{data_key}" + repr([data_key])
+    assert leaked(text, secret_forms(data_key.key, data_key.iv)) == []
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -32,7 +32,7 @@ def test_every_provider_refuses_pickling_and_its_repr_is_only_the_reference(
     kind: str, security_env: SecurityEnv,
 ) -> None:
     cmk = resolve_cmk(security_env.cmks[kind])
-    cmk.unwrap(cmk.wrap(ContentKey.generate()))  # loaded: private keys, tokens, clients are in memory now
+    cmk.unwrap(cmk.wrap(DataKey.generate()))  # loaded: private keys, tokens, clients are in memory now
     for holder in (cmk, Keyring(cmk, []), CachingKeyWrapper(cmk, DataKeyCache())):
         with pytest.raises(TypeError):
             pickle.dumps(holder)

@@ -12,7 +12,7 @@ import pytest
 
 from airflow_provider_osscse.envelope.aes_ctr import CtrCipher
 from airflow_provider_osscse.envelope.errors import IntegrityError
-from airflow_provider_osscse.envelope.keywrap import ContentKey
+from airflow_provider_osscse.envelope.keywrap import DataKey
 from airflow_provider_osscse.keys.local_rsa import LocalRsaKey
 from airflow_provider_osscse.testing.oss_server import LocalOSSServer
 from airflow_provider_osscse.transport.encrypted_objects import EncryptedObjects, TransferConfig
@@ -49,7 +49,7 @@ def test_part_body_encrypts_its_slice_like_one_cipher_over_the_object(tmp_path: 
     data = os.urandom(100_003)
     path = tmp_path / "src"
     path.write_bytes(data)
-    key = ContentKey(key=os.urandom(32), iv=os.urandom(8) + bytes(8))
+    key = DataKey(key=os.urandom(32), iv=os.urandom(8) + bytes(8))
     expected = CtrCipher(key.key, key.iv).update(data)
     offset, size = 40_001, 50_000  # not 16-aligned: the cipher positions itself mid-block
     with open(path, "rb") as handle:
