@@ -7,8 +7,13 @@ PY     := $(VENV)/bin/python
 UV     := $(VENV)/bin/uv
 UV_VERSION := 0.13.9
 EXTRAS ?= test
+LINT_PATHS := airflow_provider_osscse tests dags scripts bench
 
-.PHONY: venv test demo docs bench lock clean
+# Let Python and pytest cache bytecode (and pytest's rewritten test modules) in __pycache__: with
+# PYTHONDONTWRITEBYTECODE set, every run recompiles Airflow and re-rewrites ~270 modules (~10 s).
+unexport PYTHONDONTWRITEBYTECODE
+
+.PHONY: venv test test-fast lint demo docs bench lock clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,6 +27,17 @@ test: venv
 	@bash scripts/ensure-postgres.sh
 	$(PY) -m pytest $(PYTEST_ARGS)
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet --site-dir build/site
+
+# The tier that needs no service (no OSS/KMS server, OpenBao or PostgreSQL) and nothing slow; under 20 s.
+# tests/conftest.py marks the others (`services`, `slow`) from the fixtures they use.
+test-fast: venv
+	$(PY) -m pytest -m "not services and not slow" $(PYTEST_ARGS)
+
+# Lint, format and type checks (configured in pyproject.toml; .pre-commit-config.yaml runs the same).
+lint: venv
+	$(VENV)/bin/ruff check $(LINT_PATHS)
+	$(VENV)/bin/ruff format --check $(LINT_PATHS)
+	$(VENV)/bin/mypy
 
 demo: venv
 	$(PY) scripts/demo.py
