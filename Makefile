@@ -18,7 +18,7 @@ unexport PYTHONDONTWRITEBYTECODE
 $(VENV)/.installed: pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(VENV)/bin/pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
-	$(UV) pip install --quiet --python $(PY) -c constraints.txt -e ".[$(EXTRAS)]"
+	$(UV) pip install --quiet --compile-bytecode --python $(PY) -c constraints.txt -e ".[$(EXTRAS)]"
 	@touch $@
 
 venv: $(VENV)/.installed
