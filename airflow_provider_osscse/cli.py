@@ -17,17 +17,21 @@ import argparse
 import json
 import os
 import sys
-import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_osscse.cli_terminal import (
+    TerminalBar,
+    move_log_handlers_off_stdout,
+    reserve_stdout_for_data,
+    restore_log_handlers,
+)
+from airflow_provider_osscse.exceptions import OSSCSEError, UnauthenticatedObjectError, UsageError
+
 if TYPE_CHECKING:
+
     from airflow_provider_osscse.hooks.encrypted_oss import EncryptedOSSHook
-    from airflow_provider_osscse.transport.progress import ProgressSnapshot
 
-
-class UsageError(Exception):
-    """A command-line argument that argparse cannot check (e.g. a malformed ``oss://`` URI)."""
 
 
 def parse_oss_uri(uri: str) -> tuple[str, str]:
@@ -76,53 +80,12 @@ def _warn_unverified(uri: str, status: object) -> bool:
     return True
 
 
-class _TerminalBar:
-    """A one-line progress bar on stderr, redrawn at most every 0.2 s; silent when not a TTY."""
-
-    def __init__(self) -> None:
-        self.enabled = sys.stderr.isatty()
-        self._last = 0.0
-
-    def __call__(self, snap: ProgressSnapshot) -> None:
-        if not self.enabled or time.monotonic() - self._last < 0.2:
-            return
-        self._last = time.monotonic()
-        pct = snap.percent or 0.0
-        bar = "#" * int(pct / 5)
-        sys.stderr.write(f"\r[{bar:<20}] {snap.describe()}   ")
-        sys.stderr.flush()
-
-    def close(self) -> None:
-        if self.enabled and self._last:
-            sys.stderr.write("\n")
-
-
-def _hook(args: argparse.Namespace, bar: _TerminalBar | None = None, **kwargs: Any) -> EncryptedOSSHook:
+def _hook(args: argparse.Namespace, bar: TerminalBar | None = None, **kwargs: Any) -> EncryptedOSSHook:
     from airflow_provider_osscse.hooks.encrypted_oss import EncryptedOSSHook
 
     hook = EncryptedOSSHook(args.oss_conn_id, progress_callback=bar, **kwargs)
-    _move_log_handlers_off_stdout()
+    move_log_handlers_off_stdout()
     return hook
-
-
-def _move_log_handlers_off_stdout() -> None:
-    """stdout carries data (``cat`` bytes, ``--json``): log handlers that Airflow's import pointed at
-    stdout are pointed at stderr instead, also when the CLI runs inside another process (tests,
-    embedding) where ``cat`` cannot reserve file descriptor 1 for itself."""
-    import logging
-
-    for handler in logging.getLogger().handlers:
-        if isinstance(handler, logging.StreamHandler) and _is_stdout(handler.stream):
-            handler.setStream(sys.stderr)
-
-
-def _is_stdout(stream: Any) -> bool:
-    if stream is sys.stdout or stream is sys.__stdout__:
-        return True
-    try:
-        return bool(stream.fileno() == 1)
-    except (AttributeError, OSError, ValueError):
-        return False
 
 
 def _emit(payload: dict[str, Any], as_json: bool) -> None:
@@ -134,27 +97,29 @@ def _emit(payload: dict[str, Any], as_json: bool) -> None:
             print(f"{name:<{width}}  {value}")
 
 
-def cmd_put(args: argparse.Namespace, bar: _TerminalBar) -> int:
+def cmd_put(args: argparse.Namespace, bar: TerminalBar) -> int:
     bucket, key = parse_oss_uri(args.dest)
     matdesc = _meta(args.matdesc, "--matdesc") if args.matdesc else None  # None: the connection's extra
     hook = _hook(args, bar, cmk=args.cmk, matdesc=matdesc, bind_integrity_tag=not args.unbound_tag)
     result = hook.upload(args.src, key, bucket, metadata=_meta(args.meta), content_type=args.content_type)
+    bar.close()
     print(result.uri)
     return 0
 
 
-def cmd_get(args: argparse.Namespace, bar: _TerminalBar) -> int:
+def cmd_get(args: argparse.Namespace, bar: TerminalBar) -> int:
     bucket, key = parse_oss_uri(args.src)
     cmks = args.cmk or []
     hook = _hook(args, bar, cmk=cmks[0] if cmks else None, decrypt_cmks=cmks[1:], integrity=args.integrity,
                  allow_plaintext=args.allow_plaintext)
     result = hook.download(key, args.dest, bucket)
+    bar.close()
     _warn_unverified(result.uri, result.integrity)
     print(f"{result.path} ({result.size} bytes, integrity {_status_text(result.integrity)})", file=sys.stderr)
     return 0
 
 
-def cmd_cat(args: argparse.Namespace, bar: _TerminalBar) -> int:
+def cmd_cat(args: argparse.Namespace, bar: TerminalBar) -> int:
     bucket, key = parse_oss_uri(args.src)
     cmks = args.cmk or []
     hook = _hook(args, None, cmk=cmks[0] if cmks else None, decrypt_cmks=cmks[1:], integrity=args.integrity,
@@ -177,20 +142,20 @@ def cmd_cat(args: argparse.Namespace, bar: _TerminalBar) -> int:
     return 0
 
 
-def cmd_inspect(args: argparse.Namespace, bar: _TerminalBar) -> int:
+def cmd_inspect(args: argparse.Namespace, bar: TerminalBar) -> int:
     bucket, key = parse_oss_uri(args.src)
     _emit(_hook(args).inspect(key, bucket).to_xcom(), args.json)
     return 0
 
 
-def cmd_ls(args: argparse.Namespace, bar: _TerminalBar) -> int:
+def cmd_ls(args: argparse.Namespace, bar: TerminalBar) -> int:
     bucket, prefix = parse_oss_uri(args.prefix)
     for key in _hook(args).list_keys(prefix, bucket):
         print(f"oss://{bucket}/{key}")
     return 0
 
 
-def cmd_rewrap(args: argparse.Namespace, bar: _TerminalBar) -> int:
+def cmd_rewrap(args: argparse.Namespace, bar: TerminalBar) -> int:
     bucket, target = parse_oss_uri(args.target)
     hook = _hook(args, cmk=args.cmk, decrypt_cmks=args.decrypt_cmk or [])
     keys = [target] if target and not target.endswith("/") and hook.exists(target, bucket) else list(hook.list_keys(target, bucket))
@@ -279,8 +244,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if getattr(args, "src", None) == "-" and args.command == "put":
         args.src = sys.stdin.buffer
-    bar = _TerminalBar()
-    saved_stdout = _reserve_stdout_for_data(args) if args.command == "cat" else None
+    bar = TerminalBar()
+    saved_stdout = reserve_stdout_for_data(args) if args.command == "cat" else None
     try:
         return args.func(args, bar)
     except UsageError as exc:
@@ -289,7 +254,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("osscse: interrupted", file=sys.stderr)
         return 130
-    except Exception as exc:  # noqa: BLE001 - expected errors become one line; see _is_expected
+    except Exception as exc:
         if not _is_expected(exc):
             raise
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -299,42 +264,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     finally:
         bar.close()
+        restore_log_handlers()
         if saved_stdout is not None:
             sys.stdout.flush()  # log lines buffered meanwhile belong on stderr too
             os.dup2(saved_stdout, 1)
             os.close(saved_stdout)
 
 
-def _reserve_stdout_for_data(args: argparse.Namespace) -> int | None:
-    """For ``cat`` on the real stdout: fd 1 carries only plaintext.
-
-    Airflow's logging prints to stdout (even at import); while ``cat`` runs, fd 1 points at stderr
-    and the plaintext goes to a private duplicate of the original stdout. Returns the fd to restore.
-    """
-    if sys.stdout is not sys.__stdout__:
-        return None  # captured (tests, embedding): write where we were told
-    sys.stdout.flush()
-    args.data_out = os.fdopen(os.dup(1), "wb")
-    saved = os.dup(1)
-    os.dup2(2, 1)
-    return saved
-
-
 def _is_refused_unauthenticated(exc: BaseException) -> bool:
     """An object (or a range) refused because it cannot be verified under ``require``."""
-    from airflow_provider_osscse.envelope.errors import UnauthenticatedObjectError
-
     return isinstance(exc, UnauthenticatedObjectError)
 
 
 def _is_expected(exc: BaseException) -> bool:
     """Our errors, oss2's service errors, Airflow's missing connection, and file system errors."""
-    from airflow_provider_osscse.envelope.errors import OSSCSEError
+    # Imported here: Airflow loads only when a command runs. (airflow.exceptions re-exports this class.)
+    from airflow.sdk.exceptions import AirflowNotFoundException
 
-    if isinstance(exc, (OSSCSEError, OSError)):
+    if isinstance(exc, (OSSCSEError, OSError, AirflowNotFoundException)):
         return True
-    module = type(exc).__module__
-    return module.startswith("oss2") or type(exc).__name__ == "AirflowNotFoundException"
+    return type(exc).__module__.startswith("oss2")
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ def get_provider_info() -> dict[str, Any]:
         ],
         "hooks": [
             {"integration-name": OSS_CSE, "python-modules": [f"{PKG}.hooks.encrypted_oss"]},
-            {"integration-name": KMS, "python-modules": [f"{PKG}.keys.alicloud_kms"]},
+            {"integration-name": KMS, "python-modules": [f"{PKG}.hooks.alicloud_kms"]},
         ],
         "operators": [
             {
@@ -114,7 +114,7 @@ def get_provider_info() -> dict[str, Any]:
             },
             {
                 "connection-type": "alicloud_kms",
-                "hook-class-name": "airflow_provider_osscse.keys.alicloud_kms.AlicloudKmsHook",
+                "hook-class-name": f"{PKG}.hooks.alicloud_kms.AlicloudKmsHook",
                 "hook-name": "Alibaba Cloud KMS",
                 "conn-fields": {
                     "region": {
@@ -135,7 +135,14 @@ def get_provider_info() -> dict[str, Any]:
                     "protocol": {
                         "label": "Protocol",
                         "schema": {"type": ["string", "null"], "enum": ["https", "http", None], "default": "https"},
-                        "description": "https; http is accepted only for a loopback endpoint (data keys travel in KMS requests).",
+                        "description": "https; http is accepted only for a loopback endpoint "
+                        "(data keys travel in KMS requests).",
+                    },
+                    "oss2_passphrase": {
+                        "label": "oss2 passphrase",
+                        "schema": {"type": ["string", "null"], "format": "password"},
+                        "description": "Optional: the passphrase of objects written by oss2's "
+                        "AliKMSProvider(passphrase=...), sent as the KMS EncryptionContext.",
                     },
                 },
                 "ui-field-behaviour": {
@@ -143,6 +150,6 @@ def get_provider_info() -> dict[str, Any]:
                     "relabeling": {"login": "AccessKey ID", "password": "AccessKey secret"},
                     "placeholders": {"login": "LTAI...", "region": "cn-hangzhou"},
                 },
-            }
+            },
         ],
     }

@@ -64,4 +64,4 @@ def test_airflow_cli_lists_our_hooks_by_connection_type(tmp_path: Path) -> None:
     ).stdout
     rows = {row["connection_type"]: row for row in json.loads(out.strip().splitlines()[-1])}
     assert rows["oss_cse"]["class"] == "airflow_provider_osscse.hooks.encrypted_oss.EncryptedOSSHook"
-    assert rows["alicloud_kms"]["class"] == "airflow_provider_osscse.keys.alicloud_kms.AlicloudKmsHook"
+    assert rows["alicloud_kms"]["class"] == "airflow_provider_osscse.hooks.alicloud_kms.AlicloudKmsHook"

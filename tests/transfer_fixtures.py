@@ -24,7 +24,7 @@ PART = 100 * KIB
 THRESHOLD = 200 * KIB
 
 
-def _oss_conn(server: Any, **extra: str) -> str:
+def oss_conn(server: Any, **extra: str) -> str:
     return json.dumps({
         "conn_type": "oss", "schema": BUCKET,
         "extra": {"auth_type": "AK", "access_key_id": server.access_key_id,
@@ -37,8 +37,8 @@ def _oss_conn(server: Any, **extra: str) -> str:
 def oss_env(osscse_airflow_connections: dict[str, str], osscse_oss_server: Any) -> Iterator[Any]:
     """The local OSS server with a test bucket and connections ``oss_v4`` and ``oss_v1``."""
     osscse_oss_server.create_bucket(BUCKET)
-    os.environ["AIRFLOW_CONN_OSS_V4"] = _oss_conn(osscse_oss_server)
-    os.environ["AIRFLOW_CONN_OSS_V1"] = _oss_conn(osscse_oss_server, signature_version="v1")
+    os.environ["AIRFLOW_CONN_OSS_V4"] = oss_conn(osscse_oss_server)
+    os.environ["AIRFLOW_CONN_OSS_V1"] = oss_conn(osscse_oss_server, signature_version="v1")
     yield osscse_oss_server
     os.environ.pop("AIRFLOW_CONN_OSS_V4", None)
     os.environ.pop("AIRFLOW_CONN_OSS_V1", None)

@@ -26,7 +26,7 @@ Pure (no network, no Airflow). The transport layer calls two classes:
     plan = reader.plan_range("bytes=-100", object_size)        # GET plan.http_range, then
     reader.decrypt_chunks(ranged_body, range_plan=plan)
 
-:func:`decrypt_object` is the whole-object shortcut. Errors live in ``envelope.errors``.
+:func:`decrypt_object` is the whole-object shortcut. Errors live in ``airflow_provider_osscse.exceptions``.
 """
 
 from airflow_provider_osscse.envelope.aes_ctr import (
@@ -57,7 +57,7 @@ from airflow_provider_osscse.envelope.integrity import (
     ObjectBinding,
     StreamingTagger,
 )
-from airflow_provider_osscse.envelope.keywrap import DataKey, Cmk, WrappedDataKey
+from airflow_provider_osscse.envelope.keywrap import Cmk, DataKey, WrappedDataKey
 from airflow_provider_osscse.envelope.matdesc import dump_matdesc, parse_matdesc
 from airflow_provider_osscse.envelope.multipart import MIN_PART_SIZE, Part, PartPlan, plan_parts
 from airflow_provider_osscse.envelope.ranges import RangePlan, plan_range

@@ -17,12 +17,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from airflow_provider_osscse.envelope.aes_ctr import CEK_ALG_AES_CTR
-from airflow_provider_osscse.envelope.errors import (
-    EnvelopeFormatError,
-    MetadataTooLargeError,
-    NotEncryptedError,
-    UnsupportedAlgorithmError,
-)
 from airflow_provider_osscse.envelope.integrity import INTEGRITY_HEADER, IntegrityTag
 from airflow_provider_osscse.envelope.keywrap import WrappedDataKey
 from airflow_provider_osscse.envelope.matdesc import (
@@ -33,6 +27,12 @@ from airflow_provider_osscse.envelope.matdesc import (
     parse_matdesc,
 )
 from airflow_provider_osscse.envelope.multipart import MAX_PART_SIZE
+from airflow_provider_osscse.exceptions import (
+    EnvelopeFormatError,
+    MetadataTooLargeError,
+    NotEncryptedError,
+    UnsupportedAlgorithmError,
+)
 
 USER_META_PREFIX = "x-oss-meta-"
 CSE_PREFIX = USER_META_PREFIX + "client-side-encryption-"
@@ -109,8 +109,9 @@ def check_metadata_size(metadata: Mapping[str, str], *, object_name: str) -> Non
     size = user_metadata_size(metadata)
     if size > USER_METADATA_LIMIT:
         raise MetadataTooLargeError(
-            f"object {object_name!r}: user metadata is {size} bytes, over OSS's {USER_METADATA_LIMIT}-byte "
-            f"limit (encryption headers included); shorten the matdesc or the user metadata"
+            f"user metadata is {size} bytes, over OSS's {USER_METADATA_LIMIT}-byte "
+            f"limit (encryption headers included); shorten the matdesc or the user metadata",
+            object_name=object_name,
         )
 
 
@@ -128,7 +129,8 @@ def user_metadata_headers(user_metadata: Mapping[str, str] | None, *, object_nam
             lowered = USER_META_PREFIX + lowered
         if lowered.startswith(_RESERVED_PREFIXES):
             raise EnvelopeFormatError(
-                f"object {object_name!r}: user metadata {name!r} collides with the encryption headers"
+                f"user metadata {name!r} collides with the encryption headers",
+                object_name=object_name,
             )
         meta[lowered] = value
     return meta
@@ -159,19 +161,21 @@ class Envelope:
                               (DATA_SIZE_HEADER, self.data_size)):
             if value is not None and value != object_size:
                 raise EnvelopeFormatError(
-                    f"object {object_name!r}: header {header} says {value} bytes but the object holds "
-                    f"{object_size}; the object was truncated, extended or its headers altered"
+                    f"header {header} says {value} bytes but the object holds "
+                    f"{object_size}; the object was truncated, extended or its headers altered",
+                    object_name=object_name,
                 )
         if self.part_size is not None and (self.part_size % 16 or not 16 <= self.part_size <= MAX_PART_SIZE):
             raise EnvelopeFormatError(
-                f"object {object_name!r}: header {PART_SIZE_HEADER} is {self.part_size}; expected a multiple "
-                f"of 16 up to {MAX_PART_SIZE}"
+                f"header {PART_SIZE_HEADER} is {self.part_size}; expected a multiple "
+                f"of 16 up to {MAX_PART_SIZE}",
+                object_name=object_name,
             )
         if self.integrity is not None:
             try:
                 self.integrity.segment_count(object_size)
             except EnvelopeFormatError as exc:
-                raise EnvelopeFormatError(f"object {object_name!r}: {exc}") from None
+                raise exc.for_object(object_name) from None
         return object_size
 
     def to_metadata(
@@ -214,9 +218,9 @@ def _b64(value: str, header: str, object_name: str) -> bytes:
     try:
         raw = base64.b64decode(value.strip(), validate=True)
     except (binascii.Error, ValueError):
-        raise EnvelopeFormatError(f"object {object_name!r}: header {header} is not valid base64") from None
+        raise EnvelopeFormatError(f"header {header} is not valid base64", object_name=object_name) from None
     if not raw:
-        raise EnvelopeFormatError(f"object {object_name!r}: header {header} is empty")
+        raise EnvelopeFormatError(f"header {header} is empty", object_name=object_name)
     return raw
 
 
@@ -225,11 +229,12 @@ def _decimal(meta: Mapping[str, str], header: str, object_name: str) -> int | No
     if value is None:
         return None
     if not _DECIMAL.match(value.strip()):
-        raise EnvelopeFormatError(f"object {object_name!r}: header {header} is not a decimal number")
+        raise EnvelopeFormatError(f"header {header} is not a decimal number", object_name=object_name)
     number = int(value)
     if number > MAX_OBJECT_SIZE:
         raise EnvelopeFormatError(
-            f"object {object_name!r}: header {header} is {number}, beyond OSS's largest object size"
+            f"header {header} is {number}, beyond OSS's largest object size",
+            object_name=object_name,
         )
     return number
 
@@ -245,7 +250,7 @@ def _identity(meta: Mapping[str, str], matdesc: dict[str, str], object_name: str
         identity, version = legacy_identity, version if version is not None else legacy_version
     for header, value in ((CMK_HEADER, identity), (CMK_VERSION_HEADER, version)):
         if value is not None and (not value.strip() or len(value) > 512 or not value.isprintable()):
-            raise EnvelopeFormatError(f"object {object_name!r}: header {header} is empty, too long or not printable")
+            raise EnvelopeFormatError(f"header {header} is empty, too long or not printable", object_name=object_name)
     return (identity.strip() if identity else None), (version.strip() if version else None)
 
 
@@ -253,7 +258,8 @@ def _required(meta: Mapping[str, str], header: str, object_name: str) -> str:
     value = meta.get(header)
     if value is None or not value.strip():
         raise EnvelopeFormatError(
-            f"object {object_name!r}: header {header} is missing; the object cannot be decrypted"
+            f"header {header} is missing; the object cannot be decrypted",
+            object_name=object_name,
         )
     return value.strip()
 
@@ -275,19 +281,21 @@ def parse_envelope(
     if KEY_HEADER not in meta and START_HEADER not in meta:
         if LEGACY_KEY_HEADER in meta:
             return _parse_legacy(meta, object_name=object_name, allow_legacy=allow_legacy)
-        raise NotEncryptedError(f"object {object_name!r} has no client-side encryption metadata")
+        raise NotEncryptedError("it has no client-side encryption metadata", object_name=object_name)
     wrapped_key = _b64(_required(meta, KEY_HEADER, object_name), KEY_HEADER, object_name)
     wrapped_iv = _b64(_required(meta, START_HEADER, object_name), START_HEADER, object_name)
     cek_alg = _required(meta, CEK_ALG_HEADER, object_name)
     if cek_alg != CEK_ALG_AES_CTR:
         raise UnsupportedAlgorithmError(
-            f"object {object_name!r}: header {CEK_ALG_HEADER} is {cek_alg!r}; only {CEK_ALG_AES_CTR} is supported"
+            f"header {CEK_ALG_HEADER} is {cek_alg!r}; only {CEK_ALG_AES_CTR} is supported",
+            object_name=object_name,
         )
     wrap_alg = _required(meta, WRAP_ALG_HEADER, object_name)
     if wrap_alg == WRAP_ALG_RSA_OAEP and not allow_legacy:
         raise UnsupportedAlgorithmError(
-            f"object {object_name!r}: header {WRAP_ALG_HEADER} is {wrap_alg!r} (oss2 LocalRsaProvider); "
-            f"reading it needs allow_legacy=True"
+            f"header {WRAP_ALG_HEADER} is {wrap_alg!r} (oss2 LocalRsaProvider); "
+            f"reading it needs allow_legacy=True",
+            object_name=object_name,
         )
     matdesc_text = meta.get(MATDESC_HEADER)
     matdesc = parse_matdesc(matdesc_text, object_name=object_name) if matdesc_text else {}
@@ -308,13 +316,14 @@ def _parse_legacy(meta: Mapping[str, str], *, object_name: str, allow_legacy: bo
     """oss2 2.5–2.10: ``rsa`` → OAEP + base64 values; ``kms`` → the values are CiphertextBlob text."""
     if not allow_legacy:
         raise UnsupportedAlgorithmError(
-            f"object {object_name!r} uses oss2's legacy {LEGACY_KEY_HEADER} envelope; "
-            f"reading it needs allow_legacy=True"
+            f"it uses oss2's legacy {LEGACY_KEY_HEADER} envelope; reading it needs allow_legacy=True",
+            object_name=object_name,
         )
     cek_alg = _required(meta, LEGACY_CEK_ALG_HEADER, object_name)
     if cek_alg not in (_LEGACY_MISLABELLED_CEK_ALG, CEK_ALG_AES_CTR):
         raise UnsupportedAlgorithmError(
-            f"object {object_name!r}: header {LEGACY_CEK_ALG_HEADER} is {cek_alg!r}, not a legacy oss2 value"
+            f"header {LEGACY_CEK_ALG_HEADER} is {cek_alg!r}, not a legacy oss2 value",
+            object_name=object_name,
         )
     legacy_wrap = _required(meta, LEGACY_WRAP_ALG_HEADER, object_name).lower()
     key_text = _required(meta, LEGACY_KEY_HEADER, object_name)
@@ -328,7 +337,8 @@ def _parse_legacy(meta: Mapping[str, str], *, object_name: str, allow_legacy: bo
         wrapped_key, wrapped_iv = key_text.encode("ascii"), start_text.encode("ascii")
     else:
         raise UnsupportedAlgorithmError(
-            f"object {object_name!r}: header {LEGACY_WRAP_ALG_HEADER} is {legacy_wrap!r}; expected rsa or kms"
+            f"header {LEGACY_WRAP_ALG_HEADER} is {legacy_wrap!r}; expected rsa or kms",
+            object_name=object_name,
         )
     matdesc_text = meta.get(LEGACY_MATDESC_HEADER)
     matdesc = parse_matdesc(matdesc_text, object_name=object_name) if matdesc_text else {}

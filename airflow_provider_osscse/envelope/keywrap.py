@@ -16,6 +16,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import NoReturn
 
 #: Length of the AES-256 data key (CEK) in bytes.
 DATA_KEY_SIZE = 32
@@ -60,7 +61,7 @@ class DataKey:
 
     __str__ = __repr__
 
-    def __reduce__(self):  # noqa: D105 - refuse pickling: key material must not travel
+    def __reduce__(self) -> NoReturn:  # refuse pickling: key material must not travel
         raise TypeError("DataKey holds key material and cannot be pickled")
 
     def __eq__(self, other: object) -> bool:
@@ -100,11 +101,27 @@ class WrappedDataKey:
         object.__setattr__(self, "matdesc", MappingProxyType(dict(sorted(self.matdesc.items()))))
 
 
+@dataclass(frozen=True)
+class DataKeyRequest:
+    """What a CMK may need to know to make one object's data key; every field is optional.
+
+    Travels unchanged through every CMK (and every keyring or cache around one): an implementation
+    uses the fields it needs and ignores the others, so callers never ask which CMK they hold. Holds
+    nothing secret. ``plaintext_size``: the object's plaintext bytes, when known; the opt-in write
+    cache (``keys.data_key_cache``) needs it for its byte bound and serves no object without it.
+    """
+
+    plaintext_size: int | None = None
+
+
 class Cmk(ABC):
     """A CMK that wraps and unwraps per-object data keys.
 
     Implementations: ``keys.local_rsa.LocalRsaKey``, ``keys.vault_transit.VaultTransitKey``,
-    ``keys.vault_kv.VaultKvRsaKey``, ``keys.alicloud_kms.AlicloudKmsKey``.
+    ``keys.vault_kv.VaultKvRsaKey``, ``keys.alicloud_kms.AlicloudKmsKey``; wrappers around one
+    (``keys.keyring.Keyring``, ``keys.data_key_cache.CachingKeyWrapper``) delegate every method.
+    Callers never ask which one they hold: what a CMK may need travels in a :class:`DataKeyRequest`,
+    and a native rewrap is found through :meth:`cmk_for` and :attr:`rewrap_domain`.
 
     One wrap or unwrap is one key-service round trip (or two, where the service cannot batch) per
     object, never per part: callers keep the unwrapped :class:`DataKey` for the whole object.
@@ -141,8 +158,11 @@ class Cmk(ABC):
     def unwrap(self, wrapped: WrappedDataKey) -> DataKey:
         """Recover the data key and IV. Raises ``KeyUnwrapError`` (never returns garbage) on failure."""
 
-    def new_data_key(self) -> tuple[DataKey, WrappedDataKey]:
-        """A fresh data key and IV, already wrapped. Key services that generate data keys override this."""
+    def new_data_key(self, request: DataKeyRequest | None = None) -> tuple[DataKey, WrappedDataKey]:
+        """A fresh data key and IV, already wrapped. Key services that generate data keys override this.
+
+        ``request`` says what is known about the object (:class:`DataKeyRequest`); wrappers pass it on.
+        """
         data_key = DataKey.generate()
         return data_key, self.wrap(data_key)
 
@@ -165,8 +185,31 @@ class Cmk(ABC):
         raise NotImplementedError(f"{type(self).__name__} does not batch IV wrapping")
 
     def rewrap(self, wrapped: WrappedDataKey) -> WrappedDataKey:
-        """Re-wrap under this CMK's newest version. Services with a native rewrap override this."""
-        return self.wrap(self.unwrap(wrapped))
+        """Re-wrap under this CMK's newest version (a keyring: from the member that wrapped it to
+        the primary). Override :meth:`rewrap_from`, not this."""
+        return self.rewrap_from(wrapped, self)
+
+    def rewrap_from(self, wrapped: WrappedDataKey, source: Cmk) -> WrappedDataKey:
+        """Re-wrap ``wrapped`` (made by ``source``) under this CMK's newest version.
+
+        The default unwraps with ``source`` and wraps here: the data key is in memory once.
+        Services that can move it without releasing it override this (Transit ``rewrap`` when the
+        source is the same key, KMS ``ReEncrypt`` within one KMS), recognising the source by
+        ``source.cmk_for(wrapped)`` and :attr:`rewrap_domain`; keyrings and caches delegate it.
+        """
+        return self.wrap(source.unwrap(wrapped))
+
+    def cmk_for(self, wrapped: WrappedDataKey) -> Cmk:
+        """The CMK itself (no keyring or cache around it) that unwraps ``wrapped``: ``self`` here;
+        wrappers answer their member's, so a rewrap target sees what the source really is."""
+        return self
+
+    @property
+    def rewrap_domain(self) -> object | None:
+        """Where this CMK can move wrapped data keys natively: CMKs with equal, non-``None`` domains
+        rewrap between each other without releasing the data key (one Transit key; one KMS).
+        ``None`` (the default): only by unwrap and wrap."""
+        return None
 
     def matches(self, wrapped: WrappedDataKey) -> bool:
         """Whether this CMK is the one that wrapped ``wrapped``.

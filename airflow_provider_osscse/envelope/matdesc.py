@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 
-from airflow_provider_osscse.envelope.errors import EnvelopeFormatError
+from airflow_provider_osscse.exceptions import EnvelopeFormatError
 
 MATDESC_HEADER = "x-oss-meta-client-side-encryption-matdesc"
 
@@ -37,12 +37,14 @@ def parse_matdesc(text: str, *, object_name: str) -> dict[str, str]:
         value = json.loads(text)
     except ValueError as exc:
         raise EnvelopeFormatError(
-            f"object {object_name!r}: header {MATDESC_HEADER} is not valid JSON ({exc.msg})"
+            f"header {MATDESC_HEADER} is not valid JSON ({exc.msg})",
+            object_name=object_name,
         ) from None
     if not isinstance(value, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in value.items()
     ):
         raise EnvelopeFormatError(
-            f"object {object_name!r}: header {MATDESC_HEADER} must be a JSON object of string to string"
+            f"header {MATDESC_HEADER} must be a JSON object of string to string",
+            object_name=object_name,
         )
     return dict(sorted(value.items()))

@@ -12,10 +12,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from airflow_provider_osscse.envelope.aes_ctr import BLOCK_SIZE
-from airflow_provider_osscse.envelope.errors import PartPlanError
+from airflow_provider_osscse.exceptions import PartPlanError
 
+#: OSS refuses non-last parts smaller than this (and oss2 refuses to plan them).
 MIN_PART_SIZE = 100 * 1024
+#: OSS refuses parts larger than this.
 MAX_PART_SIZE = 5 * 1024**3
+#: OSS allows at most this many parts per upload.
 MAX_PART_COUNT = 10_000
 DEFAULT_PART_SIZE = 8 * 1024 * 1024
 
@@ -31,6 +34,12 @@ class Part:
     number: int
     offset: int
     size: int
+
+    @property
+    def byte_range(self) -> tuple[int, int]:
+        """Inclusive ``(first, last)`` offsets, as an HTTP Range or UploadPartCopy names them;
+        ``(0, -1)`` for the single empty part of an empty object."""
+        return self.offset, self.offset + self.size - 1
 
 
 @dataclass(frozen=True)
@@ -52,6 +61,22 @@ class PartPlan:
         """All parts in order."""
         return (self.part(n) for n in range(1, self.part_count + 1))
 
+    def byte_ranges(self) -> list[tuple[int, int]]:
+        """Every part's inclusive :attr:`Part.byte_range`, in order (what a server-side copy sends)."""
+        return [part.byte_range for part in self.parts()]
+
+
+def split_range(first: int, last: int, piece_size: int) -> list[tuple[int, int]]:
+    """``first..last`` (inclusive) cut into consecutive inclusive pieces of ``piece_size`` bytes, the
+    last one possibly short; none when ``last < first``.
+
+    The ranges of a parallel download, which (unlike upload parts) have no OSS size rules: the
+    caller picks ``piece_size`` (16-aligned, segment-aligned when verifying).
+    """
+    if piece_size <= 0:
+        raise PartPlanError(f"piece size must be > 0, got {piece_size}")
+    return [(start, min(start + piece_size, last + 1) - 1) for start in range(first, last + 1, piece_size)]
+
 
 def plan_parts(total_size: int, part_size: int = DEFAULT_PART_SIZE) -> PartPlan:
     """The plan for ``total_size`` bytes, using ``part_size`` adjusted *upward* where it must be.
@@ -67,8 +92,6 @@ def plan_parts(total_size: int, part_size: int = DEFAULT_PART_SIZE) -> PartPlan:
     if -(-total_size // size) > MAX_PART_COUNT:
         size = _round_up(-(-total_size // MAX_PART_COUNT), BLOCK_SIZE)
     if size > MAX_PART_SIZE:
-        raise PartPlanError(
-            f"{total_size} bytes do not fit in {MAX_PART_COUNT} parts of at most {MAX_PART_SIZE} bytes"
-        )
+        raise PartPlanError(f"{total_size} bytes do not fit in {MAX_PART_COUNT} parts of at most {MAX_PART_SIZE} bytes")
     count = max(1, -(-total_size // size))
     return PartPlan(total_size=total_size, part_size=size, part_count=count)

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 
 from airflow_provider_osscse.envelope.aes_ctr import BLOCK_SIZE
-from airflow_provider_osscse.envelope.errors import InvalidRangeError, RangeNotSatisfiableError
+from airflow_provider_osscse.exceptions import InvalidRangeError, RangeNotSatisfiableError
 
 _RANGE_RE = re.compile(r"^\s*(?:bytes\s*=\s*)?(\d*)\s*-\s*(\d*)\s*$")
 

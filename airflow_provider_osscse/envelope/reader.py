@@ -28,14 +28,9 @@ from __future__ import annotations
 import logging
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import BinaryIO, Union
+from typing import BinaryIO
 
 from airflow_provider_osscse.envelope.aes_ctr import CtrCipher
-from airflow_provider_osscse.envelope.errors import (
-    KeyUnwrapError,
-    NoMatchingKeyError,
-    UnauthenticatedObjectError,
-)
 from airflow_provider_osscse.envelope.headers import Envelope, parse_envelope
 from airflow_provider_osscse.envelope.integrity import (
     IntegrityBuilder,
@@ -46,9 +41,14 @@ from airflow_provider_osscse.envelope.integrity import (
     StreamingTagger,
     rebind_tag,
 )
-from airflow_provider_osscse.envelope.keywrap import DataKey, Cmk, WrappedDataKey
+from airflow_provider_osscse.envelope.keywrap import Cmk, DataKey, WrappedDataKey
 from airflow_provider_osscse.envelope.ranges import RangePlan, plan_range
 from airflow_provider_osscse.envelope.streams import DEFAULT_CHUNK_SIZE, ByteSource, iter_chunks
+from airflow_provider_osscse.exceptions import (
+    KeyUnwrapError,
+    NoMatchingKeyError,
+    UnauthenticatedObjectError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -65,25 +65,28 @@ ACCEPT_UNTAGGED_HINT = (
 
 #: A callable choosing the CMK for an object from its wrap-alg and matdesc.
 KeyResolver = Callable[[WrappedDataKey], Cmk]
-Keys = Union[Cmk, Sequence[Cmk], KeyResolver]
+#: The read CMKs: one CMK (a keyring is one), several to choose from in order, or a resolver.
+Keys = Cmk | Sequence[Cmk] | KeyResolver
 
 
 def resolve_key(keys: Keys, wrapped: WrappedDataKey, *, object_name: str) -> Cmk:
-    """The CMK for ``wrapped``: a single CMK that matches, the first matching one, or the resolver's pick."""
-    if isinstance(keys, Cmk):
-        candidates: Sequence[Cmk] = [keys]
-    elif callable(keys):
+    """The CMK for ``wrapped``: the resolver's pick, else the first of the given CMK(s) that matches.
+
+    Dispatches on the argument's shape only (a function, several CMKs, one CMK), never on which
+    CMK it is: a keyring is one CMK that does its own choosing.
+    """
+    if callable(keys):  # a resolver (no CMK is callable)
         return keys(wrapped)
-    else:
-        candidates = list(keys)
+    candidates: Sequence[Cmk] = tuple(keys) if isinstance(keys, Sequence) else (keys,)
     for candidate in candidates:
         if candidate.matches(wrapped):
             return candidate
     names = ", ".join(c.reference for c in candidates) or "none"
     named = f"CMK {wrapped.cmk_identity!r}" if wrapped.cmk_identity else f"matdesc {dict(wrapped.matdesc)!r}"
     raise NoMatchingKeyError(
-        f"object {object_name!r}: no configured CMK ({names}) matches wrap-alg {wrapped.wrap_alg!r} "
-        f"and {named}"
+        f"no configured CMK ({names}) matches wrap-alg {wrapped.wrap_alg!r} "
+        f"and {named}",
+        object_name=object_name,
     )
 
 
@@ -114,14 +117,15 @@ class EnvelopeReader:
             self.envelope.check_object_size(object_size, object_name=object_name)
         if self.integrity_policy is IntegrityPolicy.REQUIRE and self.envelope.integrity is None:
             raise UnauthenticatedObjectError(
-                f"object {object_name!r} has no integrity tag (written by an official SDK, or the tag was "
-                f"stripped) and the integrity policy is 'require'; {ACCEPT_UNTAGGED_HINT}"
+                "it has no integrity tag (written by an official SDK, or the tag was "
+                f"stripped) and the integrity policy is 'require'; {ACCEPT_UNTAGGED_HINT}",
+                object_name=object_name,
             )
         self.cmk = resolve_key(keys, self.envelope.wrapped, object_name=object_name)
         try:
             self._content_key: DataKey = self.cmk.unwrap(self.envelope.wrapped)
         except KeyUnwrapError as exc:
-            raise KeyUnwrapError(f"object {object_name!r}: {exc}") from None
+            raise exc.for_object(object_name) from None
         self.status: IntegrityStatus | None = None
 
     @property
@@ -219,8 +223,9 @@ class EnvelopeReader:
             if self.status is not IntegrityStatus.VERIFIED:
                 if self.integrity_policy is IntegrityPolicy.REQUIRE:
                     raise UnauthenticatedObjectError(
-                        f"object {self.object_name!r}: a range alone cannot be verified and the integrity "
-                        f"policy is 'require'; verify the whole object first, or use 'if-present'"
+                        "a range alone cannot be verified and the integrity "
+                        "policy is 'require'; verify the whole object first, or use 'if-present'",
+                        object_name=self.object_name,
                     )
                 if self.status is None:
                     self.unverified_range_status()

@@ -25,7 +25,6 @@ from collections.abc import Iterator, Mapping
 from typing import BinaryIO
 
 from airflow_provider_osscse.envelope.aes_ctr import CEK_ALG_AES_CTR, CtrCipher
-from airflow_provider_osscse.envelope.errors import PartPlanError
 from airflow_provider_osscse.envelope.headers import Envelope
 from airflow_provider_osscse.envelope.integrity import (
     DEFAULT_SEGMENT_SIZE,
@@ -34,9 +33,10 @@ from airflow_provider_osscse.envelope.integrity import (
     ObjectBinding,
     StreamingTagger,
 )
-from airflow_provider_osscse.envelope.keywrap import DataKey, Cmk, WrappedDataKey
+from airflow_provider_osscse.envelope.keywrap import Cmk, DataKey, DataKeyRequest, WrappedDataKey
 from airflow_provider_osscse.envelope.multipart import PartPlan
 from airflow_provider_osscse.envelope.streams import DEFAULT_CHUNK_SIZE, ByteSource, iter_chunks
+from airflow_provider_osscse.exceptions import PartPlanError
 
 
 class EnvelopeWriter:
@@ -44,6 +44,7 @@ class EnvelopeWriter:
 
     ``data_key``/``wrapped`` may be passed to pin them (tests, re-encryption); normally the CMK
     creates and wraps a fresh data key: one key-service round trip per object, never per part.
+    ``data_key_request`` tells the CMK what is known of the object (its size, for a data-key cache).
     ``binding`` (bucket and object key) is bound into the integrity tag so the object does not verify
     under another name; the transport always passes it unless the user explicitly asked for unbound
     tags. ``None`` writes an unbound tag.
@@ -57,12 +58,13 @@ class EnvelopeWriter:
         data_key: DataKey | None = None,
         wrapped: WrappedDataKey | None = None,
         binding: ObjectBinding | None = None,
+        data_key_request: DataKeyRequest | None = None,
     ) -> None:
         self.object_name = object_name
         self.binding = binding
         self.key_reference = cmk.reference
         if data_key is None:
-            data_key, wrapped = cmk.new_data_key()
+            data_key, wrapped = cmk.new_data_key(data_key_request)
         elif wrapped is None:
             wrapped = cmk.wrap(data_key)
         self._content_key = data_key
@@ -130,7 +132,8 @@ class EnvelopeWriter:
         part = plan.part(number)
         if len(data) != part.size:
             raise PartPlanError(
-                f"object {self.object_name!r}: part {number} must be {part.size} bytes, got {len(data)}"
+                f"part {number} must be {part.size} bytes, got {len(data)}",
+                object_name=self.object_name,
             )
         return self.cipher(part.offset).update(data)
 

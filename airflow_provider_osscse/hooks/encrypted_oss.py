@@ -21,10 +21,10 @@ from typing import Any, BinaryIO
 import oss2
 from airflow.sdk import BaseHook
 
-from airflow_provider_osscse.envelope.errors import CmkReferenceError
 from airflow_provider_osscse.envelope.integrity import IntegrityPolicy
 from airflow_provider_osscse.envelope.keywrap import Cmk
 from airflow_provider_osscse.envelope.matdesc import dump_matdesc
+from airflow_provider_osscse.exceptions import CmkReferenceError
 from airflow_provider_osscse.keys.data_key_cache import DataKeyCacheLimits
 from airflow_provider_osscse.keys.keyring import Keyring
 from airflow_provider_osscse.transport.encrypted_objects import (

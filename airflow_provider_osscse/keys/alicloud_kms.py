@@ -1,4 +1,7 @@
-"""A CMK in Alibaba Cloud KMS (Tea SDK ``alibabacloud-kms20160120``), and its Airflow hook.
+"""A CMK in Alibaba Cloud KMS (Tea SDK ``alibabacloud-kms20160120``); no Airflow import.
+
+The ``alicloud_kms`` connection is read by :mod:`~airflow_provider_osscse.keys.alicloud_kms_connection`
+and its Airflow hook is :class:`~airflow_provider_osscse.hooks.alicloud_kms.AlicloudKmsHook`.
 
 Wrap-alg ``KMS/ALICLOUD`` in the Java/Go form: ``Encrypt(KeyId, Plaintext=base64(raw))`` once for
 the data key and once for the IV, header value = the returned ``CiphertextBlob`` as is. The core
@@ -43,55 +46,34 @@ from __future__ import annotations
 import base64
 import binascii
 import ipaddress
-import json
 import re
 import threading
-from collections.abc import Callable, Mapping, Sequence
-from functools import cached_property
-from typing import Any, TypeVar
+from collections.abc import Mapping, Sequence
+from typing import Any, cast
 from urllib.parse import urlsplit
 
-from airflow_provider_osscse.envelope.errors import (
-    CmkError,
-    KeyNotFoundError,
-    KeyPermissionError,
-    KeyServiceError,
-    KeyUnwrapError,
-)
+from airflow_provider_osscse.envelope.headers import WRAP_ALG_KMS
 from airflow_provider_osscse.envelope.keywrap import (
     DATA_KEY_SIZE,
-    DataKey,
     Cmk,
+    DataKey,
+    DataKeyRequest,
     WrappedDataKey,
     new_iv,
 )
+from airflow_provider_osscse.exceptions import (
+    KeyServiceError,
+    KeyUnwrapError,
+    KmsKeyMismatchError,
+)
 from airflow_provider_osscse.keys.identified_cmk import IdentifiedCmk
+from airflow_provider_osscse.keys.kms_calls import KmsRpc, context_json
 from airflow_provider_osscse.keys.masking import mask_key_bytes
-from airflow_provider_osscse.keys.retry import DEFAULT_RETRY, RetryPolicy, TransientKeyServiceError
+from airflow_provider_osscse.keys.retry import DEFAULT_RETRY, RetryPolicy
 
-try:  # Airflow is optional for the key classes, required for the hook.
-    from airflow.sdk import BaseHook
-except ImportError:  # pragma: no cover
-    BaseHook = object  # type: ignore[assignment,misc]
-
-T = TypeVar("T")
-WRAP_ALG = "KMS/ALICLOUD"
-#: The EncryptionContext name oss2's ``AliKMSProvider`` puts its passphrase under.
-OSS2_PASSPHRASE_CONTEXT = "x-passphrase"
-SERVICE = "Alibaba Cloud KMS"
+#: The EncryptionContext name oss2's ``AliKMSProvider`` puts its passphrase under (a name, not a secret).
+OSS2_PASSPHRASE_CONTEXT = "x-passphrase"  # noqa: S105
 _BASE64_TEXT = re.compile(rb"^[A-Za-z0-9+/]+={0,2}$")
-_NOT_FOUND = ("Forbidden.KeyNotFound", "Forbidden.AliasNotFound", "Rejected.Disabled", "Forbidden.KeyDisabled")
-_AUTH = ("InvalidAccessKeyId", "SignatureDoesNotMatch", "IncompleteSignature", "InvalidSecurityToken")
-
-
-class KmsKeyMismatchError(KeyUnwrapError):
-    """KMS answered for another key than the one this CMK is pinned to (relabelled object, or a KMS
-    or credential serving several keys): nothing KMS returned is used. Key ids are not secret, so the
-    message names the configured reference, the pinned key id and the key KMS actually used."""
-
-
-class InsecureKmsConnectionError(CmkError, ValueError):
-    """A KMS connection asks for plain ``http`` to a host that is not loopback."""
 
 
 def kms_identity(key_id: str) -> str:
@@ -142,98 +124,6 @@ def oss2_passphrase_context(passphrase: str) -> dict[str, str]:
     return {OSS2_PASSPHRASE_CONTEXT: passphrase}
 
 
-class AlicloudKmsHook(BaseHook):  # type: ignore[misc,valid-type]
-    """Connection ``alicloud_kms``: login = AccessKey ID, password = secret; extras ``region``,
-    ``endpoint``, ``security_token`` (STS), ``protocol`` (``https``; ``http`` only to a loopback
-    endpoint), ``oss2_passphrase`` (read/write objects of oss2's ``AliKMSProvider(passphrase=...)``).
-    The client is built lazily, once."""
-
-    conn_name_attr = "kms_conn_id"
-    default_conn_name = "kms_default"
-    conn_type = "alicloud_kms"
-    hook_name = "Alibaba Cloud KMS"
-
-    def __init__(self, kms_conn_id: str = default_conn_name, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.kms_conn_id = kms_conn_id
-
-    @cached_property
-    def _settings(self) -> dict[str, Any]:
-        conn = self.get_connection(self.kms_conn_id)
-        extra = conn.extra_dejson
-        region = extra.get("region") or "cn-hangzhou"
-        endpoint = str(extra.get("endpoint") or f"kms.{region}.aliyuncs.com")
-        protocol = str(extra.get("protocol") or "https")
-        if protocol.lower() == "http" and not is_loopback_endpoint(endpoint):
-            raise InsecureKmsConnectionError(
-                f"KMS connection {self.kms_conn_id!r} sets protocol 'http' for endpoint {endpoint}: data "
-                "keys would cross the network unencrypted. Set the extra 'protocol' to 'https' (the "
-                "default); 'http' is accepted only for a loopback endpoint (127.0.0.1, ::1, localhost), "
-                "e.g. the local KMS server"
-            )
-        return {
-            "access_key_id": conn.login,
-            "access_key_secret": conn.password,
-            "security_token": extra.get("security_token") or None,
-            "region_id": region,
-            "endpoint": endpoint,
-            "protocol": protocol,
-        }
-
-    @property
-    def endpoint(self) -> str:
-        return str(self._settings["endpoint"])
-
-    @cached_property
-    def encryption_context(self) -> dict[str, str] | None:
-        """The EncryptionContext from extra ``oss2_passphrase`` (registered with the masker), or None."""
-        passphrase = self.get_connection(self.kms_conn_id).extra_dejson.get("oss2_passphrase")
-        if not passphrase:
-            return None
-        from airflow_provider_osscse.keys.masking import mask_strings
-
-        mask_strings([str(passphrase)])
-        return oss2_passphrase_context(str(passphrase))
-
-    @cached_property
-    def client(self) -> Any:
-        """The Tea KMS client (``alibabacloud_kms20160120.client.Client``)."""
-        from alibabacloud_kms20160120.client import Client
-        from alibabacloud_tea_openapi.utils_models import Config
-
-        return Client(Config(**self._settings))
-
-    def get_conn(self) -> Any:
-        return self.client
-
-    def runtime_options(self, *, connect_timeout_ms: int = 5000, read_timeout_ms: int = 10000) -> Any:
-        """No SDK auto-retry (our :class:`RetryPolicy` bounds retries) and bounded timeouts."""
-        from darabonba.runtime import RuntimeOptions
-
-        return RuntimeOptions(autoretry=False, connect_timeout=connect_timeout_ms, read_timeout=read_timeout_ms)
-
-    def test_connection(self) -> tuple[bool, str]:
-        """Sign one cheap read call (ListAliases); reports the error code, never credentials."""
-        from alibabacloud_kms20160120 import models
-
-        try:
-            self._settings
-        except InsecureKmsConnectionError as exc:
-            return False, str(exc)
-        try:
-            self.client.list_aliases_with_options(models.ListAliasesRequest(page_size=1), self.runtime_options())
-        except Exception as exc:  # noqa: BLE001 - report any failure as the test result
-            return False, f"KMS at {self.endpoint} failed: {getattr(exc, 'code', None) or type(exc).__name__}"
-        return True, f"Connected to Alibaba Cloud KMS at {self.endpoint}"
-
-    def get_key(self, key_id: str, **kwargs: Any) -> AlicloudKmsKey:
-        """The CMK ``key_id`` reached through this connection."""
-        kwargs.setdefault("encryption_context", self.encryption_context)
-        return AlicloudKmsKey(
-            self.client, key_id=key_id, endpoint=self.endpoint, runtime=self.runtime_options(), **kwargs
-        )
-
-
 class AlicloudKmsKey(IdentifiedCmk):
     """A KMS key (id or ``alias/NAME``) wrapping data keys through a Tea KMS client.
 
@@ -242,7 +132,7 @@ class AlicloudKmsKey(IdentifiedCmk):
     It is secret-ish (an oss2 passphrase), so it never appears in the matdesc, repr or messages.
     """
 
-    wrap_alg = WRAP_ALG
+    wrap_alg = WRAP_ALG_KMS
 
     def __init__(
         self,
@@ -258,11 +148,11 @@ class AlicloudKmsKey(IdentifiedCmk):
     ) -> None:
         self._client = client
         self._context = dict(encryption_context) if encryption_context else None
+        reference = reference or f"kms://kms_default/{key_id}"
+        self._rpc = KmsRpc(client, reference=reference, retry=retry, runtime=runtime, context=self._context)
         self.key_id = key_id
         self._set_identity(reference=reference or f"kms://kms_default/{key_id}", identity=kms_identity(key_id),
                            matdesc=matdesc)
-        self._retry = retry
-        self._runtime = runtime
         self._endpoint = endpoint
         self._pin_lock = threading.Lock()
         self._pinned: str | None = None if needs_resolution(key_id) else key_id
@@ -279,7 +169,7 @@ class AlicloudKmsKey(IdentifiedCmk):
     def _describe_key_id(self) -> str:
         from alibabacloud_kms20160120 import models
 
-        body = self._call_in_body("DescribeKey", {"KeyId": self.key_id}, models.DescribeKeyResponse,
+        body = self._rpc.call_in_body("DescribeKey", {"KeyId": self.key_id}, models.DescribeKeyResponse,
                                   context_param=None).body
         key_id = body.key_metadata.key_id if body.key_metadata is not None else None
         if not key_id:
@@ -313,113 +203,20 @@ class AlicloudKmsKey(IdentifiedCmk):
             f"KMS {action} answered{role} with {used}: {why}"
         )
 
-    def shares_service_with(self, other: AlicloudKmsKey) -> bool:
-        """Whether ``other`` is reached through the same KMS (so ReEncrypt can move keys between them)."""
-        if self._endpoint and other._endpoint:
-            return self._endpoint == other._endpoint
-        return self._client is other._client
-
-    # -- calls ---------------------------------------------------------------------------------
-    def _runtime_options(self) -> Any:
-        if self._runtime is None:
-            from darabonba.runtime import RuntimeOptions
-
-            self._runtime = RuntimeOptions(autoretry=False, connect_timeout=5000, read_timeout=10000)
-        return self._runtime
-
-    def _call_in_body(
-        self,
-        action: str,
-        params: dict[str, Any],
-        response_cls: type[T],
-        *,
-        context_param: str | None = "EncryptionContext",
-        extra_context: tuple[str, Mapping[str, str] | None] | None = None,
-    ) -> T:
-        """:meth:`_call_raw`, answered as the SDK's ``response_cls`` model."""
-        from darabonba.core import DaraCore
-
-        raw = self._call_raw(action, params, context_param=context_param, extra_context=extra_context)
-        return DaraCore.from_map(response_cls(), raw)
-
-    def _call_raw(
-        self,
-        action: str,
-        params: dict[str, Any],
-        *,
-        context_param: str | None = "EncryptionContext",
-        extra_context: tuple[str, Mapping[str, str] | None] | None = None,
-    ) -> dict[str, Any]:
-        """Call an RPC action with its parameters in the form body, never in the URL.
-
-        The SDK's generated ``*_with_options`` methods put every parameter in the query string, and
-        urllib3 logs request lines (``POST /?...&Plaintext=<base64 data key>``) at DEBUG level; the
-        URL-encoded value also escapes Airflow's masker. KMS accepts RPC parameters as
-        ``application/x-www-form-urlencoded`` bodies, so plaintexts, ciphertext blobs and
-        EncryptionContexts travel there. The SDK still signs the request (ACS3 hashes the body).
-        Answers the SDK's raw map (``body``, ``headers``, ``statusCode``), so fields the generated
-        models do not declare (``ReEncrypt``'s ``SourceKeyId``) stay visible.
-        """
-        from alibabacloud_tea_openapi import utils_models
-
-        form = dict(params)
-        if context_param and self._context:
-            form[context_param] = _context_json(self._context)
-        if extra_context and extra_context[1]:
-            form[extra_context[0]] = _context_json(extra_context[1])
-        request = utils_models.OpenApiRequest(body=form)
-        rpc = utils_models.Params(
-            action=action, version="2016-01-20", protocol="HTTPS", pathname="/", method="POST",
-            auth_type="AK", style="RPC", req_body_type="formData", body_type="json",
-        )
-        return self._call(action, lambda rt: dict(self._client.call_api(rpc, request, rt)))
-
-    def _call(self, action: str, fn: Callable[[Any], T]) -> T:
-        """Run one KMS action with bounded retries; map errors by code, never quoting the SDK text."""
-
-        def attempt() -> T:
-            try:
-                return fn(self._runtime_options())
-            except Exception as exc:
-                status = _status(exc)
-                if getattr(exc, "code", None) is None or (status is not None and status >= 500):
-                    kind = f"HTTP {status}" if status else "connection failed"
-                    raise TransientKeyServiceError(f"{action}: {kind}") from None
-                raise
-
-        error: Exception
-        try:
-            return self._retry.call(attempt, service=SERVICE, reference=self._reference)
-        except Exception as exc:
-            code = str(getattr(exc, "code", None) or "")
-            if not code:
-                raise
-            if code.startswith(_NOT_FOUND):
-                error = KeyNotFoundError(f"CMK {self._reference}: KMS says {code} (key missing or disabled)")
-            elif code.startswith("Forbidden"):
-                error = KeyPermissionError(
-                    f"CMK {self._reference}: the KMS credentials may not call kms:{action} ({code})"
-                )
-            elif code.startswith(_AUTH):
-                error = KeyPermissionError(
-                    f"CMK {self._reference}: KMS rejected the credentials ({code}); check the "
-                    "AccessKey ID/secret or STS token of the connection"
-                )
-            elif action in ("Decrypt", "ReEncrypt") and code.startswith(("InvalidCiphertext", "InvalidParameter")):
-                error = KeyUnwrapError(
-                    f"CMK {self._reference} could not unwrap the data key ({code}): wrong key for "
-                    "this object or corrupted wrapped values"
-                )
-            else:
-                error = KeyServiceError(f"CMK {self._reference}: KMS {action} failed ({code})")
-        raise error
+    @property
+    def rewrap_domain(self) -> tuple[str, object]:
+        """The KMS this key is reached through (its endpoint, else its client): ``ReEncrypt`` moves
+        data keys between any two keys of one KMS without releasing them."""
+        if self._endpoint:
+            return ("alicloud-kms", self._endpoint)
+        return ("alicloud-kms-client", id(self._client))
 
     def _encrypt(self, raw: bytes) -> tuple[bytes, str | None]:
         """(blob bytes, KeyVersionId) of ``Encrypt(base64(raw))`` under the pinned key."""
         from alibabacloud_kms20160120 import models
 
         params = {"KeyId": self._request_key_id(), "Plaintext": base64.b64encode(raw).decode("ascii")}
-        body = self._call_in_body("Encrypt", params, models.EncryptResponse).body
+        body = self._rpc.call_in_body("Encrypt", params, models.EncryptResponse).body
         self._pin_from_answer("Encrypt", body.key_id)
         return base64.b64decode(body.ciphertext_blob), body.key_version_id
 
@@ -429,7 +226,7 @@ class AlicloudKmsKey(IdentifiedCmk):
 
         pinned = self.pinned_key_id
         params = {"CiphertextBlob": blob_from_header_bytes(wrapped)}
-        body = self._call_in_body("Decrypt", params, models.DecryptResponse).body
+        body = self._rpc.call_in_body("Decrypt", params, models.DecryptResponse).body
         if body.key_id != pinned:
             raise self._mismatch("Decrypt", pinned, body.key_id)
         try:
@@ -454,8 +251,8 @@ class AlicloudKmsKey(IdentifiedCmk):
         source_pin, destination_pin = source.pinned_key_id, self.pinned_key_id
         params = {"CiphertextBlob": blob_from_header_bytes(wrapped), "DestinationKeyId": destination_pin}
         if source._context:
-            params["SourceEncryptionContext"] = _context_json(source._context)
-        raw = self._call_raw("ReEncrypt", params, context_param=None,
+            params["SourceEncryptionContext"] = context_json(source._context)
+        raw = self._rpc.call_raw("ReEncrypt", params, context_param=None,
                              extra_context=("DestinationEncryptionContext", self._context))
         body = raw.get("body")
         body = body if isinstance(body, Mapping) else {}
@@ -481,12 +278,12 @@ class AlicloudKmsKey(IdentifiedCmk):
         wrapped_iv, _ = self._encrypt(data_key.iv)
         return self._wrapped(wrapped_key, wrapped_iv, version)
 
-    def new_data_key(self) -> tuple[DataKey, WrappedDataKey]:
+    def new_data_key(self, request: DataKeyRequest | None = None) -> tuple[DataKey, WrappedDataKey]:
         """``GenerateDataKey`` (KMS entropy, key and its blob in one call) plus one Encrypt for the IV."""
         from alibabacloud_kms20160120 import models
 
         params = {"KeyId": self._request_key_id(), "NumberOfBytes": DATA_KEY_SIZE}
-        body = self._call_in_body("GenerateDataKey", params, models.GenerateDataKeyResponse).body
+        body = self._rpc.call_in_body("GenerateDataKey", params, models.GenerateDataKeyResponse).body
         self._pin_from_answer("GenerateDataKey", body.key_id)
         key = base64.b64decode(body.plaintext)
         mask_key_bytes(key)
@@ -541,30 +338,20 @@ class AlicloudKmsKey(IdentifiedCmk):
         wrapped_iv, _ = self._reencrypt(wrapped.wrapped_iv, origin)
         return self._wrapped(wrapped_key, wrapped_iv, version)
 
-    def rewrap(self, wrapped: WrappedDataKey) -> WrappedDataKey:
-        return self.reencrypt_from(wrapped)
+    def rewrap_from(self, wrapped: WrappedDataKey, source: Cmk) -> WrappedDataKey:
+        """``ReEncrypt`` when ``source`` (whatever keyring or cache holds it) is a key of this same
+        KMS: the data key never leaves KMS. From any other CMK: unwrap there, wrap here."""
+        origin = source.cmk_for(wrapped)
+        if origin.rewrap_domain != self.rewrap_domain:
+            return super().rewrap_from(wrapped, source)
+        # Only an AlicloudKmsKey answers a KMS rewrap domain, so ``origin`` is one.
+        return self.reencrypt_from(wrapped, source=cast("AlicloudKmsKey", origin))
 
     def key_version(self, wrapped: WrappedDataKey) -> str | None:
         """The ``KeyVersionId`` recorded at wrap/rewrap time (``cmk_version``), or None (other SDKs' objects)."""
-        if wrapped.wrap_alg != WRAP_ALG:
+        if wrapped.wrap_alg != WRAP_ALG_KMS:
             return None
         return wrapped.cmk_version
 
     def __reduce__(self) -> Any:
         raise TypeError("AlicloudKmsKey holds an authenticated KMS client and cannot be pickled")
-
-
-def _status(exc: BaseException) -> int | None:
-    status = getattr(exc, "statusCode", None) or getattr(exc, "status_code", None)
-    data = getattr(exc, "data", None)
-    if status is None and isinstance(data, dict):
-        status = data.get("statusCode")
-    try:
-        return int(status) if status is not None else None
-    except (TypeError, ValueError):
-        return None
-
-
-def _context_json(context: Mapping[str, str]) -> str:
-    """An EncryptionContext as the SDK serialises it: compact JSON of string pairs."""
-    return json.dumps(dict(context), separators=(",", ":"), sort_keys=True)

@@ -1,6 +1,7 @@
 """Optional, bounded, in-memory data-key caches. Both are off by default.
 
-Two caches, both thread-safe, both refusing pickling, both with reprs that show counts only:
+Two caches, both thread-safe, both refusing pickling, both with reprs that show counts only (the
+read side lives in ``keys.unwrap_cache``; :class:`CachingKeyWrapper` puts either around a CMK):
 
 :class:`DataKeyCache` (writes, "many small objects")
     Reuses one data key, and its wrapped form, for up to ``max_objects`` objects /
@@ -23,13 +24,14 @@ that shared it; a data key lives in process memory up to ``max_age_seconds``; re
 takes effect when the entry expires (or, for writes, at the next IV batch). Hence hard, validated
 limits, scoping by CMK reference and wrap-alg, and no serialization or logging of key material.
 
-Wiring: :func:`with_data_key_cache` wraps a resolved CMK in one line; the writer passes the object's
-size to :meth:`CachingKeyWrapper.new_data_key` (or calls :func:`new_data_key_for`).
+Wiring: :func:`with_data_key_cache` wraps a resolved CMK in one line; writers pass the object's size
+in the :class:`DataKeyRequest` of ``cmk.new_data_key(request)``, which every CMK accepts (only this
+cache reads it). Rewrap goes straight to the wrapped CMK, so Transit ``rewrap`` and KMS ``ReEncrypt``
+stay native behind the cache.
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 import threading
@@ -41,14 +43,14 @@ from typing import Any
 
 from airflow_provider_osscse.envelope.keywrap import (
     DATA_KEY_SIZE,
-    DataKey,
     Cmk,
+    DataKey,
+    DataKeyRequest,
     WrappedDataKey,
     new_iv,
 )
 from airflow_provider_osscse.keys.masking import mask_key_bytes
-
-_ENTRY_BYTES = 48  # 32-byte key + 16-byte IV
+from airflow_provider_osscse.keys.unwrap_cache import UnwrapCache, UnwrapCacheLimits
 
 #: Hard ceilings a configuration may not exceed (validated in :class:`DataKeyCacheLimits`).
 MAX_AGE_CEILING_SECONDS = 3600.0
@@ -105,7 +107,7 @@ class _WriteEntry:
     key: bytes = field(repr=False)
     created: float
     objects: int = 0  # objects reserved (each gets one IV)
-    bytes: int = 0  # plaintext bytes reserved
+    plaintext_bytes: int = 0  # plaintext bytes reserved
     prepared: int = 0  # IVs wrapped so far
     template: WrappedDataKey | None = None  # the wrapped data key + matdesc, for ``reuse``
     pool: deque[tuple[bytes, WrappedDataKey]] = field(default_factory=deque, repr=False)
@@ -130,14 +132,14 @@ class DataKeyCache:
         self.uncached = 0  # objects passed straight to the CMK (unknown or too large size)
         self.iv_batches = 0  # wrap_ivs / per-object wrap calls made by the cache
 
-    def new_data_key(
-        self, cmk: Cmk, plaintext_size: int | None
-    ) -> tuple[DataKey, WrappedDataKey]:
-        """A data key (possibly shared) with a fresh IV, both wrapped, for an object of ``plaintext_size``."""
+    def new_data_key(self, cmk: Cmk, request: DataKeyRequest | None = None) -> tuple[DataKey, WrappedDataKey]:
+        """A data key (possibly shared) with a fresh IV, both wrapped, for the object ``request``
+        describes; straight from ``cmk`` (given the request) when its size is unknown or too large."""
+        plaintext_size = request.plaintext_size if request is not None else None
         if plaintext_size is None or plaintext_size < 0 or plaintext_size > self.limits.max_bytes:
             with self._lock:
                 self.uncached += 1
-            return cmk.new_data_key()
+            return cmk.new_data_key(request)
         for _ in range(3):  # a rotation seen mid-batch retires an entry; a new one then succeeds
             entry = self._reserve((cmk.reference, cmk.wrap_alg), plaintext_size)
             taken = self._take_iv(cmk, entry)
@@ -146,7 +148,7 @@ class DataKeyCache:
                 return DataKey(key=entry.key, iv=iv), wrapped
         with self._lock:
             self.uncached += 1
-        return cmk.new_data_key()
+        return cmk.new_data_key(request)
 
     def _reserve(self, scope: tuple[str, str], size: int) -> _WriteEntry:
         limits = self.limits
@@ -158,7 +160,7 @@ class DataKeyCache:
                 or entry.retired
                 or now - entry.created >= limits.max_age_seconds
                 or entry.objects + 1 > limits.max_objects
-                or entry.bytes + size > limits.max_bytes
+                or entry.plaintext_bytes + size > limits.max_bytes
             ):
                 if entry is not None:
                     self._retire(entry)
@@ -173,7 +175,7 @@ class DataKeyCache:
                 self.hits += 1
             self._entries.move_to_end(scope)
             entry.objects += 1
-            entry.bytes += size
+            entry.plaintext_bytes += size
             return entry
 
     def _take_iv(self, cmk: Cmk, entry: _WriteEntry) -> tuple[bytes, WrappedDataKey] | None:
@@ -205,7 +207,7 @@ class DataKeyCache:
             if entry.template is None:
                 entry.template = wrapped[0]
             entry.prepared += len(ivs)
-            entry.pool.extend(zip(ivs, wrapped))
+            entry.pool.extend(zip(ivs, wrapped, strict=True))
             return entry.pool.popleft()
 
     def _drop(self, entry: _WriteEntry) -> None:
@@ -223,8 +225,13 @@ class DataKeyCache:
     def stats(self) -> dict[str, int]:
         """Counts only (never key material): entries, hits, misses, uncached, iv_batches."""
         with self._lock:
-            return {"entries": len(self._entries), "hits": self.hits, "misses": self.misses,
-                    "uncached": self.uncached, "iv_batches": self.iv_batches}
+            return {
+                "entries": len(self._entries),
+                "hits": self.hits,
+                "misses": self.misses,
+                "uncached": self.uncached,
+                "iv_batches": self.iv_batches,
+            }
 
     def clear(self) -> None:
         """Stop using every cached data key (e.g. after revoking a CMK permission)."""
@@ -239,85 +246,15 @@ class DataKeyCache:
 
     def __repr__(self) -> str:
         s = self.stats()
-        return (f"DataKeyCache(entries={s['entries']}, hits={s['hits']}, misses={s['misses']}, "
-                f"uncached={s['uncached']}, iv_batches={s['iv_batches']})")
+        return (
+            f"DataKeyCache(entries={s['entries']}, hits={s['hits']}, misses={s['misses']}, "
+            f"uncached={s['uncached']}, iv_batches={s['iv_batches']})"
+        )
 
     __str__ = __repr__
 
     def __reduce__(self) -> Any:
         raise TypeError("DataKeyCache holds data keys and cannot be pickled")
-
-
-# ----------------------------------------------------------------------------------------- reads
-@dataclass(frozen=True)
-class UnwrapCacheLimits:
-    """Bounds of the read-side cache: an entry older than ``max_age_seconds`` is never returned."""
-
-    max_age_seconds: float = 300.0
-    max_entries: int = 1000
-    max_bytes: int = 1000 * _ENTRY_BYTES
-
-    def __post_init__(self) -> None:
-        if self.max_age_seconds <= 0 or self.max_entries < 1 or self.max_bytes < _ENTRY_BYTES:
-            raise ValueError("unwrap cache limits must be positive and hold at least one key")
-
-
-class UnwrapCache:
-    """Thread-safe LRU of ``(CMK reference, wrap-alg, digest of wrapped values) → DataKey``."""
-
-    def __init__(self, limits: UnwrapCacheLimits | None = None) -> None:
-        self.limits = limits or UnwrapCacheLimits()
-        self._entries: OrderedDict[tuple[str, str, bytes], tuple[float, DataKey]] = OrderedDict()
-        self._lock = threading.Lock()
-        self.hits = 0
-        self.misses = 0
-
-    @staticmethod
-    def cache_key(reference: str, wrapped: WrappedDataKey) -> tuple[str, str, bytes]:
-        digest = hashlib.sha256(
-            len(wrapped.wrapped_key).to_bytes(4, "big") + wrapped.wrapped_key + wrapped.wrapped_iv
-        ).digest()
-        return reference, wrapped.wrap_alg, digest
-
-    def get(self, reference: str, wrapped: WrappedDataKey) -> DataKey | None:
-        key = self.cache_key(reference, wrapped)
-        now = time.monotonic()
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is None or now - entry[0] > self.limits.max_age_seconds:
-                if entry is not None:
-                    del self._entries[key]
-                self.misses += 1
-                return None
-            self._entries.move_to_end(key)
-            self.hits += 1
-            return entry[1]
-
-    def put(self, reference: str, wrapped: WrappedDataKey, data_key: DataKey) -> None:
-        key = self.cache_key(reference, wrapped)
-        max_entries = min(self.limits.max_entries, self.limits.max_bytes // _ENTRY_BYTES)
-        with self._lock:
-            self._entries[key] = (time.monotonic(), data_key)
-            self._entries.move_to_end(key)
-            while len(self._entries) > max_entries:
-                self._entries.popitem(last=False)
-
-    def clear(self) -> None:
-        """Drop every cached key (e.g. after revoking a CMK permission)."""
-        with self._lock:
-            self._entries.clear()
-
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self._entries)
-
-    def __repr__(self) -> str:
-        return f"UnwrapCache(entries={len(self)}, hits={self.hits}, misses={self.misses})"
-
-    __str__ = __repr__
-
-    def __reduce__(self) -> Any:
-        raise TypeError("UnwrapCache holds data keys and cannot be pickled")
 
 
 # ------------------------------------------------------------------------------------- the wrapper
@@ -364,11 +301,11 @@ class CachingKeyWrapper(Cmk):
     ) -> list[WrappedDataKey]:
         return self.inner.wrap_ivs(key_bytes, ivs, reuse=reuse)
 
-    def new_data_key(self, *, plaintext_size: int | None = None) -> tuple[DataKey, WrappedDataKey]:
-        """From the write cache when one is set and ``plaintext_size`` is known; else from the CMK."""
+    def new_data_key(self, request: DataKeyRequest | None = None) -> tuple[DataKey, WrappedDataKey]:
+        """From the write cache when one is set and the request names the object's size; else from the CMK."""
         if self.cache is None:
-            return self.inner.new_data_key()
-        return self.cache.new_data_key(self.inner, plaintext_size)
+            return self.inner.new_data_key(request)
+        return self.cache.new_data_key(self.inner, request)
 
     def unwrap(self, wrapped: WrappedDataKey) -> DataKey:
         if self.unwrap_cache is None:
@@ -380,8 +317,16 @@ class CachingKeyWrapper(Cmk):
         self.unwrap_cache.put(self.inner.reference, wrapped, data_key)
         return data_key
 
-    def rewrap(self, wrapped: WrappedDataKey) -> WrappedDataKey:
-        return self.inner.rewrap(wrapped)
+    def rewrap_from(self, wrapped: WrappedDataKey, source: Cmk) -> WrappedDataKey:
+        """The inner CMK's rewrap (native where its service has one); nothing of it is cached."""
+        return self.inner.rewrap_from(wrapped, source)
+
+    def cmk_for(self, wrapped: WrappedDataKey) -> Cmk:
+        return self.inner.cmk_for(wrapped)
+
+    @property
+    def rewrap_domain(self) -> object | None:
+        return self.inner.rewrap_domain
 
     def matches(self, wrapped: WrappedDataKey) -> bool:
         return self.inner.matches(wrapped)
@@ -414,11 +359,3 @@ def with_data_key_cache(
         DataKeyCache(limits) if limits is not None else None,
         unwrap_cache=UnwrapCache(unwrap_limits) if unwrap_limits is not None else None,
     )
-
-
-def new_data_key_for(cmk: Cmk, plaintext_size: int | None) -> tuple[DataKey, WrappedDataKey]:
-    """What a writer calls instead of ``cmk.new_data_key()``: passes the object's plaintext size
-    to a :class:`CachingKeyWrapper` (which needs it for the byte bound); any other CMK ignores it."""
-    if isinstance(cmk, CachingKeyWrapper):
-        return cmk.new_data_key(plaintext_size=plaintext_size)
-    return cmk.new_data_key()

@@ -15,7 +15,24 @@ from types import MappingProxyType
 from airflow_provider_osscse.envelope.keywrap import Cmk, WrappedDataKey
 
 
-class IdentifiedCmk(Cmk):
+class ConfiguredCmk(Cmk):
+    """Base for CMKs built from configuration: the ``reference`` (for messages and XCom) and the
+    user's ``matdesc``, kept sorted and read-only so equal configurations write equal headers."""
+
+    def _configure(self, *, reference: str, matdesc: Mapping[str, str] | None) -> None:
+        self._reference = reference
+        self._matdesc: Mapping[str, str] = MappingProxyType(dict(sorted((matdesc or {}).items())))
+
+    @property
+    def reference(self) -> str:
+        return self._reference
+
+    @property
+    def matdesc(self) -> Mapping[str, str]:
+        return self._matdesc
+
+
+class IdentifiedCmk(ConfiguredCmk):
     """Base for key-service CMKs: ``reference``, ``identity``, ``matdesc`` and identity matching."""
 
     def _set_identity(
@@ -27,22 +44,13 @@ class IdentifiedCmk(Cmk):
         legacy_identities: tuple[str, ...] = (),
     ) -> None:
         """``legacy_identities``: names earlier versions of this package wrote for the same CMK."""
-        self._reference = reference
+        self._configure(reference=reference, matdesc=matdesc)
         self._identity = identity
         self._accepted_identities = frozenset((identity, *legacy_identities))
-        self._matdesc = MappingProxyType(dict(sorted((matdesc or {}).items())))
-
-    @property
-    def reference(self) -> str:
-        return self._reference
 
     @property
     def identity(self) -> str:
         return self._identity
-
-    @property
-    def matdesc(self) -> Mapping[str, str]:
-        return self._matdesc
 
     def _wrapped(self, wrapped_key: bytes, wrapped_iv: bytes, version: str | None) -> WrappedDataKey:
         """The header values of one object wrapped by this CMK (identity and version included)."""

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from airflow_provider_osscse.envelope.errors import KeyUnwrapError, NoMatchingKeyError
-from airflow_provider_osscse.envelope.keywrap import DataKey, Cmk, WrappedDataKey
+from airflow_provider_osscse.envelope.keywrap import Cmk, DataKey, DataKeyRequest, WrappedDataKey
+from airflow_provider_osscse.exceptions import KeyUnwrapError, NoMatchingKeyError
 
 #: Default bound on blind attempts for objects that name no CMK identity.
 DEFAULT_MAX_FALLBACK_ATTEMPTS = 3
@@ -59,8 +59,8 @@ class Keyring(Cmk):
     def wrap(self, data_key: DataKey) -> WrappedDataKey:
         return self.primary.wrap(data_key)
 
-    def new_data_key(self) -> tuple[DataKey, WrappedDataKey]:
-        return self.primary.new_data_key()
+    def new_data_key(self, request: DataKeyRequest | None = None) -> tuple[DataKey, WrappedDataKey]:
+        return self.primary.new_data_key(request)
 
     def candidates(self, wrapped: WrappedDataKey) -> list[Cmk]:
         """The members to try for ``wrapped``, in order, already bounded (see module docstring)."""
@@ -78,7 +78,7 @@ class Keyring(Cmk):
         return same_alg[: self.max_fallback_attempts]
 
     def select(self, wrapped: WrappedDataKey) -> Cmk:
-        """The first candidate CMK for ``wrapped`` (used by rotation to find the source CMK)."""
+        """The first candidate CMK for ``wrapped`` (:meth:`cmk_for` sees through it to the CMK itself)."""
         found = self.candidates(wrapped)
         if not found:
             raise self._no_match(wrapped)
@@ -101,11 +101,18 @@ class Keyring(Cmk):
             + "; ".join(str(e) for e in errors)
         )
 
-    def rewrap(self, wrapped: WrappedDataKey) -> WrappedDataKey:
-        """Re-wrap under the primary CMK (see :func:`keys.rotation.rewrap_data_key`)."""
-        from airflow_provider_osscse.keys.rotation import rewrap_data_key
+    def rewrap_from(self, wrapped: WrappedDataKey, source: Cmk) -> WrappedDataKey:
+        """Re-wrap under the primary CMK, which sees through ``source`` (``rewrap`` passes this
+        keyring) to the member that wrapped it, so a native move (Transit, KMS) stays native."""
+        return self.primary.rewrap_from(wrapped, source)
 
-        return rewrap_data_key(wrapped, source=self.select(wrapped), target=self.primary)
+    def cmk_for(self, wrapped: WrappedDataKey) -> Cmk:
+        """The member that would unwrap ``wrapped``, itself unwrapped (see :meth:`select`)."""
+        return self.select(wrapped).cmk_for(wrapped)
+
+    @property
+    def rewrap_domain(self) -> object | None:
+        return self.primary.rewrap_domain
 
     def matches(self, wrapped: WrappedDataKey) -> bool:
         return bool(self.candidates(wrapped))

@@ -26,21 +26,26 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping, Sequence
-from types import MappingProxyType
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from airflow_provider_osscse.envelope.aes_ctr import iv_from_legacy_counter
-from airflow_provider_osscse.envelope.errors import CmkReferenceError, KeyUnwrapError, WeakRsaKeyError
 from airflow_provider_osscse.envelope.headers import WRAP_ALG_RSA_OAEP, WRAP_ALG_RSA_PKCS1
 from airflow_provider_osscse.envelope.keywrap import (
     DATA_KEY_SIZE,
     IV_SIZE,
-    DataKey,
     Cmk,
+    DataKey,
     WrappedDataKey,
 )
+from airflow_provider_osscse.exceptions import (
+    CmkReferenceError,
+    InvalidKeyMaterialError,
+    KeyUnwrapError,
+    WeakRsaKeyError,
+)
+from airflow_provider_osscse.keys.identified_cmk import ConfiguredCmk
 from airflow_provider_osscse.keys.masking import mask_key_bytes
 from airflow_provider_osscse.keys.rsa_pem import rsa_identity
 
@@ -54,9 +59,11 @@ def _load_private(pem: bytes) -> rsa.RSAPrivateKey:
     try:
         key = serialization.load_pem_private_key(pem, password=None)
     except (ValueError, TypeError) as exc:
-        raise CmkReferenceError(f"not a usable unencrypted PEM RSA private key ({type(exc).__name__})") from None
+        raise InvalidKeyMaterialError(
+            f"not a usable unencrypted PEM RSA private key ({type(exc).__name__})"
+        ) from None
     if not isinstance(key, rsa.RSAPrivateKey):
-        raise CmkReferenceError("the PEM private key is not an RSA key")
+        raise InvalidKeyMaterialError("the PEM private key is not an RSA key")
     return key
 
 
@@ -64,13 +71,13 @@ def _load_public(pem: bytes) -> rsa.RSAPublicKey:
     try:
         key = serialization.load_pem_public_key(pem)  # SubjectPublicKeyInfo and PKCS#1 "RSA PUBLIC KEY"
     except (ValueError, TypeError, serialization.UnsupportedAlgorithm) as exc:
-        raise CmkReferenceError(f"not a usable PEM RSA public key ({type(exc).__name__})") from None
+        raise InvalidKeyMaterialError(f"not a usable PEM RSA public key ({type(exc).__name__})") from None
     if not isinstance(key, rsa.RSAPublicKey):
-        raise CmkReferenceError("the PEM public key is not an RSA key")
+        raise InvalidKeyMaterialError("the PEM public key is not an RSA key")
     return key
 
 
-class LocalRsaKey(Cmk):
+class LocalRsaKey(ConfiguredCmk):
     """An RSA CMK from PEM bytes (PKCS#1, PKCS#8 or X.509/SubjectPublicKeyInfo)."""
 
     wrap_alg = WRAP_ALG_RSA_PKCS1
@@ -94,12 +101,13 @@ class LocalRsaKey(Cmk):
             if self._private is not None and (
                 self._private.public_key().public_numbers() != self._public.public_numbers()
             ):
-                raise CmkReferenceError(f"RSA CMK {reference!r}: the public key does not belong to the private key")
+                raise InvalidKeyMaterialError(
+                    f"RSA CMK {reference!r}: the public key does not belong to the private key"
+                )
         else:
             assert self._private is not None
             self._public = self._private.public_key()
-        self._reference = reference
-        self._matdesc = MappingProxyType(dict(sorted((matdesc or {}).items())))
+        self._configure(reference=reference, matdesc=matdesc)
         self._identity = rsa_identity(self._public)
         if self.is_weak and not allow_weak_key_for_unwrap:
             raise WeakRsaKeyError(
@@ -146,14 +154,6 @@ class LocalRsaKey(Cmk):
 
     def __reduce__(self):  # noqa: D105 - the private key must not travel in pickles (XCom, task state)
         raise TypeError("LocalRsaKey holds a private key and cannot be pickled")
-
-    @property
-    def reference(self) -> str:
-        return self._reference
-
-    @property
-    def matdesc(self) -> Mapping[str, str]:
-        return self._matdesc
 
     @property
     def identity(self) -> str:
@@ -209,10 +209,10 @@ class LocalRsaKey(Cmk):
             for iv in ivs
         ]
 
-    def rewrap(self, wrapped: WrappedDataKey) -> WrappedDataKey:
+    def rewrap_from(self, wrapped: WrappedDataKey, source: Cmk) -> WrappedDataKey:
         """Refused up front for a weak key (rather than after an unwrap that could never be used)."""
         self._refuse_weak_wrap()
-        return super().rewrap(wrapped)
+        return super().rewrap_from(wrapped, source)
 
     def matches(self, wrapped: WrappedDataKey) -> bool:
         """By identity when the object names one, else (official SDKs) by the configured matdesc.

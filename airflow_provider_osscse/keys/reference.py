@@ -20,12 +20,13 @@ imported lazily, only when a connection is actually resolved.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
-from airflow_provider_osscse.envelope.errors import CmkReferenceError
 from airflow_provider_osscse.envelope.keywrap import Cmk
+from airflow_provider_osscse.exceptions import CmkConnectionNotFoundError, CmkReferenceError
 from airflow_provider_osscse.keys.retry import DEFAULT_RETRY, RetryPolicy
 
 SCHEMES = ("vault-transit", "vault-kv", "kms", "rsa-file")
@@ -110,6 +111,22 @@ def parse_cmk_reference(reference: str) -> CmkReference:
     return CmkReference(reference, scheme, conn_id, segments[0], "/".join(segments[1:]), version, weak)
 
 
+@contextmanager
+def _connection_defined(ref: CmkReference) -> Iterator[None]:
+    """Turn Airflow's "connection not found" inside the block into :class:`CmkConnectionNotFoundError`.
+
+    The message names the reference and the connection id, so the user knows which one to define.
+    """
+    from airflow.sdk.exceptions import AirflowNotFoundException  # what airflow.exceptions re-exports
+
+    try:
+        yield
+    except AirflowNotFoundException:
+        raise CmkConnectionNotFoundError(
+            f"CMK reference {ref.raw!r}: Airflow connection {ref.conn_id!r} is not defined"
+        ) from None
+
+
 def _vault_client(ref: CmkReference, retry: RetryPolicy):  # -> hvac.Client
     """An authenticated hvac client from the ``vault`` connection.
 
@@ -123,14 +140,8 @@ def _vault_client(ref: CmkReference, retry: RetryPolicy):  # -> hvac.Client
     from airflow_provider_osscse.keys.vault_calls import vault_call
 
     def connect():  # -> hvac.Client
-        try:
+        with _connection_defined(ref):
             return VaultHook(vault_conn_id=ref.conn_id).get_conn()
-        except Exception as exc:
-            if type(exc).__name__ == "AirflowNotFoundException":
-                raise CmkReferenceError(
-                    f"CMK reference {ref.raw!r}: Airflow connection {ref.conn_id!r} is not defined"
-                ) from None
-            raise
 
     return vault_call(connect, reference=ref.raw, path="auth/token/lookup-self", capability="read", retry=retry)
 
@@ -158,22 +169,13 @@ def resolve_cmk(
             reference=ref.raw, matdesc=matdesc, retry=retry, allow_weak_key_for_unwrap=ref.allow_weak_key_for_unwrap,
         )
     if ref.scheme == "kms":
-        from airflow_provider_osscse.keys.alicloud_kms import AlicloudKmsHook, AlicloudKmsKey
+        # The connection is read here, not through the hooks layer's AlicloudKmsHook (keys sit below
+        # hooks); both build the CMK through KmsConnectionSettings.cmk.
+        from airflow_provider_osscse.keys.alicloud_kms_connection import KmsConnectionSettings
 
-        hook = AlicloudKmsHook(kms_conn_id=ref.conn_id)
-        try:
-            client = hook.client
-        except Exception as exc:
-            if type(exc).__name__ == "AirflowNotFoundException":
-                raise CmkReferenceError(
-                    f"CMK reference {ref.raw!r}: Airflow connection {ref.conn_id!r} is not defined"
-                ) from None
-            raise
-        return AlicloudKmsKey(
-            client, key_id=ref.name, reference=ref.raw, matdesc=matdesc, retry=retry,
-            runtime=hook.runtime_options(), endpoint=hook.endpoint,
-            encryption_context=hook.encryption_context,
-        )
+        with _connection_defined(ref):
+            settings = KmsConnectionSettings.from_airflow_connection(ref.conn_id)
+        return settings.cmk(ref.name, reference=ref.raw, matdesc=matdesc, retry=retry)
     from airflow_provider_osscse.keys.rsa_file import load_rsa_file_key
 
     return load_rsa_file_key(ref.name, reference=ref.raw, matdesc=matdesc,

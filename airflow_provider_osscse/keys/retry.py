@@ -1,66 +1,49 @@
-"""Bounded retries with exponential backoff for key-service calls.
+"""Key-service calls through the provider's one :class:`~airflow_provider_osscse.retry.RetryPolicy`.
 
 A key service that is down must fail a task quickly and clearly, not hang it: every provider calls
-the service through :meth:`RetryPolicy.call`, which retries only transient faults (connection refused,
-timeouts, 5xx) a bounded number of times within a bounded total time, then raises
-:class:`~airflow_provider_osscse.envelope.errors.KeyServiceUnavailableError` naming the service and
+the service through :func:`call_key_service`, which retries only transient faults (connection
+refused, timeouts, 5xx: a provider's classifier raises them as :class:`TransientKeyServiceError`) a
+bounded number of times within a bounded total time, then raises
+:class:`~airflow_provider_osscse.exceptions.KeyServiceUnavailableError` naming the service and
 the CMK reference (never the request, which may carry key material).
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TypeVar
 
-from airflow_provider_osscse.envelope.errors import KeyServiceUnavailableError
+from airflow_provider_osscse.exceptions import KeyServiceUnavailableError, TransientKeyServiceError
+from airflow_provider_osscse.retry import RetryPolicy
+
+__all__ = ["DEFAULT_RETRY", "RetryPolicy", "TransientKeyServiceError", "call_key_service"]
 
 T = TypeVar("T")
 
-
-class TransientKeyServiceError(Exception):
-    """Internal marker: the call failed in a way worth retrying (raised by a provider's classifier)."""
-
-    def __init__(self, detail: str) -> None:
-        super().__init__(detail)
-        self.detail = detail
+#: Key services: give up after 4 attempts and at most 10 s (about 2 s of backoff in all), retrying
+#: :class:`TransientKeyServiceError` only (the policy's default predicate).
+DEFAULT_RETRY = RetryPolicy(attempts=4, initial_backoff=0.25, max_backoff=2.0, max_total_seconds=10.0)
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How often and how long to retry a transient key-service failure.
+def call_key_service(retry: RetryPolicy, fn: Callable[[], T], *, service: str, reference: str) -> T:
+    """Run ``fn`` under ``retry``; when transient faults outlast it, raise
+    :class:`KeyServiceUnavailableError` naming ``service``, ``reference``, the attempts made and the
+    last fault's ``detail`` (which the classifier built from the kind of failure only).
 
-    The defaults give up after about 3 s (4 attempts). Tests pass a tiny policy so an unreachable
-    service fails in milliseconds.
+    Other errors propagate unchanged, for the provider to map by kind.
     """
+    attempts = 0
 
-    attempts: int = 4
-    initial_backoff: float = 0.25
-    max_backoff: float = 2.0
-    max_total_seconds: float = 10.0
+    def counted() -> T:
+        nonlocal attempts
+        attempts += 1
+        return fn()
 
-    def __post_init__(self) -> None:
-        if self.attempts < 1:
-            raise ValueError("attempts must be >= 1")
-
-    def call(self, fn: Callable[[], T], *, service: str, reference: str) -> T:
-        """Run ``fn``; on :class:`TransientKeyServiceError` back off and retry within the bounds."""
-        deadline = time.monotonic() + self.max_total_seconds
-        delay = self.initial_backoff
-        last = ""
-        for attempt in range(1, self.attempts + 1):
-            try:
-                return fn()
-            except TransientKeyServiceError as exc:
-                last = exc.detail
-            if attempt == self.attempts or time.monotonic() + delay > deadline:
-                break
-            time.sleep(delay)
-            delay = min(delay * 2, self.max_backoff)
-        raise KeyServiceUnavailableError(
-            f"{service} is unavailable for CMK {reference} after {attempt} attempt(s): {last}"
-        )
-
-
-DEFAULT_RETRY = RetryPolicy()
+    try:
+        return retry.call(counted, what=f"{service} call for CMK {reference}")
+    except TransientKeyServiceError as exc:
+        last = exc.detail
+    # Raised outside the except block so nothing of the service's failure is even kept as __context__.
+    raise KeyServiceUnavailableError(
+        f"{service} is unavailable for CMK {reference} after {attempts} attempt(s): {last}"
+    )

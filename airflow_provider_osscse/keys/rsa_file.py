@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from airflow_provider_osscse.envelope.errors import CmkReferenceError, KeyNotFoundError
 from airflow_provider_osscse.envelope.keywrap import Cmk
+from airflow_provider_osscse.exceptions import KeyNotFoundError
 from airflow_provider_osscse.keys.rsa_pem import normalize_rsa_pem, split_pem_file
 
 
@@ -37,10 +37,7 @@ def load_rsa_file_key(
     except OSError as exc:
         raise KeyNotFoundError(f"CMK {reference}: cannot read {path} ({exc.strerror})") from None
     private, public = split_pem_file(data)
-    try:
-        pair = normalize_rsa_pem(private, public, source=f"CMK {reference}")
-    except ValueError as exc:
-        raise CmkReferenceError(str(exc)) from None
+    pair = normalize_rsa_pem(private, public, source=f"CMK {reference}")
     return LocalRsaKey(
         private_key_pem=pair.private_pem, public_key_pem=pair.public_pem, reference=reference, matdesc=matdesc,
         allow_weak_key_for_unwrap=allow_weak_key_for_unwrap,

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from airflow_provider_osscse.exceptions import InvalidKeyMaterialError
+
 from airflow_provider_osscse.keys.masking import mask_strings
 
 
@@ -56,7 +58,8 @@ class RsaPemPair:
 
 
 def normalize_rsa_pem(private_pem: bytes | None, public_pem: bytes | None, *, source: str) -> RsaPemPair:
-    """Parse either half (or both, checked to belong together); raise ``ValueError`` naming ``source``."""
+    """Parse either half (or both, checked to belong together); raise
+    :class:`~airflow_provider_osscse.exceptions.InvalidKeyMaterialError` naming ``source``."""
     if private_pem:
         mask_strings([private_pem.decode("ascii", "replace")])
     private_key = None
@@ -64,22 +67,22 @@ def normalize_rsa_pem(private_pem: bytes | None, public_pem: bytes | None, *, so
         try:
             private_key = serialization.load_pem_private_key(private_pem, password=None)
         except (ValueError, TypeError):
-            raise ValueError(f"{source}: the private key is not an unencrypted RSA PEM key") from None
+            raise InvalidKeyMaterialError(f"{source}: the private key is not an unencrypted RSA PEM key") from None
         if not isinstance(private_key, rsa.RSAPrivateKey):
-            raise ValueError(f"{source}: the private key is not an RSA key")
+            raise InvalidKeyMaterialError(f"{source}: the private key is not an RSA key")
     public_key = private_key.public_key() if private_key else None
     if public_pem:
         try:
             given = serialization.load_pem_public_key(public_pem)
         except (ValueError, TypeError):
-            raise ValueError(f"{source}: the public key is not an RSA PEM public key") from None
+            raise InvalidKeyMaterialError(f"{source}: the public key is not an RSA PEM public key") from None
         if not isinstance(given, rsa.RSAPublicKey):
-            raise ValueError(f"{source}: the public key is not an RSA key")
+            raise InvalidKeyMaterialError(f"{source}: the public key is not an RSA key")
         if public_key is not None and given.public_numbers() != public_key.public_numbers():
-            raise ValueError(f"{source}: the public key does not belong to the private key")
+            raise InvalidKeyMaterialError(f"{source}: the public key does not belong to the private key")
         public_key = given
     if public_key is None:
-        raise ValueError(f"{source}: no RSA key found")
+        raise InvalidKeyMaterialError(f"{source}: no RSA key found")
     spki = public_key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     normalized_private = None
     if private_key is not None:

@@ -10,13 +10,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
-from airflow_provider_osscse.envelope.errors import (
+from airflow_provider_osscse.exceptions import (
     KeyNotFoundError,
     KeyPermissionError,
     KeyServiceError,
     KeyUnwrapError,
 )
-from airflow_provider_osscse.keys.retry import RetryPolicy, TransientKeyServiceError
+from airflow_provider_osscse.keys.retry import RetryPolicy, TransientKeyServiceError, call_key_service
 
 T = TypeVar("T")
 
@@ -51,7 +51,7 @@ def vault_call(
 
     error: Exception
     try:
-        return retry.call(attempt, service=SERVICE, reference=reference)
+        return call_key_service(retry, attempt, service=SERVICE, reference=reference)
     except hx.Forbidden:
         error = KeyPermissionError(
             f"permission denied for CMK {reference}: the Vault token lacks the '{capability}' "

@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping, Sequence
-from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_osscse.envelope.errors import KeyNotFoundError, NoMatchingKeyError
-from airflow_provider_osscse.envelope.keywrap import DataKey, Cmk, WrappedDataKey
+from airflow_provider_osscse.envelope.headers import WRAP_ALG_RSA_PKCS1
+from airflow_provider_osscse.envelope.keywrap import Cmk, DataKey, WrappedDataKey
+from airflow_provider_osscse.exceptions import InvalidKeyMaterialError, KeyNotFoundError, NoMatchingKeyError
+from airflow_provider_osscse.keys.identified_cmk import ConfiguredCmk
 from airflow_provider_osscse.keys.retry import DEFAULT_RETRY, RetryPolicy
 from airflow_provider_osscse.keys.rsa_pem import normalize_rsa_pem
 from airflow_provider_osscse.keys.vault_calls import vault_call
@@ -31,7 +32,6 @@ from airflow_provider_osscse.keys.vault_calls import vault_call
 if TYPE_CHECKING:
     import hvac
 
-WRAP_ALG = "RSA/NONE/PKCS1Padding"
 #: At most this many secret versions are held in memory by one provider instance.
 MAX_LOADED_VERSIONS = 4
 
@@ -41,10 +41,10 @@ def legacy_kv_identity(mount: str, secret_path: str) -> str:
     return f"vault-kv:{mount}/{secret_path}"
 
 
-class VaultKvRsaKey(Cmk):
+class VaultKvRsaKey(ConfiguredCmk):
     """RSA CMK loaded from ``<mount>/data/<secret_path>`` (optionally a pinned ``version``)."""
 
-    wrap_alg = WRAP_ALG
+    wrap_alg = WRAP_ALG_RSA_PKCS1
 
     def __init__(
         self,
@@ -65,8 +65,10 @@ class VaultKvRsaKey(Cmk):
         self.secret_path = secret_path.strip("/")
         self.version = version
         suffix = f"?version={version}" if version else ""
-        self._reference = reference or f"vault-kv://vault_default/{self.mount}/{self.secret_path}{suffix}"
-        self._matdesc = MappingProxyType(dict(sorted((matdesc or {}).items())))
+        self._configure(
+            reference=reference or f"vault-kv://vault_default/{self.mount}/{self.secret_path}{suffix}",
+            matdesc=matdesc,
+        )
         self._legacy_identity = legacy_kv_identity(self.mount, self.secret_path)
         self._retry = retry
         self._lock = threading.Lock()
@@ -104,14 +106,11 @@ class VaultKvRsaKey(Cmk):
                 f"CMK {self._reference}: secret '{path}' (version {actual}) has neither "
                 "'private_key' nor 'public_key'"
             )
-        try:
-            pair = normalize_rsa_pem(
-                private.encode("ascii") if private else None,
-                public.encode("ascii") if public else None,
-                source=f"CMK {self._reference} (version {actual})",
-            )
-        except ValueError as exc:
-            raise KeyNotFoundError(str(exc)) from None
+        pair = normalize_rsa_pem(
+            private.encode("ascii") if private else None,
+            public.encode("ascii") if public else None,
+            source=f"CMK {self._reference} (version {actual})",
+        )
         from airflow_provider_osscse.keys.local_rsa import LocalRsaKey
 
         rsa_key = LocalRsaKey(
@@ -125,14 +124,6 @@ class VaultKvRsaKey(Cmk):
         return actual, rsa_key
 
     @property
-    def reference(self) -> str:
-        return self._reference
-
-    @property
-    def matdesc(self) -> Mapping[str, str]:
-        return self._matdesc
-
-    @property
     def identity(self) -> str:
         """The fingerprint of the configured (or latest) version's public key; reads the secret once."""
         return self._load(self.version)[1].identity  # type: ignore[return-value]
@@ -142,7 +133,7 @@ class VaultKvRsaKey(Cmk):
         return self._load(self.version)[0]
 
     def _versioned(self, actual: int, wrapped: WrappedDataKey) -> WrappedDataKey:
-        return WrappedDataKey(WRAP_ALG, wrapped.wrapped_key, wrapped.wrapped_iv, self._matdesc,
+        return WrappedDataKey(WRAP_ALG_RSA_PKCS1, wrapped.wrapped_key, wrapped.wrapped_iv, self._matdesc,
                                  cmk_identity=wrapped.cmk_identity, cmk_version=str(actual))
 
     def wrap(self, data_key: DataKey) -> WrappedDataKey:
@@ -160,7 +151,7 @@ class VaultKvRsaKey(Cmk):
 
     def _key_for(self, wrapped: WrappedDataKey) -> Cmk | None:
         """The loaded version whose key wrapped ``wrapped``: the recorded version, then the current one."""
-        if wrapped.wrap_alg != WRAP_ALG:
+        if wrapped.wrap_alg != WRAP_ALG_RSA_PKCS1:
             return None
         recorded = wrapped.cmk_version
         versions: list[int | None] = [int(recorded)] if recorded and recorded.isdigit() else []
@@ -168,7 +159,7 @@ class VaultKvRsaKey(Cmk):
         for version in dict.fromkeys(versions):
             try:
                 _, rsa_key = self._load(version)
-            except KeyNotFoundError:
+            except (KeyNotFoundError, InvalidKeyMaterialError):
                 if version == self.version:
                     raise
                 continue

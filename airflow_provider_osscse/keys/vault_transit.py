@@ -30,13 +30,15 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from airflow_provider_osscse.envelope.errors import (
+# The module-wide name of the one wrap-alg constant (envelope.headers owns the value).
+from airflow_provider_osscse.envelope.headers import WRAP_ALG_VAULT_TRANSIT
+from airflow_provider_osscse.envelope.keywrap import Cmk, DataKey, WrappedDataKey
+from airflow_provider_osscse.exceptions import (
     KeyNotFoundError,
     KeyPermissionError,
     KeyServiceError,
     KeyUnwrapError,
 )
-from airflow_provider_osscse.envelope.keywrap import DataKey, WrappedDataKey
 from airflow_provider_osscse.keys.identified_cmk import IdentifiedCmk
 from airflow_provider_osscse.keys.masking import mask_key_bytes
 from airflow_provider_osscse.keys.retry import DEFAULT_RETRY, RetryPolicy
@@ -45,7 +47,6 @@ from airflow_provider_osscse.keys.vault_calls import vault_call
 if TYPE_CHECKING:
     import hvac
 
-WRAP_ALG = "VAULT/TRANSIT"
 _VERSION = re.compile(r"^vault:v(\d+):")
 
 
@@ -59,6 +60,13 @@ def ciphertext_version(ciphertext: bytes) -> str | None:
     """``vN`` of a Transit ciphertext ``vault:vN:...``, or ``None`` when it is not one."""
     match = _VERSION.match(ciphertext.decode("ascii", "replace"))
     return f"v{match.group(1)}" if match else None
+
+
+def transit_key_version(wrapped: WrappedDataKey) -> str | None:
+    """The Transit key version that wrapped the data key: the ``vault:vN:`` prefix of the wrapped key
+    (the ciphertext is authoritative), the recorded ``cmk_version`` only when the value is not a
+    Transit ciphertext. The one answer, whether a :class:`VaultTransitKey` is at hand or not."""
+    return ciphertext_version(wrapped.wrapped_key) or wrapped.cmk_version
 
 
 def _connection_of(reference: str) -> str:
@@ -75,7 +83,7 @@ class VaultTransitKey(IdentifiedCmk):
     carry it into XCom or task state.
     """
 
-    wrap_alg = WRAP_ALG
+    wrap_alg = WRAP_ALG_VAULT_TRANSIT
 
     def __init__(
         self,
@@ -209,9 +217,10 @@ class VaultTransitKey(IdentifiedCmk):
             raise KeyUnwrapError(f"Vault did not wrap the data key under CMK {self._reference}")
         return results[0]["ciphertext"].encode("utf-8"), results[1]["ciphertext"].encode("utf-8")
 
-    def unwrap(self, wrapped: WrappedDataKey) -> DataKey:
+    def _ciphertext_batch(self, wrapped: WrappedDataKey) -> list[dict[str, str]]:
+        """The wrapped data key and IV as one Vault batch (decrypt and rewrap take the same input)."""
         try:
-            batch = [
+            return [
                 {"ciphertext": wrapped.wrapped_key.decode("ascii")},
                 {"ciphertext": wrapped.wrapped_iv.decode("ascii")},
             ]
@@ -219,6 +228,9 @@ class VaultTransitKey(IdentifiedCmk):
             raise KeyUnwrapError(
                 f"CMK {self._reference}: wrapped values are not Vault ciphertexts (vault:vN:...)"
             ) from None
+
+    def unwrap(self, wrapped: WrappedDataKey) -> DataKey:
+        batch = self._ciphertext_batch(wrapped)
         response = self._call(
             "decrypt",
             lambda: self._client.secrets.transit.decrypt_data(
@@ -240,22 +252,23 @@ class VaultTransitKey(IdentifiedCmk):
             f"CMK {self._reference} could not unwrap the data key: wrong key or corrupted values"
         )
 
-    def rewrap(self, wrapped: WrappedDataKey) -> WrappedDataKey:
-        """Vault ``rewrap`` to the newest key version: the data key never leaves Vault.
+    @property
+    def rewrap_domain(self) -> str:
+        """This one Transit key: Vault ``rewrap`` moves only a key's own ciphertexts."""
+        return self.identity
+
+    def rewrap_from(self, wrapped: WrappedDataKey, source: Cmk) -> WrappedDataKey:
+        """Vault ``rewrap`` to the newest key version when ``source`` is this same Transit key
+        (whatever keyring or cache holds it): the data key never leaves Vault. From any other CMK:
+        unwrap there, wrap here.
 
         Needs only ``update`` on ``<mount>/rewrap/<key>`` (no decrypt). The result carries this
         key's identity, the new ``vN`` and the object's own user matdesc (not this instance's: the
         object keeps what its official readers were configured with).
         """
-        try:
-            batch = [
-                {"ciphertext": wrapped.wrapped_key.decode("ascii")},
-                {"ciphertext": wrapped.wrapped_iv.decode("ascii")},
-            ]
-        except UnicodeDecodeError:
-            raise KeyUnwrapError(
-                f"CMK {self._reference}: wrapped values are not Vault ciphertexts (vault:vN:...)"
-            ) from None
+        if source.cmk_for(wrapped).rewrap_domain != self.rewrap_domain:
+            return super().rewrap_from(wrapped, source)
+        batch = self._ciphertext_batch(wrapped)
         response = self._call(
             "rewrap",
             lambda: self._client.secrets.transit.rewrap_data(
@@ -265,14 +278,14 @@ class VaultTransitKey(IdentifiedCmk):
         )
         key_ct, iv_ct = self._ciphertexts(response)
         return WrappedDataKey(
-            WRAP_ALG, key_ct, iv_ct, wrapped.matdesc, cmk_identity=self.identity,
+            WRAP_ALG_VAULT_TRANSIT, key_ct, iv_ct, wrapped.matdesc, cmk_identity=self.identity,
             cmk_version=ciphertext_version(key_ct),
         )
 
     def key_version(self, wrapped: WrappedDataKey) -> str | None:
         """``vN`` of the wrapped data key's ``vault:vN:`` prefix (the ciphertext is authoritative);
         the recorded ``cmk_version`` only when the value is not a Transit ciphertext."""
-        return ciphertext_version(wrapped.wrapped_key) or wrapped.cmk_version
+        return transit_key_version(wrapped)
 
     def __reduce__(self) -> Any:
         raise TypeError("VaultTransitKey holds an authenticated Vault client and cannot be pickled")

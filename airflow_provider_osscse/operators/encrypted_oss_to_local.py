@@ -7,18 +7,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator
-
 from airflow_provider_osscse.lineage import file_dataset, operator_lineage, oss_dataset
+from airflow_provider_osscse.operators.base import EncryptedOSSBaseOperator, osscse_template_fields
 from airflow_provider_osscse.operators.local_paths import destination_for_key, safe_relative_key
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-    from airflow_provider_osscse.hooks.encrypted_oss import EncryptedOSSHook
 
-
-class EncryptedOSSToLocalFilesystemOperator(BaseOperator):
+class EncryptedOSSToLocalFilesystemOperator(EncryptedOSSBaseOperator):
     """Download and decrypt objects; the integrity policy decides what an untagged object means.
 
     Safe by default: under ``require`` (the default unless the OSS connection's ``integrity`` extra
@@ -36,11 +33,15 @@ class EncryptedOSSToLocalFilesystemOperator(BaseOperator):
         connection's ``integrity`` extra, else ``require``. ``if-present`` accepts untagged objects
         (e.g. written by an official SDK) as ``unauthenticated``; ``off`` verifies nothing.
     :param allow_plaintext: pass through objects without encryption headers instead of failing.
+
+    ``oss_conn_id`` and the transfer tuning: see
+    :class:`~airflow_provider_osscse.operators.base.EncryptedOSSBaseOperator`.
+
     :return: ``DownloadResult.to_xcom()`` for one object; a list of them for a prefix. Each carries
         ``integrity``: ``verified``, ``unauthenticated`` or ``skipped``.
     """
 
-    template_fields: Sequence[str] = ("source_key", "dest_path", "source_bucket", "decrypt_cmks", "oss_conn_id")
+    template_fields: Sequence[str] = osscse_template_fields("source_key", "dest_path", "source_bucket")
     ui_color = "#e8f5e9"
 
     def __init__(
@@ -49,36 +50,22 @@ class EncryptedOSSToLocalFilesystemOperator(BaseOperator):
         source_key: str,
         dest_path: str,
         source_bucket: str | None = None,
-        oss_conn_id: str = "oss_default",
-        decrypt_cmks: Sequence[str] = (),
-        integrity: str | None = None,
         allow_plaintext: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if integrity is not None:
-            from airflow_provider_osscse.envelope.integrity import IntegrityPolicy
-
-            IntegrityPolicy(integrity)  # a typo fails when the DAG is parsed, not in the task
         self.source_key = source_key
         self.dest_path = dest_path
         self.source_bucket = source_bucket
-        self.oss_conn_id = oss_conn_id
-        self.decrypt_cmks = decrypt_cmks
-        self.integrity = integrity
         self.allow_plaintext = allow_plaintext
         self._results: list[dict[str, Any]] = []
 
-    def _hook(self) -> EncryptedOSSHook:
-        from airflow_provider_osscse.hooks.encrypted_oss import EncryptedOSSHook
-
-        cmks = [self.decrypt_cmks] if isinstance(self.decrypt_cmks, str) else list(self.decrypt_cmks)
-        return EncryptedOSSHook(
-            self.oss_conn_id, decrypt_cmks=cmks, integrity=self.integrity, allow_plaintext=self.allow_plaintext
-        )
+    @property
+    def _hook_parameters(self) -> dict[str, Any]:
+        return {**super()._hook_parameters, "allow_plaintext": self.allow_plaintext}
 
     def execute(self, context: Context) -> dict[str, Any] | list[dict[str, Any]]:
-        hook = self._hook()
+        hook = self.hook
         is_prefix = self.source_key == "" or self.source_key.endswith("/")
         if not is_prefix:
             target = self._single_target(self.source_key)
@@ -107,8 +94,12 @@ class EncryptedOSSToLocalFilesystemOperator(BaseOperator):
         if status == "verified":
             self.log.info("Decrypted %s -> %s (integrity verified)", result["uri"], target)
         else:
-            self.log.warning("Decrypted %s -> %s WITHOUT integrity verification (integrity %s): its content is "
-                             "unauthenticated", result["uri"], target, status)
+            self.log.warning(
+                "Decrypted %s -> %s WITHOUT integrity verification (integrity %s): its content is unauthenticated",
+                result["uri"],
+                target,
+                status,
+            )
 
     def _single_target(self, key: str) -> Path:
         """The file for one object; a directory destination keeps the key's (checked) last segment."""

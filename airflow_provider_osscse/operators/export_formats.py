@@ -58,7 +58,9 @@ def _csv_cell(value: Any) -> Any:
     return _json_default(value)
 
 
-def _csv_chunks(columns: Sequence[str], batches: Iterable[Sequence[Sequence[Any]]], stats: ExportStats) -> Iterator[bytes]:
+def _csv_chunks(
+    columns: Sequence[str], batches: Iterable[Sequence[Sequence[Any]]], stats: ExportStats
+) -> Iterator[bytes]:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(columns)
@@ -73,10 +75,14 @@ def _csv_chunks(columns: Sequence[str], batches: Iterable[Sequence[Sequence[Any]
             yield buffer.getvalue().encode("utf-8")
 
 
-def _jsonl_chunks(columns: Sequence[str], batches: Iterable[Sequence[Sequence[Any]]], stats: ExportStats) -> Iterator[bytes]:
+def _jsonl_chunks(
+    columns: Sequence[str], batches: Iterable[Sequence[Sequence[Any]]], stats: ExportStats
+) -> Iterator[bytes]:
     for batch in batches:
         lines = [
-            json.dumps(dict(zip(columns, row, strict=True)), default=_json_default, ensure_ascii=False, separators=(",", ":"))
+            json.dumps(
+                dict(zip(columns, row, strict=True)), default=_json_default, ensure_ascii=False, separators=(",", ":")
+            )
             for row in batch
         ]
         stats.rows += len(batch)
@@ -84,7 +90,9 @@ def _jsonl_chunks(columns: Sequence[str], batches: Iterable[Sequence[Sequence[An
             yield ("\n".join(lines) + "\n").encode("utf-8")
 
 
-def _parquet_chunks(columns: Sequence[str], batches: Iterable[Sequence[Sequence[Any]]], stats: ExportStats) -> Iterator[bytes]:
+def _parquet_chunks(
+    columns: Sequence[str], batches: Iterable[Sequence[Sequence[Any]]], stats: ExportStats
+) -> Iterator[bytes]:
     """One Parquet row group per batch, written to an in-memory sink drained after each group."""
     try:
         import pyarrow as pa
@@ -127,7 +135,7 @@ class _DrainableSink(io.RawIOBase):
     def writable(self) -> bool:
         return True
 
-    def write(self, data: Any) -> int:  # type: ignore[override]
+    def write(self, data: Any) -> int:
         chunk = bytes(data)
         self._parts.append(chunk)
         self._position += len(chunk)

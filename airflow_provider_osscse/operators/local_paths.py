@@ -12,7 +12,7 @@ import glob
 import os
 from pathlib import Path, PurePosixPath
 
-from airflow_provider_osscse.envelope.errors import UnsafeObjectKeyError
+from airflow_provider_osscse.exceptions import UnsafeObjectKeyError
 
 
 def safe_relative_key(key: str, prefix: str = "") -> PurePosixPath:
@@ -23,7 +23,7 @@ def safe_relative_key(key: str, prefix: str = "") -> PurePosixPath:
     """
     if prefix and not key.startswith(prefix):
         raise UnsafeObjectKeyError(f"object key {key!r} is not below prefix {prefix!r}")
-    rest = key[len(prefix):]
+    rest = key[len(prefix) :]
     if prefix and not prefix.endswith("/") and rest.startswith("/"):
         rest = rest[1:]  # prefix "exports" and key "exports/a.csv" give "a.csv"
     if not rest:

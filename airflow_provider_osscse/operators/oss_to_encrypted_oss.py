@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator, Mapping, Sequence
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator
-
-from airflow_provider_osscse.envelope.errors import ObjectVerificationError, OSSCSEError
+from airflow_provider_osscse.exceptions import AlreadyEncryptedError, ObjectVerificationError
 from airflow_provider_osscse.lineage import operator_lineage, oss_dataset
+from airflow_provider_osscse.operators.base import EncryptedOSSBaseOperator, osscse_template_fields
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 _READ_CHUNK = 1024 * 1024
 
 
-class OSSToEncryptedOSSOperator(BaseOperator):
+class OSSToEncryptedOSSOperator(EncryptedOSSBaseOperator):
     """Copy plaintext OSS objects to client-side-encrypted ones (same or another bucket/connection).
 
     The plaintext is streamed (never written to disk) and hashed on the way; with ``verify`` the new
@@ -35,20 +35,20 @@ class OSSToEncryptedOSSOperator(BaseOperator):
     :param verify: read each copy back under integrity policy ``require`` (its tag must verify, and
         with ``bind_integrity_tag`` name this bucket and key) and compare the plaintext's SHA-256
         with what was read.
-    :param matdesc: material description entries written to the objects' ``client-side-encryption-matdesc``
-        (templated); ``None`` (default) means the OSS connection's ``matdesc`` extra, else none, which
-        is what official SDK readers built without a matdesc expect.
-    :param bind_integrity_tag: ``True`` (default) binds each object's integrity tag to its bucket and
-        key, so the object swapped or replayed under another name fails verification. ``False``
-        writes unbound tags, giving that up; only for objects that other tools copy or move.
+    :param metadata: extra user metadata (``x-oss-meta-*``) for every object. Never put secrets in it.
+
+    ``matdesc``, ``bind_integrity_tag``, ``multipart_threshold``, ``part_size`` and ``max_workers``:
+    see :class:`~airflow_provider_osscse.operators.base.EncryptedOSSBaseOperator`. Its
+    ``oss_conn_id`` is ``source_oss_conn_id`` here (the destination hook uses ``dest_oss_conn_id``,
+    defaulting to it), and the read-back always runs under ``require``.
+
     :return: a list of ``UploadResult.to_xcom()`` dicts with ``source_uri``, ``verified``,
         ``read_back_integrity`` (``verified``, or ``None`` without ``verify``) and ``source_deleted``
         added (one per object; a single-item list for one key).
     """
 
-    template_fields: Sequence[str] = (
-        "source_key", "dest_key", "source_bucket", "dest_bucket", "cmk", "source_oss_conn_id", "dest_oss_conn_id",
-        "matdesc",
+    template_fields: Sequence[str] = osscse_template_fields(
+        "source_key", "dest_key", "source_bucket", "dest_bucket", "cmk", "source_oss_conn_id", "dest_oss_conn_id"
     )
     ui_color = "#fff3e0"
 
@@ -66,11 +66,9 @@ class OSSToEncryptedOSSOperator(BaseOperator):
         delete_source: bool = False,
         skip_encrypted: bool = True,
         metadata: Mapping[str, str] | None = None,
-        matdesc: Mapping[str, str] | None = None,
-        bind_integrity_tag: bool = True,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__(oss_conn_id=source_oss_conn_id, **kwargs)
         self.source_key = source_key
         self.cmk = cmk
         self.dest_key = dest_key
@@ -82,26 +80,43 @@ class OSSToEncryptedOSSOperator(BaseOperator):
         self.delete_source = delete_source
         self.skip_encrypted = skip_encrypted
         self.metadata = metadata
-        self.matdesc = matdesc
-        self.bind_integrity_tag = bind_integrity_tag
         self._pairs: list[tuple[str, str, str, str]] = []
 
-    def execute(self, context: Context) -> list[dict[str, Any]]:
+    @property
+    def _hook_parameters(self) -> dict[str, Any]:
+        """The destination: writes under ``cmk``; the read-back proves the copy with its tag whatever the
+        connection's default policy."""
+        return {
+            **super()._hook_parameters,
+            "oss_conn_id": self.dest_oss_conn_id or self.source_oss_conn_id,
+            "cmk": self.cmk,
+            "decrypt_cmks": [self.cmk, *self.decrypt_cmk_list],
+            "integrity": "require",
+        }
+
+    @cached_property
+    def source_hook(self) -> EncryptedOSSHook:
+        """The source connection's hook; reads the plaintext objects as they are."""
         from airflow_provider_osscse.hooks.encrypted_oss import EncryptedOSSHook
 
+        return EncryptedOSSHook(self.source_oss_conn_id, allow_plaintext=True)
+
+    def execute(self, context: Context) -> list[dict[str, Any]]:
         if self.delete_source and not self.verify:
-            raise ValueError("delete_source=True needs verify=True: the plaintext is only removed once the copy is proven")
-        source = EncryptedOSSHook(self.source_oss_conn_id, allow_plaintext=True)
-        # The read-back proves the copy with its tag whatever the connection's default policy.
-        dest = EncryptedOSSHook(self.dest_oss_conn_id or self.source_oss_conn_id, cmk=self.cmk, decrypt_cmks=[self.cmk],
-                                integrity="require", matdesc=self.matdesc, bind_integrity_tag=self.bind_integrity_tag)
+            raise ValueError(
+                "delete_source=True needs verify=True: the plaintext is only removed once the copy is proven"
+            )
+        source, dest = self.source_hook, self.hook
         source_bucket = source.get_bucket(self.source_bucket).bucket_name
         dest_bucket = dest.get_bucket(self.dest_bucket).bucket_name
 
         if self.source_key == "" or self.source_key.endswith("/"):
             dest_prefix = self.source_key if self.dest_key is None else self.dest_key
-            pairs = [(k, dest_prefix + k[len(self.source_key):])
-                     for k in source.list_keys(self.source_key, source_bucket) if not k.endswith("/")]
+            pairs = [
+                (k, dest_prefix + k[len(self.source_key) :])
+                for k in source.list_keys(self.source_key, source_bucket)
+                if not k.endswith("/")
+            ]
         else:
             pairs = [(self.source_key, self.dest_key or self.source_key)]
 
@@ -114,15 +129,20 @@ class OSSToEncryptedOSSOperator(BaseOperator):
         return results
 
     def _encrypt_one(
-        self, source: EncryptedOSSHook, dest: EncryptedOSSHook, source_bucket: str, source_key: str,
-        dest_bucket: str, dest_key: str,
+        self,
+        source: EncryptedOSSHook,
+        dest: EncryptedOSSHook,
+        source_bucket: str,
+        source_key: str,
+        dest_bucket: str,
+        dest_key: str,
     ) -> dict[str, Any] | None:
         info = source.inspect(source_key, source_bucket)
         if info.encrypted:
             if self.skip_encrypted:
                 self.log.info("Skipping %s: already client-side encrypted", info.uri)
                 return None
-            raise OSSCSEError(f"{info.uri} is already encrypted; refusing to encrypt ciphertext again")
+            raise AlreadyEncryptedError(f"{info.uri} is already encrypted; refusing to encrypt ciphertext again")
         raw = source.get_bucket(source_bucket).get_object(source_key)
         digest = hashlib.sha256()
 
@@ -132,8 +152,12 @@ class OSSToEncryptedOSSOperator(BaseOperator):
                 yield chunk
 
         result = dest.upload(chunks(), dest_key, dest_bucket, metadata=self.metadata, size=info.ciphertext_size)
-        out = result.to_xcom() | {"source_uri": info.uri, "verified": False, "read_back_integrity": None,
-                                   "source_deleted": False}
+        out = result.to_xcom() | {
+            "source_uri": info.uri,
+            "verified": False,
+            "read_back_integrity": None,
+            "source_deleted": False,
+        }
         if self.verify:
             check = hashlib.sha256()
             with dest.stream(dest_key, dest_bucket) as stream:
@@ -148,8 +172,13 @@ class OSSToEncryptedOSSOperator(BaseOperator):
         if self.delete_source and not same_object:
             source.delete(source_key, source_bucket)
             out["source_deleted"] = True
-        self.log.info("Encrypted %s -> %s (verified=%s, source deleted=%s)", info.uri, result.uri,
-                      out["verified"], out["source_deleted"])
+        self.log.info(
+            "Encrypted %s -> %s (verified=%s, source deleted=%s)",
+            info.uri,
+            result.uri,
+            out["verified"],
+            out["source_deleted"],
+        )
         return out
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:

@@ -6,8 +6,9 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException
+
+from airflow_provider_osscse.operators.base import EncryptedOSSBaseOperator, osscse_template_fields
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
 MAX_REPORTED_FAILURES = 50
 
 
-class EncryptedOSSRewrapOperator(BaseOperator):
+class EncryptedOSSRewrapOperator(EncryptedOSSBaseOperator):
     """Rewrap the data key of one object or of every object under a prefix.
 
     Only the wrapped key and IV in the object's metadata change (a server-side copy onto itself),
@@ -31,11 +32,15 @@ class EncryptedOSSRewrapOperator(BaseOperator):
     :param dry_run: report ``would-rewrap`` without changing anything.
     :param fail_on_error: fail the task (after pushing the report under XCom key ``rewrap_report``)
         when any object failed.
+
+    ``oss_conn_id`` and ``matdesc`` (written with the new wrapped key): see
+    :class:`~airflow_provider_osscse.operators.base.EncryptedOSSBaseOperator`.
+
     :return: ``{"prefix", "bucket", "dry_run", "total", "counts": {status: n}, "to_versions",
         "failures": [{"key", "error"}]}``.
     """
 
-    template_fields: Sequence[str] = ("key", "bucket", "new_cmk", "decrypt_cmks", "oss_conn_id")
+    template_fields: Sequence[str] = osscse_template_fields("key", "bucket", "new_cmk")
     ui_color = "#fce4ec"
 
     def __init__(
@@ -43,9 +48,7 @@ class EncryptedOSSRewrapOperator(BaseOperator):
         *,
         key: str,
         bucket: str | None = None,
-        oss_conn_id: str = "oss_default",
         new_cmk: str | None = None,
-        decrypt_cmks: Sequence[str] = (),
         dry_run: bool = False,
         fail_on_error: bool = True,
         **kwargs: Any,
@@ -53,20 +56,26 @@ class EncryptedOSSRewrapOperator(BaseOperator):
         super().__init__(**kwargs)
         self.key = key
         self.bucket = bucket
-        self.oss_conn_id = oss_conn_id
         self.new_cmk = new_cmk
-        self.decrypt_cmks = decrypt_cmks
-        self.dry_run = dry_run
+        # Not ``self.dry_run``: that is BaseOperator's method (render the template fields only).
+        self.rewrap_dry_run = dry_run
         self.fail_on_error = fail_on_error
 
-    def execute(self, context: Context) -> dict[str, Any]:
-        from airflow_provider_osscse.hooks.encrypted_oss import EncryptedOSSHook
+    @property
+    def target_cmk(self) -> str | None:
+        """``new_cmk``, else the first of ``decrypt_cmks`` (rewrapped onto its newest version)."""
+        cmks = self.decrypt_cmk_list
+        return self.new_cmk or (cmks[0] if cmks else None)
 
-        cmks = [self.decrypt_cmks] if isinstance(self.decrypt_cmks, str) else list(self.decrypt_cmks)
-        target = self.new_cmk or (cmks[0] if cmks else None)
+    @property
+    def _hook_parameters(self) -> dict[str, Any]:
+        return {**super()._hook_parameters, "cmk": self.target_cmk}
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        target = self.target_cmk
         if not target:
             raise ValueError("give new_cmk, or decrypt_cmks whose first entry is rewrapped onto its newest version")
-        hook = EncryptedOSSHook(self.oss_conn_id, cmk=target, decrypt_cmks=cmks)
+        hook = self.hook
         bucket = hook.get_bucket(self.bucket).bucket_name
         if self.key == "" or self.key.endswith("/"):
             keys = [k for k in hook.list_keys(self.key, bucket) if not k.endswith("/")]
@@ -78,9 +87,9 @@ class EncryptedOSSRewrapOperator(BaseOperator):
         failures: list[dict[str, str]] = []
         for key in keys:
             try:
-                result = hook.rewrap(key, bucket, new_cmk=target, dry_run=self.dry_run)
+                result = hook.rewrap(key, bucket, new_cmk=target, dry_run=self.rewrap_dry_run)
                 status, error, to_version = result.status, result.error, result.to_version
-            except Exception as exc:  # one bad object must not stop the rotation of the others
+            except Exception as exc:  # noqa: BLE001 - one bad object must not stop the rotation of the others
                 status, error, to_version = "failed", f"{type(exc).__name__}: {exc}", None
             counts[status] += 1
             if to_version and status in ("rewrapped", "already-current", "would-rewrap"):
@@ -90,8 +99,13 @@ class EncryptedOSSRewrapOperator(BaseOperator):
                 if len(failures) < MAX_REPORTED_FAILURES:
                     failures.append({"key": key, "error": error or "unknown error"})
         report = {
-            "prefix": self.key, "bucket": bucket, "dry_run": self.dry_run, "total": len(keys),
-            "counts": dict(counts), "to_versions": dict(to_versions), "failures": failures,
+            "prefix": self.key,
+            "bucket": bucket,
+            "dry_run": self.rewrap_dry_run,
+            "total": len(keys),
+            "counts": dict(counts),
+            "to_versions": dict(to_versions),
+            "failures": failures,
         }
         self.log.info("Rewrap of oss://%s/%s: %s", bucket, self.key, dict(counts))
         if counts["failed"] and self.fail_on_error:

@@ -83,7 +83,7 @@ class EncryptedOSSKeySensor(BaseSensorOperator):
         if not is_cmk_reference(self.expected_cmk):
             return self.expected_cmk
         if self._expected_identity is None or self._expected_identity[0] != self.expected_cmk:
-            from airflow_provider_osscse.envelope.errors import CmkReferenceError
+            from airflow_provider_osscse.exceptions import CmkReferenceError
             from airflow_provider_osscse.keys.reference import resolve_cmk
 
             identity = resolve_cmk(self.expected_cmk).identity

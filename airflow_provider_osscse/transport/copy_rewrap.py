@@ -22,10 +22,6 @@ import oss2
 import oss2.exceptions
 
 from airflow_provider_osscse.envelope import headers as H
-from airflow_provider_osscse.envelope.errors import (
-    NoMatchingKeyError,
-    ObjectChangedError,
-)
 from airflow_provider_osscse.envelope.headers import is_encrypted, parse_envelope
 from airflow_provider_osscse.envelope.integrity import (
     INTEGRITY_HEADER,
@@ -36,6 +32,10 @@ from airflow_provider_osscse.envelope.keywrap import Cmk
 from airflow_provider_osscse.envelope.multipart import plan_parts
 from airflow_provider_osscse.envelope.reader import EnvelopeReader
 from airflow_provider_osscse.envelope.writer import rewrapped_metadata
+from airflow_provider_osscse.exceptions import (
+    NoMatchingKeyError,
+    ObjectChangedError,
+)
 from airflow_provider_osscse.transport.multipart_upload import (
     copy_part_action,
     run_multipart,
@@ -96,7 +96,7 @@ class CopyRewrapOperations(TransferBase):
         envelope = parse_envelope(stored.headers, object_name=stored.uri)
         if envelope.integrity is None or not envelope.integrity.bound or destination == stored.binding:
             return None
-        wrapper = keys() if callable(keys) and not isinstance(keys, Cmk) else keys
+        wrapper = keys() if callable(keys) else keys  # a CMK is not callable
         if wrapper is None:
             raise NoMatchingKeyError(
                 f"{stored.uri}: its integrity tag is bound to its bucket and key, so a copy needs the tag "
@@ -135,7 +135,7 @@ class CopyRewrapOperations(TransferBase):
             headers[H.PART_SIZE_HEADER] = str(plan.part_size)
         if stored.content_type:
             headers["Content-Type"] = stored.content_type
-        ranges = [(p.offset, p.offset + p.size - 1) for p in plan.parts()]
+        ranges = plan.byte_ranges()
 
         def unchanged() -> None:
             if self.head(stored.bucket, stored.key).etag != stored.etag:
@@ -175,12 +175,10 @@ class CopyRewrapOperations(TransferBase):
                                 error=f"{uri} is not client-side encrypted", **base)
         envelope = parse_envelope(stored.headers, object_name=uri)
         envelope.check_object_size(stored.size, object_name=uri)
-        select = getattr(keys, "select", None)
-        from_cmk = select(envelope.wrapped).reference if select else None
+        from_cmk = keys.cmk_for(envelope.wrapped).reference
         from_version = keys.key_version(envelope.wrapped)
-        new_wrapped = keys.rewrap(envelope.wrapped)
-        primary = getattr(keys, "primary", keys)
-        to_version = primary.key_version(new_wrapped)
+        new_wrapped = keys.rewrap(envelope.wrapped)  # native (Transit rewrap, KMS ReEncrypt) where it can be
+        to_version = keys.key_version(new_wrapped)
         if from_cmk == keys.reference and from_version == to_version:
             return RewrapResult(status="already-current", from_cmk=from_cmk, from_version=from_version,
                                 to_version=to_version, error=None, **base)

@@ -30,10 +30,6 @@ from dataclasses import dataclass
 
 import oss2.exceptions
 
-from airflow_provider_osscse.envelope.errors import (
-    NotEncryptedError,
-    ObjectChangedError,
-)
 from airflow_provider_osscse.envelope.headers import is_encrypted
 from airflow_provider_osscse.envelope.integrity import (
     IntegrityBuilder,
@@ -44,6 +40,10 @@ from airflow_provider_osscse.envelope.keywrap import Cmk
 from airflow_provider_osscse.envelope.ranges import RangePlan, plan_range
 from airflow_provider_osscse.envelope.reader import EnvelopeReader
 from airflow_provider_osscse.envelope.streams import iter_chunks
+from airflow_provider_osscse.exceptions import (
+    NotEncryptedError,
+    ObjectChangedError,
+)
 from airflow_provider_osscse.transport.atomic_file import atomic_write
 from airflow_provider_osscse.transport.file_download import (
     Sink,

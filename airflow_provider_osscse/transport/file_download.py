@@ -21,15 +21,16 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from typing import Literal
 
 import oss2
 
 from airflow_provider_osscse.envelope.aes_ctr import BLOCK_SIZE, CtrCipher
 from airflow_provider_osscse.envelope.integrity import IntegrityBuilder, SegmentHasher
+from airflow_provider_osscse.envelope.multipart import split_range
+from airflow_provider_osscse.retry import RetryPolicy
+from airflow_provider_osscse.transport.parallel import run_bounded
 from airflow_provider_osscse.transport.ranged_download import read_range_chunks
-from airflow_provider_osscse.transport.retry import RetryPolicy
 
 #: Bytes a worker reads from the response and decrypts at a time (its whole working set).
 PIECE_SIZE = 1024 * 1024
@@ -110,21 +111,8 @@ def download_to_fd(
         if on_range_done is not None:
             on_range_done(end - start + 1)
 
-    bounds = [(s, min(s + range_size, size) - 1) for s in range(0, size, range_size)]
-    if len(bounds) == 1 or max_workers <= 1:
-        for s, e in bounds:
-            one(s, e)
-        return
-    with ThreadPoolExecutor(max_workers=min(max_workers, len(bounds)), thread_name_prefix="osscse-range") as pool:
-        futures: set[Future[None]] = {pool.submit(one, s, e) for s, e in bounds}
-        done, pending = wait(futures, return_when=FIRST_EXCEPTION)
-        for future in done:
-            error = future.exception()
-            if error is not None:
-                for other in pending:
-                    other.cancel()
-                wait(pending)
-                raise error
+    bounds = split_range(0, size - 1, range_size)
+    run_bounded(lambda bound: one(*bound), bounds, max_workers=max_workers, thread_name_prefix="osscse-range")
 
 
 def _feed_segments(builder: IntegrityBuilder, hashers: list[SegmentHasher], position: int, data: memoryview) -> None:

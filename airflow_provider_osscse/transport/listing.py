@@ -20,20 +20,16 @@ from airflow_provider_osscse.transport.transfer_base import TransferBase
 
 def key_version_of(envelope: Envelope, keys: Cmk | None = None) -> str | None:
     """The CMK version that wrapped the data key: the given CMK's answer when it matches the object,
-    else the ``x-oss-meta-osscse-cmk-version`` header (or the earlier versions' matdesc entry), else
-    for Vault Transit the ``vault:vN:`` prefix of the wrapped key."""
-    from airflow_provider_osscse.keys.vault_transit import (
-        ciphertext_version,  # the one parse of vault:vN:
-    )
+    else for Vault Transit what the key itself would answer (the ``vault:vN:`` prefix), else the
+    ``x-oss-meta-osscse-cmk-version`` header (or the earlier versions' matdesc entry)."""
+    from airflow_provider_osscse.keys.vault_transit import transit_key_version  # the one Transit answer
 
     wrapped = envelope.wrapped
     if keys is not None and keys.matches(wrapped):
         return keys.key_version(wrapped)
-    if wrapped.cmk_version is not None:
-        return wrapped.cmk_version
     if wrapped.wrap_alg == H.WRAP_ALG_VAULT_TRANSIT:
-        return ciphertext_version(wrapped.wrapped_key)
-    return None
+        return transit_key_version(wrapped)
+    return wrapped.cmk_version
 
 
 class ListingOperations(TransferBase):

@@ -12,7 +12,8 @@ ETag is deliberately not re-derived and checked: the multipart ETag rule is not 
 and a wrong guess would delete every committed upload.
 
 The same driver copies server-side ranges (UploadPartCopy) for copy and rewrap: the part action is
-a parameter.
+a parameter. Part sizes and ranges are planned by :func:`~airflow_provider_osscse.envelope.multipart.plan_parts`
+(the one planner, which knows OSS's part limits); this module only drives the parts it is given.
 """
 
 from __future__ import annotations
@@ -20,23 +21,21 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Mapping
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 import oss2
 from oss2.models import PartInfo
 
+from airflow_provider_osscse.envelope.multipart import MAX_PART_COUNT
+from airflow_provider_osscse.exceptions import PartPlanError, TransferChecksumError
+from airflow_provider_osscse.retry import RetryPolicy
+from airflow_provider_osscse.transport.oss_client import without_client_crc
+from airflow_provider_osscse.transport.parallel import run_bounded
 from airflow_provider_osscse.transport.part_body import PartBody
 from airflow_provider_osscse.transport.progress import ProgressReporter
-from airflow_provider_osscse.transport.oss_client import without_client_crc
-from airflow_provider_osscse.transport.retry import RetryPolicy, TransferChecksumError
+from airflow_provider_osscse.transport.retry import DEFAULT_RETRY
 
 log = logging.getLogger(__name__)
-
-#: OSS refuses non-last parts smaller than this (and oss2 refuses to plan them).
-MIN_PART_SIZE = 100 * 1024
-#: OSS allows at most this many parts per upload.
-MAX_PARTS = 10_000
 
 #: ``send(upload_id, part_number) -> (etag, bytes_sent)``
 PartAction = Callable[[str, int], tuple[str, int]]
@@ -59,7 +58,7 @@ def run_multipart(
     init_headers: Mapping[str, str],
     complete_headers: Mapping[str, str] | None = None,
     max_workers: int = 4,
-    retry: RetryPolicy = RetryPolicy(),
+    retry: RetryPolicy = DEFAULT_RETRY,
     progress: ProgressReporter | None = None,
     before_complete: Callable[[], None] | None = None,
 ) -> MultipartOutcome:
@@ -68,8 +67,8 @@ def run_multipart(
     ``before_complete`` runs after the last part and may raise to abort (rewrap uses it to re-check
     the source ETag). The error that caused the abort propagates unchanged.
     """
-    if part_count < 1 or part_count > MAX_PARTS:
-        raise ValueError(f"a multipart upload has 1..{MAX_PARTS} parts, not {part_count}")
+    if part_count < 1 or part_count > MAX_PART_COUNT:
+        raise PartPlanError(f"a multipart upload has 1..{MAX_PART_COUNT} parts, not {part_count}")
     upload_id = retry.call(
         lambda: bucket.init_multipart_upload(key, headers=dict(init_headers)).upload_id,
         what=f"InitiateMultipartUpload {key!r}",
@@ -111,22 +110,7 @@ def _send_all(
         if progress is not None:
             progress.add(sent)
 
-    workers = max(1, min(max_workers, part_count))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="osscse-part") as pool:
-        in_flight: set[Future[None]] = set()
-        next_part = 1
-        while next_part <= part_count or in_flight:
-            while next_part <= part_count and len(in_flight) < workers:
-                in_flight.add(pool.submit(one, next_part))
-                next_part += 1
-            done, in_flight = wait(in_flight, return_when=FIRST_EXCEPTION)
-            for future in done:
-                error = future.exception()
-                if error is not None:
-                    for other in in_flight:
-                        other.cancel()
-                    wait(in_flight)
-                    raise error
+    run_bounded(one, range(1, part_count + 1), max_workers=max_workers, thread_name_prefix="osscse-part")
     return etags
 
 
@@ -141,7 +125,8 @@ def _abort(bucket: oss2.Bucket, key: str, upload_id: str, retry: RetryPolicy) ->
     except oss2.exceptions.NoSuchUpload:
         pass
     except Exception as error:  # noqa: BLE001 - reported, the original error wins
-        log.error("could not abort multipart upload of %r (upload id %s): %s", key, upload_id, error)
+        # No traceback: the original error propagates with its own; this one is only reported.
+        log.error("could not abort multipart upload of %r (upload id %s): %s", key, upload_id, error)  # noqa: TRY400
 
 
 def upload_part_action(
@@ -224,11 +209,3 @@ def copy_part_action(
 
 def _quoted(etag: str) -> str:
     return etag if etag.startswith('"') else f'"{etag}"'
-
-
-def plan_parts(size: int, part_size: int) -> list[tuple[int, int]]:
-    """Inclusive byte ranges of ``size`` bytes cut into ``part_size`` parts (one empty part for 0)."""
-    if size == 0:
-        return [(0, -1)]
-    return [(start, min(start + part_size, size) - 1) for start in range(0, size, part_size)]
-

@@ -25,14 +25,9 @@ from typing import Any
 
 import oss2
 
-from airflow_provider_osscse.envelope.errors import EnvelopeFormatError, OSSCSEError
 from airflow_provider_osscse.envelope.integrity import IntegrityPolicy
 from airflow_provider_osscse.envelope.matdesc import dump_matdesc
-
-
-class OssConnectionError(OSSCSEError, ValueError):
-    """The ``oss`` connection is incomplete or names an unsupported option."""
-
+from airflow_provider_osscse.exceptions import EnvelopeFormatError, OssConnectionError
 
 SIGNATURE_VERSIONS = ("v1", "v4")
 

@@ -15,7 +15,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import oss2
 
-from airflow_provider_osscse.transport.retry import RetryPolicy
+from airflow_provider_osscse.envelope.multipart import split_range
+from airflow_provider_osscse.retry import RetryPolicy
+from airflow_provider_osscse.transport.retry import DEFAULT_RETRY
 
 #: Ask OSS for RFC semantics: an unsatisfiable range is a 416, not silently the whole object.
 STANDARD_RANGE_HEADERS = {"x-oss-range-behavior": "standard"}
@@ -61,7 +63,7 @@ def fetch_range(
     end: int,
     *,
     etag: str | None = None,
-    retry: RetryPolicy = RetryPolicy(),
+    retry: RetryPolicy = DEFAULT_RETRY,
 ) -> bytes:
     """Bytes ``start..end`` (inclusive) of the stored object; retried on transient errors.
 
@@ -89,7 +91,7 @@ def iter_ranges(
     chunk_size: int,
     max_workers: int = 4,
     etag: str | None = None,
-    retry: RetryPolicy = RetryPolicy(),
+    retry: RetryPolicy = DEFAULT_RETRY,
     transform: Callable[[int, bytes], bytes] | None = None,
 ) -> Iterator[tuple[int, bytes]]:
     """Yield ``(offset, data)`` covering ``start..end`` (inclusive) in order, fetched in parallel.
@@ -105,7 +107,7 @@ def iter_ranges(
 
     if end < start:
         return
-    bounds = [(s, min(s + chunk_size, end + 1) - 1) for s in range(start, end + 1, chunk_size)]
+    bounds = split_range(start, end, chunk_size)
     if len(bounds) == 1 or max_workers <= 1:
         for s, e in bounds:
             yield s, fetch(s, e)

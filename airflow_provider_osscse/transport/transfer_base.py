@@ -11,20 +11,21 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import oss2
 import oss2.exceptions
 
 from airflow_provider_osscse.envelope import headers as H
-from airflow_provider_osscse.envelope.errors import ObjectNotFoundError
 from airflow_provider_osscse.envelope.integrity import IntegrityPolicy, ObjectBinding
+from airflow_provider_osscse.exceptions import ObjectNotFoundError
+from airflow_provider_osscse.retry import RetryPolicy
 from airflow_provider_osscse.transport.progress import (
     ProgressCallback,
     ProgressReporter,
 )
 from airflow_provider_osscse.transport.results import oss_uri
-from airflow_provider_osscse.transport.retry import RetryPolicy
+from airflow_provider_osscse.transport.retry import DEFAULT_RETRY
 
 log = logging.getLogger("airflow_provider_osscse.transport.encrypted_objects")
 
@@ -46,7 +47,7 @@ class TransferConfig:
     max_workers: int = 4
     integrity: IntegrityPolicy = IntegrityPolicy.REQUIRE
     allow_plaintext: bool = False
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    retry: RetryPolicy = DEFAULT_RETRY
     bind_integrity_tag: bool = True
 
     def __post_init__(self) -> None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from typing import cast
 
 import oss2
@@ -26,14 +25,15 @@ from airflow_provider_osscse.envelope.headers import (
     user_metadata_headers,
 )
 from airflow_provider_osscse.envelope.integrity import ObjectBinding
-from airflow_provider_osscse.envelope.keywrap import Cmk
+from airflow_provider_osscse.envelope.keywrap import Cmk, DataKeyRequest
 from airflow_provider_osscse.envelope.multipart import plan_parts
 from airflow_provider_osscse.envelope.writer import EnvelopeWriter
-from airflow_provider_osscse.keys.data_key_cache import new_data_key_for
+from airflow_provider_osscse.exceptions import PartPlanError
 from airflow_provider_osscse.transport.multipart_upload import (
     run_multipart,
     upload_part_action,
 )
+from airflow_provider_osscse.transport.parallel import run_bounded
 from airflow_provider_osscse.transport.part_body import (
     PartBody,
     PieceBuffers,
@@ -98,9 +98,9 @@ class UploadOperations(TransferBase):
     def _writer(self, cmk: Cmk, bucket: oss2.Bucket, key: str, size: int | None) -> EnvelopeWriter:
         """One data key per object, the tag bound to (bucket, key) unless unbound tags were asked for."""
         # The size lets an opt-in data-key cache enforce its byte bound; plain CMKs ignore it.
-        data_key, wrapped = new_data_key_for(cmk, size)
         binding = ObjectBinding(bucket.bucket_name, key) if self.config.bind_integrity_tag else None
-        return EnvelopeWriter(cmk, object_name=key, data_key=data_key, wrapped=wrapped, binding=binding)
+        return EnvelopeWriter(cmk, object_name=key, binding=binding,
+                              data_key_request=DataKeyRequest(plaintext_size=size))
 
     @staticmethod
     def _with_content_type(headers: dict[str, str], content_type: str | None) -> dict[str, str]:
@@ -146,9 +146,8 @@ class UploadOperations(TransferBase):
                 hasher.update(piece)
             hasher.finalize()
 
-        workers = max(1, min(self.config.max_workers, plan.part_count))
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="osscse-mac") as pool:
-            list(pool.map(mac, range(1, plan.part_count + 1)))
+        run_bounded(mac, range(1, plan.part_count + 1), max_workers=self.config.max_workers,
+                    thread_name_prefix="osscse-mac")
         tag = writer.finish_integrity(builder, plan.total_size)
         headers = self._with_content_type(
             writer.metadata(plaintext_length=plan.total_size, part_plan=plan, integrity=tag, user_metadata=metadata),
@@ -186,8 +185,8 @@ class UploadOperations(TransferBase):
         with spool:
             plan = plan_parts(total, part_size)
             if plan.part_size != part_size:  # more than 10,000 parts at this size: cannot re-segment
-                raise ValueError(f"stream of {total} bytes needs a part size above {part_size}; "
-                                 f"pass size= or a larger part_size")
+                raise PartPlanError(f"stream of {total} bytes needs a part size above {part_size}; "
+                                    "pass size= or a larger part_size")
             headers = self._with_content_type(
                 writer.metadata(plaintext_length=total, part_plan=plan, integrity=tag, user_metadata=metadata),
                 content_type)

@@ -259,9 +259,9 @@ def test_put_matdesc_entries_are_written_compact_and_a_malformed_one_is_a_usage_
 @pytest.fixture
 def lenient_conn(oss_env: Any) -> Iterator[str]:
     """Connection ``oss_lenient``: the test bucket with extra ``integrity: if-present`` (a deployment default)."""
-    from tests.transfer_fixtures import _oss_conn
+    from tests.transfer_fixtures import oss_conn
 
-    os.environ["AIRFLOW_CONN_OSS_LENIENT"] = _oss_conn(oss_env, integrity="if-present")
+    os.environ["AIRFLOW_CONN_OSS_LENIENT"] = oss_conn(oss_env, integrity="if-present")
     try:
         yield "oss_lenient"
     finally:

@@ -19,7 +19,7 @@ import hvac.exceptions
 import pytest
 
 from airflow_provider_osscse.cli import main
-from airflow_provider_osscse.envelope.errors import KeyNotFoundError
+from airflow_provider_osscse.exceptions import KeyNotFoundError
 from airflow_provider_osscse.hooks.encrypted_oss import EncryptedOSSHook
 
 from .conftest import BUCKET, THRESHOLD

@@ -17,16 +17,16 @@ from airflow_provider_osscse.envelope import (
     parse_matdesc,
     plan_parts,
 )
-from airflow_provider_osscse.envelope.errors import (
-    EnvelopeFormatError,
-    MetadataTooLargeError,
-    NotEncryptedError,
-    UnsupportedAlgorithmError,
-)
 from airflow_provider_osscse.envelope.headers import (
     CEK_ALG_HEADER,
     KEY_HEADER,
     WRAP_ALG_HEADER,
+)
+from airflow_provider_osscse.exceptions import (
+    EnvelopeFormatError,
+    MetadataTooLargeError,
+    NotEncryptedError,
+    UnsupportedAlgorithmError,
 )
 
 WRAPPED = WrappedDataKey(wrap_alg="RSA/NONE/PKCS1Padding", wrapped_key=b"K" * 256, wrapped_iv=b"I" * 256)

@@ -19,14 +19,6 @@ from airflow_provider_osscse.envelope import (
     parse_envelope,
     plan_parts,
 )
-from airflow_provider_osscse.envelope.errors import (
-    EnvelopeFormatError,
-    IntegrityError,
-    KeyUnwrapError,
-    NoMatchingKeyError,
-    UnauthenticatedObjectError,
-    UnsupportedAlgorithmError,
-)
 from airflow_provider_osscse.envelope.headers import (
     CEK_ALG_HEADER,
     CMK_HEADER,
@@ -35,6 +27,14 @@ from airflow_provider_osscse.envelope.headers import (
     WRAP_ALG_HEADER,
 )
 from airflow_provider_osscse.envelope.integrity import INTEGRITY_HEADER
+from airflow_provider_osscse.exceptions import (
+    EnvelopeFormatError,
+    IntegrityError,
+    KeyUnwrapError,
+    NoMatchingKeyError,
+    UnauthenticatedObjectError,
+    UnsupportedAlgorithmError,
+)
 from airflow_provider_osscse.keys.local_rsa import LocalRsaKey
 
 SEG = 64 * 1024

@@ -22,7 +22,6 @@ from airflow_provider_osscse.envelope import (
     encrypt_object,
     parse_envelope,
 )
-from airflow_provider_osscse.envelope.errors import EnvelopeFormatError, IntegrityError
 from airflow_provider_osscse.envelope.headers import (
     CMK_HEADER,
     CMK_VERSION_HEADER,
@@ -30,6 +29,7 @@ from airflow_provider_osscse.envelope.headers import (
 )
 from airflow_provider_osscse.envelope.integrity import INTEGRITY_HEADER, MAX_SEGMENT_COUNT, rebind_tag
 from airflow_provider_osscse.envelope.matdesc import MATDESC_HEADER
+from airflow_provider_osscse.exceptions import EnvelopeFormatError, IntegrityError
 
 SEG = 64 * 1024
 PLAIN = os.urandom(3 * SEG + 123)

@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import io
+import threading
+import uuid
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import requests
 
 from airflow_provider_osscse.hooks.encrypted_oss import EncryptedOSSHook
 from airflow_provider_osscse.keys.data_key_cache import DataKeyCacheLimits
@@ -43,3 +50,37 @@ def test_hook_without_data_key_cache_gives_every_object_its_own_data_key(
     for i in range(3):
         hook.upload(io.BytesIO(b"x"), f"dk-nocache/{i}")
     assert len({_headers(oss_env, f"dk-nocache/{i}")[KEY_HEADER] for i in range(3)}) == 3
+
+
+def _requests_to(address: str, monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
+    """Every HTTP request this process sends to ``address`` (OpenBao), as ``"METHOD /path"``: the
+    calls go through unchanged, only counted (whatever client the hook's Vault connection built)."""
+    calls: Counter[str] = Counter()
+    lock = threading.Lock()
+    send = requests.Session.send
+
+    def counting_send(self: requests.Session, request: requests.PreparedRequest, **kwargs: Any) -> Any:
+        if (request.url or "").startswith(address):
+            with lock:
+                calls[f"{request.method} {urlsplit(request.url).path}"] += 1
+        return send(self, request, **kwargs)
+
+    monkeypatch.setattr(requests.Session, "send", counting_send)
+    return calls
+
+
+def test_hook_with_data_key_cache_rewraps_transit_objects_with_vault_rewrap_never_decrypting(
+    make_hook: Callable[..., EncryptedOSSHook], transit_ref: Any, osscse_openbao: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    name = f"dk-cache-rotating-{uuid.uuid4().hex[:8]}"  # its own key: this test rotates it
+    ref = transit_ref(name)
+    cached = make_hook(cmk=ref, data_key_cache=DataKeyCacheLimits(max_objects=5, iv_batch_size=5))
+    cached.upload(io.BytesIO(b"row 1"), "dk-cache/rewrap")
+    transit_ref.client.secrets.transit.rotate_key(name)
+    calls = _requests_to(osscse_openbao.address, monkeypatch)
+    result = cached.rewrap("dk-cache/rewrap")
+    assert result.status == "rewrapped" and (result.from_version, result.to_version) == ("v1", "v2")
+    assert calls[f"POST /v1/transit/rewrap/{name}"] == 1, dict(calls)
+    assert not [c for c in calls if "/decrypt/" in c or "/encrypt/" in c], "the data key never left Vault"
+    assert make_hook(cmk=ref, integrity="require").read("dk-cache/rewrap") == b"row 1"

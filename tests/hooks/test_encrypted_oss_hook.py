@@ -12,7 +12,7 @@ from typing import Any, Callable
 import oss2
 import pytest
 
-from airflow_provider_osscse.envelope.errors import (
+from airflow_provider_osscse.exceptions import (
     CmkError,
     IntegrityError,
     NotEncryptedError,

@@ -10,7 +10,7 @@ import oss2
 import pytest
 from oss2.crypto import RsaProvider
 
-from airflow_provider_osscse.envelope.errors import UnauthenticatedObjectError
+from airflow_provider_osscse.exceptions import UnauthenticatedObjectError
 from airflow_provider_osscse.hooks.encrypted_oss import EncryptedOSSHook
 
 from .conftest import BUCKET, PART

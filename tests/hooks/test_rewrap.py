@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import uuid
 from typing import Any, Callable
 
 import pytest
@@ -36,12 +37,13 @@ def test_rewrap_rsa_to_vault_keeps_content_metadata_and_tag(
 
 
 def test_rewrap_same_transit_key_moves_to_newest_version(make_hook: Callable[..., EncryptedOSSHook], transit_ref: Any) -> None:
-    ref = transit_ref("rotating")
+    name = f"rotating-{uuid.uuid4().hex[:8]}"  # its own key: this test rotates it
+    ref = transit_ref(name)
     hook = make_hook(cmk=ref)
     data = os.urandom(3 * PART)
     hook.upload(io.BytesIO(data), "rewrap/rotate")
     assert hook.inspect("rewrap/rotate").key_version == "v1"
-    transit_ref.client.secrets.transit.rotate_key("rotating")
+    transit_ref.client.secrets.transit.rotate_key(name)
     dry = hook.rewrap("rewrap/rotate", dry_run=True)
     assert dry.status == "would-rewrap" and hook.inspect("rewrap/rotate").key_version == "v1"
     result = hook.rewrap("rewrap/rotate")

@@ -30,12 +30,6 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from oss2.crypto import RsaProvider
 
-from airflow_provider_osscse.envelope.errors import (
-    EnvelopeFormatError,
-    IntegrityError,
-    ObjectChangedError,
-    UnauthenticatedObjectError,
-)
 from airflow_provider_osscse.envelope.headers import (
     CMK_HEADER,
     CMK_VERSION_HEADER,
@@ -44,9 +38,15 @@ from airflow_provider_osscse.envelope.headers import (
 )
 from airflow_provider_osscse.envelope.integrity import INTEGRITY_HEADER
 from airflow_provider_osscse.envelope.matdesc import MATDESC_HEADER
+from airflow_provider_osscse.exceptions import (
+    EnvelopeFormatError,
+    IntegrityError,
+    ObjectChangedError,
+    UnauthenticatedObjectError,
+)
 from airflow_provider_osscse.hooks.encrypted_oss import EncryptedOSSHook
 from airflow_provider_osscse.transport.results import PlaintextBytes, PlaintextStream
-from tests.transfer_fixtures import _oss_conn
+from tests.transfer_fixtures import oss_conn
 
 from .conftest import BUCKET, PART
 
@@ -229,7 +229,7 @@ def test_the_connection_extra_sets_the_deployments_default_and_the_hook_argument
     _, meta = _stored(oss_env, key)
     del meta[INTEGRITY_HEADER]
     _set_metadata(oss_env, key, meta)
-    monkeypatch.setenv("AIRFLOW_CONN_OSS_LENIENT", _oss_conn(oss_env, integrity="if-present"))
+    monkeypatch.setenv("AIRFLOW_CONN_OSS_LENIENT", oss_conn(oss_env, integrity="if-present"))
     assert make_hook("oss_lenient").read(key).integrity == "unauthenticated"
     with pytest.raises(UnauthenticatedObjectError):
         make_hook("oss_lenient", integrity="require").read(key)
@@ -389,7 +389,7 @@ def test_configured_matdesc_is_written_compact_and_read_by_oss2_with_the_same_ma
     crypto = _crypto_bucket(hook, rsa_ref, mat_desc={"team": "finance", "env": "prod"})
     assert crypto.get_object("secure/matdesc/hook").read() == data
     assert hook.read("secure/matdesc/hook") == data  # reads never need the matdesc
-    monkeypatch.setenv("AIRFLOW_CONN_OSS_MATDESC", _oss_conn(oss_env, matdesc=json.dumps({"team": "ops"})))
+    monkeypatch.setenv("AIRFLOW_CONN_OSS_MATDESC", oss_conn(oss_env, matdesc=json.dumps({"team": "ops"})))
     make_hook("oss_matdesc").upload(io.BytesIO(data), "secure/matdesc/extra")
     make_hook("oss_matdesc", matdesc={}).upload(io.BytesIO(data), "secure/matdesc/overridden")
     assert _stored(oss_env, "secure/matdesc/extra")[1][MATDESC_HEADER] == '{"team":"ops"}'

@@ -26,9 +26,9 @@ import pytest
 from oss2.crypto import AliKMSProvider
 
 from airflow_provider_osscse.envelope import EnvelopeReader
-from airflow_provider_osscse.envelope.errors import KeyUnwrapError
+from airflow_provider_osscse.exceptions import KeyUnwrapError
+from airflow_provider_osscse.hooks.alicloud_kms import AlicloudKmsHook
 from airflow_provider_osscse.hooks.encrypted_oss import EncryptedOSSHook
-from airflow_provider_osscse.keys.alicloud_kms import AlicloudKmsHook
 from airflow_provider_osscse.keys.keyring import Keyring
 
 PART = 102_400

@@ -21,7 +21,7 @@ from typing import Any
 import oss2
 import pytest
 
-from airflow_provider_osscse.envelope.errors import KeyUnwrapError, NoMatchingKeyError
+from airflow_provider_osscse.exceptions import KeyUnwrapError, KmsKeyMismatchError, NoMatchingKeyError
 from airflow_provider_osscse.hooks.encrypted_oss import EncryptedOSSHook
 
 CMK_HEADER = "x-oss-meta-osscse-cmk"
@@ -101,6 +101,8 @@ def test_hook_for_tenant_a_refuses_a_tenant_b_object_relabelled_to_a(
         with pytest.raises(KeyUnwrapError) as caught:
             attempt()
         assert "KMS" in str(caught.value) or "candidate" in str(caught.value)
+        assert caught.value.object_name == f"oss://{tenants['bucket']}/{key}"  # named on the provider's own error
+        assert isinstance(caught.value, KmsKeyMismatchError), type(caught.value)
     destination = tmp_path / "out.bin"
     with pytest.raises(KeyUnwrapError):
         reader_a.download(key, destination)

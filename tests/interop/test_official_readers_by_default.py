@@ -30,7 +30,7 @@ from typing import Any
 import oss2
 import pytest
 
-from airflow_provider_osscse.envelope.errors import UnauthenticatedObjectError
+from airflow_provider_osscse.exceptions import UnauthenticatedObjectError
 from airflow_provider_osscse.hooks.encrypted_oss import EncryptedOSSHook
 from tests.interop.official_sdks import (
     CMK_HEADER,
@@ -48,15 +48,7 @@ from tests.interop.official_sdks import (
     v2_put,
     write_legacy_object,
 )
-from tests.transfer_fixtures import (  # noqa: F401 - pytest fixtures used by name
-    BUCKET,
-    PART,
-    THRESHOLD,
-    _oss_conn,
-    oss_env,
-    other_rsa_ref,
-    rsa_ref,
-)
+from tests.transfer_fixtures import BUCKET, PART, THRESHOLD, oss_conn
 
 SINGLE = 7_000
 MULTI = 3 * PART + 777  # > THRESHOLD: the hook uploads it in 4 parts of PART bytes
@@ -189,7 +181,7 @@ def oss_matdesc_conn(oss_env: Any, request: pytest.FixtureRequest) -> Iterator[s
     JSON object in the extra or as a string holding one (what a text field in the UI stores)."""
     name = "AIRFLOW_CONN_OSS_MATDESC"
     value: Any = dict(TEAM) if request.param == "json-object" else json.dumps(TEAM)
-    os.environ[name] = _oss_conn(oss_env, matdesc=value)
+    os.environ[name] = oss_conn(oss_env, matdesc=value)
     try:
         yield "oss_matdesc"
     finally:

@@ -10,6 +10,7 @@ import pytest
 
 from airflow_provider_osscse.keys.retry import RetryPolicy
 from airflow_provider_osscse.testing.openbao import OpenBaoServer
+from tests.transfer_fixtures import oss_env  # noqa: F401 - a pytest fixture (least-privilege tests)
 
 #: Keeps "unreachable service" tests to milliseconds.
 FAST_RETRY = RetryPolicy(attempts=3, initial_backoff=0.01, max_backoff=0.02, max_total_seconds=1.0)

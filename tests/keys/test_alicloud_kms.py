@@ -11,14 +11,16 @@ import pytest
 from alibabacloud_kms20160120.client import Client
 from alibabacloud_tea_openapi.utils_models import Config
 
-from airflow_provider_osscse.envelope.errors import (
+from airflow_provider_osscse.envelope.keywrap import DataKey, WrappedDataKey
+from airflow_provider_osscse.exceptions import (
+    InsecureKmsConnectionError,
     KeyNotFoundError,
     KeyPermissionError,
     KeyServiceUnavailableError,
     KeyUnwrapError,
 )
-from airflow_provider_osscse.envelope.keywrap import DataKey, WrappedDataKey
-from airflow_provider_osscse.keys.alicloud_kms import AlicloudKmsHook, AlicloudKmsKey
+from airflow_provider_osscse.hooks.alicloud_kms import AlicloudKmsHook
+from airflow_provider_osscse.keys.alicloud_kms import AlicloudKmsKey
 from airflow_provider_osscse.keys.keyring import Keyring
 from airflow_provider_osscse.keys.reference import resolve_cmk
 from airflow_provider_osscse.keys.rotation import rewrap_data_key
@@ -242,8 +244,6 @@ def _kms_connection(monkeypatch, conn_id: str, server, **extra: str) -> None:
 def test_http_to_a_non_loopback_kms_endpoint_is_refused_naming_the_connection(
     osscse_kms_server, monkeypatch, endpoint: str
 ) -> None:
-    from airflow_provider_osscse.keys.alicloud_kms import InsecureKmsConnectionError
-
     _kms_connection(monkeypatch, "kms_plain_http", osscse_kms_server, endpoint=endpoint, protocol="HTTP")
     hook = AlicloudKmsHook(kms_conn_id="kms_plain_http")
     with pytest.raises(InsecureKmsConnectionError, match="kms_plain_http") as caught:
@@ -256,8 +256,6 @@ def test_http_to_a_non_loopback_kms_endpoint_is_refused_naming_the_connection(
 
 
 def test_http_to_the_default_public_endpoint_is_refused(osscse_kms_server, monkeypatch) -> None:
-    from airflow_provider_osscse.keys.alicloud_kms import InsecureKmsConnectionError
-
     _kms_connection(monkeypatch, "kms_http_default", osscse_kms_server, protocol="http")
     with pytest.raises(InsecureKmsConnectionError, match="kms.cn-hangzhou.aliyuncs.com"):
         AlicloudKmsHook(kms_conn_id="kms_http_default").client

@@ -26,7 +26,7 @@ from alibabacloud_tea_openapi.utils_models import Config
 from hvac.adapters import JSONAdapter
 
 from airflow_provider_osscse.envelope.aes_ctr import CtrCipher
-from airflow_provider_osscse.envelope.keywrap import DataKey, Cmk, WrappedDataKey
+from airflow_provider_osscse.envelope.keywrap import Cmk, DataKey, DataKeyRequest, WrappedDataKey
 from airflow_provider_osscse.keys.alicloud_kms import AlicloudKmsKey
 from airflow_provider_osscse.keys.data_key_cache import (
     CachingKeyWrapper,
@@ -34,7 +34,6 @@ from airflow_provider_osscse.keys.data_key_cache import (
     DataKeyCacheLimits,
     UnwrapCache,
     UnwrapCacheLimits,
-    new_data_key_for,
     with_data_key_cache,
 )
 from airflow_provider_osscse.keys.keyring import Keyring
@@ -45,6 +44,11 @@ from tests.keys.counting_key import CountingKey
 from tests.keys.rsa_forms import pem
 
 SMALL = 1024  # bytes per "small object"
+
+
+def sized_data_key(cmk: Cmk, size: int | None) -> tuple[DataKey, WrappedDataKey]:
+    """What a writer asks of any CMK: a data key for an object of ``size`` bytes (a request object)."""
+    return cmk.new_data_key(DataKeyRequest(plaintext_size=size))
 
 
 class CountingAdapter(JSONAdapter):
@@ -106,7 +110,7 @@ def test_transit_k_small_objects_cost_at_most_ceil_k_over_pool_calls(
     transit, adapter = counted_transit
     k, pool = 45, 10
     cmk = with_data_key_cache(transit, DataKeyCacheLimits(iv_batch_size=pool))
-    results = [new_data_key_for(cmk, SMALL) for _ in range(k)]
+    results = [sized_data_key(cmk, SMALL) for _ in range(k)]
     assert _encrypts(adapter, transit_key) == math.ceil(k / pool) == 5
     assert adapter.calls[f"GET v1/transit/keys/{transit_key}"] == 1  # the key-exists check, once
     assert sum(adapter.calls.values()) == 5 + 1  # nothing else (no datakey)
@@ -122,8 +126,8 @@ def test_cache_is_off_by_default_a_plain_provider_calls_the_service_every_time(
 ) -> None:
     transit, adapter = counted_transit
     assert with_data_key_cache(transit, None) is transit
-    results = [new_data_key_for(transit, SMALL) for _ in range(5)]
-    results += [CachingKeyWrapper(transit).new_data_key(plaintext_size=SMALL) for _ in range(2)]
+    results = [sized_data_key(transit, SMALL) for _ in range(5)]
+    results += [CachingKeyWrapper(transit).new_data_key(DataKeyRequest(plaintext_size=SMALL)) for _ in range(2)]
     assert _encrypts(adapter, transit_key) == 7
     assert len({ck.key for ck, _ in results}) == 7
     _check_objects(results, transit)
@@ -144,7 +148,7 @@ def test_kms_cache_saves_generate_data_key_but_keeps_one_encrypt_per_iv(osscse_k
 
     counted.calls.clear()
     cmk = with_data_key_cache(plain, DataKeyCacheLimits(iv_batch_size=50))
-    results = [new_data_key_for(cmk, SMALL) for _ in range(10)]
+    results = [sized_data_key(cmk, SMALL) for _ in range(10)]
     assert counted.calls == {"Encrypt": 11}  # data key once + one per IV; no GenerateDataKey
     assert len({w.wrapped_key for _, w in results}) == 1
     assert {w.cmk_version for _, w in results} != {None}
@@ -160,7 +164,7 @@ def test_rsa_and_vault_kv_batch_locally_and_stay_readable(kind: str, vault_root:
         vault_root.secrets.kv.v2.create_or_update_secret(path=path, secret={"private_key": pem(0, "pkcs8").decode()})
         inner = VaultKvRsaKey(vault_root, secret_path=path)
     cmk = with_data_key_cache(inner, DataKeyCacheLimits(iv_batch_size=4))
-    results = [new_data_key_for(cmk, SMALL) for _ in range(9)]
+    results = [sized_data_key(cmk, SMALL) for _ in range(9)]
     assert len({w.wrapped_key for _, w in results}) == 1 and cmk.cache.stats()["iv_batches"] == 3  # type: ignore[attr-defined]
     if kind == "vault-kv":
         assert {w.cmk_version for _, w in results} == {"1"}
@@ -171,7 +175,7 @@ def test_a_cmk_without_wrap_ivs_falls_back_to_one_wrap_per_object() -> None:
     rsa = LocalRsaKey(private_key_pem=pem(1, "pkcs8"), reference="rsa-1")
     keyring = Keyring(rsa)  # a Cmk that does not implement wrap_ivs
     cache = DataKeyCache(DataKeyCacheLimits(iv_batch_size=10))
-    results = [cache.new_data_key(keyring, SMALL) for _ in range(4)]
+    results = [cache.new_data_key(keyring, DataKeyRequest(plaintext_size=SMALL)) for _ in range(4)]
     assert len({ck.key for ck, _ in results}) == 1 and cache.stats()["iv_batches"] == 4
     _check_objects(results, rsa)
 
@@ -187,21 +191,21 @@ def test_object_byte_and_age_limits_each_force_a_new_data_key(
 ) -> None:
     transit, _ = counted_transit
     by_objects = with_data_key_cache(transit, DataKeyCacheLimits(max_objects=3, iv_batch_size=10))
-    results = [new_data_key_for(by_objects, 10) for _ in range(7)]
+    results = [sized_data_key(by_objects, 10) for _ in range(7)]
     assert _data_keys(results) == [3, 3, 1]
 
     by_bytes = with_data_key_cache(transit, DataKeyCacheLimits(max_bytes=100))
-    sized = [new_data_key_for(by_bytes, n) for n in (40, 40, 40, 100, 0)]
+    sized = [sized_data_key(by_bytes, n) for n in (40, 40, 40, 100, 0)]
     assert _data_keys(sized) == [2, 1, 2]  # 40+40 | 40 (+100 > 100) | 100 + 0
     cache = by_bytes.cache  # type: ignore[attr-defined]
-    new_data_key_for(by_bytes, 101)  # larger than max_bytes: never cached
-    new_data_key_for(by_bytes, None)  # unknown size: never cached
+    sized_data_key(by_bytes, 101)  # larger than max_bytes: never cached
+    sized_data_key(by_bytes, None)  # unknown size: never cached
     assert cache.stats()["uncached"] == 2
 
     by_age = with_data_key_cache(transit, DataKeyCacheLimits(max_age_seconds=0.2))
-    first = [new_data_key_for(by_age, 1) for _ in range(2)]
+    first = [sized_data_key(by_age, 1) for _ in range(2)]
     time.sleep(0.25)
-    later = new_data_key_for(by_age, 1)
+    later = sized_data_key(by_age, 1)
     assert first[0][0].key == first[1][0].key != later[0].key
     _check_objects(results + sized + first + [later], VaultTransitKey(vault_root, key_name=transit_key))
 
@@ -211,9 +215,9 @@ def test_transit_rotation_retires_the_data_key_at_the_next_batch(
 ) -> None:
     transit, _ = counted_transit
     cmk = with_data_key_cache(transit, DataKeyCacheLimits(iv_batch_size=2))
-    before = [new_data_key_for(cmk, SMALL) for _ in range(2)]
+    before = [sized_data_key(cmk, SMALL) for _ in range(2)]
     vault_root.secrets.transit.rotate_key(transit_key)
-    after = [new_data_key_for(cmk, SMALL) for _ in range(2)]  # batch came back vault:v2: → new key
+    after = [sized_data_key(cmk, SMALL) for _ in range(2)]  # batch came back vault:v2: → new key
     assert {w.wrapped_key[:9] for _, w in before} == {b"vault:v1:"}
     assert {w.wrapped_key[:9] for _, w in after} == {w.wrapped_iv[:9] for _, w in after} == {b"vault:v2:"}
     assert before[0][0].key != after[0][0].key
@@ -245,7 +249,7 @@ def test_eight_threads_get_distinct_ivs_and_correct_counts(
     def write() -> None:
         start.wait()
         for _ in range(12):
-            item = new_data_key_for(cmk, SMALL)
+            item = sized_data_key(cmk, SMALL)
             with lock:
                 results.append(item)
 
@@ -270,7 +274,7 @@ def test_caches_refuse_pickling_and_show_no_secret(
     transit, _ = counted_transit
     cmk = with_data_key_cache(transit, DataKeyCacheLimits(), unwrap_limits=UnwrapCacheLimits())
     with caplog.at_level(logging.DEBUG):
-        results = [new_data_key_for(cmk, SMALL) for _ in range(3)]
+        results = [sized_data_key(cmk, SMALL) for _ in range(3)]
         cmk.unwrap(results[0][1])
     assert isinstance(cmk, CachingKeyWrapper)
     for holder in (cmk, cmk.cache, cmk.unwrap_cache, DataKeyCache(), UnwrapCache()):

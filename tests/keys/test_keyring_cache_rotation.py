@@ -5,8 +5,8 @@ from __future__ import annotations
 import hvac
 import pytest
 
-from airflow_provider_osscse.envelope.errors import NoMatchingKeyError
 from airflow_provider_osscse.envelope.keywrap import DataKey, WrappedDataKey
+from airflow_provider_osscse.exceptions import NoMatchingKeyError
 from airflow_provider_osscse.keys.keyring import Keyring
 from airflow_provider_osscse.keys.local_rsa import LocalRsaKey
 from airflow_provider_osscse.keys.rotation import rewrap_data_key, rewrap_to_latest

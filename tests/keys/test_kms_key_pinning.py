@@ -19,9 +19,9 @@ import pytest
 from alibabacloud_kms20160120.client import Client
 from alibabacloud_tea_openapi.utils_models import Config
 
-from airflow_provider_osscse.envelope.errors import KeyPermissionError, KeyUnwrapError
 from airflow_provider_osscse.envelope.keywrap import DataKey, WrappedDataKey
-from airflow_provider_osscse.keys.alicloud_kms import AlicloudKmsKey, KmsKeyMismatchError, kms_identity
+from airflow_provider_osscse.exceptions import KeyPermissionError, KeyUnwrapError, KmsKeyMismatchError
+from airflow_provider_osscse.keys.alicloud_kms import AlicloudKmsKey, kms_identity
 from airflow_provider_osscse.keys.rotation import rewrap_data_key
 from airflow_provider_osscse.testing.kms_server import LocalKMSServer
 from tests.keys.conftest import FAST_RETRY

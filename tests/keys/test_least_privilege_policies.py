@@ -29,14 +29,16 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from airflow_provider_osscse.envelope.errors import KeyPermissionError, KeyUnwrapError
+from airflow_provider_osscse.exceptions import KeyPermissionError, KeyUnwrapError
 from airflow_provider_osscse.hooks.encrypted_oss import EncryptedOSSHook
 from airflow_provider_osscse.testing.openbao import OpenBaoServer
-from tests.transfer_fixtures import PART, THRESHOLD, oss_env  # noqa: F401 - oss_env is a fixture used here
+from tests.transfer_fixtures import PART, THRESHOLD
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "key-custody.md"
-KMS_MODULE = ROOT / "airflow_provider_osscse" / "keys" / "alicloud_kms.py"
+#: The modules that call KMS: the CMK (transfers) and the hook (the connection's "Test" button).
+KMS_MODULES = (ROOT / "airflow_provider_osscse" / "keys" / "alicloud_kms.py",
+               ROOT / "airflow_provider_osscse" / "hooks" / "alicloud_kms.py")
 SECTION = "## Least privilege: policies per role"
 #: Example names in the docs, replaced by fresh ones per test.
 TRANSIT_KEY_EXAMPLE = "osscse-orders"
@@ -88,11 +90,11 @@ def ram_actions(policy: dict[str, Any]) -> set[str]:
 
 
 def kms_actions_called_by_the_provider() -> set[str]:
-    """Every KMS action named in ``keys/alicloud_kms.py``: the provider's RPC calls by action name
-    (``_call("X"``, ``_call_in_body("X"``, ...) and the SDK's generated ``*_with_options`` methods
+    """Every KMS action named in ``keys/alicloud_kms.py`` and ``hooks/alicloud_kms.py``: RPC calls by action name
+    (``call("X"``, ``call_in_body("X"``, ...) and the SDK's generated ``*_with_options`` methods
     (snake case back to the action name)."""
-    source = KMS_MODULE.read_text(encoding="utf-8")
-    named = set(re.findall(r'_call\w*\(\s*"([A-Z][A-Za-z]+)"', source))
+    source = "\n".join(module.read_text(encoding="utf-8") for module in KMS_MODULES)
+    named = set(re.findall(r'call\w*\(\s*"([A-Z][A-Za-z]+)"', source))
     generated = {
         "".join(part.capitalize() for part in name.split("_"))
         for name in re.findall(r"\.([a-z_]+)_with_options\(", source)

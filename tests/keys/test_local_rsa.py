@@ -12,9 +12,9 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from airflow_provider_osscse.envelope.errors import CmkReferenceError, KeyUnwrapError
 from airflow_provider_osscse.envelope.headers import parse_envelope
 from airflow_provider_osscse.envelope.keywrap import DataKey, WrappedDataKey
+from airflow_provider_osscse.exceptions import CmkReferenceError, KeyUnwrapError
 from airflow_provider_osscse.keys.local_rsa import LocalRsaKey, WeakRsaKeyError
 from airflow_provider_osscse.keys.rsa_file import load_rsa_file_key
 from airflow_provider_osscse.keys.rsa_pem import rsa_identity

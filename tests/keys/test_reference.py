@@ -8,8 +8,8 @@ from pathlib import Path
 import hvac
 import pytest
 
-from airflow_provider_osscse.envelope.errors import CmkReferenceError, WeakRsaKeyError
 from airflow_provider_osscse.envelope.keywrap import DataKey
+from airflow_provider_osscse.exceptions import CmkConnectionNotFoundError, CmkReferenceError, WeakRsaKeyError
 from airflow_provider_osscse.keys.reference import parse_cmk_reference, resolve_cmk
 from airflow_provider_osscse.keys.vault_transit import VaultTransitKey
 from airflow_provider_osscse.testing.openbao import OpenBaoServer
@@ -50,8 +50,9 @@ def test_malformed_or_unknown_references_raise_cmk_reference_error_naming_them(r
 
 
 def test_missing_airflow_connection_is_a_cmk_reference_error() -> None:
-    with pytest.raises(CmkReferenceError, match="connection 'no_such_vault' is not defined"):
+    with pytest.raises(CmkConnectionNotFoundError, match="connection 'no_such_vault' is not defined") as caught:
         resolve_cmk("vault-transit://no_such_vault/transit/orders")
+    assert isinstance(caught.value, CmkReferenceError)
 
 
 def test_vault_transit_reference_resolves_through_the_real_airflow_vault_hook(

@@ -7,8 +7,8 @@ import uuid
 import hvac
 import pytest
 
-from airflow_provider_osscse.envelope.errors import KeyNotFoundError, KeyUnwrapError, NoMatchingKeyError
 from airflow_provider_osscse.envelope.keywrap import DataKey, WrappedDataKey
+from airflow_provider_osscse.exceptions import KeyNotFoundError, KeyUnwrapError, NoMatchingKeyError
 from airflow_provider_osscse.keys.local_rsa import LocalRsaKey
 from airflow_provider_osscse.keys.vault_kv import VaultKvRsaKey
 from tests.keys.conftest import FAST_RETRY

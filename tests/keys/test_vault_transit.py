@@ -14,14 +14,14 @@ import hvac.exceptions
 import pytest
 import requests
 
-from airflow_provider_osscse.envelope.errors import (
+from airflow_provider_osscse.envelope.keywrap import DataKey, WrappedDataKey
+from airflow_provider_osscse.exceptions import (
     KeyNotFoundError,
     KeyPermissionError,
     KeyServiceError,
     KeyServiceUnavailableError,
     KeyUnwrapError,
 )
-from airflow_provider_osscse.envelope.keywrap import DataKey, WrappedDataKey
 from airflow_provider_osscse.keys.vault_transit import VaultTransitKey
 from airflow_provider_osscse.testing.openbao import OpenBaoServer
 from tests.keys.conftest import FAST_RETRY

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from airflow_provider_osscse.envelope.errors import UnsafeObjectKeyError
+from airflow_provider_osscse.exceptions import UnsafeObjectKeyError
 from airflow_provider_osscse.operators.local_paths import (
     destination_for_key,
     expand_local_source,

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_osscse.envelope.errors import IntegrityError, UnauthenticatedObjectError
+from airflow_provider_osscse.exceptions import IntegrityError, UnauthenticatedObjectError
 from airflow_provider_osscse.hooks.encrypted_oss import EncryptedOSSHook
 from airflow_provider_osscse.operators.encrypted_oss_to_local import EncryptedOSSToLocalFilesystemOperator
 from airflow_provider_osscse.operators.local_to_encrypted_oss import LocalFilesystemToEncryptedOSSOperator

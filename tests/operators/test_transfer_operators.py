@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import uuid
 from pathlib import Path
 from typing import Any
 
 import oss2
 import pytest
 
-from airflow_provider_osscse.envelope.errors import UnsafeObjectKeyError
+from airflow_provider_osscse.exceptions import UnsafeObjectKeyError
 from airflow_provider_osscse.hooks.encrypted_oss import EncryptedOSSHook
 from airflow_provider_osscse.operators.encrypted_oss_to_local import EncryptedOSSToLocalFilesystemOperator
 from airflow_provider_osscse.operators.local_to_encrypted_oss import LocalFilesystemToEncryptedOSSOperator
@@ -147,12 +148,13 @@ def test_rewrap_dry_run_then_rotation_then_rerun_is_already_current(osscse_servi
     h = hook()
     for i in range(2):
         h.upload([f"object {i}".encode()], f"ops/rotate/{i}.txt", TEST_BUCKET)
-    seed.ensure_transit_key(osscse_services["vault"], "osscse-rotate")
-    cmk = "vault-transit://vault_default/transit/osscse-rotate"
+    name = f"osscse-rotate-{uuid.uuid4().hex[:8]}"  # its own key: this test rotates it
+    seed.ensure_transit_key(osscse_services["vault"], name)
+    cmk = f"vault-transit://vault_default/transit/{name}"
     rot = EncryptedOSSHook("oss_default", cmk=cmk)
     for i in range(2):
         rot.upload([f"rotated {i}".encode()], f"ops/rotate2/{i}.txt", TEST_BUCKET)
-    osscse_services["vault"].secrets.transit.rotate_key(name="osscse-rotate", mount_point="transit")
+    osscse_services["vault"].secrets.transit.rotate_key(name=name, mount_point="transit")
 
     def run(dry_run: bool) -> dict:
         return EncryptedOSSRewrapOperator(task_id="rw", key="ops/rotate2/", bucket=TEST_BUCKET, decrypt_cmks=[cmk],

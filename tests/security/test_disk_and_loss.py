@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_osscse.cli import main
-from airflow_provider_osscse.envelope.errors import IntegrityError, MetadataTooLargeError
+from airflow_provider_osscse.exceptions import IntegrityError, MetadataTooLargeError
 from airflow_provider_osscse.operators.sql_to_encrypted_oss import SqlToEncryptedOSSOperator
 from tests.operators.fixtures import seed
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_osscse.envelope.errors import (
+from airflow_provider_osscse.exceptions import (
     CmkReferenceError,
     IntegrityError,
     KeyNotFoundError,

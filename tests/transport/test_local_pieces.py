@@ -10,9 +10,10 @@ from pathlib import Path
 import oss2
 import pytest
 
+from airflow_provider_osscse.envelope.multipart import MIN_PART_SIZE, plan_parts
+from airflow_provider_osscse.exceptions import OssConnectionError
 from airflow_provider_osscse.transport.atomic_file import atomic_write
-from airflow_provider_osscse.transport.multipart_upload import plan_parts
-from airflow_provider_osscse.transport.oss_client import OssConnectionError, OssSettings
+from airflow_provider_osscse.transport.oss_client import OssSettings
 from airflow_provider_osscse.transport.progress import ProgressReporter
 from airflow_provider_osscse.transport.results import RewrapResult, UploadResult
 
@@ -58,9 +59,12 @@ def test_results_to_xcom_is_json_serialisable() -> None:
     assert RewrapResult("oss://b/k", "b", "k", "failed", None, "x", None, None, "boom").to_xcom()["error"] == "boom"
 
 
-def test_plan_parts_cover_size_with_last_part_short() -> None:
-    assert plan_parts(250, 100) == [(0, 99), (100, 199), (200, 249)]
-    assert plan_parts(0, 100) == [(0, -1)]
+def test_planned_byte_ranges_cover_the_object_with_the_last_part_short() -> None:
+    size = 2 * MIN_PART_SIZE + 50
+    assert plan_parts(size, MIN_PART_SIZE).byte_ranges() == [
+        (0, MIN_PART_SIZE - 1), (MIN_PART_SIZE, 2 * MIN_PART_SIZE - 1), (2 * MIN_PART_SIZE, size - 1),
+    ]
+    assert plan_parts(0, MIN_PART_SIZE).byte_ranges() == [(0, -1)]
 
 
 def test_progress_reports_throttled_by_percent_step(caplog: pytest.LogCaptureFixture) -> None:

@@ -17,13 +17,14 @@ from collections.abc import Iterator
 import oss2
 import pytest
 
+from airflow_provider_osscse.exceptions import TransferChecksumError
 from airflow_provider_osscse.keys.local_rsa import LocalRsaKey
 from airflow_provider_osscse.testing.oss_server import LocalOSSServer
 from airflow_provider_osscse.transport import multipart_upload
 from airflow_provider_osscse.transport.encrypted_objects import EncryptedObjects, TransferConfig
 from airflow_provider_osscse.transport.oss_client import without_client_crc
 from airflow_provider_osscse.transport.part_body import PartBody
-from airflow_provider_osscse.transport.retry import RetryPolicy, TransferChecksumError, is_transient
+from airflow_provider_osscse.transport.retry import RetryPolicy, is_transient
 
 BUCKET = "part-md5"
 PART = 200 * 1024
@@ -49,7 +50,7 @@ def bucket(server: LocalOSSServer) -> oss2.Bucket:
 @pytest.fixture()
 def objects(bucket: oss2.Bucket, server: LocalOSSServer) -> Iterator[EncryptedObjects]:
     config = TransferConfig(multipart_threshold=PART, part_size=PART, max_workers=3,
-                            retry=RetryPolicy(attempts=3, base_delay=0.01))
+                            retry=RetryPolicy(attempts=3, initial_backoff=0.01, transient=is_transient))
     yield EncryptedObjects(lambda _name: bucket, config)
     server.clear_faults()
 

@@ -11,14 +11,14 @@ import oss2
 import pytest
 
 from airflow_provider_osscse.envelope.aes_ctr import CtrCipher
-from airflow_provider_osscse.envelope.errors import IntegrityError
 from airflow_provider_osscse.envelope.keywrap import DataKey
+from airflow_provider_osscse.exceptions import IntegrityError
 from airflow_provider_osscse.keys.local_rsa import LocalRsaKey
 from airflow_provider_osscse.testing.oss_server import LocalOSSServer
 from airflow_provider_osscse.transport.encrypted_objects import EncryptedObjects, TransferConfig
 from airflow_provider_osscse.transport.file_download import range_size_for
 from airflow_provider_osscse.transport.part_body import PartBody, PieceBuffers, fd_read_into
-from airflow_provider_osscse.transport.retry import RetryPolicy
+from airflow_provider_osscse.transport.retry import RetryPolicy, is_transient
 
 BUCKET = "transport-paths"
 PART = 300 * 1024  # > OSS's 100 KiB minimum; with 16 KiB pieces a part is many pieces
@@ -40,7 +40,7 @@ def objects(server: LocalOSSServer) -> Iterator[EncryptedObjects]:
     bucket = oss2.Bucket(oss2.AuthV4(server.access_key_id, server.access_key_secret), server.endpoint, BUCKET,
                          region=server.region)
     config = TransferConfig(multipart_threshold=PART, part_size=PART, max_workers=3,
-                            retry=RetryPolicy(attempts=5, base_delay=0.01))
+                            retry=RetryPolicy(attempts=5, initial_backoff=0.01, transient=is_transient))
     yield EncryptedObjects(lambda _name: bucket, config)
     server.clear_faults()
 
