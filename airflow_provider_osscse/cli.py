@@ -29,16 +29,14 @@ from airflow_provider_osscse.cli_terminal import (
 from airflow_provider_osscse.exceptions import OSSCSEError, UnauthenticatedObjectError, UsageError
 
 if TYPE_CHECKING:
-
     from airflow_provider_osscse.hooks.encrypted_oss import EncryptedOSSHook
-
 
 
 def parse_oss_uri(uri: str) -> tuple[str, str]:
     """``oss://bucket/key`` -> ``(bucket, key)`` (key may be empty, e.g. a prefix)."""
     if not uri.startswith("oss://"):
         raise UsageError(f"expected oss://BUCKET/KEY, got {uri!r}")
-    bucket, _, key = uri[len("oss://"):].partition("/")
+    bucket, _, key = uri[len("oss://") :].partition("/")
     if not bucket:
         raise UsageError(f"no bucket in {uri!r}")
     return bucket, key
@@ -110,8 +108,14 @@ def cmd_put(args: argparse.Namespace, bar: TerminalBar) -> int:
 def cmd_get(args: argparse.Namespace, bar: TerminalBar) -> int:
     bucket, key = parse_oss_uri(args.src)
     cmks = args.cmk or []
-    hook = _hook(args, bar, cmk=cmks[0] if cmks else None, decrypt_cmks=cmks[1:], integrity=args.integrity,
-                 allow_plaintext=args.allow_plaintext)
+    hook = _hook(
+        args,
+        bar,
+        cmk=cmks[0] if cmks else None,
+        decrypt_cmks=cmks[1:],
+        integrity=args.integrity,
+        allow_plaintext=args.allow_plaintext,
+    )
     result = hook.download(key, args.dest, bucket)
     bar.close()
     _warn_unverified(result.uri, result.integrity)
@@ -122,8 +126,14 @@ def cmd_get(args: argparse.Namespace, bar: TerminalBar) -> int:
 def cmd_cat(args: argparse.Namespace, bar: TerminalBar) -> int:
     bucket, key = parse_oss_uri(args.src)
     cmks = args.cmk or []
-    hook = _hook(args, None, cmk=cmks[0] if cmks else None, decrypt_cmks=cmks[1:], integrity=args.integrity,
-                 allow_plaintext=args.allow_plaintext)
+    hook = _hook(
+        args,
+        None,
+        cmk=cmks[0] if cmks else None,
+        decrypt_cmks=cmks[1:],
+        integrity=args.integrity,
+        allow_plaintext=args.allow_plaintext,
+    )
     out = getattr(args, "data_out", None) or sys.stdout.buffer
     with hook.stream(key, bucket, byte_range=args.range) as stream:
         # An unverified read is announced before its first byte (its status is known up front); a
@@ -137,8 +147,10 @@ def cmd_cat(args: argparse.Namespace, bar: TerminalBar) -> int:
         status, uri = stream.integrity, stream.uri
     if not warned:
         _warn_unverified(uri, status)
-    print(f"osscse: {uri}: {size} bytes, integrity {_status_text(status) if status is not None else 'unknown'}",
-          file=sys.stderr)
+    print(
+        f"osscse: {uri}: {size} bytes, integrity {_status_text(status) if status is not None else 'unknown'}",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -158,7 +170,11 @@ def cmd_ls(args: argparse.Namespace, bar: TerminalBar) -> int:
 def cmd_rewrap(args: argparse.Namespace, bar: TerminalBar) -> int:
     bucket, target = parse_oss_uri(args.target)
     hook = _hook(args, cmk=args.cmk, decrypt_cmks=args.decrypt_cmk or [])
-    keys = [target] if target and not target.endswith("/") and hook.exists(target, bucket) else list(hook.list_keys(target, bucket))
+    keys = (
+        [target]
+        if target and not target.endswith("/") and hook.exists(target, bucket)
+        else list(hook.list_keys(target, bucket))
+    )
     failed = 0
     for key in keys:
         result = hook.rewrap(key, bucket, new_cmk=args.cmk, dry_run=args.dry_run)
@@ -181,43 +197,67 @@ def build_parser() -> argparse.ArgumentParser:
     reading = argparse.ArgumentParser(add_help=False)
     reading.add_argument("--cmk", action="append", metavar="REF", help="CMK reference to decrypt with (repeatable)")
     reading.add_argument(
-        "--integrity", choices=["require", "if-present", "off"], default=None,
+        "--integrity",
+        choices=["require", "if-present", "off"],
+        default=None,
         help="require: refuse objects without a valid integrity tag (nothing is written before the tag "
-             "verifies); if-present: verify tagged objects, read untagged ones (e.g. written by an official "
-             "SDK) UNAUTHENTICATED with a warning; off: no verification. Default: the OSS connection's "
-             "'integrity' extra, else require",
+        "verifies); if-present: verify tagged objects, read untagged ones (e.g. written by an official "
+        "SDK) UNAUTHENTICATED with a warning; off: no verification. Default: the OSS connection's "
+        "'integrity' extra, else require",
     )
     reading.add_argument("--allow-plaintext", action="store_true", help="read unencrypted objects as they are")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("put", parents=[common], help="encrypt and upload a file", description="Encrypt SRC and upload it.")
+    p = sub.add_parser(
+        "put", parents=[common], help="encrypt and upload a file", description="Encrypt SRC and upload it."
+    )
     p.add_argument("src", metavar="SRC", help="local file ('-' for stdin)")
     p.add_argument("dest", metavar="oss://BUCKET/KEY")
     p.add_argument("--cmk", required=True, metavar="REF", help="CMK reference that wraps the data key")
     p.add_argument("--meta", action="append", default=[], metavar="K=V", help="user metadata (repeatable)")
     p.add_argument("--content-type", default=None)
-    p.add_argument("--matdesc", action="append", default=[], metavar="K=V",
-                   help="material description entry written to the object's client-side-encryption-matdesc "
-                        "(repeatable); official SDK readers must then be built with the same matdesc. "
-                        "Default: the OSS connection's 'matdesc' extra, else none (what the official SDKs write)")
-    p.add_argument("--unbound-tag", action="store_true",
-                   help="write an integrity tag that is NOT bound to this bucket and key. Gives up detection of "
-                        "the object being swapped, copied or replayed under another name (it still verifies "
-                        "there); only for objects that tools other than this provider copy or move")
+    p.add_argument(
+        "--matdesc",
+        action="append",
+        default=[],
+        metavar="K=V",
+        help="material description entry written to the object's client-side-encryption-matdesc "
+        "(repeatable); official SDK readers must then be built with the same matdesc. "
+        "Default: the OSS connection's 'matdesc' extra, else none (what the official SDKs write)",
+    )
+    p.add_argument(
+        "--unbound-tag",
+        action="store_true",
+        help="write an integrity tag that is NOT bound to this bucket and key. Gives up detection of "
+        "the object being swapped, copied or replayed under another name (it still verifies "
+        "there); only for objects that tools other than this provider copy or move",
+    )
     p.set_defaults(func=cmd_put)
 
-    p = sub.add_parser("get", parents=[common, reading], help="download and decrypt to a file",
-                       description="Download, decrypt and verify an object into DEST (atomically).")
+    p = sub.add_parser(
+        "get",
+        parents=[common, reading],
+        help="download and decrypt to a file",
+        description="Download, decrypt and verify an object into DEST (atomically).",
+    )
     p.add_argument("src", metavar="oss://BUCKET/KEY")
     p.add_argument("dest", metavar="DEST")
     p.set_defaults(func=cmd_get)
 
-    p = sub.add_parser("cat", parents=[common, reading], help="decrypt an object (or a range) to stdout",
-                       description="Write the plaintext (or a byte range of it) to stdout.")
+    p = sub.add_parser(
+        "cat",
+        parents=[common, reading],
+        help="decrypt an object (or a range) to stdout",
+        description="Write the plaintext (or a byte range of it) to stdout.",
+    )
     p.add_argument("src", metavar="oss://BUCKET/KEY")
-    p.add_argument("--range", default=None, metavar="a-b|a-|-n",
-                   help="only these plaintext bytes; under require the whole object's tag is verified first "
-                        "(the object is transferred once more than the range)")
+    p.add_argument(
+        "--range",
+        default=None,
+        metavar="a-b|a-|-n",
+        help="only these plaintext bytes; under require the whole object's tag is verified first "
+        "(the object is transferred once more than the range)",
+    )
     p.set_defaults(func=cmd_cat)
 
     p = sub.add_parser("inspect", parents=[common], help="describe an object's envelope (no decryption)")
@@ -229,11 +269,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("prefix", metavar="oss://BUCKET/PREFIX")
     p.set_defaults(func=cmd_ls)
 
-    p = sub.add_parser("rewrap", parents=[common], help="re-wrap data keys under a new CMK (content untouched)",
-                       description="Re-wrap one object, or every object under a prefix, without re-encrypting.")
+    p = sub.add_parser(
+        "rewrap",
+        parents=[common],
+        help="re-wrap data keys under a new CMK (content untouched)",
+        description="Re-wrap one object, or every object under a prefix, without re-encrypting.",
+    )
     p.add_argument("target", metavar="oss://BUCKET/KEY_OR_PREFIX")
     p.add_argument("--cmk", required=True, metavar="NEW_REF")
-    p.add_argument("--decrypt-cmk", action="append", metavar="OLD_REF", help="CMK that wrapped the objects (repeatable)")
+    p.add_argument(
+        "--decrypt-cmk", action="append", metavar="OLD_REF", help="CMK that wrapped the objects (repeatable)"
+    )
     p.add_argument("--dry-run", action="store_true")
     p.set_defaults(func=cmd_rewrap)
     return parser

@@ -94,8 +94,7 @@ def _measure_once(cmd: list[str]) -> tuple[float, int]:
 def make_input(path: str, size: int) -> None:
     block = os.urandom(CHUNK)
     with open(path, "wb") as handle:
-        for written in range(0, size, CHUNK):
-            handle.write(block[: min(CHUNK, size - written)])
+        handle.writelines(block[: min(CHUNK, size - written)] for written in range(0, size, CHUNK))
 
 
 def main() -> None:
@@ -118,8 +117,9 @@ def main() -> None:
             rows["core-tag"] = measure([py, "-c", _CHILD, "core-tag", src, dst], args.repeat)
             rows["core-encrypt+tag"] = measure([py, "-c", _CHILD, "core-encrypt+tag", src, dst], args.repeat)
             if openssl:
-                rows["openssl"] = measure([openssl, "enc", "-aes-256-ctr", "-K", KEY_HEX, "-iv", IV_HEX,
-                                           "-in", src, "-out", dst], args.repeat)
+                rows["openssl"] = measure(
+                    [openssl, "enc", "-aes-256-ctr", "-K", KEY_HEX, "-iv", IV_HEX, "-in", src, "-out", dst], args.repeat
+                )
             raw_rate = size / rows["raw"][0]
             print(f"\n== {size_text} ({size} bytes) ==")
             print(f"{'mode':<18}{'MiB/s':>10}{'vs raw':>9}{'peak RSS MiB':>14}")

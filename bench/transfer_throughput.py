@@ -77,13 +77,28 @@ def child(args: argparse.Namespace) -> None:
     pem = Path(args.key_file).read_bytes()
     tool, direction, key, path = args.tool, args.direction, args.key, args.path
     store_root = tempfile.mkdtemp(prefix="osscse-bench-store-")
+
     def resumable(target):
         """oss2's multipart transfer (same part size and threads for every tool) on ``target``."""
         if direction == "upload":
-            return lambda: oss2.resumable_upload(target, key, path, multipart_threshold=part, part_size=part,
-                                                 num_threads=workers, store=oss2.ResumableStore(root=store_root))
-        return lambda: oss2.resumable_download(target, key, path, multiget_threshold=part, part_size=part,
-                                               num_threads=workers, store=oss2.ResumableDownloadStore(root=store_root))
+            return lambda: oss2.resumable_upload(
+                target,
+                key,
+                path,
+                multipart_threshold=part,
+                part_size=part,
+                num_threads=workers,
+                store=oss2.ResumableStore(root=store_root),
+            )
+        return lambda: oss2.resumable_download(
+            target,
+            key,
+            path,
+            multiget_threshold=part,
+            part_size=part,
+            num_threads=workers,
+            store=oss2.ResumableDownloadStore(root=store_root),
+        )
 
     if tool in ("ours", "ours-stream"):
         from airflow_provider_osscse.keys.local_rsa import LocalRsaKey
@@ -91,12 +106,13 @@ def child(args: argparse.Namespace) -> None:
 
         cmk = LocalRsaKey(private_key_pem=pem, reference="rsa-bench")
         cmk.unwrap(cmk.new_data_key()[1])  # warm-up: the first unwrap may import Airflow's secrets masker
-        objects = EncryptedObjects(lambda _name: bucket, TransferConfig(multipart_threshold=part, part_size=part,
-                                                                         max_workers=workers))
+        objects = EncryptedObjects(
+            lambda _name: bucket, TransferConfig(multipart_threshold=part, part_size=part, max_workers=workers)
+        )
+
         def stream_to_file() -> None:
             with open(path, "wb") as handle:
-                for chunk in objects.stream(None, key, cmk):
-                    handle.write(chunk)
+                handle.writelines(objects.stream(None, key, cmk))
 
         if direction == "upload":
             run = lambda: objects.put(None, key, path, cmk)  # noqa: E731
@@ -110,17 +126,25 @@ def child(args: argparse.Namespace) -> None:
         from cryptography.hazmat.primitives import serialization
 
         private = serialization.load_pem_private_key(pem, password=None)
-        pair = {"private_key": private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                     serialization.NoEncryption()).decode(),
-                "public_key": private.public_key().public_bytes(
-                    serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()}
-        crypto = oss2.CryptoBucket(auth, args.endpoint, BUCKET, crypto_provider=oss2.RsaProvider(key_pair=pair),
-                                   region=REGION, session=session)
+        pair = {
+            "private_key": private.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            ).decode(),
+            "public_key": private.public_key()
+            .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+            .decode(),
+        }
+        crypto = oss2.CryptoBucket(
+            auth, args.endpoint, BUCKET, crypto_provider=oss2.RsaProvider(key_pair=pair), region=REGION, session=session
+        )
         if tool == "cryptobucket":
             run = resumable(crypto)
         else:
-            run = (lambda: crypto.put_object_from_file(key, path)) if direction == "upload" else \
-                  (lambda: crypto.get_object_to_file(key, path))
+            run = (
+                (lambda: crypto.put_object_from_file(key, path))
+                if direction == "upload"
+                else (lambda: crypto.get_object_to_file(key, path))
+            )
     import resource
 
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -158,10 +182,24 @@ class ServerProcess:
 
     def __init__(self, data_dir: str) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "airflow_provider_osscse.testing.oss_server", "--access-key-id", ACCESS_KEY_ID,
-             "--access-key-secret", ACCESS_KEY_SECRET, "--region", REGION, "--data-dir", data_dir,
-             "--bucket", BUCKET],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,  # clients closing keep-alives log resets
+            [
+                sys.executable,
+                "-m",
+                "airflow_provider_osscse.testing.oss_server",
+                "--access-key-id",
+                ACCESS_KEY_ID,
+                "--access-key-secret",
+                ACCESS_KEY_SECRET,
+                "--region",
+                REGION,
+                "--data-dir",
+                data_dir,
+                "--bucket",
+                BUCKET,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,  # clients closing keep-alives log resets
         )
         line = self.proc.stdout.readline().strip()  # type: ignore[union-attr]
         if not line.startswith("http"):
@@ -191,8 +229,10 @@ def machine() -> str:
     import cryptography
     import oss2
 
-    return (f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores ({cpu}), "
-            f"Python {platform.python_version()}, oss2 {oss2.__version__}, cryptography {cryptography.__version__}")
+    return (
+        f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores ({cpu}), "
+        f"Python {platform.python_version()}, oss2 {oss2.__version__}, cryptography {cryptography.__version__}"
+    )
 
 
 def main() -> None:
@@ -217,16 +257,21 @@ def main() -> None:
 
     tools = [t for t in args.tools.split(",") if t]
     print(f"# {datetime.datetime.now().isoformat(timespec='seconds')}  {machine()}")
-    print(f"# part size {args.part_size}, {args.workers} threads, best/median of {args.repeat}; the local OSS "
-          f"server is a separate process with a data dir, sharing the same {os.cpu_count()} cores as the client")
+    print(
+        f"# part size {args.part_size}, {args.workers} threads, best/median of {args.repeat}; the local OSS "
+        f"server is a separate process with a data dir, sharing the same {os.cpu_count()} cores as the client"
+    )
     results: dict[tuple[str, str, str], list[Sample]] = {}
     with tempfile.TemporaryDirectory(prefix="osscse-bench-", dir=args.dir) as tmp:
         from cryptography.hazmat.primitives import serialization
         from cryptography.hazmat.primitives.asymmetric import rsa
 
         key_file = Path(tmp) / "cmk.pem"
-        key_file.write_bytes(rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+        key_file.write_bytes(
+            rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
         server = ServerProcess(os.path.join(tmp, "data"))
         try:
             for size_text in filter(None, args.sizes.split(",")):
@@ -234,8 +279,18 @@ def main() -> None:
                 make_file(src, parse_size(size_text))
                 for _ in range(args.repeat):
                     for tool in tools:  # interleaved, so drift in the machine's load hits every tool alike
-                        common = ["--endpoint", server.endpoint, "--key-file", str(key_file), "--part-size",
-                                  args.part_size, "--workers", str(args.workers), "--key", f"{tool}-{size_text}"]
+                        common = [
+                            "--endpoint",
+                            server.endpoint,
+                            "--key-file",
+                            str(key_file),
+                            "--part-size",
+                            args.part_size,
+                            "--workers",
+                            str(args.workers),
+                            "--key",
+                            f"{tool}-{size_text}",
+                        ]
                         up = _popen_wait4(["--child", tool, "upload", "--path", str(src), *common])
                         down = _popen_wait4(["--child", tool, "download", "--path", str(out), *common])
                         if out.stat().st_size != src.stat().st_size:
@@ -249,8 +304,9 @@ def main() -> None:
             server.stop()
     print_table(results, tools, args)
     if args.json:
-        Path(args.json).write_text(json.dumps(
-            {"|".join(k): [s.__dict__ for s in v] for k, v in results.items()}, indent=1))
+        Path(args.json).write_text(
+            json.dumps({"|".join(k): [s.__dict__ for s in v] for k, v in results.items()}, indent=1)
+        )
 
 
 def _delete_objects(endpoint: str, keys: list[str]) -> None:
@@ -264,13 +320,18 @@ def _delete_objects(endpoint: str, keys: list[str]) -> None:
 
 def print_table(results: dict[tuple[str, str, str], list[Sample]], tools: list[str], args: argparse.Namespace) -> None:
     sizes = list(dict.fromkeys(k[1] for k in results))
-    print(f"\n{'size':<6}{'direction':<10}{'tool':<14}{'best MiB/s':>11}{'median':>9}{'peak RSS MiB':>14}{'+transfer':>11}"
-          f"{'ours/plain':>12}{'ours/CB':>9}{'ours/CB-1':>11}")
+    print(
+        f"\n{'size':<6}{'direction':<10}{'tool':<14}{'best MiB/s':>11}{'median':>9}{'peak RSS MiB':>14}{'+transfer':>11}"
+        f"{'ours/plain':>12}{'ours/CB':>9}{'ours/CB-1':>11}"
+    )
     for size_text in sizes:
         mib = parse_size(size_text) / 2**20
         for direction in DIRECTIONS:
-            best = {t: mib / min(s.seconds for s in results[(t, size_text, direction)]) for t in tools
-                    if (t, size_text, direction) in results}
+            best = {
+                t: mib / min(s.seconds for s in results[(t, size_text, direction)])
+                for t in tools
+                if (t, size_text, direction) in results
+            }
             for tool in tools:
                 samples = results.get((tool, size_text, direction))
                 if not samples:
@@ -280,9 +341,13 @@ def print_table(results: dict[tuple[str, str, str], list[Sample]], tools: list[s
                 grown = max(s.peak_rss_kib - s.rss_before_kib for s in samples) / 1024
                 ratios = ""
                 if tool.startswith("ours"):
-                    ratios = "".join(f"{best[tool] / best[o]:>{w}.2f}" if o in best else f"{'-':>{w}}"
-                                     for o, w in (("plain", 12), ("cryptobucket", 9), ("cb-single", 11)))
-                print(f"{size_text:<6}{direction:<10}{tool:<14}{best[tool]:>11.1f}{median:>9.1f}{rss:>14.1f}{grown:>11.1f}{ratios}")
+                    ratios = "".join(
+                        f"{best[tool] / best[o]:>{w}.2f}" if o in best else f"{'-':>{w}}"
+                        for o, w in (("plain", 12), ("cryptobucket", 9), ("cb-single", 11))
+                    )
+                print(
+                    f"{size_text:<6}{direction:<10}{tool:<14}{best[tool]:>11.1f}{median:>9.1f}{rss:>14.1f}{grown:>11.1f}{ratios}"
+                )
 
 
 if __name__ == "__main__":

@@ -51,8 +51,9 @@ def _object_states(bucket: str, prefix: str, cmk: str) -> dict[str, dict]:
     params={
         "bucket": Param(os.environ.get("OSSCSE_DEMO_BUCKET", "osscse-demo"), type="string"),
         "prefix": Param(os.environ.get("OSSCSE_ROTATION_PREFIX", "transfer/"), type="string"),
-        "cmk": Param(os.environ.get("OSSCSE_TRANSIT_CMK", "vault-transit://vault_default/transit/osscse-demo"),
-                     type="string"),
+        "cmk": Param(
+            os.environ.get("OSSCSE_TRANSIT_CMK", "vault-transit://vault_default/transit/osscse-demo"), type="string"
+        ),
     },
     doc_md=__doc__,
 )
@@ -85,6 +86,7 @@ def cmk_rotation() -> None:
         decrypt_cmks=["{{ params.cmk }}"],
         dry_run=True,
     )
+
     @task
     def object_keys(states: dict) -> list[str]:
         """The shards: one key per mapped rewrap (a large prefix could be split by sub-prefix instead)."""
@@ -100,8 +102,13 @@ def cmk_rotation() -> None:
         counts: Counter[str] = Counter()
         for index in range(len(reports)):  # indexed: iterating a mapped XCom probes one past the end
             counts.update(reports[index]["counts"])
-        return {"objects": len(after), "key_version": new_version, "counts": dict(counts), "shards": len(reports),
-                "versions_before": sorted({s["key_version"] or "?" for s in before.values()})}
+        return {
+            "objects": len(after),
+            "key_version": new_version,
+            "counts": dict(counts),
+            "shards": len(reports),
+            "versions_before": sorted({s["key_version"] or "?" for s in before.values()}),
+        }
 
     before = inventory("{{ params.bucket }}", "{{ params.prefix }}", "{{ params.cmk }}")
     new_version = rotate_transit_key("{{ params.cmk }}")

@@ -49,8 +49,9 @@ ORDER BY id
     params={
         "format": Param(os.environ.get("OSSCSE_EXPORT_FORMAT", "csv"), enum=["csv", "jsonl", "parquet"]),
         "bucket": Param(os.environ.get("OSSCSE_DEMO_BUCKET", "osscse-demo"), type="string"),
-        "cmk": Param(os.environ.get("OSSCSE_EXPORT_CMK", "vault-transit://vault_default/transit/osscse-demo"),
-                     type="string"),
+        "cmk": Param(
+            os.environ.get("OSSCSE_EXPORT_CMK", "vault-transit://vault_default/transit/osscse-demo"), type="string"
+        ),
         "sql_conn_id": Param(os.environ.get("OSSCSE_EXPORT_SQL_CONN_ID", "osscse_export_db"), type="string"),
     },
     doc_md=__doc__,

@@ -30,8 +30,11 @@ PREFIX = f"transfer/{RUN_SLUG}/"
 
 
 def _sha256_tree(root: Path) -> dict[str, str]:
-    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 @dag(
@@ -44,8 +47,9 @@ def _sha256_tree(root: Path) -> dict[str, str]:
         "input_dir": Param(os.environ.get("OSSCSE_DEMO_INPUT_DIR", "/tmp/osscse-demo/input"), type="string"),
         "output_dir": Param(os.environ.get("OSSCSE_DEMO_OUTPUT_DIR", "/tmp/osscse-demo/output"), type="string"),
         "bucket": Param(os.environ.get("OSSCSE_DEMO_BUCKET", "osscse-demo"), type="string"),
-        "cmk": Param(os.environ.get("OSSCSE_TRANSIT_CMK", "vault-transit://vault_default/transit/osscse-demo"),
-                     type="string"),
+        "cmk": Param(
+            os.environ.get("OSSCSE_TRANSIT_CMK", "vault-transit://vault_default/transit/osscse-demo"), type="string"
+        ),
     },
     doc_md=__doc__,
 )

@@ -40,8 +40,9 @@ OBJECT_KEY = f"etl/customer_totals/{RUN_SLUG}.csv"
     params={
         "bucket": Param(os.environ.get("OSSCSE_DEMO_BUCKET", "osscse-demo"), type="string"),
         "cmk": Param(os.environ.get("OSSCSE_KV_CMK", "vault-kv://vault_default/secret/osscse/etl-rsa"), type="string"),
-        "decrypt_cmk": Param(os.environ.get("OSSCSE_KV_DECRYPT_CMK", "vault-kv://vault_decrypt/secret/osscse/etl-rsa"),
-                             type="string"),
+        "decrypt_cmk": Param(
+            os.environ.get("OSSCSE_KV_DECRYPT_CMK", "vault-kv://vault_decrypt/secret/osscse/etl-rsa"), type="string"
+        ),
         "work_dir": Param(os.environ.get("OSSCSE_DEMO_WORK_DIR", "/tmp/osscse-demo/etl"), type="string"),
     },
     doc_md=__doc__,

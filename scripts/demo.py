@@ -41,16 +41,18 @@ def _load_seed() -> ModuleType:
 
 def _configure_environment() -> None:
     """Before Airflow is imported: its home, DAGs folder and the DAGs' embedded-default overrides."""
-    os.environ.update({
-        "AIRFLOW_HOME": str(DEMO / "airflow-home"),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
-        "OSSCSE_DEMO_BUCKET": BUCKET,
-        "OSSCSE_DEMO_INPUT_DIR": str(DEMO / "input"),
-        "OSSCSE_DEMO_OUTPUT_DIR": str(DEMO / "output"),
-        "OSSCSE_DEMO_WORK_DIR": str(DEMO / "etl"),
-    })
+    os.environ.update(
+        {
+            "AIRFLOW_HOME": str(DEMO / "airflow-home"),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
+            "OSSCSE_DEMO_BUCKET": BUCKET,
+            "OSSCSE_DEMO_INPUT_DIR": str(DEMO / "input"),
+            "OSSCSE_DEMO_OUTPUT_DIR": str(DEMO / "output"),
+            "OSSCSE_DEMO_WORK_DIR": str(DEMO / "etl"),
+        }
+    )
 
 
 def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
@@ -81,9 +83,11 @@ def describe_objects(server: Any, hook: Any, keys: list[str]) -> None:
             if name.startswith(HEADER_PREFIX) or name.startswith("x-oss-meta-osscse"):
                 _say(f"    {name.removeprefix('x-oss-meta-'):<48} {_short(value)}")
         status = getattr(plaintext, "integrity", None)
-        _say(f"    CMK {info.cmk}  version {info.key_version or '-'}  wrap {info.wrap_alg}  "
-             f"integrity tag {'yes' if info.integrity_tag else 'no'}, read "
-             f"{getattr(status, 'value', status) or '?'}")
+        _say(
+            f"    CMK {info.cmk}  version {info.key_version or '-'}  wrap {info.wrap_alg}  "
+            f"integrity tag {'yes' if info.integrity_tag else 'no'}, read "
+            f"{getattr(status, 'value', status) or '?'}"
+        )
 
 
 def run_dag(dagbag: Any, dag_id: str, **kwargs: Any) -> bool:
@@ -91,8 +95,10 @@ def run_dag(dagbag: Any, dag_id: str, **kwargs: Any) -> bool:
     run = dagbag.get_dag(dag_id).test(**kwargs)
     states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
     ok = str(run.state) == "success"
-    _say(f"  run {run.run_id}: {run.state} in {time.monotonic() - started:.1f}s  " +
-         ", ".join(f"{t}={s}" for t, s in states.items()))
+    _say(
+        f"  run {run.run_id}: {run.state} in {time.monotonic() - started:.1f}s  "
+        + ", ".join(f"{t}={s}" for t, s in states.items())
+    )
     return ok
 
 
@@ -130,16 +136,21 @@ def main() -> int:
         seed.ensure_bucket(oss.endpoint, oss.access_key_id, oss.access_key_secret, oss.region, BUCKET)
         seed.ensure_transit_key(vault)
         seed.ensure_kv_rsa_key(vault)
-        os.environ["AIRFLOW_CONN_VAULT_DECRYPT"] = seed.vault_connection_json(bao.address, seed.decrypt_only_token(vault))
+        os.environ["AIRFLOW_CONN_VAULT_DECRYPT"] = seed.vault_connection_json(
+            bao.address, seed.decrypt_only_token(vault)
+        )
         seed.create_sqlite_orders(DEMO / "orders.db", seed.order_rows(dt.date(2024, 1, 1), 3, per_day=5))
         os.environ["AIRFLOW_CONN_OSSCSE_EXPORT_DB"] = seed.sqlite_connection_json(DEMO / "orders.db")
         inputs = seed.write_input_files(DEMO / "input")
-        _say(f"  seeded: bucket {BUCKET}, Transit key transit/{seed.TRANSIT_KEY}, RSA key in KV "
-             f"secret/{seed.KV_PATH}, a read-only Vault token, {len(inputs)} input files, orders.db")
+        _say(
+            f"  seeded: bucket {BUCKET}, Transit key transit/{seed.TRANSIT_KEY}, RSA key in KV "
+            f"secret/{seed.KV_PATH}, a read-only Vault token, {len(inputs)} input files, orders.db"
+        )
 
         _say("airflow db migrate (SQLite, .demo/airflow-home) ...")
-        subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True,
-                       env=os.environ.copy())
+        subprocess.run(
+            [sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True, env=os.environ.copy()
+        )
 
         from airflow.dag_processing.dagbag import DagBag
 
@@ -149,8 +160,9 @@ def main() -> int:
         if dagbag.import_errors:
             raise RuntimeError(f"DAG import errors: {dagbag.import_errors}")
         transit = "vault-transit://vault_default/transit/osscse-demo"
-        reader = EncryptedOSSHook("oss_default", decrypt_cmks=[
-            transit, "vault-kv://vault_decrypt/secret/osscse/etl-rsa"])
+        reader = EncryptedOSSHook(
+            "oss_default", decrypt_cmks=[transit, "vault-kv://vault_decrypt/secret/osscse/etl-rsa"]
+        )
 
         _say("\n== encrypted_transfer: local files -> Vault Transit -> sensor -> decrypted download ==")
         if not run_dag(dagbag, "encrypted_transfer"):
@@ -160,7 +172,7 @@ def main() -> int:
 
         _say("\n== compliance_export: one encrypted CSV per day (SQLite, data-interval SQL) ==")
         for day in (2, 3, 4):  # a manual run covers the whole day before its logical date
-            if not run_dag(dagbag, "compliance_export", logical_date=dt.datetime(2024, 1, day, tzinfo=dt.timezone.utc)):
+            if not run_dag(dagbag, "compliance_export", logical_date=dt.datetime(2024, 1, day, tzinfo=dt.UTC)):
                 failures.append(f"compliance_export 2024-01-0{day}")
         export_keys = sorted(reader.list_keys("exports/", BUCKET))
         describe_objects(oss, reader, export_keys[:1])
@@ -174,8 +186,10 @@ def main() -> int:
         _say("  verified: decrypted through vault_decrypt (read-only policy) to the transformed file's bytes")
 
         _say("\n== cmk_rotation: rotate the Transit key, rewrap transfer/, prove old objects still decrypt ==")
-        before = {k: (reader.inspect(k, BUCKET).key_version, hashlib.sha256(reader.read(k, BUCKET)).hexdigest())
-                  for k in reader.list_keys("transfer/", BUCKET)}
+        before = {
+            k: (reader.inspect(k, BUCKET).key_version, hashlib.sha256(reader.read(k, BUCKET)).hexdigest())
+            for k in reader.list_keys("transfer/", BUCKET)
+        }
         if not run_dag(dagbag, "cmk_rotation"):
             failures.append("cmk_rotation")
         for key, (version, digest) in before.items():

@@ -51,17 +51,22 @@ def ensure_kv_rsa_key(client: hvac.Client, path: str = KV_PATH) -> bytes:
     Fields ``private_key`` (PKCS#8 PEM) and ``public_key`` (SPKI PEM).
     """
     try:
-        existing = client.secrets.kv.v2.read_secret_version(path=path, mount_point=KV_MOUNT, raise_on_deleted_version=True)
+        existing = client.secrets.kv.v2.read_secret_version(
+            path=path, mount_point=KV_MOUNT, raise_on_deleted_version=True
+        )
         return existing["data"]["data"]["private_key"].encode()
     except hvac.exceptions.InvalidPath:
         pass
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                    serialization.NoEncryption())
-    public_pem = key.public_key().public_bytes(serialization.Encoding.PEM,
-                                               serialization.PublicFormat.SubjectPublicKeyInfo)
+    private_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    public_pem = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     client.secrets.kv.v2.create_or_update_secret(
-        path=path, mount_point=KV_MOUNT,
+        path=path,
+        mount_point=KV_MOUNT,
         secret={"private_key": private_pem.decode(), "public_key": public_pem.decode()},
     )
     return private_pem
@@ -71,14 +76,24 @@ def decrypt_only_token(client: hvac.Client, path: str = KV_PATH) -> str:
     """A token whose policy may only read that one KV secret (nothing else, no writes)."""
     policy = f'path "{KV_MOUNT}/data/{path}" {{ capabilities = ["read"] }}\n'
     client.sys.create_or_update_policy(name=DECRYPT_POLICY, policy=policy)
-    return client.auth.token.create(policies=[DECRYPT_POLICY], no_default_policy=False, ttl="2h")["auth"]["client_token"]
+    return client.auth.token.create(policies=[DECRYPT_POLICY], no_default_policy=False, ttl="2h")["auth"][
+        "client_token"
+    ]
 
 
 def vault_connection_json(address: str, token: str) -> str:
     """``AIRFLOW_CONN_*`` JSON for a token-authenticated ``vault`` connection."""
     host, port = address.removeprefix("http://").rsplit(":", 1)
-    return json.dumps({"conn_type": "vault", "host": host, "port": int(port), "password": token, "schema": KV_MOUNT,
-                       "extra": {"auth_type": "token", "use_tls": False, "kv_engine_version": 2}})
+    return json.dumps(
+        {
+            "conn_type": "vault",
+            "host": host,
+            "port": int(port),
+            "password": token,
+            "schema": KV_MOUNT,
+            "extra": {"auth_type": "token", "use_tls": False, "kv_engine_version": 2},
+        }
+    )
 
 
 def order_rows(first_day: dt.date, days: int, per_day: int = 5) -> list[tuple[Any, ...]]:
@@ -90,7 +105,9 @@ def order_rows(first_day: dt.date, days: int, per_day: int = 5) -> list[tuple[An
         for i in range(per_day):
             n = d * per_day + i + 1
             created = dt.datetime.combine(day, dt.time(hour=1 + 4 * i, minute=n % 60))
-            rows.append((n, customers[n % len(customers)], f"{10 + n * 1.25:.2f}", created.strftime("%Y-%m-%d %H:%M:%S")))
+            rows.append(
+                (n, customers[n % len(customers)], f"{10 + n * 1.25:.2f}", created.strftime("%Y-%m-%d %H:%M:%S"))
+            )
     return rows
 
 

@@ -50,7 +50,11 @@ def test_airflow_cli_lists_the_provider(tmp_path: Path) -> None:
     env = {**os.environ, "AIRFLOW_HOME": str(tmp_path), "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
     out = subprocess.run(
         [sys.executable, "-m", "airflow", "providers", "get", "airflow-provider-osscse", "--output", "json"],
-        capture_output=True, text=True, env=env, timeout=180, check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=180,
+        check=True,
     ).stdout
     rows = json.loads(out.strip().splitlines()[-1])
     assert rows[0]["Provider"] == "airflow-provider-osscse"
@@ -60,7 +64,11 @@ def test_airflow_cli_lists_our_hooks_by_connection_type(tmp_path: Path) -> None:
     env = {**os.environ, "AIRFLOW_HOME": str(tmp_path), "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
     out = subprocess.run(
         [sys.executable, "-m", "airflow", "providers", "hooks", "--output", "json"],
-        capture_output=True, text=True, env=env, timeout=180, check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=180,
+        check=True,
     ).stdout
     rows = {row["connection_type"]: row for row in json.loads(out.strip().splitlines()[-1])}
     assert rows["oss_cse"]["class"] == "airflow_provider_osscse.hooks.encrypted_oss.EncryptedOSSHook"

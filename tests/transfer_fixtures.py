@@ -25,12 +25,20 @@ THRESHOLD = 200 * KIB
 
 
 def oss_conn(server: Any, **extra: str) -> str:
-    return json.dumps({
-        "conn_type": "oss", "schema": BUCKET,
-        "extra": {"auth_type": "AK", "access_key_id": server.access_key_id,
-                  "access_key_secret": server.access_key_secret, "region": server.region,
-                  "endpoint": server.endpoint, **extra},
-    })
+    return json.dumps(
+        {
+            "conn_type": "oss",
+            "schema": BUCKET,
+            "extra": {
+                "auth_type": "AK",
+                "access_key_id": server.access_key_id,
+                "access_key_secret": server.access_key_secret,
+                "region": server.region,
+                "endpoint": server.endpoint,
+                **extra,
+            },
+        }
+    )
 
 
 @pytest.fixture(scope="session")
@@ -46,8 +54,9 @@ def oss_env(osscse_airflow_connections: dict[str, str], osscse_oss_server: Any) 
 
 def _write_rsa(path: Path) -> str:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                       serialization.NoEncryption()))
+    path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     return f"rsa-file://{path}"
 
 

@@ -6,14 +6,14 @@ Pure (no network, no Airflow). The transport layer calls two classes:
 :class:`Cmk`)::
 
     writer = EnvelopeWriter(cmk, object_name=key)
-    tag = writer.compute_integrity(path)                       # or spool_encrypt() for one-shot streams
+    tag = writer.compute_integrity(path)  # or spool_encrypt() for one-shot streams
     headers = writer.metadata(plaintext_length=size, integrity=tag, user_metadata={...})
-    body = writer.encrypt_chunks(path)                         # iterator of ciphertext chunks
+    body = writer.encrypt_chunks(path)  # iterator of ciphertext chunks
 
-    plan = plan_parts(size, part_size)                         # multipart
+    plan = plan_parts(size, part_size)  # multipart
     tag = writer.compute_integrity(path, segment_size=plan.part_size)
-    headers = writer.metadata(part_plan=plan, integrity=tag)   # Init and every UploadPart
-    writer.encrypt_part(plan, n, data)                         # any order, any thread
+    headers = writer.metadata(part_plan=plan, integrity=tag)  # Init and every UploadPart
+    writer.encrypt_part(plan, n, data)  # any order, any thread
     # or: builder = writer.integrity_builder(plan.part_size); builder.segment_mac(n - 1, data); writer.finish_integrity(builder, size)
 
 :func:`encrypt_object` is the single-PUT shortcut.
@@ -21,9 +21,10 @@ Pure (no network, no Airflow). The transport layer calls two classes:
 **Reading** — :class:`EnvelopeReader` (metadata + a CMK, a list of CMKs, or a resolver callable)::
 
     reader = EnvelopeReader(headers, cmks, object_name=key, binding=ObjectBinding(bucket, key))
-    for chunk in reader.decrypt_chunks(body): ...              # whole object, tag verified first
-    reader.status                                              # verified / unauthenticated / skipped
-    plan = reader.plan_range("bytes=-100", object_size)        # GET plan.http_range, then
+    for chunk in reader.decrypt_chunks(body):
+        ...  # whole object, tag verified first
+    reader.status  # verified / unauthenticated / skipped
+    plan = reader.plan_range("bytes=-100", object_size)  # GET plan.http_range, then
     reader.decrypt_chunks(ranged_body, range_plan=plan)
 
 :func:`decrypt_object` is the whole-object shortcut. Errors live in ``airflow_provider_osscse.exceptions``.
@@ -66,12 +67,47 @@ from airflow_provider_osscse.envelope.streams import iter_chunks, transform_chun
 from airflow_provider_osscse.envelope.writer import EncryptedObject, EnvelopeWriter, encrypt_object
 
 __all__ = [
-    "BLOCK_SIZE", "CEK_ALG_AES_CTR", "INTEGRITY_HEADER", "MIN_PART_SIZE", "USER_METADATA_LIMIT",
-    "WRAP_ALG_KMS", "WRAP_ALG_RSA_OAEP", "WRAP_ALG_RSA_PKCS1", "WRAP_ALG_VAULT_TRANSIT",
-    "DataKey", "CtrCipher", "EncryptedObject", "Envelope", "EnvelopeReader", "EnvelopeWriter",
-    "IntegrityBuilder", "IntegrityPolicy", "IntegrityStatus", "IntegrityTag", "KeyResolver", "ObjectBinding",
-    "Cmk", "Part", "PartPlan", "RangePlan", "StreamingTagger", "WrappedDataKey",
-    "check_metadata_size", "counter_block", "decrypt_object", "dump_matdesc", "encrypt_object",
-    "is_encrypted", "iter_chunks", "iv_from_legacy_counter", "normalise_metadata", "parse_envelope",
-    "parse_matdesc", "plan_parts", "plan_range", "resolve_key", "transform_chunks", "transform_file",
+    "BLOCK_SIZE",
+    "CEK_ALG_AES_CTR",
+    "INTEGRITY_HEADER",
+    "MIN_PART_SIZE",
+    "USER_METADATA_LIMIT",
+    "WRAP_ALG_KMS",
+    "WRAP_ALG_RSA_OAEP",
+    "WRAP_ALG_RSA_PKCS1",
+    "WRAP_ALG_VAULT_TRANSIT",
+    "Cmk",
+    "CtrCipher",
+    "DataKey",
+    "EncryptedObject",
+    "Envelope",
+    "EnvelopeReader",
+    "EnvelopeWriter",
+    "IntegrityBuilder",
+    "IntegrityPolicy",
+    "IntegrityStatus",
+    "IntegrityTag",
+    "KeyResolver",
+    "ObjectBinding",
+    "Part",
+    "PartPlan",
+    "RangePlan",
+    "StreamingTagger",
+    "WrappedDataKey",
+    "check_metadata_size",
+    "counter_block",
+    "decrypt_object",
+    "dump_matdesc",
+    "encrypt_object",
+    "is_encrypted",
+    "iter_chunks",
+    "iv_from_legacy_counter",
+    "normalise_metadata",
+    "parse_envelope",
+    "parse_matdesc",
+    "plan_parts",
+    "plan_range",
+    "resolve_key",
+    "transform_chunks",
+    "transform_file",
 ]

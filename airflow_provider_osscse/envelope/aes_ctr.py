@@ -76,5 +76,5 @@ class CtrCipher:
     def __repr__(self) -> str:
         return f"CtrCipher(offset={self._offset})"
 
-    def __reduce__(self):  # noqa: D105 - holds key schedule
+    def __reduce__(self):
         raise TypeError("CtrCipher holds key material and cannot be pickled")

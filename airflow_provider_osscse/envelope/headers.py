@@ -72,8 +72,13 @@ USER_METADATA_LIMIT = 8 * 1024
 #: OSS's largest object (48.8 TiB); larger decimal lengths in headers are refused before use.
 MAX_OBJECT_SIZE = 48_800 * 1024**3
 
-_RESERVED_PREFIXES = (CSE_PREFIX, OSSCSE_PREFIX, USER_META_PREFIX + "oss-crypto-",
-                      LEGACY_CEK_ALG_HEADER, LEGACY_WRAP_ALG_HEADER)
+_RESERVED_PREFIXES = (
+    CSE_PREFIX,
+    OSSCSE_PREFIX,
+    USER_META_PREFIX + "oss-crypto-",
+    LEGACY_CEK_ALG_HEADER,
+    LEGACY_WRAP_ALG_HEADER,
+)
 _BARE_PREFIXES = ("client-side-encryption-", "osscse-", "oss-crypto-", "oss-cek-alg", "oss-wrap-alg")
 _DECIMAL = re.compile(r"^[0-9]{1,20}$")
 
@@ -157,8 +162,10 @@ class Envelope:
         part size must be a multiple of 16 within OSS's limits; the tag's segment count is bounded.
         All of this is checked before any header value is used to size a buffer or a loop.
         """
-        for header, value in ((UNENCRYPTED_CONTENT_LENGTH_HEADER, self.unencrypted_content_length),
-                              (DATA_SIZE_HEADER, self.data_size)):
+        for header, value in (
+            (UNENCRYPTED_CONTENT_LENGTH_HEADER, self.unencrypted_content_length),
+            (DATA_SIZE_HEADER, self.data_size),
+        ):
             if value is not None and value != object_size:
                 raise EnvelopeFormatError(
                     f"header {header} says {value} bytes but the object holds "
@@ -167,8 +174,7 @@ class Envelope:
                 )
         if self.part_size is not None and (self.part_size % 16 or not 16 <= self.part_size <= MAX_PART_SIZE):
             raise EnvelopeFormatError(
-                f"header {PART_SIZE_HEADER} is {self.part_size}; expected a multiple "
-                f"of 16 up to {MAX_PART_SIZE}",
+                f"header {PART_SIZE_HEADER} is {self.part_size}; expected a multiple of 16 up to {MAX_PART_SIZE}",
                 object_name=object_name,
             )
         if self.integrity is not None:
@@ -178,9 +184,7 @@ class Envelope:
                 raise exc.for_object(object_name) from None
         return object_size
 
-    def to_metadata(
-        self, *, user_metadata: Mapping[str, str] | None = None, object_name: str = "?"
-    ) -> dict[str, str]:
+    def to_metadata(self, *, user_metadata: Mapping[str, str] | None = None, object_name: str = "?") -> dict[str, str]:
         """The headers to send (names lower-case, values ASCII), user metadata merged and size-checked.
 
         ``user_metadata`` names may be bare (``owner``) or prefixed (``x-oss-meta-owner``); they must not
@@ -264,9 +268,7 @@ def _required(meta: Mapping[str, str], header: str, object_name: str) -> str:
     return value.strip()
 
 
-def parse_envelope(
-    metadata: Mapping[str, str], *, object_name: str, allow_legacy: bool = False
-) -> Envelope:
+def parse_envelope(metadata: Mapping[str, str], *, object_name: str, allow_legacy: bool = False) -> Envelope:
     """Read the envelope from object metadata (any header case, with or without ``x-oss-meta-``).
 
     Raises :class:`NotEncryptedError` when there are no encryption headers, :class:`EnvelopeFormatError`
@@ -275,9 +277,7 @@ def parse_envelope(
     """
     meta = normalise_metadata(metadata)
     integrity_value = meta.get(INTEGRITY_HEADER)
-    integrity = (
-        IntegrityTag.parse(integrity_value, object_name=object_name) if integrity_value is not None else None
-    )
+    integrity = IntegrityTag.parse(integrity_value, object_name=object_name) if integrity_value is not None else None
     if KEY_HEADER not in meta and START_HEADER not in meta:
         if LEGACY_KEY_HEADER in meta:
             return _parse_legacy(meta, object_name=object_name, allow_legacy=allow_legacy)
@@ -293,16 +293,21 @@ def parse_envelope(
     wrap_alg = _required(meta, WRAP_ALG_HEADER, object_name)
     if wrap_alg == WRAP_ALG_RSA_OAEP and not allow_legacy:
         raise UnsupportedAlgorithmError(
-            f"header {WRAP_ALG_HEADER} is {wrap_alg!r} (oss2 LocalRsaProvider); "
-            f"reading it needs allow_legacy=True",
+            f"header {WRAP_ALG_HEADER} is {wrap_alg!r} (oss2 LocalRsaProvider); reading it needs allow_legacy=True",
             object_name=object_name,
         )
     matdesc_text = meta.get(MATDESC_HEADER)
     matdesc = parse_matdesc(matdesc_text, object_name=object_name) if matdesc_text else {}
     identity, version = _identity(meta, matdesc, object_name)
     return Envelope(
-        wrapped=WrappedDataKey(wrap_alg=wrap_alg, wrapped_key=wrapped_key, wrapped_iv=wrapped_iv,
-                                  matdesc=matdesc, cmk_identity=identity, cmk_version=version),
+        wrapped=WrappedDataKey(
+            wrap_alg=wrap_alg,
+            wrapped_key=wrapped_key,
+            wrapped_iv=wrapped_iv,
+            matdesc=matdesc,
+            cmk_identity=identity,
+            cmk_version=version,
+        ),
         cek_alg=cek_alg,
         unencrypted_content_length=_decimal(meta, UNENCRYPTED_CONTENT_LENGTH_HEADER, object_name),
         unencrypted_content_md5=meta.get(UNENCRYPTED_CONTENT_MD5_HEADER),
@@ -343,8 +348,7 @@ def _parse_legacy(meta: Mapping[str, str], *, object_name: str, allow_legacy: bo
     matdesc_text = meta.get(LEGACY_MATDESC_HEADER)
     matdesc = parse_matdesc(matdesc_text, object_name=object_name) if matdesc_text else {}
     return Envelope(
-        wrapped=WrappedDataKey(wrap_alg=wrap_alg, wrapped_key=wrapped_key, wrapped_iv=wrapped_iv,
-                                  matdesc=matdesc),
+        wrapped=WrappedDataKey(wrap_alg=wrap_alg, wrapped_key=wrapped_key, wrapped_iv=wrapped_iv, matdesc=matdesc),
         cek_alg=CEK_ALG_AES_CTR,
         legacy=True,
     )

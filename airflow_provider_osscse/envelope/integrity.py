@@ -113,8 +113,12 @@ def rebind_tag(
             f"the object was moved or replayed from another name",
             object_name=object_name,
         )
-    return IntegrityTag(segment_size=tag.segment_size, tag=tag.tag, version=tag.version,
-                        binding_tag=_binding_mac(mac_key, destination, tag.tag))
+    return IntegrityTag(
+        segment_size=tag.segment_size,
+        tag=tag.tag,
+        version=tag.version,
+        binding_tag=_binding_mac(mac_key, destination, tag.tag),
+    )
 
 
 class IntegrityBuilder:
@@ -125,11 +129,11 @@ class IntegrityBuilder:
     parallel ranged downloads aligned to the segment size).
     """
 
-    def __init__(
-        self, data_key: DataKey, cek_alg: str, segment_size: int, *, version: str = INTEGRITY_VERSION
-    ) -> None:
+    def __init__(self, data_key: DataKey, cek_alg: str, segment_size: int, *, version: str = INTEGRITY_VERSION) -> None:
         if segment_size < MIN_SEGMENT_SIZE or segment_size % 16:
-            raise ValueError(f"segment size must be a multiple of 16 and at least {MIN_SEGMENT_SIZE}, got {segment_size}")
+            raise ValueError(
+                f"segment size must be a multiple of 16 and at least {MIN_SEGMENT_SIZE}, got {segment_size}"
+            )
         self.version = version
         self._mac_key = derive_mac_key(data_key, version)
         self._iv = data_key.iv

@@ -34,7 +34,6 @@ _VALUE_RE = re.compile(rf"^(v1|v2);seg=([1-9][0-9]{{0,15}});tag=({_B64_TAG})(?:;
 _U64 = struct.Struct(">Q")
 
 
-
 @dataclass(frozen=True)
 class ObjectBinding:
     """The name a tag is bound to: bucket and object key (not secret)."""

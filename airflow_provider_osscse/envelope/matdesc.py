@@ -26,8 +26,10 @@ def dump_matdesc(matdesc: Mapping[str, str]) -> str:
     """Canonical compact, key-sorted, ASCII-only JSON; every SDK parses it, Go/Java match it byte for byte."""
     for key, value in matdesc.items():
         if not isinstance(key, str) or not isinstance(value, str):
-            raise EnvelopeFormatError(f"matdesc entries must be str -> str, got {type(key).__name__} -> "
-                                      f"{type(value).__name__} for entry {key!r}")
+            raise EnvelopeFormatError(
+                f"matdesc entries must be str -> str, got {type(key).__name__} -> "
+                f"{type(value).__name__} for entry {key!r}"
+            )
     return json.dumps(dict(matdesc), separators=(",", ":"), sort_keys=True, ensure_ascii=True)
 
 
@@ -40,9 +42,7 @@ def parse_matdesc(text: str, *, object_name: str) -> dict[str, str]:
             f"header {MATDESC_HEADER} is not valid JSON ({exc.msg})",
             object_name=object_name,
         ) from None
-    if not isinstance(value, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
-    ):
+    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
         raise EnvelopeFormatError(
             f"header {MATDESC_HEADER} must be a JSON object of string to string",
             object_name=object_name,

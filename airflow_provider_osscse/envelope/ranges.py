@@ -75,9 +75,7 @@ def plan_range(spec: str | tuple[int | None, int | None], object_size: int | Non
         if second is None:
             raise InvalidRangeError("a byte range needs a start or a suffix length")
         if object_size is None:
-            raise InvalidRangeError(
-                f"suffix range -{second} needs the object size (HEAD the object first)"
-            )
+            raise InvalidRangeError(f"suffix range -{second} needs the object size (HEAD the object first)")
         if second <= 0 or object_size == 0:
             raise RangeNotSatisfiableError(
                 f"suffix range -{second} is not satisfiable for an object of {object_size} bytes"

@@ -2,13 +2,18 @@
 
 ::
 
-    reader = EnvelopeReader(headers, cmk_or_cmks_or_resolver, object_name="data/a.csv",
-                            binding=ObjectBinding("bucket", "data/a.csv"), object_size=size)
-    for chunk in reader.decrypt_chunks(ciphertext_chunks):   # whole object: verified FIRST
+    reader = EnvelopeReader(
+        headers,
+        cmk_or_cmks_or_resolver,
+        object_name="data/a.csv",
+        binding=ObjectBinding("bucket", "data/a.csv"),
+        object_size=size,
+    )
+    for chunk in reader.decrypt_chunks(ciphertext_chunks):  # whole object: verified FIRST
         ...
-    reader.status   # IntegrityStatus.VERIFIED / UNAUTHENTICATED / SKIPPED
+    reader.status  # IntegrityStatus.VERIFIED / UNAUTHENTICATED / SKIPPED
 
-    plan = reader.plan_range("bytes=-100", object_size)     # GET plan.http_range
+    plan = reader.plan_range("bytes=-100", object_size)  # GET plan.http_range
     data = b"".join(reader.decrypt_chunks(ranged_ciphertext, range_plan=plan))
 
 No plaintext byte is released before it is verified: when a tag is checked, :meth:`decrypt_chunks`
@@ -84,8 +89,7 @@ def resolve_key(keys: Keys, wrapped: WrappedDataKey, *, object_name: str) -> Cmk
     names = ", ".join(c.reference for c in candidates) or "none"
     named = f"CMK {wrapped.cmk_identity!r}" if wrapped.cmk_identity else f"matdesc {dict(wrapped.matdesc)!r}"
     raise NoMatchingKeyError(
-        f"no configured CMK ({names}) matches wrap-alg {wrapped.wrap_alg!r} "
-        f"and {named}",
+        f"no configured CMK ({names}) matches wrap-alg {wrapped.wrap_alg!r} and {named}",
         object_name=object_name,
     )
 
@@ -137,12 +141,16 @@ class EnvelopeReader:
         """Record and log (WARNING) a read that will not be verified; returns its status."""
         if self.integrity_policy is IntegrityPolicy.OFF:
             self.status = IntegrityStatus.SKIPPED
-            log.warning("object %r: integrity verification is off (integrity='off'); its plaintext is "
-                        "unauthenticated", self.object_name)
+            log.warning(
+                "object %r: integrity verification is off (integrity='off'); its plaintext is unauthenticated",
+                self.object_name,
+            )
         else:
             self.status = IntegrityStatus.UNAUTHENTICATED
-            log.warning("object %r has no integrity tag; read UNAUTHENTICATED because the integrity "
-                        "policy is 'if-present'", self.object_name)
+            log.warning(
+                "object %r has no integrity tag; read UNAUTHENTICATED because the integrity policy is 'if-present'",
+                self.object_name,
+            )
         return self.status
 
     def unverified_range_status(self) -> IntegrityStatus:
@@ -154,9 +162,12 @@ class EnvelopeReader:
         if self.envelope.integrity is None or self.integrity_policy is IntegrityPolicy.OFF:
             return self.unverified_status()
         self.status = IntegrityStatus.SKIPPED
-        log.warning("object %r: ranged read decrypted WITHOUT verifying the integrity tag (policy %r); "
-                    "with integrity='require' the whole object is verified before a range is released",
-                    self.object_name, self.integrity_policy.value)
+        log.warning(
+            "object %r: ranged read decrypted WITHOUT verifying the integrity tag (policy %r); "
+            "with integrity='require' the whole object is verified before a range is released",
+            self.object_name,
+            self.integrity_policy.value,
+        )
         return self.status
 
     def rebind(self, destination: ObjectBinding) -> IntegrityTag | None:
@@ -171,13 +182,14 @@ class EnvelopeReader:
             return tag
         if self.binding is None:
             raise ValueError("rebinding a bound tag needs the reader's binding (where the object was read from)")
-        return rebind_tag(self._content_key, tag, source=self.binding, destination=destination,
-                          object_name=self.object_name)
+        return rebind_tag(
+            self._content_key, tag, source=self.binding, destination=destination, object_name=self.object_name
+        )
 
     def __repr__(self) -> str:
         return f"EnvelopeReader(object_name={self.object_name!r}, cmk={self.cmk.reference!r})"
 
-    def __reduce__(self):  # noqa: D105
+    def __reduce__(self):
         raise TypeError("EnvelopeReader holds key material and cannot be pickled")
 
     def plan_range(self, spec: str | tuple[int | None, int | None], object_size: int | None = None) -> RangePlan:
@@ -300,6 +312,12 @@ def decrypt_object(
     binding: ObjectBinding | None = None,
 ) -> Iterator[bytes]:
     """Shortcut: plaintext chunks of a whole object (verified first, per ``integrity_policy``)."""
-    reader = EnvelopeReader(metadata, keys, object_name=object_name, integrity_policy=integrity_policy,
-                            allow_legacy=allow_legacy, binding=binding)
+    reader = EnvelopeReader(
+        metadata,
+        keys,
+        object_name=object_name,
+        integrity_policy=integrity_policy,
+        allow_legacy=allow_legacy,
+        binding=binding,
+    )
     return reader.decrypt_chunks(ciphertext)

@@ -3,15 +3,15 @@
 Single PUT::
 
     writer = EnvelopeWriter(cmk, object_name="data/a.csv")
-    tag = writer.compute_integrity("a.csv")             # cheap HMAC-only pass (re-readable source)
+    tag = writer.compute_integrity("a.csv")  # cheap HMAC-only pass (re-readable source)
     headers = writer.metadata(plaintext_length=size, integrity=tag)
-    body = writer.encrypt_chunks("a.csv")               # iterator of ciphertext chunks
+    body = writer.encrypt_chunks("a.csv")  # iterator of ciphertext chunks
 
 Multipart (parts in any order, any thread)::
 
     plan = plan_parts(size, 64 * 2**20)
     tag = writer.compute_integrity("a.csv", segment_size=plan.part_size)
-    headers = writer.metadata(part_plan=plan, integrity=tag)   # on Init AND every UploadPart
+    headers = writer.metadata(part_plan=plan, integrity=tag)  # on Init AND every UploadPart
     ciphertext = writer.encrypt_part(plan, number, plaintext_of_part)
 
 For a source that cannot be read twice, :meth:`EnvelopeWriter.spool_encrypt` encrypts into a
@@ -74,7 +74,7 @@ class EnvelopeWriter:
     def __repr__(self) -> str:
         return f"EnvelopeWriter(object_name={self.object_name!r}, cmk={self.key_reference!r})"
 
-    def __reduce__(self):  # noqa: D105
+    def __reduce__(self):
         raise TypeError("EnvelopeWriter holds key material and cannot be pickled")
 
     def envelope(
@@ -111,7 +111,9 @@ class EnvelopeWriter:
         Raises :class:`MetadataTooLargeError` if OSS would refuse them, before anything is sent.
         """
         return self.envelope(
-            plaintext_length=plaintext_length, content_md5=content_md5, part_plan=part_plan,
+            plaintext_length=plaintext_length,
+            content_md5=content_md5,
+            part_plan=part_plan,
             integrity=integrity,
         ).to_metadata(user_metadata=user_metadata, object_name=self.object_name)
 
@@ -148,7 +150,10 @@ class EnvelopeWriter:
         return IntegrityBuilder(self._content_key, self.cek_alg, segment_size)
 
     def compute_integrity(
-        self, source: ByteSource, *, segment_size: int = DEFAULT_SEGMENT_SIZE,
+        self,
+        source: ByteSource,
+        *,
+        segment_size: int = DEFAULT_SEGMENT_SIZE,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
     ) -> IntegrityTag:
         """HMAC-only pass over a re-readable source, before the upload that must carry the tag."""
@@ -163,8 +168,12 @@ class EnvelopeWriter:
         return builder.finish(total_length, binding=self.binding)
 
     def spool_encrypt(
-        self, source: ByteSource, *, segment_size: int = DEFAULT_SEGMENT_SIZE,
-        chunk_size: int = DEFAULT_CHUNK_SIZE, spool_dir: str | None = None,
+        self,
+        source: ByteSource,
+        *,
+        segment_size: int = DEFAULT_SEGMENT_SIZE,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        spool_dir: str | None = None,
     ) -> tuple[IntegrityTag, int, BinaryIO]:
         """One pass for non-re-readable sources: ciphertext → temp file, tag over the plaintext.
 
@@ -237,12 +246,12 @@ def encrypt_object(
         tag = writer.finish_integrity(tagger.builder, length)
         if hasattr(source, "seek"):
             source.seek(start)  # type: ignore[union-attr]
-        meta = writer.metadata(plaintext_length=length, content_md5=content_md5, integrity=tag,
-                               user_metadata=user_metadata)
+        meta = writer.metadata(
+            plaintext_length=length, content_md5=content_md5, integrity=tag, user_metadata=user_metadata
+        )
         return EncryptedObject(meta, writer.encrypt_chunks(source, chunk_size=chunk_size), length)
     tag, length, spool = writer.spool_encrypt(source, segment_size=segment_size, chunk_size=chunk_size)
-    meta = writer.metadata(plaintext_length=length, content_md5=content_md5, integrity=tag,
-                           user_metadata=user_metadata)
+    meta = writer.metadata(plaintext_length=length, content_md5=content_md5, integrity=tag, user_metadata=user_metadata)
 
     def _drain() -> Iterator[bytes]:
         with spool:

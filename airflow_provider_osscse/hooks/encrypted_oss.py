@@ -139,8 +139,11 @@ class EncryptedOSSHook(BaseHook):
     @cached_property
     def _objects(self) -> EncryptedObjects:
         config = TransferConfig(
-            multipart_threshold=self.multipart_threshold, part_size=self.part_size, max_workers=self.max_workers,
-            integrity=self.integrity_policy, allow_plaintext=self.allow_plaintext,
+            multipart_threshold=self.multipart_threshold,
+            part_size=self.part_size,
+            max_workers=self.max_workers,
+            integrity=self.integrity_policy,
+            allow_plaintext=self.allow_plaintext,
             bind_integrity_tag=self.bind_integrity_tag,
         )
         return EncryptedObjects(self._clients.bucket, config, logger=self.log, progress_callback=self.progress_callback)
@@ -191,9 +194,11 @@ class EncryptedOSSHook(BaseHook):
         """Once per hook: unbound tags are an explicit, weaker choice."""
         if not self.bind_integrity_tag and not self._unbound_warned:
             self._unbound_warned = True
-            self.log.warning("bind_integrity_tag=False: integrity tags written by this hook are NOT bound to the "
-                             "object's bucket and key, so an object swapped or replayed under another name "
-                             "still verifies")
+            self.log.warning(
+                "bind_integrity_tag=False: integrity tags written by this hook are NOT bound to the "
+                "object's bucket and key, so an object swapped or replayed under another name "
+                "still verifies"
+            )
 
     def _read_keys(self, primary: str | None = None) -> Keyring | None:
         """The CMKs accepted on reads (no matdesc needed: objects name their CMK); ``primary`` (a
@@ -218,8 +223,9 @@ class EncryptedOSSHook(BaseHook):
     ) -> UploadResult:
         """Encrypt and upload; one PUT below ``multipart_threshold``, a parallel multipart above."""
         self._warn_if_unbound()
-        return self._objects.put(bucket, key, source, self._write_key(), metadata=metadata,
-                                 content_type=content_type, size=size)
+        return self._objects.put(
+            bucket, key, source, self._write_key(), metadata=metadata, content_type=content_type, size=size
+        )
 
     def download(self, key: str, destination: str | os.PathLike, bucket: str | None = None) -> DownloadResult:
         """Decrypt to ``destination`` atomically (verified first; nothing written on failure)."""
@@ -243,8 +249,9 @@ class EncryptedOSSHook(BaseHook):
         """The envelope as the headers describe it; nothing is unwrapped or decrypted."""
         return self._objects.inspect(bucket, key)
 
-    def copy(self, source_key: str, dest_key: str, source_bucket: str | None = None,
-             dest_bucket: str | None = None) -> str:
+    def copy(
+        self, source_key: str, dest_key: str, source_bucket: str | None = None, dest_bucket: str | None = None
+    ) -> str:
         """Server-side copy that stays valid at its new name; returns the new ETag.
 
         An object whose tag is bound to its name gets the tag re-bound to ``dest_key`` (the data key
@@ -261,8 +268,9 @@ class EncryptedOSSHook(BaseHook):
     def delete(self, key: str, bucket: str | None = None) -> None:
         self._objects.delete(bucket, key)
 
-    def rewrap(self, key: str, bucket: str | None = None, *, new_cmk: str | None = None,
-               dry_run: bool = False) -> RewrapResult:
+    def rewrap(
+        self, key: str, bucket: str | None = None, *, new_cmk: str | None = None, dry_run: bool = False
+    ) -> RewrapResult:
         """Re-wrap the data key under ``new_cmk`` (default: the hook's ``cmk``, newest version)."""
         target = new_cmk or self.cmk
         if not target:

@@ -151,8 +151,9 @@ class AlicloudKmsKey(IdentifiedCmk):
         reference = reference or f"kms://kms_default/{key_id}"
         self._rpc = KmsRpc(client, reference=reference, retry=retry, runtime=runtime, context=self._context)
         self.key_id = key_id
-        self._set_identity(reference=reference or f"kms://kms_default/{key_id}", identity=kms_identity(key_id),
-                           matdesc=matdesc)
+        self._set_identity(
+            reference=reference or f"kms://kms_default/{key_id}", identity=kms_identity(key_id), matdesc=matdesc
+        )
         self._endpoint = endpoint
         self._pin_lock = threading.Lock()
         self._pinned: str | None = None if needs_resolution(key_id) else key_id
@@ -169,8 +170,9 @@ class AlicloudKmsKey(IdentifiedCmk):
     def _describe_key_id(self) -> str:
         from alibabacloud_kms20160120 import models
 
-        body = self._rpc.call_in_body("DescribeKey", {"KeyId": self.key_id}, models.DescribeKeyResponse,
-                                  context_param=None).body
+        body = self._rpc.call_in_body(
+            "DescribeKey", {"KeyId": self.key_id}, models.DescribeKeyResponse, context_param=None
+        ).body
         key_id = body.key_metadata.key_id if body.key_metadata is not None else None
         if not key_id:
             raise KeyServiceError(f"CMK {self._reference}: KMS DescribeKey named no KeyId for {self.key_id}")
@@ -193,11 +195,15 @@ class AlicloudKmsKey(IdentifiedCmk):
     def _mismatch(self, action: str, pinned: str, named: str | None, *, role: str = "") -> KmsKeyMismatchError:
         used = f"KMS key {named}" if named else "no key at all"
         if action in ("Encrypt", "GenerateDataKey"):
-            why = ("KMS sealed under another key than this CMK's (was the alias re-pointed?); nothing was "
-                   "wrapped. A new provider instance (the next task) resolves the alias afresh")
+            why = (
+                "KMS sealed under another key than this CMK's (was the alias re-pointed?); nothing was "
+                "wrapped. A new provider instance (the next task) resolves the alias afresh"
+            )
         else:
-            why = ("the object was not wrapped by this CMK (its headers may have been altered to name "
-                   "it); nothing KMS returned was used")
+            why = (
+                "the object was not wrapped by this CMK (its headers may have been altered to name "
+                "it); nothing KMS returned was used"
+            )
         return KmsKeyMismatchError(
             f"CMK {self._reference} is pinned to KMS key {pinned} (configured as {self.key_id}), but "
             f"KMS {action} answered{role} with {used}: {why}"
@@ -252,8 +258,9 @@ class AlicloudKmsKey(IdentifiedCmk):
         params = {"CiphertextBlob": blob_from_header_bytes(wrapped), "DestinationKeyId": destination_pin}
         if source._context:
             params["SourceEncryptionContext"] = context_json(source._context)
-        raw = self._rpc.call_raw("ReEncrypt", params, context_param=None,
-                             extra_context=("DestinationEncryptionContext", self._context))
+        raw = self._rpc.call_raw(
+            "ReEncrypt", params, context_param=None, extra_context=("DestinationEncryptionContext", self._context)
+        )
         body = raw.get("body")
         body = body if isinstance(body, Mapping) else {}
         named, named_source = body.get("KeyId"), body.get("SourceKeyId")
@@ -324,9 +331,7 @@ class AlicloudKmsKey(IdentifiedCmk):
                 f"CMK {self._reference}: unwrapped values have the wrong length for a data key and IV"
             ) from None
 
-    def reencrypt_from(
-        self, wrapped: WrappedDataKey, source: AlicloudKmsKey | None = None
-    ) -> WrappedDataKey:
+    def reencrypt_from(self, wrapped: WrappedDataKey, source: AlicloudKmsKey | None = None) -> WrappedDataKey:
         """KMS ``ReEncrypt`` of both values to this key's newest version (the data key stays in KMS).
 
         ``source`` is the CMK that wrapped them (default: this one); its EncryptionContext opens them

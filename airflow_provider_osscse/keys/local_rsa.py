@@ -59,9 +59,7 @@ def _load_private(pem: bytes) -> rsa.RSAPrivateKey:
     try:
         key = serialization.load_pem_private_key(pem, password=None)
     except (ValueError, TypeError) as exc:
-        raise InvalidKeyMaterialError(
-            f"not a usable unencrypted PEM RSA private key ({type(exc).__name__})"
-        ) from None
+        raise InvalidKeyMaterialError(f"not a usable unencrypted PEM RSA private key ({type(exc).__name__})") from None
     if not isinstance(key, rsa.RSAPrivateKey):
         raise InvalidKeyMaterialError("the PEM private key is not an RSA key")
     return key
@@ -118,41 +116,60 @@ class LocalRsaKey(ConfiguredCmk):
             )
 
     @classmethod
-    def from_file(cls, path: str | os.PathLike[str], *, reference: str | None = None,
-                  matdesc: Mapping[str, str] | None = None, allow_weak_key_for_unwrap: bool = False) -> LocalRsaKey:
+    def from_file(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        reference: str | None = None,
+        matdesc: Mapping[str, str] | None = None,
+        allow_weak_key_for_unwrap: bool = False,
+    ) -> LocalRsaKey:
         """Load a PEM file holding a private key (any form) or only a public key."""
         with open(path, "rb") as handle:
             pem = handle.read()
         ref = reference or f"rsa-file:{os.fspath(path)}"
         if b"PRIVATE KEY" in pem:
-            return cls(private_key_pem=pem, reference=ref, matdesc=matdesc,
-                       allow_weak_key_for_unwrap=allow_weak_key_for_unwrap)
-        return cls(public_key_pem=pem, reference=ref, matdesc=matdesc,
-                   allow_weak_key_for_unwrap=allow_weak_key_for_unwrap)
+            return cls(
+                private_key_pem=pem, reference=ref, matdesc=matdesc, allow_weak_key_for_unwrap=allow_weak_key_for_unwrap
+            )
+        return cls(
+            public_key_pem=pem, reference=ref, matdesc=matdesc, allow_weak_key_for_unwrap=allow_weak_key_for_unwrap
+        )
 
     @classmethod
-    def generate(cls, bits: int = 2048, *, reference: str = "rsa-local",
-                 matdesc: Mapping[str, str] | None = None, allow_weak_key_for_unwrap: bool = False) -> LocalRsaKey:
+    def generate(
+        cls,
+        bits: int = 2048,
+        *,
+        reference: str = "rsa-local",
+        matdesc: Mapping[str, str] | None = None,
+        allow_weak_key_for_unwrap: bool = False,
+    ) -> LocalRsaKey:
         """A fresh key pair (tests, demos); export it with :meth:`private_key_pem` to keep it."""
         key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
-        pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption())
-        return cls(private_key_pem=pem, reference=reference, matdesc=matdesc,
-                   allow_weak_key_for_unwrap=allow_weak_key_for_unwrap)
+        pem = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        return cls(
+            private_key_pem=pem,
+            reference=reference,
+            matdesc=matdesc,
+            allow_weak_key_for_unwrap=allow_weak_key_for_unwrap,
+        )
 
     def private_key_pem(self) -> bytes:
         """PKCS#8 PEM of the private key (secret: never log it)."""
         if self._private is None:
             raise KeyUnwrapError(f"RSA CMK {self._reference!r} has only a public key")
-        return self._private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption())
+        return self._private.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
 
     def public_key_pem(self) -> bytes:
         """X.509 SubjectPublicKeyInfo PEM of the public key."""
-        return self._public.public_bytes(serialization.Encoding.PEM,
-                                         serialization.PublicFormat.SubjectPublicKeyInfo)
+        return self._public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
 
-    def __reduce__(self):  # noqa: D105 - the private key must not travel in pickles (XCom, task state)
+    def __reduce__(self):
         raise TypeError("LocalRsaKey holds a private key and cannot be pickled")
 
     @property
@@ -200,12 +217,15 @@ class LocalRsaKey(ConfiguredCmk):
         self._refuse_weak_wrap()
         if reuse is not None and reuse.wrap_alg != self.wrap_alg:
             raise ValueError(f"RSA CMK {self._reference!r}: 'reuse' has wrap-alg {reuse.wrap_alg!r}")
-        wrapped_key = (
-            reuse.wrapped_key if reuse is not None else self._public.encrypt(key_bytes, padding.PKCS1v15())
-        )
+        wrapped_key = reuse.wrapped_key if reuse is not None else self._public.encrypt(key_bytes, padding.PKCS1v15())
         return [
-            WrappedDataKey(self.wrap_alg, wrapped_key, self._public.encrypt(iv, padding.PKCS1v15()),
-                              self._matdesc, cmk_identity=self._identity)
+            WrappedDataKey(
+                self.wrap_alg,
+                wrapped_key,
+                self._public.encrypt(iv, padding.PKCS1v15()),
+                self._matdesc,
+                cmk_identity=self._identity,
+            )
             for iv in ivs
         ]
 
@@ -228,14 +248,14 @@ class LocalRsaKey(ConfiguredCmk):
 
     def unwrap(self, wrapped: WrappedDataKey) -> DataKey:
         if self._private is None:
-            raise KeyUnwrapError(
-                f"RSA CMK {self._reference!r} has only a public key: unwrapping needs the private key"
-            )
+            raise KeyUnwrapError(f"RSA CMK {self._reference!r} has only a public key: unwrapping needs the private key")
         if self.is_weak:  # constructed only with allow_weak_key_for_unwrap=True
             log.warning(
                 "RSA CMK %r is a %d-bit key, under the %d-bit minimum: unwrapping with it only because "
                 "allow_weak_key_for_unwrap is set. Rewrap the objects it protects under a stronger key.",
-                self._reference, self.key_size, MIN_RSA_KEY_BITS,
+                self._reference,
+                self.key_size,
+                MIN_RSA_KEY_BITS,
             )
         if wrapped.wrap_alg == WRAP_ALG_RSA_PKCS1:
             key = self._decrypt(wrapped.wrapped_key, padding.PKCS1v15())
@@ -250,9 +270,7 @@ class LocalRsaKey(ConfiguredCmk):
                 except ValueError:
                     raise KeyUnwrapError(self._mismatch()) from None
         else:
-            raise KeyUnwrapError(
-                f"RSA CMK {self._reference!r} cannot unwrap wrap-alg {wrapped.wrap_alg!r}"
-            )
+            raise KeyUnwrapError(f"RSA CMK {self._reference!r} cannot unwrap wrap-alg {wrapped.wrap_alg!r}")
         if len(key) != DATA_KEY_SIZE or len(iv) != IV_SIZE:
             raise KeyUnwrapError(self._mismatch())
         if wrapped.wrap_alg == WRAP_ALG_RSA_PKCS1 and iv[8:12] != b"\x00\x00\x00\x00":
@@ -272,5 +290,7 @@ class LocalRsaKey(ConfiguredCmk):
             raise KeyUnwrapError(self._mismatch()) from None
 
     def _mismatch(self) -> str:
-        return (f"RSA CMK {self._reference!r} could not unwrap the data key: the object was encrypted "
-                f"under a different key (check the matdesc / key reference) or its wrapped values are corrupt")
+        return (
+            f"RSA CMK {self._reference!r} could not unwrap the data key: the object was encrypted "
+            f"under a different key (check the matdesc / key reference) or its wrapped values are corrupt"
+        )

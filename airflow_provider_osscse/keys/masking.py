@@ -57,6 +57,4 @@ def mask_key_bytes(*raw: bytes) -> None:
         if _masked_data_keys >= DATA_KEY_MASK_LIMIT:
             return
         _masked_data_keys += 1
-    mask_strings(
-        s for r in raw for s in (base64.b64encode(r).decode("ascii"), r.hex())
-    )
+    mask_strings(s for r in raw for s in (base64.b64encode(r).decode("ascii"), r.hex()))

@@ -98,8 +98,10 @@ def parse_cmk_reference(reference: str) -> CmkReference:
         version = int(query["version"][0])
     if scheme == "kms":
         name = "/".join(segments)
-        if not segments or (segments[0] == "alias" and len(segments) != 2) or (
-            segments[0] != "alias" and len(segments) != 1
+        if (
+            not segments
+            or (segments[0] == "alias" and len(segments) != 2)
+            or (segments[0] != "alias" and len(segments) != 1)
         ):
             raise bad("expected kms://<conn_id>/<key id> or kms://<conn_id>/alias/<name>")
         return CmkReference(reference, scheme, conn_id, "", name)
@@ -158,15 +160,25 @@ def resolve_cmk(
         from airflow_provider_osscse.keys.vault_transit import VaultTransitKey
 
         return VaultTransitKey(
-            _vault_client(ref, retry), mount=ref.mount, key_name=ref.name, reference=ref.raw,
-            matdesc=matdesc, retry=retry,
+            _vault_client(ref, retry),
+            mount=ref.mount,
+            key_name=ref.name,
+            reference=ref.raw,
+            matdesc=matdesc,
+            retry=retry,
         )
     if ref.scheme == "vault-kv":
         from airflow_provider_osscse.keys.vault_kv import VaultKvRsaKey
 
         return VaultKvRsaKey(
-            _vault_client(ref, retry), mount=ref.mount, secret_path=ref.name, version=ref.version,
-            reference=ref.raw, matdesc=matdesc, retry=retry, allow_weak_key_for_unwrap=ref.allow_weak_key_for_unwrap,
+            _vault_client(ref, retry),
+            mount=ref.mount,
+            secret_path=ref.name,
+            version=ref.version,
+            reference=ref.raw,
+            matdesc=matdesc,
+            retry=retry,
+            allow_weak_key_for_unwrap=ref.allow_weak_key_for_unwrap,
         )
     if ref.scheme == "kms":
         # The connection is read here, not through the hooks layer's AlicloudKmsHook (keys sit below
@@ -178,5 +190,6 @@ def resolve_cmk(
         return settings.cmk(ref.name, reference=ref.raw, matdesc=matdesc, retry=retry)
     from airflow_provider_osscse.keys.rsa_file import load_rsa_file_key
 
-    return load_rsa_file_key(ref.name, reference=ref.raw, matdesc=matdesc,
-                             allow_weak_key_for_unwrap=ref.allow_weak_key_for_unwrap)
+    return load_rsa_file_key(
+        ref.name, reference=ref.raw, matdesc=matdesc, allow_weak_key_for_unwrap=ref.allow_weak_key_for_unwrap
+    )

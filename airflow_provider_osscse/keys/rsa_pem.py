@@ -20,9 +20,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from airflow_provider_osscse.exceptions import InvalidKeyMaterialError
-
 from airflow_provider_osscse.keys.masking import mask_strings
-
 
 #: Prefix of an RSA CMK's identity; the rest is :func:`rsa_fingerprint` of its public key.
 RSA_IDENTITY_PREFIX = "rsa-sha256:"
@@ -53,7 +51,7 @@ class RsaPemPair:
     def __repr__(self) -> str:
         return f"RsaPemPair(fingerprint={self.fingerprint!r}, private={'yes' if self.private_pem else 'no'})"
 
-    def __reduce__(self):  # noqa: D105
+    def __reduce__(self):
         raise TypeError("RsaPemPair may hold a private key and cannot be pickled")
 
 

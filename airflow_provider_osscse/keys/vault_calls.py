@@ -58,9 +58,7 @@ def vault_call(
             f"capability on '{path}' (or the key does not exist and the token may not create it)"
         )
     except hx.Unauthorized:
-        error = KeyPermissionError(
-            f"Vault rejected the token for CMK {reference} (expired or revoked?) on '{path}'"
-        )
+        error = KeyPermissionError(f"Vault rejected the token for CMK {reference} (expired or revoked?) on '{path}'")
     except hx.InvalidPath:
         error = KeyNotFoundError(not_found or f"CMK {reference}: nothing at Vault path '{path}'")
     except hx.InvalidRequest as exc:
@@ -69,8 +67,7 @@ def vault_call(
             error = KeyNotFoundError(f"CMK {reference}: the Vault key at '{path}' does not exist")
         elif invalid_means_unwrap_failure:
             error = KeyUnwrapError(
-                f"CMK {reference} could not unwrap the data key: wrong key for this object or "
-                "corrupted wrapped values"
+                f"CMK {reference} could not unwrap the data key: wrong key for this object or corrupted wrapped values"
             )
         else:
             error = KeyServiceError(f"Vault rejected the request on '{path}' for CMK {reference}")

@@ -74,8 +74,6 @@ class VaultKvRsaKey(ConfiguredCmk):
         self._lock = threading.Lock()
         self._loaded: dict[int | None, tuple[int, Cmk]] = {}
 
-
-
     def _load(self, version: int | None) -> tuple[int, Cmk]:
         """(actual version, LocalRsaKey) for ``version`` (None: the configured or latest one)."""
         with self._lock:
@@ -85,7 +83,9 @@ class VaultKvRsaKey(ConfiguredCmk):
         wanted = f"version {version} of " if version else ""
         response = vault_call(
             lambda: self._client.secrets.kv.v2.read_secret_version(
-                path=self.secret_path, version=version, mount_point=self.mount,
+                path=self.secret_path,
+                version=version,
+                mount_point=self.mount,
                 raise_on_deleted_version=True,
             ),
             reference=self._reference,
@@ -103,8 +103,7 @@ class VaultKvRsaKey(ConfiguredCmk):
         public = data.get("public_key")
         if not private and not public:
             raise KeyNotFoundError(
-                f"CMK {self._reference}: secret '{path}' (version {actual}) has neither "
-                "'private_key' nor 'public_key'"
+                f"CMK {self._reference}: secret '{path}' (version {actual}) has neither 'private_key' nor 'public_key'"
             )
         pair = normalize_rsa_pem(
             private.encode("ascii") if private else None,
@@ -114,8 +113,11 @@ class VaultKvRsaKey(ConfiguredCmk):
         from airflow_provider_osscse.keys.local_rsa import LocalRsaKey
 
         rsa_key = LocalRsaKey(
-            private_key_pem=pair.private_pem, public_key_pem=pair.public_pem,
-            reference=self._reference, matdesc=self._matdesc, allow_weak_key_for_unwrap=self._allow_weak,
+            private_key_pem=pair.private_pem,
+            public_key_pem=pair.public_pem,
+            reference=self._reference,
+            matdesc=self._matdesc,
+            allow_weak_key_for_unwrap=self._allow_weak,
         )
         with self._lock:
             if len(self._loaded) >= MAX_LOADED_VERSIONS:
@@ -133,8 +135,14 @@ class VaultKvRsaKey(ConfiguredCmk):
         return self._load(self.version)[0]
 
     def _versioned(self, actual: int, wrapped: WrappedDataKey) -> WrappedDataKey:
-        return WrappedDataKey(WRAP_ALG_RSA_PKCS1, wrapped.wrapped_key, wrapped.wrapped_iv, self._matdesc,
-                                 cmk_identity=wrapped.cmk_identity, cmk_version=str(actual))
+        return WrappedDataKey(
+            WRAP_ALG_RSA_PKCS1,
+            wrapped.wrapped_key,
+            wrapped.wrapped_iv,
+            self._matdesc,
+            cmk_identity=wrapped.cmk_identity,
+            cmk_version=str(actual),
+        )
 
     def wrap(self, data_key: DataKey) -> WrappedDataKey:
         actual, rsa_key = self._load(self.version)

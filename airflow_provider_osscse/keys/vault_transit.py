@@ -34,7 +34,6 @@ from urllib.parse import urlsplit
 from airflow_provider_osscse.envelope.headers import WRAP_ALG_VAULT_TRANSIT
 from airflow_provider_osscse.envelope.keywrap import Cmk, DataKey, WrappedDataKey
 from airflow_provider_osscse.exceptions import (
-    KeyNotFoundError,
     KeyPermissionError,
     KeyServiceError,
     KeyUnwrapError,
@@ -100,7 +99,8 @@ class VaultTransitKey(IdentifiedCmk):
         self.key_name = key_name
         self._set_identity(
             reference=reference or f"vault-transit://vault_default/{self.mount}/{key_name}",
-            identity=transit_identity(self.mount, key_name), matdesc=matdesc,
+            identity=transit_identity(self.mount, key_name),
+            matdesc=matdesc,
         )
         self._retry = retry
         self._exists_lock = threading.Lock()
@@ -130,7 +130,11 @@ class VaultTransitKey(IdentifiedCmk):
 
             conn = _connection_of(self._reference)
             response = vault_call(
-                read, reference=self._reference, path=path, capability="read", retry=self._retry,
+                read,
+                reference=self._reference,
+                path=path,
+                capability="read",
+                retry=self._retry,
                 not_found=(
                     f"CMK {self._reference}: Transit key '{self.key_name}' does not exist on mount "
                     f"'{self.mount}' of Vault connection '{conn}' (or the mount does not exist); nothing "
@@ -174,9 +178,7 @@ class VaultTransitKey(IdentifiedCmk):
         ]
         response = self._call(
             "encrypt",
-            lambda: self._client.secrets.transit.encrypt_data(
-                self.key_name, batch_input=batch, mount_point=self.mount
-            ),
+            lambda: self._client.secrets.transit.encrypt_data(self.key_name, batch_input=batch, mount_point=self.mount),
         )
         key_ct, iv_ct = self._ciphertexts(response)
         return self._wrapped(key_ct, iv_ct, ciphertext_version(key_ct))
@@ -197,9 +199,7 @@ class VaultTransitKey(IdentifiedCmk):
         batch = [{"plaintext": base64.b64encode(v).decode("ascii")} for v in values]
         response = self._call(
             "encrypt",
-            lambda: self._client.secrets.transit.encrypt_data(
-                self.key_name, batch_input=batch, mount_point=self.mount
-            ),
+            lambda: self._client.secrets.transit.encrypt_data(self.key_name, batch_input=batch, mount_point=self.mount),
         )
         results = response["data"]["batch_results"]
         if len(results) != len(values) or any(r.get("error") or not r.get("ciphertext") for r in results):
@@ -233,9 +233,7 @@ class VaultTransitKey(IdentifiedCmk):
         batch = self._ciphertext_batch(wrapped)
         response = self._call(
             "decrypt",
-            lambda: self._client.secrets.transit.decrypt_data(
-                self.key_name, batch_input=batch, mount_point=self.mount
-            ),
+            lambda: self._client.secrets.transit.decrypt_data(self.key_name, batch_input=batch, mount_point=self.mount),
             invalid_means_unwrap_failure=True,
         )
         results = response["data"]["batch_results"]
@@ -248,9 +246,7 @@ class VaultTransitKey(IdentifiedCmk):
             return DataKey(key=key, iv=iv)
         except (ValueError, KeyError, IndexError):
             pass
-        raise KeyUnwrapError(
-            f"CMK {self._reference} could not unwrap the data key: wrong key or corrupted values"
-        )
+        raise KeyUnwrapError(f"CMK {self._reference} could not unwrap the data key: wrong key or corrupted values")
 
     @property
     def rewrap_domain(self) -> str:
@@ -278,7 +274,11 @@ class VaultTransitKey(IdentifiedCmk):
         )
         key_ct, iv_ct = self._ciphertexts(response)
         return WrappedDataKey(
-            WRAP_ALG_VAULT_TRANSIT, key_ct, iv_ct, wrapped.matdesc, cmk_identity=self.identity,
+            WRAP_ALG_VAULT_TRANSIT,
+            key_ct,
+            iv_ct,
+            wrapped.matdesc,
+            cmk_identity=self.identity,
             cmk_version=ciphertext_version(key_ct),
         )
 
@@ -289,4 +289,3 @@ class VaultTransitKey(IdentifiedCmk):
 
     def __reduce__(self) -> Any:
         raise TypeError("VaultTransitKey holds an authenticated Vault client and cannot be pickled")
-

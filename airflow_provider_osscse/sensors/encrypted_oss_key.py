@@ -98,10 +98,12 @@ class EncryptedOSSKeySensor(BaseSensorOperator):
     def poke(self, context: Context) -> bool:
         from airflow_provider_osscse.hooks.encrypted_oss import EncryptedOSSHook
 
-        expectation = EncryptionExpectation(self.expected_cmk_identity(), self.expected_wrap_alg,
-                                            self.require_integrity_tag)
-        check = check_keys(EncryptedOSSHook(self.oss_conn_id), self.bucket_name, self.bucket_key,
-                           self.wildcard_match, expectation)
+        expectation = EncryptionExpectation(
+            self.expected_cmk_identity(), self.expected_wrap_alg, self.require_integrity_tag
+        )
+        check = check_keys(
+            EncryptedOSSHook(self.oss_conn_id), self.bucket_name, self.bucket_key, self.wildcard_match, expectation
+        )
         if check.mismatched:
             message = "; ".join(check.mismatched)
             if self.fail_on_mismatch:
@@ -119,10 +121,15 @@ class EncryptedOSSKeySensor(BaseSensorOperator):
             return self._matched
         self.defer(
             trigger=EncryptedOSSKeyTrigger(
-                bucket_key=self.bucket_key, bucket_name=self.bucket_name, oss_conn_id=self.oss_conn_id,
-                wildcard_match=self.wildcard_match, expected_cmk=self.expected_cmk_identity(),
-                expected_wrap_alg=self.expected_wrap_alg, require_integrity_tag=self.require_integrity_tag,
-                fail_on_mismatch=self.fail_on_mismatch, poll_interval=self.poke_interval,
+                bucket_key=self.bucket_key,
+                bucket_name=self.bucket_name,
+                oss_conn_id=self.oss_conn_id,
+                wildcard_match=self.wildcard_match,
+                expected_cmk=self.expected_cmk_identity(),
+                expected_wrap_alg=self.expected_wrap_alg,
+                require_integrity_tag=self.require_integrity_tag,
+                fail_on_mismatch=self.fail_on_mismatch,
+                poll_interval=self.poke_interval,
             ),
             method_name="execute_complete",
             timeout=timedelta(seconds=self.timeout),

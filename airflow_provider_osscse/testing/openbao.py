@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import atexit
 import os
+import secrets
 import shutil
 import signal
-import secrets
 import socket
 import subprocess
 import sys

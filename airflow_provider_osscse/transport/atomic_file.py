@@ -60,7 +60,8 @@ _NO_TMPFILE_ERRNOS = frozenset({errno.EOPNOTSUPP, errno.ENOTSUP, errno.EISDIR, e
 # (``tempfile.mkstemp`` names of earlier versions). Nothing else is ever swept.
 _PARTIAL_NAME = re.compile(
     r"^\..+\.(?:(?P<host>[0-9a-f]{8})-(?P<pid>[1-9][0-9]{0,9})-[0-9a-f]{8}|[a-z0-9_]{8})"
-    + re.escape(PARTIAL_SUFFIX) + r"$",
+    + re.escape(PARTIAL_SUFFIX)
+    + r"$",
     re.DOTALL,
 )
 
@@ -189,8 +190,16 @@ def _named_partial(dest: Path, folder: Path) -> Iterator[BinaryIO]:
         name = _reserve_partial_name(dest.name)
         path = folder / name
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
-                         | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0), 0o600)
+            fd = os.open(
+                path,
+                os.O_WRONLY
+                | os.O_CREAT
+                | os.O_EXCL
+                | getattr(os, "O_CLOEXEC", 0)
+                | getattr(os, "O_NOFOLLOW", 0)
+                | getattr(os, "O_BINARY", 0),
+                0o600,
+            )
             break
         except FileExistsError:
             _release(name)
@@ -292,8 +301,12 @@ def sweep_stale_partials(folder: str | os.PathLike[str], *, force: bool = False)
         except OSError:
             continue  # gone meanwhile, or not ours to remove
         removed.append(entry.name)
-        log.warning("removed %s left in %s by an interrupted download (%s); it held unverified data",
-                    entry.name, os.fspath(folder), why)
+        log.warning(
+            "removed %s left in %s by an interrupted download (%s); it held unverified data",
+            entry.name,
+            os.fspath(folder),
+            why,
+        )
     return removed
 
 

@@ -48,8 +48,7 @@ from airflow_provider_osscse.transport.transfer_base import (
 )
 
 #: Standard headers a REPLACE copy would otherwise drop; carried over as the source has them.
-_KEPT_STANDARD_HEADERS = ("cache-control", "content-disposition", "content-encoding", "content-language",
-                          "expires")
+_KEPT_STANDARD_HEADERS = ("cache-control", "content-disposition", "content-encoding", "content-language", "expires")
 
 #: The read CMKs for a copy, or a callable giving them only when a bound tag needs re-binding.
 CopyKeys = Cmk | Callable[[], Cmk | None] | None
@@ -60,8 +59,13 @@ class CopyRewrapOperations(TransferBase):
 
     # ----------------------------------------------------------------- copy
     def copy(
-        self, source_bucket: str | None, source_key: str, dest_bucket: str | None, dest_key: str,
-        *, keys: CopyKeys = None,
+        self,
+        source_bucket: str | None,
+        source_key: str,
+        dest_bucket: str | None,
+        dest_key: str,
+        *,
+        keys: CopyKeys = None,
     ) -> str:
         """Server-side copy keeping the object valid at its new name; returns the new ETag.
 
@@ -103,9 +107,14 @@ class CopyRewrapOperations(TransferBase):
                 f"re-bound to {destination}, which needs a CMK that unwraps its data key; configure cmk= "
                 f"or decrypt_cmks= (a plain OSS copy would not verify under the new name)"
             )
-        reader = EnvelopeReader(stored.headers, wrapper, object_name=stored.uri,
-                                integrity_policy=IntegrityPolicy.REQUIRE, binding=stored.binding,
-                                object_size=stored.size)
+        reader = EnvelopeReader(
+            stored.headers,
+            wrapper,
+            object_name=stored.uri,
+            integrity_policy=IntegrityPolicy.REQUIRE,
+            binding=stored.binding,
+            object_size=stored.size,
+        )
         tag = reader.rebind(destination)
         assert tag is not None
         metadata = dict(stored.user_metadata)
@@ -124,7 +133,9 @@ class CopyRewrapOperations(TransferBase):
                 headers[name] = stored.headers[name]
         return headers
 
-    def _copy_by_parts(self, stored: StoredObject, target: oss2.Bucket, dest_key: str, metadata: Mapping[str, str]) -> str:
+    def _copy_by_parts(
+        self, stored: StoredObject, target: oss2.Bucket, dest_key: str, metadata: Mapping[str, str]
+    ) -> str:
         """UploadPartCopy of the ciphertext ranges with ``metadata`` at Init, conditional on the ETag."""
         envelope = parse_envelope(metadata, object_name=stored.uri) if is_encrypted(metadata) else None
         part_size = envelope.part_size if envelope and envelope.part_size else None
@@ -143,10 +154,21 @@ class CopyRewrapOperations(TransferBase):
 
         try:
             outcome = run_multipart(
-                target, dest_key, part_count=plan.part_count,
-                send_part=copy_part_action(target, dest_key, source_bucket=stored.bucket, source_key=stored.key,
-                                           ranges=ranges, part_headers=part_headers(headers), source_etag=stored.etag),
-                init_headers=headers, max_workers=self.config.max_workers, retry=self.config.retry,
+                target,
+                dest_key,
+                part_count=plan.part_count,
+                send_part=copy_part_action(
+                    target,
+                    dest_key,
+                    source_bucket=stored.bucket,
+                    source_key=stored.key,
+                    ranges=ranges,
+                    part_headers=part_headers(headers),
+                    source_etag=stored.etag,
+                ),
+                init_headers=headers,
+                max_workers=self.config.max_workers,
+                retry=self.config.retry,
                 before_complete=unchanged,
             )
         except oss2.exceptions.PreconditionFailed as exc:
@@ -159,9 +181,7 @@ class CopyRewrapOperations(TransferBase):
         return outcome.etag
 
     # ----------------------------------------------------------------- rewrap
-    def rewrap(
-        self, bucket_name: str | None, key: str, keys: Cmk, *, dry_run: bool = False
-    ) -> RewrapResult:
+    def rewrap(self, bucket_name: str | None, key: str, keys: Cmk, *, dry_run: bool = False) -> RewrapResult:
         """Re-wrap the data key under ``keys`` (a Keyring whose primary is the target CMK).
 
         Only the wrapped data key and IV (and the CMK identity/version headers) change: the data key,
@@ -171,8 +191,14 @@ class CopyRewrapOperations(TransferBase):
         uri = stored.uri
         base = {"uri": uri, "bucket": stored.bucket, "key": key, "to_cmk": keys.reference}
         if not is_encrypted(stored.headers):
-            return RewrapResult(status="failed", from_cmk=None, from_version=None, to_version=None,
-                                error=f"{uri} is not client-side encrypted", **base)
+            return RewrapResult(
+                status="failed",
+                from_cmk=None,
+                from_version=None,
+                to_version=None,
+                error=f"{uri} is not client-side encrypted",
+                **base,
+            )
         envelope = parse_envelope(stored.headers, object_name=uri)
         envelope.check_object_size(stored.size, object_name=uri)
         from_cmk = keys.cmk_for(envelope.wrapped).reference
@@ -180,13 +206,24 @@ class CopyRewrapOperations(TransferBase):
         new_wrapped = keys.rewrap(envelope.wrapped)  # native (Transit rewrap, KMS ReEncrypt) where it can be
         to_version = keys.key_version(new_wrapped)
         if from_cmk == keys.reference and from_version == to_version:
-            return RewrapResult(status="already-current", from_cmk=from_cmk, from_version=from_version,
-                                to_version=to_version, error=None, **base)
+            return RewrapResult(
+                status="already-current",
+                from_cmk=from_cmk,
+                from_version=from_version,
+                to_version=to_version,
+                error=None,
+                **base,
+            )
         if dry_run:
-            return RewrapResult(status="would-rewrap", from_cmk=from_cmk, from_version=from_version,
-                                to_version=to_version, error=None, **base)
-        others = {k: v for k, v in stored.user_metadata.items()
-                  if not k.startswith((H.CSE_PREFIX, H.OSSCSE_PREFIX))}
+            return RewrapResult(
+                status="would-rewrap",
+                from_cmk=from_cmk,
+                from_version=from_version,
+                to_version=to_version,
+                error=None,
+                **base,
+            )
+        others = {k: v for k, v in stored.user_metadata.items() if not k.startswith((H.CSE_PREFIX, H.OSSCSE_PREFIX))}
         # Everything but the wrapped data key is kept, the integrity tag included (same data key, same name).
         metadata = rewrapped_metadata(envelope, new_wrapped, user_metadata=others, object_name=uri)
         try:
@@ -195,10 +232,17 @@ class CopyRewrapOperations(TransferBase):
             else:
                 self._copy_by_parts(stored, self._bucket(stored.bucket), key, metadata)
         except ObjectChangedError as exc:
-            return RewrapResult(status="failed", from_cmk=from_cmk, from_version=from_version,
-                                to_version=to_version, error=str(exc), **base)
-        return RewrapResult(status="rewrapped", from_cmk=from_cmk, from_version=from_version,
-                            to_version=to_version, error=None, **base)
+            return RewrapResult(
+                status="failed",
+                from_cmk=from_cmk,
+                from_version=from_version,
+                to_version=to_version,
+                error=str(exc),
+                **base,
+            )
+        return RewrapResult(
+            status="rewrapped", from_cmk=from_cmk, from_version=from_version, to_version=to_version, error=None, **base
+        )
 
     def _rewrap_empty(self, stored: StoredObject, metadata: Mapping[str, str]) -> None:
         """An empty object has no range to copy: re-PUT it, conditional on the ETag."""

@@ -115,29 +115,47 @@ class DownloadOperations(TransferBase):
                 raise NotEncryptedError(
                     f"{stored.uri} is not client-side encrypted; pass allow_plaintext=True to read it as is"
                 )
-            self._log.warning("%s is not client-side encrypted; read as stored because allow_plaintext=True "
-                              "(integrity: skipped)", stored.uri)
+            self._log.warning(
+                "%s is not client-side encrypted; read as stored because allow_plaintext=True (integrity: skipped)",
+                stored.uri,
+            )
             return OpenedObject(stored, None)
         reader = EnvelopeReader(
-            stored.headers, keys if keys is not None else (), object_name=stored.uri,
-            integrity_policy=self.config.integrity, binding=stored.binding, object_size=stored.size,
+            stored.headers,
+            keys if keys is not None else (),
+            object_name=stored.uri,
+            integrity_policy=self.config.integrity,
+            binding=stored.binding,
+            object_size=stored.size,
         )
         return OpenedObject(stored, reader)
 
     # ----------------------------------------------------------------- fetching
     def _fetch(
-        self, stored: StoredObject, fd: int | None, reader: EnvelopeReader | None,
-        builder: IntegrityBuilder | None, sink: Sink, on_range_done: Callable[[int], None] | None = None,
+        self,
+        stored: StoredObject,
+        fd: int | None,
+        reader: EnvelopeReader | None,
+        builder: IntegrityBuilder | None,
+        sink: Sink,
+        on_range_done: Callable[[int], None] | None = None,
     ) -> None:
         """The whole object through the parallel workers (see ``file_download``)."""
         large = stored.size > self.config.multipart_threshold
         with _pinned(stored):
             download_to_fd(
-                self._bucket(stored.bucket), stored.key, fd, stored.size,
-                cipher_at=reader.cipher if reader is not None else None, builder=builder,
+                self._bucket(stored.bucket),
+                stored.key,
+                fd,
+                stored.size,
+                cipher_at=reader.cipher if reader is not None else None,
+                builder=builder,
                 range_size=range_size_for(self.config.part_size, builder.segment_size if builder else None),
-                max_workers=self.config.max_workers if large else 1, etag=stored.etag, retry=self.config.retry,
-                on_range_done=on_range_done, sink=sink,
+                max_workers=self.config.max_workers if large else 1,
+                etag=stored.etag,
+                retry=self.config.retry,
+                on_range_done=on_range_done,
+                sink=sink,
             )
 
     def _ranges(
@@ -150,8 +168,15 @@ class DownloadOperations(TransferBase):
         workers = self.config.max_workers if end - start + 1 > self.config.multipart_threshold else 1
         with _pinned(stored):
             for _offset, data in iter_ranges(
-                self._bucket(stored.bucket), stored.key, start, end, chunk_size=chunk, max_workers=workers,
-                etag=stored.etag, retry=self.config.retry, transform=transform,
+                self._bucket(stored.bucket),
+                stored.key,
+                start,
+                end,
+                chunk_size=chunk,
+                max_workers=workers,
+                etag=stored.etag,
+                retry=self.config.retry,
+                transform=transform,
             ):
                 yield data
 
@@ -184,8 +209,13 @@ class DownloadOperations(TransferBase):
                 reader.verify_parallel(builder, stored.size)  # raises before the file gets its name
         progress.finish()
         return DownloadResult(
-            uri=stored.uri, bucket=stored.bucket, key=key, path=os.fspath(destination), size=stored.size,
-            integrity=opened.integrity() or IntegrityStatus.SKIPPED.value, cmk=opened.cmk,
+            uri=stored.uri,
+            bucket=stored.bucket,
+            key=key,
+            path=os.fspath(destination),
+            size=stored.size,
+            integrity=opened.integrity() or IntegrityStatus.SKIPPED.value,
+            cmk=opened.cmk,
             key_version=opened.key_version,
         )
 
@@ -211,8 +241,9 @@ class DownloadOperations(TransferBase):
             if reader is not None and not reader.verifies:
                 reader.unverified_status()
             chunks = self._whole_chunks(opened)
-        return PlaintextStream(chunks, uri=opened.stored.uri, cmk=opened.cmk, key_version=opened.key_version,
-                               integrity=opened.integrity)
+        return PlaintextStream(
+            chunks, uri=opened.stored.uri, cmk=opened.cmk, key_version=opened.key_version, integrity=opened.integrity
+        )
 
     def read(
         self, bucket_name: str | None, key: str, keys: Cmk | None, *, byte_range: str | None = None
@@ -220,8 +251,9 @@ class DownloadOperations(TransferBase):
         """The whole object or a range, as ``bytes`` carrying ``uri``/``integrity``/``cmk``/``key_version``."""
         with self.stream(bucket_name, key, keys, byte_range=byte_range) as stream:
             data = b"".join(stream)
-        return PlaintextBytes(data, uri=stream.uri, integrity=stream.integrity, cmk=stream.cmk,
-                              key_version=stream.key_version)
+        return PlaintextBytes(
+            data, uri=stream.uri, integrity=stream.integrity, cmk=stream.cmk, key_version=stream.key_version
+        )
 
     def _whole_chunks(self, opened: OpenedObject) -> Iterator[bytes]:
         stored, reader = opened.stored, opened.reader
@@ -253,5 +285,6 @@ class DownloadOperations(TransferBase):
         if verify_first:
             self._verify_whole(opened, None, "none")
         # Same ETag as the verified pass (If-Match): the range comes from the version that verified.
-        yield from reader.decrypt_chunks(self._ranges(stored, plan.request_start, plan.end), range_plan=plan,
-                                         chunk_size=STREAM_CHUNK)
+        yield from reader.decrypt_chunks(
+            self._ranges(stored, plan.request_start, plan.end), range_plan=plan, chunk_size=STREAM_CHUNK
+        )

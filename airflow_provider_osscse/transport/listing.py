@@ -39,20 +39,42 @@ class ListingOperations(TransferBase):
         """Describe the envelope from a HEAD; never unwraps. Length headers are checked against the
         stored size first (a mismatch is an ``EnvelopeFormatError``, not a wrong description)."""
         stored = self.head(bucket_name, key)
-        common: dict[str, Any] = {"uri": stored.uri, "bucket": stored.bucket, "key": key, "ciphertext_size": stored.size,
-                  "etag": stored.etag, "last_modified": stored.last_modified}
+        common: dict[str, Any] = {
+            "uri": stored.uri,
+            "bucket": stored.bucket,
+            "key": key,
+            "ciphertext_size": stored.size,
+            "etag": stored.etag,
+            "last_modified": stored.last_modified,
+        }
         if not is_encrypted(stored.headers):
-            return ObjectInfo(encrypted=False, wrap_alg=None, cek_alg=None, matdesc={}, cmk=None, key_version=None,
-                              plaintext_size=stored.size, part_size=None, integrity_tag=False, **common)
+            return ObjectInfo(
+                encrypted=False,
+                wrap_alg=None,
+                cek_alg=None,
+                matdesc={},
+                cmk=None,
+                key_version=None,
+                plaintext_size=stored.size,
+                part_size=None,
+                integrity_tag=False,
+                **common,
+            )
         envelope = parse_envelope(stored.headers, object_name=stored.uri, allow_legacy=True)
         plaintext_size = envelope.check_object_size(stored.size, object_name=stored.uri)
         tag = envelope.integrity
         return ObjectInfo(
-            encrypted=True, wrap_alg=envelope.wrapped.wrap_alg, cek_alg=envelope.cek_alg,
-            matdesc=dict(envelope.wrapped.matdesc), cmk=envelope.wrapped.cmk_identity,
-            key_version=key_version_of(envelope, keys), plaintext_size=plaintext_size,
-            part_size=envelope.part_size, integrity_tag=tag is not None,
-            integrity_bound=tag is not None and tag.bound, **common,
+            encrypted=True,
+            wrap_alg=envelope.wrapped.wrap_alg,
+            cek_alg=envelope.cek_alg,
+            matdesc=dict(envelope.wrapped.matdesc),
+            cmk=envelope.wrapped.cmk_identity,
+            key_version=key_version_of(envelope, keys),
+            plaintext_size=plaintext_size,
+            part_size=envelope.part_size,
+            integrity_tag=tag is not None,
+            integrity_bound=tag is not None and tag.bound,
+            **common,
         )
 
     def exists(self, bucket_name: str | None, key: str) -> bool:

@@ -130,10 +130,14 @@ def _matdesc_extra(value: Any) -> dict[str, str] | None:
         try:
             value = json.loads(value)
         except ValueError:
-            raise OssConnectionError("oss connection extra 'matdesc' is not valid JSON; expected an object "
-                                     'of strings such as {"team": "finance"}') from None
+            raise OssConnectionError(
+                "oss connection extra 'matdesc' is not valid JSON; expected an object "
+                'of strings such as {"team": "finance"}'
+            ) from None
     if not isinstance(value, Mapping):
-        raise OssConnectionError('oss connection extra \'matdesc\' must be a JSON object of strings, e.g. {"team": "finance"}')
+        raise OssConnectionError(
+            'oss connection extra \'matdesc\' must be a JSON object of strings, e.g. {"team": "finance"}'
+        )
     try:
         dump_matdesc(value)
     except EnvelopeFormatError as exc:

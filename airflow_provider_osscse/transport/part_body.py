@@ -112,7 +112,7 @@ class PartBody:
                 return b""
             self._refill()
         chunk = bytes(self._pending[:amt])
-        self._pending = self._pending[len(chunk):]
+        self._pending = self._pending[len(chunk) :]
         return chunk
 
 

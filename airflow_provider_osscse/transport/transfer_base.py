@@ -111,8 +111,12 @@ class TransferBase:
             raise ObjectNotFoundError(f"{oss_uri(bucket.bucket_name, key)} does not exist") from exc
         headers = {k.lower(): v for k, v in result.headers.items()}
         return StoredObject(
-            bucket=bucket.bucket_name, key=key, headers=headers, size=int(result.content_length or 0),
-            etag=result.etag, last_modified=headers.get("last-modified", ""),
+            bucket=bucket.bucket_name,
+            key=key,
+            headers=headers,
+            size=int(result.content_length or 0),
+            etag=result.etag,
+            last_modified=headers.get("last-modified", ""),
             content_type=headers.get("content-type"),
         )
 

@@ -78,29 +78,37 @@ class UploadOperations(TransferBase):
             try:
                 writer = self._writer(cmk, bucket, key, reader.size)
                 if reader.size <= self.config.multipart_threshold:
-                    etag, parts = self._put_single(bucket, key, reader.read_at(0, reader.size), writer,
-                                                   metadata, content_type)
+                    etag, parts = self._put_single(
+                        bucket, key, reader.read_at(0, reader.size), writer, metadata, content_type
+                    )
                     total = reader.size
                 else:
-                    etag, parts, total = self._put_multipart_random(bucket, key, reader, writer, metadata,
-                                                                    content_type)
+                    etag, parts, total = self._put_multipart_random(bucket, key, reader, writer, metadata, content_type)
             finally:
                 reader.close()
         else:
             writer = self._writer(cmk, bucket, key, size)
             etag, parts, total = self._put_stream(bucket, key, source, writer, metadata, content_type)
         return UploadResult(
-            uri=oss_uri(bucket.bucket_name, key), bucket=bucket.bucket_name, key=key, size=total, etag=etag,
-            cmk=cmk.reference, key_version=cmk.key_version(writer.wrapped), wrap_alg=writer.wrapped.wrap_alg,
-            integrity="tagged" if writer.binding is not None else "tagged-unbound", parts=parts,
+            uri=oss_uri(bucket.bucket_name, key),
+            bucket=bucket.bucket_name,
+            key=key,
+            size=total,
+            etag=etag,
+            cmk=cmk.reference,
+            key_version=cmk.key_version(writer.wrapped),
+            wrap_alg=writer.wrapped.wrap_alg,
+            integrity="tagged" if writer.binding is not None else "tagged-unbound",
+            parts=parts,
         )
 
     def _writer(self, cmk: Cmk, bucket: oss2.Bucket, key: str, size: int | None) -> EnvelopeWriter:
         """One data key per object, the tag bound to (bucket, key) unless unbound tags were asked for."""
         # The size lets an opt-in data-key cache enforce its byte bound; plain CMKs ignore it.
         binding = ObjectBinding(bucket.bucket_name, key) if self.config.bind_integrity_tag else None
-        return EnvelopeWriter(cmk, object_name=key, binding=binding,
-                              data_key_request=DataKeyRequest(plaintext_size=size))
+        return EnvelopeWriter(
+            cmk, object_name=key, binding=binding, data_key_request=DataKeyRequest(plaintext_size=size)
+        )
 
     @staticmethod
     def _with_content_type(headers: dict[str, str], content_type: str | None) -> dict[str, str]:
@@ -108,21 +116,33 @@ class UploadOperations(TransferBase):
         return headers
 
     def _put_single(
-        self, bucket: oss2.Bucket, key: str, data: bytes, writer: EnvelopeWriter,
-        metadata: Mapping[str, str] | None, content_type: str | None,
+        self,
+        bucket: oss2.Bucket,
+        key: str,
+        data: bytes,
+        writer: EnvelopeWriter,
+        metadata: Mapping[str, str] | None,
+        content_type: str | None,
     ) -> tuple[str, int]:
         segment = plan_parts(len(data), self.config.part_size).part_size
         tag = writer.compute_integrity(data, segment_size=segment)
         headers = self._with_content_type(
-            writer.metadata(plaintext_length=len(data), integrity=tag, user_metadata=metadata), content_type)
+            writer.metadata(plaintext_length=len(data), integrity=tag, user_metadata=metadata), content_type
+        )
         ciphertext = writer.cipher(0).update(data)
-        result = self.config.retry.call(lambda: bucket.put_object(key, ciphertext, headers=headers),
-                                        what=f"PUT {key!r}")
+        result = self.config.retry.call(
+            lambda: bucket.put_object(key, ciphertext, headers=headers), what=f"PUT {key!r}"
+        )
         return result.etag, 1
 
     def _put_multipart_random(
-        self, bucket: oss2.Bucket, key: str, reader: RandomAccessSource, writer: EnvelopeWriter,
-        metadata: Mapping[str, str] | None, content_type: str | None,
+        self,
+        bucket: oss2.Bucket,
+        key: str,
+        reader: RandomAccessSource,
+        writer: EnvelopeWriter,
+        metadata: Mapping[str, str] | None,
+        content_type: str | None,
     ) -> tuple[str, int, int]:
         """Pass 1 MACs every part (in parallel, nothing kept); pass 2 encrypts and sends them.
 
@@ -146,28 +166,39 @@ class UploadOperations(TransferBase):
                 hasher.update(piece)
             hasher.finalize()
 
-        run_bounded(mac, range(1, plan.part_count + 1), max_workers=self.config.max_workers,
-                    thread_name_prefix="osscse-mac")
+        run_bounded(
+            mac, range(1, plan.part_count + 1), max_workers=self.config.max_workers, thread_name_prefix="osscse-mac"
+        )
         tag = writer.finish_integrity(builder, plan.total_size)
         headers = self._with_content_type(
             writer.metadata(plaintext_length=plan.total_size, part_plan=plan, integrity=tag, user_metadata=metadata),
-            content_type)
+            content_type,
+        )
 
         def produce(number: int) -> PartBody:
             part = plan.part(number)
             return PartBody(reader.read_into, part.offset, part.size, writer.cipher(part.offset), buffers)
 
         outcome = run_multipart(
-            bucket, key, part_count=plan.part_count,
+            bucket,
+            key,
+            part_count=plan.part_count,
             send_part=upload_part_action(bucket, key, produce, part_headers(headers)),
-            init_headers=headers, max_workers=self.config.max_workers, retry=self.config.retry,
+            init_headers=headers,
+            max_workers=self.config.max_workers,
+            retry=self.config.retry,
             progress=self._progress(f"upload {oss_uri(bucket.bucket_name, key)}", plan.total_size),
         )
         return outcome.etag, outcome.parts, plan.total_size
 
     def _put_stream(
-        self, bucket: oss2.Bucket, key: str, source: UploadSource, writer: EnvelopeWriter,
-        metadata: Mapping[str, str] | None, content_type: str | None,
+        self,
+        bucket: oss2.Bucket,
+        key: str,
+        source: UploadSource,
+        writer: EnvelopeWriter,
+        metadata: Mapping[str, str] | None,
+        content_type: str | None,
     ) -> tuple[str, int, int]:
         """An iterator: small ones in memory; large ones spool *ciphertext* (never plaintext) to disk."""
         chunks = iter_source(source, STREAM_CHUNK)
@@ -180,16 +211,19 @@ class UploadOperations(TransferBase):
             etag, parts = self._put_single(bucket, key, bytes(head), writer, metadata, content_type)
             return etag, parts, len(head)
         part_size = plan_parts(10_000 * self.config.part_size, self.config.part_size).part_size
-        tag, total, spool = writer.spool_encrypt(cast(Iterable[bytes], _chain(head, chunks)), segment_size=part_size,
-                                                 chunk_size=STREAM_CHUNK)
+        tag, total, spool = writer.spool_encrypt(
+            cast(Iterable[bytes], _chain(head, chunks)), segment_size=part_size, chunk_size=STREAM_CHUNK
+        )
         with spool:
             plan = plan_parts(total, part_size)
             if plan.part_size != part_size:  # more than 10,000 parts at this size: cannot re-segment
-                raise PartPlanError(f"stream of {total} bytes needs a part size above {part_size}; "
-                                    "pass size= or a larger part_size")
+                raise PartPlanError(
+                    f"stream of {total} bytes needs a part size above {part_size}; pass size= or a larger part_size"
+                )
             headers = self._with_content_type(
                 writer.metadata(plaintext_length=total, part_plan=plan, integrity=tag, user_metadata=metadata),
-                content_type)
+                content_type,
+            )
             read_spool = fd_read_into(spool.fileno())
             buffers = PieceBuffers()
 
@@ -198,9 +232,13 @@ class UploadOperations(TransferBase):
                 return PartBody(read_spool, part.offset, part.size, None, buffers)
 
             outcome = run_multipart(
-                bucket, key, part_count=plan.part_count,
+                bucket,
+                key,
+                part_count=plan.part_count,
                 send_part=upload_part_action(bucket, key, produce, part_headers(headers)),
-                init_headers=headers, max_workers=self.config.max_workers, retry=self.config.retry,
+                init_headers=headers,
+                max_workers=self.config.max_workers,
+                retry=self.config.retry,
                 progress=self._progress(f"upload {oss_uri(bucket.bucket_name, key)}", total),
             )
         return outcome.etag, outcome.parts, total

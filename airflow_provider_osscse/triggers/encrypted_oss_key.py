@@ -66,8 +66,10 @@ class EncryptionExpectation:
         if self.expected_cmk_identity and info.cmk != self.expected_cmk_identity:
             return f"{info.uri} is wrapped by CMK {info.cmk}, expected {self.expected_cmk_identity}"
         if self.require_integrity_tag and not info.integrity_tag:
-            return (f"{info.uri} has no integrity tag (written by an official SDK, or the tag was stripped); "
-                    f"pass require_integrity_tag=False to accept untagged objects")
+            return (
+                f"{info.uri} has no integrity tag (written by an official SDK, or the tag was stripped); "
+                f"pass require_integrity_tag=False to accept untagged objects"
+            )
         return None
 
 
@@ -80,7 +82,11 @@ class KeyCheck:
 
 
 def check_keys(
-    hook: EncryptedOSSHook, bucket: str | None, bucket_key: str, wildcard_match: bool, expectation: EncryptionExpectation
+    hook: EncryptedOSSHook,
+    bucket: str | None,
+    bucket_key: str,
+    wildcard_match: bool,
+    expectation: EncryptionExpectation,
 ) -> KeyCheck:
     """List what ``bucket_key`` names (a key, a prefix ending in ``/``, or a wildcard) and HEAD each."""
     if wildcard_match:
@@ -100,9 +106,17 @@ def check_keys(
         info = hook.inspect(key, bucket)
         reason = expectation.mismatch(info)
         if reason is None:
-            matched.append({"uri": info.uri, "key": info.key, "cmk": info.cmk, "key_version": info.key_version,
-                            "wrap_alg": info.wrap_alg, "integrity_tag": info.integrity_tag,
-                            "integrity_bound": info.integrity_bound})
+            matched.append(
+                {
+                    "uri": info.uri,
+                    "key": info.key,
+                    "cmk": info.cmk,
+                    "key_version": info.key_version,
+                    "wrap_alg": info.wrap_alg,
+                    "integrity_tag": info.integrity_tag,
+                    "integrity_bound": info.integrity_bound,
+                }
+            )
         else:
             mismatched.append(reason)
     return KeyCheck(matched=matched, mismatched=mismatched)
@@ -146,10 +160,15 @@ class EncryptedOSSKeyTrigger(BaseTrigger):
         return (
             f"{type(self).__module__}.{type(self).__qualname__}",
             {
-                "bucket_key": self.bucket_key, "bucket_name": self.bucket_name, "oss_conn_id": self.oss_conn_id,
-                "wildcard_match": self.wildcard_match, "expected_cmk": self.expected_cmk,
-                "expected_wrap_alg": self.expected_wrap_alg, "require_integrity_tag": self.require_integrity_tag,
-                "fail_on_mismatch": self.fail_on_mismatch, "poll_interval": self.poll_interval,
+                "bucket_key": self.bucket_key,
+                "bucket_name": self.bucket_name,
+                "oss_conn_id": self.oss_conn_id,
+                "wildcard_match": self.wildcard_match,
+                "expected_cmk": self.expected_cmk,
+                "expected_wrap_alg": self.expected_wrap_alg,
+                "require_integrity_tag": self.require_integrity_tag,
+                "fail_on_mismatch": self.fail_on_mismatch,
+                "poll_interval": self.poll_interval,
             },
         )
 
@@ -157,15 +176,22 @@ class EncryptedOSSKeyTrigger(BaseTrigger):
         from airflow_provider_osscse.hooks.encrypted_oss import EncryptedOSSHook
 
         expectation = EncryptionExpectation(self.expected_cmk, self.expected_wrap_alg, self.require_integrity_tag)
-        return check_keys(EncryptedOSSHook(self.oss_conn_id), self.bucket_name, self.bucket_key,
-                          self.wildcard_match, expectation)
+        return check_keys(
+            EncryptedOSSHook(self.oss_conn_id), self.bucket_name, self.bucket_key, self.wildcard_match, expectation
+        )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         if self.expected_cmk is not None and is_cmk_reference(self.expected_cmk):
-            yield TriggerEvent({"status": "error", "message": (
-                f"expected_cmk {self.expected_cmk!r} is a CMK reference; the trigger compares CMK identities "
-                f"only (this trigger was deferred by an earlier version of the provider): clear the task so "
-                f"that EncryptedOSSKeySensor resolves the reference to its identity on the worker")})
+            yield TriggerEvent(
+                {
+                    "status": "error",
+                    "message": (
+                        f"expected_cmk {self.expected_cmk!r} is a CMK reference; the trigger compares CMK identities "
+                        f"only (this trigger was deferred by an earlier version of the provider): clear the task so "
+                        f"that EncryptedOSSKeySensor resolves the reference to its identity on the worker"
+                    ),
+                }
+            )
             return
         while True:
             try:
@@ -179,6 +205,7 @@ class EncryptedOSSKeyTrigger(BaseTrigger):
             if check.matched and not check.mismatched:
                 yield TriggerEvent({"status": "success", "objects": check.matched})
                 return
-            self.log.info("Waiting for encrypted objects at %s (%d not as expected)", self.bucket_key,
-                          len(check.mismatched))
+            self.log.info(
+                "Waiting for encrypted objects at %s (%d not as expected)", self.bucket_key, len(check.mismatched)
+            )
             await asyncio.sleep(self.poll_interval)

@@ -24,7 +24,9 @@ def test_help_for_every_command_exits_zero(capsys: pytest.CaptureFixture[str]) -
     assert "rewrap" in capsys.readouterr().out
 
 
-def test_put_get_cat_inspect_ls_round_trip(oss_env: Any, rsa_ref: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_put_get_cat_inspect_ls_round_trip(
+    oss_env: Any, rsa_ref: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     src = tmp_path / "src.bin"
     data = os.urandom(5000)
     src.write_bytes(data)
@@ -40,7 +42,9 @@ def test_put_get_cat_inspect_ls_round_trip(oss_env: Any, rsa_ref: str, tmp_path:
     assert uri in capsys.readouterr().out
 
 
-def test_cat_range_writes_plaintext_bytes(oss_env: Any, rsa_ref: str, capfdbinary: pytest.CaptureFixture[bytes]) -> None:
+def test_cat_range_writes_plaintext_bytes(
+    oss_env: Any, rsa_ref: str, capfdbinary: pytest.CaptureFixture[bytes]
+) -> None:
     from airflow_provider_osscse.hooks.encrypted_oss import EncryptedOSSHook
 
     EncryptedOSSHook("oss_v4", cmk=rsa_ref).upload(iter([b"0123456789abcdef"]), "cli/cat")
@@ -48,21 +52,36 @@ def test_cat_range_writes_plaintext_bytes(oss_env: Any, rsa_ref: str, capfdbinar
     assert capfdbinary.readouterr().out == b"abcdef"
 
 
-def test_expected_errors_are_one_line_without_traceback(oss_env: Any, rsa_ref: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["get", f"oss://{BUCKET}/cli/missing", str(tmp_path / "x"), "--cmk", rsa_ref, "--oss-conn-id", "oss_v4"])
+def test_expected_errors_are_one_line_without_traceback(
+    oss_env: Any, rsa_ref: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(
+        ["get", f"oss://{BUCKET}/cli/missing", str(tmp_path / "x"), "--cmk", rsa_ref, "--oss-conn-id", "oss_v4"]
+    )
     err = capsys.readouterr().err
     assert code == 1 and "does not exist" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "x").exists()
     assert main(["ls", "s3://nope", "--oss-conn-id", "oss_v4"]) == 2
 
 
-def test_rewrap_prefix_with_dry_run_then_real(oss_env: Any, rsa_ref: str, other_rsa_ref: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_rewrap_prefix_with_dry_run_then_real(
+    oss_env: Any, rsa_ref: str, other_rsa_ref: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     from airflow_provider_osscse.hooks.encrypted_oss import EncryptedOSSHook
 
     hook = EncryptedOSSHook("oss_v4", cmk=rsa_ref)
     for name in ("a", "b"):
         hook.upload(iter([b"payload"]), f"cli-rewrap/{name}")
-    base = ["rewrap", f"oss://{BUCKET}/cli-rewrap/", "--cmk", other_rsa_ref, "--decrypt-cmk", rsa_ref, "--oss-conn-id", "oss_v4"]
+    base = [
+        "rewrap",
+        f"oss://{BUCKET}/cli-rewrap/",
+        "--cmk",
+        other_rsa_ref,
+        "--decrypt-cmk",
+        rsa_ref,
+        "--oss-conn-id",
+        "oss_v4",
+    ]
     assert main([*base, "--dry-run"]) == 0
     assert capsys.readouterr().out.count("would-rewrap") == 2
     assert main(base) == 0
@@ -76,8 +95,14 @@ def test_real_subprocess_put_and_cat(oss_env: Any, rsa_ref: str, tmp_path: Path)
     env = dict(os.environ)
     cmd = [sys.executable, "-m", "airflow_provider_osscse.cli"]
     uri = f"oss://{BUCKET}/cli/subprocess.txt"
-    put = subprocess.run([*cmd, "put", str(src), uri, "--cmk", rsa_ref, "--oss-conn-id", "oss_v4"],
-                         env=env, capture_output=True, timeout=120)
+    put = subprocess.run(
+        [*cmd, "put", str(src), uri, "--cmk", rsa_ref, "--oss-conn-id", "oss_v4"],
+        env=env,
+        capture_output=True,
+        timeout=120,
+    )
     assert put.returncode == 0, put.stderr
-    cat = subprocess.run([*cmd, "cat", uri, "--cmk", rsa_ref, "--oss-conn-id", "oss_v4"], env=env, capture_output=True, timeout=120)
+    cat = subprocess.run(
+        [*cmd, "cat", uri, "--cmk", rsa_ref, "--oss-conn-id", "oss_v4"], env=env, capture_output=True, timeout=120
+    )
     assert cat.returncode == 0 and cat.stdout == b"hello from a subprocess"

@@ -41,8 +41,12 @@ BIG = 3 * 1024 * 1024 + 123
 
 def osscse(*argv: str, timeout: float = 120) -> subprocess.CompletedProcess[bytes]:
     """The CLI as a shell user runs it, with the session's Airflow connections in the environment."""
-    return subprocess.run([sys.executable, "-m", "airflow_provider_osscse.cli", *argv],
-                          env=dict(os.environ), capture_output=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "airflow_provider_osscse.cli", *argv],
+        env=dict(os.environ),
+        capture_output=True,
+        timeout=timeout,
+    )
 
 
 def err_of(run: subprocess.CompletedProcess[bytes]) -> str:
@@ -98,7 +102,11 @@ def no_file_left(directory: Path, name: str) -> bool:
 
 # ------------------------------------------------------------------ strip the tag + flip bits
 def test_stripped_tag_and_flipped_bits_fail_get_and_cat_by_default_naming_the_cli_flag(
-    oss_env: Any, rsa_ref: str, upload: Callable[..., bytes], key: str, tmp_path: Path,
+    oss_env: Any,
+    rsa_ref: str,
+    upload: Callable[..., bytes],
+    key: str,
+    tmp_path: Path,
     capfdbinary: pytest.CaptureFixture[bytes],
 ) -> None:
     upload(key)
@@ -112,15 +120,20 @@ def test_stripped_tag_and_flipped_bits_fail_get_and_cat_by_default_naming_the_cl
     assert osscse_lines(cat)[0].startswith("osscse: UnauthenticatedObjectError: ")
     assert "--integrity if-present" in osscse_lines(cat)[0]
 
-    code, _, err = in_process(capfdbinary, "get", uri, str(tmp_path / "out.bin"), "--cmk", rsa_ref,
-                              "--oss-conn-id", "oss_v4")
+    code, _, err = in_process(
+        capfdbinary, "get", uri, str(tmp_path / "out.bin"), "--cmk", rsa_ref, "--oss-conn-id", "oss_v4"
+    )
     assert code == 1 and err.startswith("osscse: UnauthenticatedObjectError: ") and "--integrity if-present" in err
     assert len(err.strip().splitlines()) == 1
     assert no_file_left(tmp_path, "out.bin")
 
 
 def test_if_present_reads_the_untagged_object_only_with_a_warning_on_stderr(
-    oss_env: Any, rsa_ref: str, upload: Callable[..., bytes], key: str, tmp_path: Path,
+    oss_env: Any,
+    rsa_ref: str,
+    upload: Callable[..., bytes],
+    key: str,
+    tmp_path: Path,
     capfdbinary: pytest.CaptureFixture[bytes],
 ) -> None:
     data = upload(key)
@@ -136,15 +149,20 @@ def test_if_present_reads_the_untagged_object_only_with_a_warning_on_stderr(
     assert code == 0 and out == data, err
     assert "osscse: warning:" in err and "UNAUTHENTICATED" in err and "integrity unauthenticated" in err
 
-    code, out, err = in_process(capfdbinary, "cat", uri, "--cmk", rsa_ref, "--oss-conn-id", "oss_v4",
-                                "--integrity", "off")
+    code, out, err = in_process(
+        capfdbinary, "cat", uri, "--cmk", rsa_ref, "--oss-conn-id", "oss_v4", "--integrity", "off"
+    )
     assert code == 0 and out == data
     assert "UNAUTHENTICATED" in err and "integrity skipped" in err
 
 
 # ------------------------------------------------------------------ tampered tagged object via cat
 def test_cat_of_a_tampered_tagged_object_writes_no_byte_to_stdout_and_get_leaves_no_file(
-    oss_env: Any, rsa_ref: str, upload: Callable[..., bytes], key: str, tmp_path: Path,
+    oss_env: Any,
+    rsa_ref: str,
+    upload: Callable[..., bytes],
+    key: str,
+    tmp_path: Path,
     capfdbinary: pytest.CaptureFixture[bytes],
 ) -> None:
     upload(key, BIG)
@@ -157,14 +175,19 @@ def test_cat_of_a_tampered_tagged_object_writes_no_byte_to_stdout_and_get_leaves
     assert "Traceback" not in err_of(cat) and len(osscse_lines(cat)) == 1
     assert osscse_lines(cat)[0].startswith("osscse: IntegrityError: ")
 
-    code, _, err = in_process(capfdbinary, "get", uri, str(tmp_path / "out.bin"), "--cmk", rsa_ref,
-                              "--oss-conn-id", "oss_v4")
+    code, _, err = in_process(
+        capfdbinary, "get", uri, str(tmp_path / "out.bin"), "--cmk", rsa_ref, "--oss-conn-id", "oss_v4"
+    )
     assert code == 1 and err.startswith("osscse: IntegrityError: ")
     assert no_file_left(tmp_path, "out.bin")
 
 
 def test_success_output_of_get_and_cat_reports_the_integrity_status(
-    oss_env: Any, rsa_ref: str, upload: Callable[..., bytes], key: str, tmp_path: Path,
+    oss_env: Any,
+    rsa_ref: str,
+    upload: Callable[..., bytes],
+    key: str,
+    tmp_path: Path,
     capfdbinary: pytest.CaptureFixture[bytes],
 ) -> None:
     data = upload(key, BIG)
@@ -172,8 +195,9 @@ def test_success_output_of_get_and_cat_reports_the_integrity_status(
     code, out, err = in_process(capfdbinary, "cat", uri, "--cmk", rsa_ref, "--oss-conn-id", "oss_v4")
     assert code == 0 and out == data, err
     assert f"osscse: {uri}: {BIG} bytes, integrity verified" in err and "warning" not in err
-    code, _, err = in_process(capfdbinary, "get", uri, str(tmp_path / "out.bin"), "--cmk", rsa_ref,
-                              "--oss-conn-id", "oss_v4")
+    code, _, err = in_process(
+        capfdbinary, "get", uri, str(tmp_path / "out.bin"), "--cmk", rsa_ref, "--oss-conn-id", "oss_v4"
+    )
     assert code == 0 and (tmp_path / "out.bin").read_bytes() == data
     assert f"({BIG} bytes, integrity verified)" in err and "warning" not in err
     code, out, err = in_process(capfdbinary, "cat", uri, "--range", "-6", "--cmk", rsa_ref, "--oss-conn-id", "oss_v4")
@@ -182,7 +206,11 @@ def test_success_output_of_get_and_cat_reports_the_integrity_status(
 
 # ------------------------------------------------------------------ an object swapped under another name
 def test_object_swapped_under_another_name_fails_get_and_cat(
-    oss_env: Any, rsa_ref: str, upload: Callable[..., bytes], key: str, tmp_path: Path,
+    oss_env: Any,
+    rsa_ref: str,
+    upload: Callable[..., bytes],
+    key: str,
+    tmp_path: Path,
     capfdbinary: pytest.CaptureFixture[bytes],
 ) -> None:
     upload(f"{key}/invoice-a")
@@ -194,14 +222,19 @@ def test_object_swapped_under_another_name_fails_get_and_cat(
     cat = osscse("cat", uri, "--cmk", rsa_ref, "--oss-conn-id", "oss_v4")
     assert cat.returncode == 1 and cat.stdout == b"", err_of(cat)
     assert "IntegrityError" in err_of(cat) and "bound" in err_of(cat)
-    code, _, err = in_process(capfdbinary, "get", uri, str(tmp_path / "b.bin"), "--cmk", rsa_ref,
-                              "--oss-conn-id", "oss_v4")
+    code, _, err = in_process(
+        capfdbinary, "get", uri, str(tmp_path / "b.bin"), "--cmk", rsa_ref, "--oss-conn-id", "oss_v4"
+    )
     assert code == 1 and "IntegrityError" in err
     assert no_file_left(tmp_path, "b.bin")
 
 
 def test_put_unbound_tag_gives_up_swap_detection_as_its_help_says(
-    oss_env: Any, rsa_ref: str, key: str, tmp_path: Path, capfdbinary: pytest.CaptureFixture[bytes],
+    oss_env: Any,
+    rsa_ref: str,
+    key: str,
+    tmp_path: Path,
+    capfdbinary: pytest.CaptureFixture[bytes],
 ) -> None:
     capfdbinary.readouterr()
     with pytest.raises(SystemExit):
@@ -212,14 +245,24 @@ def test_put_unbound_tag_gives_up_swap_detection_as_its_help_says(
 
     src = tmp_path / "a.bin"
     src.write_bytes(os.urandom(4000))
-    code, _, err = in_process(capfdbinary, "put", str(src), f"oss://{BUCKET}/{key}/a", "--cmk", rsa_ref,
-                              "--oss-conn-id", "oss_v4", "--unbound-tag")
+    code, _, err = in_process(
+        capfdbinary,
+        "put",
+        str(src),
+        f"oss://{BUCKET}/{key}/a",
+        "--cmk",
+        rsa_ref,
+        "--oss-conn-id",
+        "oss_v4",
+        "--unbound-tag",
+    )
     assert code == 0, err
     a = oss_env.stored_object(BUCKET, f"{key}/a")
     assert ";bind=" not in a.metadata[INTEGRITY_HEADER]
     oss_env.overwrite_stored(BUCKET, f"{key}/b", a.data, metadata=dict(a.metadata))
-    code, out, err = in_process(capfdbinary, "cat", f"oss://{BUCKET}/{key}/b", "--cmk", rsa_ref,
-                                "--oss-conn-id", "oss_v4")
+    code, out, err = in_process(
+        capfdbinary, "cat", f"oss://{BUCKET}/{key}/b", "--cmk", rsa_ref, "--oss-conn-id", "oss_v4"
+    )
     assert code == 0 and out == src.read_bytes(), err  # the swap goes unnoticed: what the option gives up
 
     assert main(["put", str(src), f"oss://{BUCKET}/{key}/bound", "--cmk", rsa_ref, "--oss-conn-id", "oss_v4"]) == 0
@@ -240,7 +283,11 @@ def test_integrity_and_matdesc_options_document_their_defaults(capsys: pytest.Ca
 
 
 def test_put_matdesc_entries_are_written_compact_and_a_malformed_one_is_a_usage_error(
-    oss_env: Any, rsa_ref: str, key: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    oss_env: Any,
+    rsa_ref: str,
+    key: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     src = tmp_path / "in.bin"
     src.write_bytes(b"described")
@@ -269,7 +316,11 @@ def lenient_conn(oss_env: Any) -> Iterator[str]:
 
 
 def test_default_integrity_follows_the_connection_extra_and_the_flag_overrides_it(
-    oss_env: Any, rsa_ref: str, upload: Callable[..., bytes], key: str, lenient_conn: str,
+    oss_env: Any,
+    rsa_ref: str,
+    upload: Callable[..., bytes],
+    key: str,
+    lenient_conn: str,
     capfdbinary: pytest.CaptureFixture[bytes],
 ) -> None:
     data = upload(key)
@@ -278,6 +329,7 @@ def test_default_integrity_follows_the_connection_extra_and_the_flag_overrides_i
     lenient = osscse("cat", uri, "--cmk", rsa_ref, "--oss-conn-id", lenient_conn)
     assert lenient.returncode == 0 and lenient.stdout == data, err_of(lenient)
     assert "UNAUTHENTICATED" in err_of(lenient)
-    code, out, err = in_process(capfdbinary, "cat", uri, "--cmk", rsa_ref, "--oss-conn-id", lenient_conn,
-                                "--integrity", "require")
+    code, out, err = in_process(
+        capfdbinary, "cat", uri, "--cmk", rsa_ref, "--oss-conn-id", lenient_conn, "--integrity", "require"
+    )
     assert code == 1 and out == b"" and "--integrity if-present" in err

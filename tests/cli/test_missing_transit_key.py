@@ -41,7 +41,9 @@ def _no_trace_in_oss(hook: EncryptedOSSHook, key: str) -> bool:
 
 @pytest.mark.parametrize("size", [10, THRESHOLD + 1], ids=["single-put", "multipart"])
 def test_hook_upload_with_a_typod_transit_key_writes_nothing_and_creates_no_key(
-    make_hook: Callable[..., EncryptedOSSHook], transit_ref: Any, size: int,
+    make_hook: Callable[..., EncryptedOSSHook],
+    transit_ref: Any,
+    size: int,
 ) -> None:
     name = f"no-such-key-{uuid.uuid4().hex[:8]}"
     hook = make_hook(cmk=f"vault-transit://vault_default/transit/{name}")
@@ -56,15 +58,27 @@ def test_hook_upload_with_a_typod_transit_key_writes_nothing_and_creates_no_key(
 
 
 def test_cli_put_with_a_typod_transit_key_fails_in_one_line_and_creates_nothing(
-    oss_env: Any, transit_ref: Any, make_hook: Callable[..., EncryptedOSSHook], tmp_path: Path,
+    oss_env: Any,
+    transit_ref: Any,
+    make_hook: Callable[..., EncryptedOSSHook],
+    tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     name = f"no_such_key_{uuid.uuid4().hex[:8]}"
     src = tmp_path / "src.bin"
     src.write_bytes(os.urandom(4096))
     key = f"cli-typo-transit/{name}.bin"
-    code = main(["put", str(src), f"oss://{BUCKET}/{key}", "--cmk", f"vault-transit://vault_default/transit/{name}",
-                 "--oss-conn-id", "oss_v4"])
+    code = main(
+        [
+            "put",
+            str(src),
+            f"oss://{BUCKET}/{key}",
+            "--cmk",
+            f"vault-transit://vault_default/transit/{name}",
+            "--oss-conn-id",
+            "oss_v4",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 1 and "KeyNotFoundError" in err and len(err.strip().splitlines()) == 1
     assert f"Transit key '{name}' does not exist on mount 'transit' of Vault connection 'vault_default'" in err
@@ -74,7 +88,10 @@ def test_cli_put_with_a_typod_transit_key_fails_in_one_line_and_creates_nothing(
 
 
 def test_put_succeeds_once_the_key_is_created_as_the_message_says(
-    oss_env: Any, transit_ref: Any, make_hook: Callable[..., EncryptedOSSHook], tmp_path: Path,
+    oss_env: Any,
+    transit_ref: Any,
+    make_hook: Callable[..., EncryptedOSSHook],
+    tmp_path: Path,
 ) -> None:
     name = f"late-key-{uuid.uuid4().hex[:8]}"
     src = tmp_path / "src.bin"

@@ -25,8 +25,13 @@ def airflow_db() -> None:
     from airflow import settings
 
     assert os.path.samefile(settings.DAGS_FOLDER, DAGS_FOLDER), settings.DAGS_FOLDER
-    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True,
-                   env=os.environ.copy(), timeout=180)
+    subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"],
+        check=True,
+        capture_output=True,
+        env=os.environ.copy(),
+        timeout=180,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -45,4 +50,3 @@ def run_dag(dagbag: Any, dag_id: str, **kwargs: Any) -> Any:
     states = {ti.task_id: ti.state for ti in run.get_task_instances()}
     assert run.state == "success", states
     return run
-

@@ -24,10 +24,15 @@ def objects_under(prefix: str) -> list[str]:
     return list(EncryptedOSSHook("oss_default").list_keys(prefix, TEST_BUCKET))
 
 
-def test_encrypted_transfer_round_trips_files_through_ciphertext_at_rest(dagbag: Any, osscse_services: dict, tmp_path: Path) -> None:
+def test_encrypted_transfer_round_trips_files_through_ciphertext_at_rest(
+    dagbag: Any, osscse_services: dict, tmp_path: Path
+) -> None:
     files = seed.write_input_files(tmp_path / "in")
-    run_dag(dagbag, "encrypted_transfer", run_conf={
-        "input_dir": str(tmp_path / "in"), "output_dir": str(tmp_path / "out"), "bucket": TEST_BUCKET})
+    run_dag(
+        dagbag,
+        "encrypted_transfer",
+        run_conf={"input_dir": str(tmp_path / "in"), "output_dir": str(tmp_path / "out"), "bucket": TEST_BUCKET},
+    )
     keys = objects_under("transfer/")
     assert len(keys) == len(files)
     for key in keys:
@@ -38,15 +43,21 @@ def test_encrypted_transfer_round_trips_files_through_ciphertext_at_rest(dagbag:
         assert EncryptedOSSHook("oss_default", cmk=TRANSIT_CMK).read(key, TEST_BUCKET) == files[name]
 
 
-def test_compliance_export_writes_one_encrypted_object_per_logical_date(dagbag: Any, osscse_services: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_compliance_export_writes_one_encrypted_object_per_logical_date(
+    dagbag: Any, osscse_services: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     db = tmp_path / "orders.db"
     seed.create_sqlite_orders(db, seed.order_rows(dt.date(2024, 1, 1), 3, per_day=5))
     monkeypatch.setenv("AIRFLOW_CONN_OSSCSE_EXPORT_DB", seed.sqlite_connection_json(db))
     # dag.test() makes a manual run, whose data interval is the last whole day before the logical
     # date: exactly what the scheduler's run for that day covers.
     for day in (2, 3, 4):
-        run_dag(dagbag, "compliance_export", logical_date=pendulum.datetime(2024, 1, day, tz="UTC"),
-                run_conf={"bucket": TEST_BUCKET})
+        run_dag(
+            dagbag,
+            "compliance_export",
+            logical_date=pendulum.datetime(2024, 1, day, tz="UTC"),
+            run_conf={"bucket": TEST_BUCKET},
+        )
     keys = sorted(objects_under("exports/orders/"))
     assert keys == [f"exports/orders/2024-01-0{d}.csv" for d in (1, 2, 3)]
     hook = EncryptedOSSHook("oss_default", cmk=TRANSIT_CMK)
@@ -56,7 +67,9 @@ def test_compliance_export_writes_one_encrypted_object_per_logical_date(dagbag: 
         assert stored(osscse_services, key).data != hook.read(key, TEST_BUCKET)
 
 
-def test_vault_kv_etl_is_rsa_wrapped_readable_by_the_decrypt_token_and_by_oss2(dagbag: Any, osscse_services: dict, tmp_path: Path) -> None:
+def test_vault_kv_etl_is_rsa_wrapped_readable_by_the_decrypt_token_and_by_oss2(
+    dagbag: Any, osscse_services: dict, tmp_path: Path
+) -> None:
     run = run_dag(dagbag, "vault_key_custody_etl", run_conf={"bucket": TEST_BUCKET, "work_dir": str(tmp_path)})
     (key,) = objects_under("etl/customer_totals/")
     at_rest = stored(osscse_services, key)
@@ -68,23 +81,34 @@ def test_vault_kv_etl_is_rsa_wrapped_readable_by_the_decrypt_token_and_by_oss2(d
     from cryptography.hazmat.primitives import serialization
 
     private = serialization.load_pem_private_key(osscse_services["kv_private_pem"], password=None)
-    public_pem = private.public_key().public_bytes(serialization.Encoding.PEM,
-                                                   serialization.PublicFormat.SubjectPublicKeyInfo)
-    private_pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
-                                        serialization.NoEncryption())
+    public_pem = private.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    private_pem = private.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
+    )
     server = osscse_services["oss"]
     # Built as oss2's docs show, without a mat_desc: the DAG configures none, so the object has none.
     assert "x-oss-meta-client-side-encryption-matdesc" not in at_rest.metadata
-    provider = oss2.crypto.RsaProvider(key_pair={"private_key": private_pem.decode(), "public_key": public_pem.decode()})
-    crypto = oss2.CryptoBucket(oss2.AuthV4(server.access_key_id, server.access_key_secret), server.endpoint, TEST_BUCKET,
-                               crypto_provider=provider, region=server.region)
+    provider = oss2.crypto.RsaProvider(
+        key_pair={"private_key": private_pem.decode(), "public_key": public_pem.decode()}
+    )
+    crypto = oss2.CryptoBucket(
+        oss2.AuthV4(server.access_key_id, server.access_key_secret),
+        server.endpoint,
+        TEST_BUCKET,
+        crypto_provider=provider,
+        region=server.region,
+    )
     assert crypto.get_object(key).read() == plaintext
     compare = next(ti for ti in run.get_task_instances() if ti.task_id == "compare")
     assert compare.state == "success"
     assert compare.xcom_pull(task_ids="compare")["integrity"] == "verified"  # the default policy: require
 
 
-def test_cmk_rotation_moves_old_objects_to_the_new_version_and_they_still_decrypt(dagbag: Any, osscse_services: dict) -> None:
+def test_cmk_rotation_moves_old_objects_to_the_new_version_and_they_still_decrypt(
+    dagbag: Any, osscse_services: dict
+) -> None:
     hook = EncryptedOSSHook("oss_default", cmk=TRANSIT_CMK)
     payloads = {f"rotation/{i}.txt": json.dumps({"n": i}).encode() for i in range(3)}
     for key, data in payloads.items():
@@ -95,7 +119,9 @@ def test_cmk_rotation_moves_old_objects_to_the_new_version_and_they_still_decryp
     mapped = [ti for ti in run.get_task_instances() if ti.task_id == "rewrap"]
     assert sorted(ti.map_index for ti in mapped) == list(range(len(payloads)))
     assert {ti.state for ti in mapped} == {"success"}
-    latest = osscse_services["vault"].secrets.transit.read_key(name="osscse-demo", mount_point="transit")["data"]["latest_version"]
+    latest = osscse_services["vault"].secrets.transit.read_key(name="osscse-demo", mount_point="transit")["data"][
+        "latest_version"
+    ]
     for key, data in payloads.items():
         info = hook.inspect(key, TEST_BUCKET)
         assert info.key_version == f"v{latest}" and info.key_version not in before

@@ -8,7 +8,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from airflow_provider_osscse.envelope import DataKey, CtrCipher, counter_block, transform_chunks
+from airflow_provider_osscse.envelope import CtrCipher, DataKey, counter_block, transform_chunks
 from airflow_provider_osscse.envelope.aes_ctr import iv_from_legacy_counter
 from tests.envelope.conftest import VECTOR_A_CIPHER, VECTOR_A_PLAIN, VECTOR_IV, VECTOR_KEY
 
@@ -50,8 +50,7 @@ def test_cryptography_ctr_carries_like_the_sdks() -> None:
     iv = bytes.fromhex("0102030405060708ffffffffffffffff")
     ours = CtrCipher(VECTOR_KEY, iv).update(bytes(64))
     blocks = b"".join(
-        Cipher(algorithms.AES(VECTOR_KEY), modes.ECB()).encryptor().update(counter_block(iv, 16 * i))
-        for i in range(4)
+        Cipher(algorithms.AES(VECTOR_KEY), modes.ECB()).encryptor().update(counter_block(iv, 16 * i)) for i in range(4)
     )
     assert ours == blocks
 

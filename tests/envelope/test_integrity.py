@@ -155,11 +155,18 @@ def test_policy_off_does_not_verify(rsa_key) -> None:
 
 @pytest.mark.parametrize(
     "value",
-    ["v3;seg=65536;tag=" + "A" * 43 + "=", "v1;seg=0;tag=" + "A" * 43 + "=", "v2;seg=65536;tag=short",
-     "v2;tag=" + "A" * 43 + "=;seg=65536", "v2;seg=65536;tag=" + "!" * 43 + "=",
-     "v1;seg=65536;tag=" + "A" * 43 + "=;bind=" + "A" * 43 + "=",
-     # segment sizes a forged header could use to make a reader work per byte, or misalign segments
-     "v2;seg=1;tag=" + "A" * 43 + "=", "v2;seg=65535;tag=" + "A" * 43 + "=", "v2;seg=65544;tag=" + "A" * 43 + "="],
+    [
+        "v3;seg=65536;tag=" + "A" * 43 + "=",
+        "v1;seg=0;tag=" + "A" * 43 + "=",
+        "v2;seg=65536;tag=short",
+        "v2;tag=" + "A" * 43 + "=;seg=65536",
+        "v2;seg=65536;tag=" + "!" * 43 + "=",
+        "v1;seg=65536;tag=" + "A" * 43 + "=;bind=" + "A" * 43 + "=",
+        # segment sizes a forged header could use to make a reader work per byte, or misalign segments
+        "v2;seg=1;tag=" + "A" * 43 + "=",
+        "v2;seg=65535;tag=" + "A" * 43 + "=",
+        "v2;seg=65544;tag=" + "A" * 43 + "=",
+    ],
 )
 def test_malformed_integrity_header_is_refused(value: str) -> None:
     with pytest.raises(EnvelopeFormatError, match="osscse-integrity"):

@@ -56,9 +56,12 @@ def test_bound_tag_verifies_at_its_own_name(rsa_key) -> None:
 
 @pytest.mark.parametrize(
     "elsewhere",
-    [ObjectBinding("bucket-a", "exports/2026/b.csv"), ObjectBinding("bucket-b", "exports/2026/a.csv"),
-     # length-prefixed fields: moving a '/' between bucket and key is another name
-     ObjectBinding("bucket-a/exports", "2026/a.csv")],
+    [
+        ObjectBinding("bucket-a", "exports/2026/b.csv"),
+        ObjectBinding("bucket-b", "exports/2026/a.csv"),
+        # length-prefixed fields: moving a '/' between bucket and key is another name
+        ObjectBinding("bucket-a/exports", "2026/a.csv"),
+    ],
 )
 def test_object_swapped_or_replayed_under_another_name_is_detected(rsa_key, elsewhere: ObjectBinding) -> None:
     meta, ct = _bound_object(rsa_key)
@@ -100,13 +103,19 @@ def test_rebind_refuses_an_object_that_was_already_moved(rsa_key) -> None:
     meta, _ = _bound_object(rsa_key)
     envelope = parse_envelope(meta, object_name="obj")
     with pytest.raises(IntegrityError, match="moved or replayed"):
-        rebind_tag(rsa_key.unwrap(envelope.wrapped), envelope.integrity,
-                   source=ObjectBinding("bucket-a", "not-here"), destination=HERE)
+        rebind_tag(
+            rsa_key.unwrap(envelope.wrapped),
+            envelope.integrity,
+            source=ObjectBinding("bucket-a", "not-here"),
+            destination=HERE,
+        )
 
 
 def _v1_tag(data_key: bytes, iv: bytes, plain: bytes, seg: int) -> str:
     """The v1 construction as earlier releases wrote it (docs/integrity.md), computed independently."""
-    k = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"airflow-provider-osscse/integrity/v1").derive(data_key)
+    k = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"airflow-provider-osscse/integrity/v1").derive(
+        data_key
+    )
     u64 = struct.Struct(">Q").pack
     macs = []
     for i, start in enumerate(range(0, len(plain), seg)):

@@ -71,7 +71,10 @@ def test_oss2_multipart_and_ranged_reads_match_ours(rsa_key) -> None:
     parts = []
     for offset in range(0, len(plain), part_size):
         cipher = copy.copy(material.cipher)
-        key, iv = provider.decrypt_encrypted_key(material.encrypted_key), provider.decrypt_encrypted_iv(material.encrypted_iv)
+        key, iv = (
+            provider.decrypt_encrypted_key(material.encrypted_key),
+            provider.decrypt_encrypted_iv(material.encrypted_iv),
+        )
         cipher.initialize(key, iv, offset // 16)
         parts.append(cipher.encrypt(plain[offset : offset + part_size]))
     ct = b"".join(parts)
@@ -82,7 +85,9 @@ def test_oss2_multipart_and_ranged_reads_match_ours(rsa_key) -> None:
     assert b"".join(reader.decrypt_chunks(ct)) == plain
     for spec, expected in [("bytes=-33", plain[-33:]), ("bytes=102399-102500", plain[102399:102501])]:
         plan = reader.plan_range(spec, len(ct))
-        got = b"".join(reader.decrypt_chunks(ct[plan.request_start : (plan.request_end or len(ct)) + 1], range_plan=plan))
+        got = b"".join(
+            reader.decrypt_chunks(ct[plan.request_start : (plan.request_end or len(ct)) + 1], range_plan=plan)
+        )
         assert got == expected
 
 
@@ -120,7 +125,10 @@ def test_oss2_local_rsa_provider_oaep_objects_read_with_legacy_opt_in(rsa_key, t
     ct = material.cipher.encrypt(plain)
     headers = dict(material.to_object_meta({}))
     cmk = LocalRsaKey.from_file(tmp_path / "k.private_key.pem")
-    assert b"".join(decrypt_object(headers, ct, cmk, object_name="o", allow_legacy=True, integrity_policy="if-present")) == plain
+    assert (
+        b"".join(decrypt_object(headers, ct, cmk, object_name="o", allow_legacy=True, integrity_policy="if-present"))
+        == plain
+    )
 
 
 def test_legacy_oss_crypto_object_with_decimal_counter_reads_with_opt_in(rsa_key) -> None:
@@ -137,4 +145,9 @@ def test_legacy_oss_crypto_object_with_decimal_counter_reads_with_opt_in(rsa_key
         "X-Oss-Meta-Oss-Wrap-Alg": "rsa",
     }
     ct = cipher.encrypt(plain)
-    assert b"".join(decrypt_object(headers, ct, rsa_key, object_name="o", allow_legacy=True, integrity_policy="if-present")) == plain
+    assert (
+        b"".join(
+            decrypt_object(headers, ct, rsa_key, object_name="o", allow_legacy=True, integrity_policy="if-present")
+        )
+        == plain
+    )

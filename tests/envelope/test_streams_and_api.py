@@ -8,8 +8,8 @@ import tracemalloc
 from pathlib import Path
 
 from airflow_provider_osscse.envelope import (
-    DataKey,
     CtrCipher,
+    DataKey,
     EnvelopeReader,
     EnvelopeWriter,
     IntegrityStatus,

@@ -27,7 +27,9 @@ def _headers(oss_env: Any, key: str) -> dict[str, str]:
 
 
 def test_hook_with_data_key_cache_shares_one_data_key_across_small_objects_with_distinct_ivs(
-    make_hook: Callable[..., EncryptedOSSHook], transit_ref: Callable[[str], str], oss_env: Any,
+    make_hook: Callable[..., EncryptedOSSHook],
+    transit_ref: Callable[[str], str],
+    oss_env: Any,
 ) -> None:
     cmk = transit_ref("hook-dk-cache")
     cached = make_hook(cmk=cmk, data_key_cache=DataKeyCacheLimits(max_objects=5, iv_batch_size=5))
@@ -44,7 +46,9 @@ def test_hook_with_data_key_cache_shares_one_data_key_across_small_objects_with_
 
 
 def test_hook_without_data_key_cache_gives_every_object_its_own_data_key(
-    make_hook: Callable[..., EncryptedOSSHook], transit_ref: Callable[[str], str], oss_env: Any,
+    make_hook: Callable[..., EncryptedOSSHook],
+    transit_ref: Callable[[str], str],
+    oss_env: Any,
 ) -> None:
     hook = make_hook(cmk=transit_ref("hook-dk-nocache"))
     for i in range(3):
@@ -70,7 +74,9 @@ def _requests_to(address: str, monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
 
 
 def test_hook_with_data_key_cache_rewraps_transit_objects_with_vault_rewrap_never_decrypting(
-    make_hook: Callable[..., EncryptedOSSHook], transit_ref: Any, osscse_openbao: Any,
+    make_hook: Callable[..., EncryptedOSSHook],
+    transit_ref: Any,
+    osscse_openbao: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     name = f"dk-cache-rotating-{uuid.uuid4().hex[:8]}"  # its own key: this test rotates it

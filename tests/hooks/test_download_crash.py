@@ -53,7 +53,10 @@ def _plaintext_held(pid: int, folder: Path) -> bool:
         return False
     for fd in fds:
         try:
-            if os.readlink(fd_dir / fd).startswith(str(folder.resolve()) + "/") and MARKER in (fd_dir / fd).read_bytes():
+            if (
+                os.readlink(fd_dir / fd).startswith(str(folder.resolve()) + "/")
+                and MARKER in (fd_dir / fd).read_bytes()
+            ):
                 return True
         except OSError:
             continue
@@ -64,7 +67,11 @@ def _kill_mid_download(oss_env: Any, rsa_ref: str, key: str, dest: Path, mode: s
     oss_env.inject_fault("GET", path_contains=key, action="delay:0.4", times=RANGES * 4)
     child = subprocess.Popen(
         [sys.executable, "-c", CHILD, rsa_ref, key, str(dest), mode, str(PART)],
-        cwd=ROOT, env=os.environ.copy(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=ROOT,
+        env=os.environ.copy(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         deadline = time.monotonic() + 120
@@ -109,7 +116,11 @@ def test_sigkilled_hook_download_leaves_nothing_in_the_destination_folder(
 
 
 def test_named_fallback_leftover_of_a_killed_hook_download_is_swept_by_the_next_download(
-    oss_env: Any, rsa_ref: str, uploaded: Callable[[str], str], make_hook: Callable[..., Any], tmp_path: Path,
+    oss_env: Any,
+    rsa_ref: str,
+    uploaded: Callable[[str], str],
+    make_hook: Callable[..., Any],
+    tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     key = uploaded("crash/named.csv")

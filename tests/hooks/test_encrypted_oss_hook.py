@@ -6,10 +6,10 @@ import io
 import json
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-import oss2
 import pytest
 
 from airflow_provider_osscse.exceptions import (
@@ -25,9 +25,6 @@ from .conftest import BUCKET, KIB, PART
 SIZES = [0, 1, 16, 17, 100 * KIB, 100 * KIB + 1, 3 * PART + 5]
 
 
-
-
-
 def test_constructor_touches_no_network_or_connection() -> None:
     hook = EncryptedOSSHook("connection_that_does_not_exist", cmk="rsa-file:///nope.pem")
     assert hook.oss_conn_id == "connection_that_does_not_exist"
@@ -35,7 +32,9 @@ def test_constructor_touches_no_network_or_connection() -> None:
 
 @pytest.mark.parametrize("conn_id", ["oss_v4", "oss_v1"])
 @pytest.mark.parametrize("size", SIZES)
-def test_round_trip_from_path(make_hook: Callable[..., EncryptedOSSHook], tmp_path: Path, conn_id: str, size: int) -> None:
+def test_round_trip_from_path(
+    make_hook: Callable[..., EncryptedOSSHook], tmp_path: Path, conn_id: str, size: int
+) -> None:
     hook = make_hook(conn_id)
     data = os.urandom(size)
     src = tmp_path / "src.bin"
@@ -54,15 +53,22 @@ def test_round_trip_from_path(make_hook: Callable[..., EncryptedOSSHook], tmp_pa
 def test_upload_from_iterator_and_file_object(make_hook: Callable[..., EncryptedOSSHook], size: int) -> None:
     hook = make_hook()
     data = os.urandom(size)
-    hook.upload(iter([data[i:i + 7000] for i in range(0, size, 7000)]), f"iter/{size}")
+    hook.upload(iter([data[i : i + 7000] for i in range(0, size, 7000)]), f"iter/{size}")
     hook.upload(io.BytesIO(data), f"fileobj/{size}")
     assert hook.read(f"iter/{size}") == data
     assert hook.read(f"fileobj/{size}") == data
 
 
-@pytest.mark.parametrize("spec,sl", [("5-20", slice(5, 21)), ("100000-", slice(100000, None)),
-                                     ("-33", slice(-33, None)), ("0-0", slice(0, 1)),
-                                     ("102390-204900", slice(102390, 204901))])
+@pytest.mark.parametrize(
+    "spec,sl",
+    [
+        ("5-20", slice(5, 21)),
+        ("100000-", slice(100000, None)),
+        ("-33", slice(-33, None)),
+        ("0-0", slice(0, 1)),
+        ("102390-204900", slice(102390, 204901)),
+    ],
+)
 def test_ranged_reads_match_plaintext_slices(make_hook: Callable[..., EncryptedOSSHook], spec: str, sl: slice) -> None:
     hook = make_hook()
     data = os.urandom(3 * PART + 5)
@@ -96,7 +102,9 @@ def test_plaintext_object_is_refused_unless_allowed(make_hook: Callable[..., Enc
     assert not (tmp_path / "x").exists()
 
 
-def test_wrong_key_fails_clearly_and_writes_no_file(make_hook: Callable[..., EncryptedOSSHook], other_rsa_ref: str, tmp_path: Path) -> None:
+def test_wrong_key_fails_clearly_and_writes_no_file(
+    make_hook: Callable[..., EncryptedOSSHook], other_rsa_ref: str, tmp_path: Path
+) -> None:
     make_hook().upload(io.BytesIO(b"secret"), "wrongkey/obj")
     with pytest.raises(CmkError):
         make_hook(cmk=other_rsa_ref).download("wrongkey/obj", tmp_path / "out")
@@ -104,7 +112,9 @@ def test_wrong_key_fails_clearly_and_writes_no_file(make_hook: Callable[..., Enc
 
 
 @pytest.mark.parametrize("size", [1000, 3 * PART + 5])
-def test_tampered_object_fails_and_earlier_file_is_untouched(make_hook: Callable[..., EncryptedOSSHook], oss_env: Any, tmp_path: Path, size: int) -> None:
+def test_tampered_object_fails_and_earlier_file_is_untouched(
+    make_hook: Callable[..., EncryptedOSSHook], oss_env: Any, tmp_path: Path, size: int
+) -> None:
     hook = make_hook()
     hook.upload(io.BytesIO(os.urandom(size)), "tamper/obj")
     stored = bytearray(hook.get_bucket().get_object("tamper/obj").read())
@@ -117,7 +127,9 @@ def test_tampered_object_fails_and_earlier_file_is_untouched(make_hook: Callable
     assert dest.read_bytes() == b"earlier" and len(list(tmp_path.iterdir())) == 1
 
 
-def test_missing_object_is_a_clear_error_with_no_file(make_hook: Callable[..., EncryptedOSSHook], tmp_path: Path) -> None:
+def test_missing_object_is_a_clear_error_with_no_file(
+    make_hook: Callable[..., EncryptedOSSHook], tmp_path: Path
+) -> None:
     with pytest.raises(ObjectNotFoundError, match="does not exist"):
         make_hook().download("missing/obj", tmp_path / "out")
     assert list(tmp_path.iterdir()) == []
@@ -179,10 +191,21 @@ def test_delete_removes_object(make_hook: Callable[..., EncryptedOSSHook]) -> No
     assert not hook.exists("del/obj")
 
 
-def test_test_connection_reports_success_and_failure(make_hook: Callable[..., EncryptedOSSHook], oss_env: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_test_connection_reports_success_and_failure(
+    make_hook: Callable[..., EncryptedOSSHook], oss_env: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     assert make_hook().test_connection()[0]
-    bad = {"conn_type": "oss", "schema": BUCKET, "extra": {"auth_type": "AK", "access_key_id": "nope",
-           "access_key_secret": "bad", "region": "cn-hangzhou", "endpoint": oss_env.endpoint}}
+    bad = {
+        "conn_type": "oss",
+        "schema": BUCKET,
+        "extra": {
+            "auth_type": "AK",
+            "access_key_id": "nope",
+            "access_key_secret": "bad",
+            "region": "cn-hangzhou",
+            "endpoint": oss_env.endpoint,
+        },
+    }
     monkeypatch.setenv("AIRFLOW_CONN_OSS_BAD", json.dumps(bad))
     ok, message = EncryptedOSSHook("oss_bad").test_connection()
     assert not ok and message

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import io
 import os
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import oss2
 import pytest
@@ -21,19 +22,24 @@ def _crypto_bucket(hook: EncryptedOSSHook, rsa_ref: str) -> oss2.CryptoBucket:
     from cryptography.hazmat.primitives import serialization
 
     private = serialization.load_pem_private_key(pem.encode(), None)
-    public = private.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    public = private.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     matdesc = dict(hook._resolve(rsa_ref).matdesc)
     provider = RsaProvider(key_pair={"private_key": pem, "public_key": public.decode()}, mat_desc=matdesc)
     settings = hook._settings
-    return oss2.CryptoBucket(settings.make_auth(), settings.resolved_endpoint, BUCKET, crypto_provider=provider,
-                             region=settings.region)
+    return oss2.CryptoBucket(
+        settings.make_auth(), settings.resolved_endpoint, BUCKET, crypto_provider=provider, region=settings.region
+    )
 
 
 def _no_uploads_left(oss_env: Any) -> bool:
     return not list(oss_env.list_multipart_uploads(BUCKET))
 
 
-def test_connection_reset_mid_part_is_retried_to_a_correct_object(make_hook: Callable[..., EncryptedOSSHook], oss_env: Any) -> None:
+def test_connection_reset_mid_part_is_retried_to_a_correct_object(
+    make_hook: Callable[..., EncryptedOSSHook], oss_env: Any
+) -> None:
     hook = make_hook()
     data = os.urandom(3 * PART + 5)
     oss_env.inject_fault("PUT", path_contains="faults/reset", query_contains="partNumber=2", action="reset", times=1)
@@ -49,9 +55,13 @@ def test_transient_500s_are_retried(make_hook: Callable[..., EncryptedOSSHook], 
     assert hook.read("faults/500") == data
 
 
-def test_persistent_failure_aborts_leaving_no_object_and_no_parts(make_hook: Callable[..., EncryptedOSSHook], oss_env: Any) -> None:
+def test_persistent_failure_aborts_leaving_no_object_and_no_parts(
+    make_hook: Callable[..., EncryptedOSSHook], oss_env: Any
+) -> None:
     hook = make_hook()
-    oss_env.inject_fault("PUT", path_contains="faults/dead", query_contains="partNumber=3", action="status:500", times=50)
+    oss_env.inject_fault(
+        "PUT", path_contains="faults/dead", query_contains="partNumber=3", action="status:500", times=50
+    )
     with pytest.raises(oss2.exceptions.ServerError):
         hook.upload(io.BytesIO(os.urandom(4 * PART)), "faults/dead")
     assert not hook.exists("faults/dead") and _no_uploads_left(oss_env)
@@ -66,7 +76,9 @@ def test_slow_responses_still_complete(make_hook: Callable[..., EncryptedOSSHook
 
 
 @pytest.mark.parametrize("size", [1000, 3 * PART + 5])
-def test_oss2_crypto_bucket_reads_our_objects(make_hook: Callable[..., EncryptedOSSHook], rsa_ref: str, size: int) -> None:
+def test_oss2_crypto_bucket_reads_our_objects(
+    make_hook: Callable[..., EncryptedOSSHook], rsa_ref: str, size: int
+) -> None:
     hook = make_hook()
     data = os.urandom(size)
     hook.upload(io.BytesIO(data), f"interop/ours/{size}")
@@ -75,7 +87,9 @@ def test_oss2_crypto_bucket_reads_our_objects(make_hook: Callable[..., Encrypted
     assert crypto.get_object(f"interop/ours/{size}", byte_range=(32, 700)).read() == data[32:701]
 
 
-def test_we_read_oss2_crypto_bucket_objects_single_multipart_and_ranges(make_hook: Callable[..., EncryptedOSSHook], rsa_ref: str) -> None:
+def test_we_read_oss2_crypto_bucket_objects_single_multipart_and_ranges(
+    make_hook: Callable[..., EncryptedOSSHook], rsa_ref: str
+) -> None:
     hook = make_hook()
     crypto = _crypto_bucket(hook, rsa_ref)
     small = os.urandom(5000)
@@ -85,8 +99,9 @@ def test_we_read_oss2_crypto_bucket_objects_single_multipart_and_ranges(make_hoo
     upload_id = crypto.init_multipart_upload("interop/theirs/multi", upload_context=context).upload_id
     parts = []
     for n, start in enumerate(range(0, len(big), PART), start=1):
-        result = crypto.upload_part("interop/theirs/multi", upload_id, n, big[start:start + PART],
-                                    upload_context=context)
+        result = crypto.upload_part(
+            "interop/theirs/multi", upload_id, n, big[start : start + PART], upload_context=context
+        )
         parts.append(oss2.models.PartInfo(n, result.etag))
     crypto.complete_multipart_upload("interop/theirs/multi", upload_id, parts)
     lenient = make_hook(integrity="if-present")  # official-SDK objects carry no integrity tag

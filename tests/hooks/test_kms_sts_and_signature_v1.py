@@ -44,8 +44,15 @@ def _primary_version(kms: Any, alias: str) -> str:
     from alibabacloud_kms20160120.client import Client
     from alibabacloud_tea_openapi.utils_models import Config
 
-    client = Client(Config(access_key_id=kms.access_key_id, access_key_secret=kms.access_key_secret,
-                           endpoint=kms.endpoint, protocol="http", region_id=kms.region))
+    client = Client(
+        Config(
+            access_key_id=kms.access_key_id,
+            access_key_secret=kms.access_key_secret,
+            endpoint=kms.endpoint,
+            protocol="http",
+            region_id=kms.region,
+        )
+    )
     return client.describe_key(models.DescribeKeyRequest(key_id=alias)).body.key_metadata.primary_key_version
 
 
@@ -54,8 +61,9 @@ def _primary_version(kms: Any, alias: str) -> str:
 
 @SIGNATURES
 @pytest.mark.parametrize("size", [5000, 3 * PART + 7], ids=["single", "multipart"])
-def test_kms_alias_cmk_round_trips_single_and_multipart(make_hook: Callable[..., EncryptedOSSHook], kms_ref: str,
-                                                         conn_id: str, size: int) -> None:
+def test_kms_alias_cmk_round_trips_single_and_multipart(
+    make_hook: Callable[..., EncryptedOSSHook], kms_ref: str, conn_id: str, size: int
+) -> None:
     hook = make_hook(conn_id, cmk=kms_ref)
     data = os.urandom(size)
     key = f"kms/{conn_id}/{size}"
@@ -65,8 +73,9 @@ def test_kms_alias_cmk_round_trips_single_and_multipart(make_hook: Callable[...,
     assert make_hook(conn_id, cmk=None, decrypt_cmks=[kms_ref]).read(key) == data
 
 
-def test_upload_result_records_the_kms_key_version(make_hook: Callable[..., EncryptedOSSHook], kms_ref: str,
-                                                   osscse_kms_server: Any) -> None:
+def test_upload_result_records_the_kms_key_version(
+    make_hook: Callable[..., EncryptedOSSHook], kms_ref: str, osscse_kms_server: Any
+) -> None:
     hook = make_hook(cmk=kms_ref)
     result = hook.upload(io.BytesIO(b"versioned"), "kms/version")
     version = _primary_version(osscse_kms_server, kms_ref.rpartition("kms_default/")[2])
@@ -74,8 +83,9 @@ def test_upload_result_records_the_kms_key_version(make_hook: Callable[..., Encr
     assert hook.inspect("kms/version").key_version == version  # x-oss-meta-osscse-cmk-version
 
 
-def test_kms_rotation_then_rewrap_reencrypts_to_the_new_version(make_hook: Callable[..., EncryptedOSSHook],
-                                                                kms_ref: str, osscse_kms_server: Any) -> None:
+def test_kms_rotation_then_rewrap_reencrypts_to_the_new_version(
+    make_hook: Callable[..., EncryptedOSSHook], kms_ref: str, osscse_kms_server: Any
+) -> None:
     alias = kms_ref.rpartition("kms_default/")[2]
     hook = make_hook(cmk=kms_ref)
     data = os.urandom(2 * PART + 1)
@@ -90,8 +100,9 @@ def test_kms_rotation_then_rewrap_reencrypts_to_the_new_version(make_hook: Calla
     assert make_hook(cmk=kms_ref, integrity="require").read("kms/rotate") == data
 
 
-def test_inspect_reports_the_kms_key_version_from_the_headers(make_hook: Callable[..., EncryptedOSSHook],
-                                                              kms_ref: str) -> None:
+def test_inspect_reports_the_kms_key_version_from_the_headers(
+    make_hook: Callable[..., EncryptedOSSHook], kms_ref: str
+) -> None:
     hook = make_hook(cmk=kms_ref)
     result = hook.upload(io.BytesIO(b"inspect me"), "kms/inspect")
     assert result.key_version and hook.inspect("kms/inspect").key_version == result.key_version
@@ -102,8 +113,9 @@ def test_inspect_reports_the_kms_key_version_from_the_headers(make_hook: Callabl
 
 @pytest.fixture(scope="module")
 def sts_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalOSSServer]:
-    server = LocalOSSServer("STS.local-oss", "sts-oss-secret", security_token="oss-sts-token",
-                            data_dir=tmp_path_factory.mktemp("sts-oss"))
+    server = LocalOSSServer(
+        "STS.local-oss", "sts-oss-secret", security_token="oss-sts-token", data_dir=tmp_path_factory.mktemp("sts-oss")
+    )
     server.start()
     server.create_bucket("sts-bucket")
     try:
@@ -113,16 +125,29 @@ def sts_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalOSSSer
 
 
 def _sts_conn(monkeypatch: pytest.MonkeyPatch, server: LocalOSSServer, conn_id: str, token: str) -> None:
-    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps({
-        "conn_type": "oss", "schema": "sts-bucket",
-        "extra": {"auth_type": "AK", "access_key_id": server.access_key_id, "access_key_secret": "sts-oss-secret",
-                  "region": server.region, "endpoint": server.endpoint, "security_token": token},
-    }))
+    monkeypatch.setenv(
+        f"AIRFLOW_CONN_{conn_id.upper()}",
+        json.dumps(
+            {
+                "conn_type": "oss",
+                "schema": "sts-bucket",
+                "extra": {
+                    "auth_type": "AK",
+                    "access_key_id": server.access_key_id,
+                    "access_key_secret": "sts-oss-secret",
+                    "region": server.region,
+                    "endpoint": server.endpoint,
+                    "security_token": token,
+                },
+            }
+        ),
+    )
 
 
 @pytest.mark.parametrize("signature", ["v4", "v1"])
-def test_sts_connection_uploads_and_downloads(sts_server: LocalOSSServer, rsa_ref: str, tmp_path: Path,
-                                              monkeypatch: pytest.MonkeyPatch, signature: str) -> None:
+def test_sts_connection_uploads_and_downloads(
+    sts_server: LocalOSSServer, rsa_ref: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, signature: str
+) -> None:
     _sts_conn(monkeypatch, sts_server, "oss_sts", "oss-sts-token")
     conn = json.loads(os.environ["AIRFLOW_CONN_OSS_STS"])
     conn["extra"]["signature_version"] = signature
@@ -155,8 +180,9 @@ def _no_uploads_left(oss_env: Any) -> bool:
 
 
 @SIGNATURES
-def test_connection_reset_mid_part_is_retried_to_a_correct_object(make_hook: Callable[..., EncryptedOSSHook],
-                                                                   oss_env: Any, conn_id: str) -> None:
+def test_connection_reset_mid_part_is_retried_to_a_correct_object(
+    make_hook: Callable[..., EncryptedOSSHook], oss_env: Any, conn_id: str
+) -> None:
     key = f"faults-extra/reset-{conn_id}"
     oss_env.inject_fault("PUT", path_contains=key, query_contains="partNumber=2", action="reset", times=1)
     data = os.urandom(3 * PART + 5)
@@ -178,20 +204,31 @@ def _crypto_bucket(hook: EncryptedOSSHook, rsa_ref: str, signature: str) -> oss2
 
     pem = Path(rsa_ref.removeprefix("rsa-file://")).read_text()
     private = serialization.load_pem_private_key(pem.encode(), None)
-    public = private.public_key().public_bytes(serialization.Encoding.PEM,
-                                               serialization.PublicFormat.SubjectPublicKeyInfo).decode()
-    provider = RsaProvider(key_pair={"private_key": pem, "public_key": public}, mat_desc=dict(hook._resolve(rsa_ref).matdesc))
+    public = (
+        private.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    provider = RsaProvider(
+        key_pair={"private_key": pem, "public_key": public}, mat_desc=dict(hook._resolve(rsa_ref).matdesc)
+    )
     server = hook._settings
     auth = oss2.Auth if signature == "v1" else oss2.AuthV4
     conn = json.loads(os.environ["AIRFLOW_CONN_OSS_V4"])["extra"]
-    return oss2.CryptoBucket(auth(conn["access_key_id"], conn["access_key_secret"]), server.resolved_endpoint,
-                             BUCKET, crypto_provider=provider, region=server.region)
+    return oss2.CryptoBucket(
+        auth(conn["access_key_id"], conn["access_key_secret"]),
+        server.resolved_endpoint,
+        BUCKET,
+        crypto_provider=provider,
+        region=server.region,
+    )
 
 
 @SIGNATURES
 @pytest.mark.parametrize("size", [1000, 3 * PART + 5], ids=["single", "multipart"])
-def test_oss2_crypto_bucket_and_hook_read_each_other(make_hook: Callable[..., EncryptedOSSHook], rsa_ref: str,
-                                                     conn_id: str, size: int) -> None:
+def test_oss2_crypto_bucket_and_hook_read_each_other(
+    make_hook: Callable[..., EncryptedOSSHook], rsa_ref: str, conn_id: str, size: int
+) -> None:
     signature = conn_id.removeprefix("oss_")
     hook = make_hook(conn_id)
     crypto = _crypto_bucket(hook, rsa_ref, signature)
@@ -205,9 +242,12 @@ def test_oss2_crypto_bucket_and_hook_read_each_other(make_hook: Callable[..., En
     else:
         context = oss2.models.MultipartUploadCryptoContext(len(data), PART)
         upload_id = crypto.init_multipart_upload(theirs, upload_context=context).upload_id
-        parts = [oss2.models.PartInfo(n, crypto.upload_part(theirs, upload_id, n, data[o : o + PART],
-                                                            upload_context=context).etag)
-                 for n, o in enumerate(range(0, size, PART), start=1)]
+        parts = [
+            oss2.models.PartInfo(
+                n, crypto.upload_part(theirs, upload_id, n, data[o : o + PART], upload_context=context).etag
+            )
+            for n, o in enumerate(range(0, size, PART), start=1)
+        ]
         crypto.complete_multipart_upload(theirs, upload_id, parts)
     lenient = make_hook(conn_id, integrity="if-present")  # official-SDK objects carry no integrity tag
     assert lenient.read(theirs) == data and lenient.read(theirs, byte_range="-77") == data[-77:]
@@ -225,8 +265,9 @@ def _messages(events: list[dict[str, Any]]) -> list[str]:
     return out
 
 
-def test_long_multipart_transfer_logs_bounded_progress_lines(make_hook: Callable[..., EncryptedOSSHook],
-                                                             tmp_path: Path) -> None:
+def test_long_multipart_transfer_logs_bounded_progress_lines(
+    make_hook: Callable[..., EncryptedOSSHook], tmp_path: Path
+) -> None:
     """8 MiB (the reporting floor) in 1 MiB parts: a few INFO lines with bytes and percent, not one per chunk.
 
     Airflow 3's hook logger (``hook.log``) is a structlog logger writing to the task log directly,

@@ -5,11 +5,12 @@ from __future__ import annotations
 import io
 import os
 import uuid
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
-from airflow_provider_osscse.envelope.keywrap import DataKey, Cmk, WrappedDataKey
+from airflow_provider_osscse.envelope.keywrap import Cmk, DataKey, WrappedDataKey
 from airflow_provider_osscse.hooks.encrypted_oss import EncryptedOSSHook
 
 from .conftest import PART
@@ -36,7 +37,9 @@ def test_rewrap_rsa_to_vault_keeps_content_metadata_and_tag(
     assert again.status == "already-current"
 
 
-def test_rewrap_same_transit_key_moves_to_newest_version(make_hook: Callable[..., EncryptedOSSHook], transit_ref: Any) -> None:
+def test_rewrap_same_transit_key_moves_to_newest_version(
+    make_hook: Callable[..., EncryptedOSSHook], transit_ref: Any
+) -> None:
     name = f"rotating-{uuid.uuid4().hex[:8]}"  # its own key: this test rotates it
     ref = transit_ref(name)
     hook = make_hook(cmk=ref)

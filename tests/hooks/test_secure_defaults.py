@@ -72,16 +72,20 @@ def _set_metadata(oss_env: Any, key: str, metadata: dict[str, str]) -> None:
 def _rsa_pair(rsa_ref: str) -> dict[str, str]:
     pem = Path(rsa_ref.removeprefix("rsa-file://")).read_text()
     private = serialization.load_pem_private_key(pem.encode(), None)
-    public = private.public_key().public_bytes(serialization.Encoding.PEM,
-                                               serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    public = (
+        private.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
     return {"private_key": pem, "public_key": public}
 
 
 def _crypto_bucket(hook: EncryptedOSSHook, rsa_ref: str, **provider_kwargs: Any) -> oss2.CryptoBucket:
     settings = hook._settings
     provider = RsaProvider(key_pair=_rsa_pair(rsa_ref), **provider_kwargs)
-    return oss2.CryptoBucket(settings.make_auth(), settings.resolved_endpoint, BUCKET, crypto_provider=provider,
-                             region=settings.region)
+    return oss2.CryptoBucket(
+        settings.make_auth(), settings.resolved_endpoint, BUCKET, crypto_provider=provider, region=settings.region
+    )
 
 
 # ------------------------------------------------------------------ tampering, default settings
@@ -97,8 +101,12 @@ def test_stripped_tag_and_flipped_bits_fail_every_default_read_and_write_nothing
     del meta[INTEGRITY_HEADER]
     _set_metadata(oss_env, key, meta)
     _flip(oss_env, key, size // 2)
-    for attempt in (lambda: hook.read(key), lambda: list(hook.stream(key)),
-                    lambda: hook.download(key, tmp_path / "out.bin"), lambda: hook.read(key, byte_range="0-9")):
+    for attempt in (
+        lambda: hook.read(key),
+        lambda: list(hook.stream(key)),
+        lambda: hook.download(key, tmp_path / "out.bin"),
+        lambda: hook.read(key, byte_range="0-9"),
+    ):
         with pytest.raises(UnauthenticatedObjectError, match=r"integrity='if-present'.*--integrity if-present"):
             attempt()
     assert list(tmp_path.iterdir()) == []
@@ -159,7 +167,7 @@ def test_range_under_require_verifies_the_whole_object_first(
 
 
 def test_range_after_the_verifying_pass_is_pinned_to_the_verified_version(
-    make_hook: Callable[..., EncryptedOSSHook]
+    make_hook: Callable[..., EncryptedOSSHook],
 ) -> None:
     """The object replaced between the verifying pass and the range fetch: If-Match fails, no plaintext."""
     hook = make_hook()
@@ -183,7 +191,10 @@ def test_range_after_the_verifying_pass_is_pinned_to_the_verified_version(
 # ------------------------------------------------------------------ unauthenticated reads are reported
 @pytest.mark.parametrize("size", SIZES)
 def test_unauthenticated_reads_are_logged_and_reported_on_every_read_path(
-    make_hook: Callable[..., EncryptedOSSHook], oss_env: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture,
+    make_hook: Callable[..., EncryptedOSSHook],
+    oss_env: Any,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
     size: int,
 ) -> None:
     data = os.urandom(size)
@@ -249,8 +260,11 @@ def test_small_segment_size_header_fails_quickly_with_a_clear_error(
     _, meta = _stored(oss_env, key)
     meta[INTEGRITY_HEADER] = "v2;seg=1;" + meta[INTEGRITY_HEADER].split(";", 2)[2]
     _set_metadata(oss_env, key, meta)
-    run = {"read": lambda: hook.read(key), "stream": lambda: list(hook.stream(key)),
-           "download": lambda: hook.download(key, tmp_path / "out")}[operation]
+    run = {
+        "read": lambda: hook.read(key),
+        "stream": lambda: list(hook.stream(key)),
+        "download": lambda: hook.download(key, tmp_path / "out"),
+    }[operation]
     tracemalloc.start()
     started = time.monotonic()
     with pytest.raises(EnvelopeFormatError, match="segment size 1"):
@@ -308,8 +322,9 @@ def test_hook_copy_rebinds_the_tag_keeping_envelope_metadata_and_content_type(
     if size < PART:  # CopyObject REPLACE: every client-side-encryption header unchanged
         assert dst_cse == src_cse
     else:  # UploadPartCopy: the copy is multipart, so data-size/part-size describe its parts
-        assert {k: v for k, v in dst_cse.items() if not k.endswith(("data-size", "part-size"))} == \
-               {k: v for k, v in src_cse.items() if not k.endswith(("data-size", "part-size"))}
+        assert {k: v for k, v in dst_cse.items() if not k.endswith(("data-size", "part-size"))} == {
+            k: v for k, v in src_cse.items() if not k.endswith(("data-size", "part-size"))
+        }
     assert dst_meta[INTEGRITY_HEADER] != src_meta[INTEGRITY_HEADER] and dst_meta["x-oss-meta-owner"] == "team-a"
     assert hook.get_bucket().head_object(dst).headers["Content-Type"] == "text/csv"
     assert hook.read(src) == data  # the source stays valid at its own name
@@ -332,7 +347,7 @@ def test_hook_copy_to_another_bucket_rebinds_to_that_bucket(
 
 
 def test_hook_copy_refuses_to_launder_an_object_that_was_already_moved(
-    make_hook: Callable[..., EncryptedOSSHook]
+    make_hook: Callable[..., EncryptedOSSHook],
 ) -> None:
     hook = make_hook()
     hook.upload(io.BytesIO(b"payload"), "secure/launder/a")
@@ -342,9 +357,7 @@ def test_hook_copy_refuses_to_launder_an_object_that_was_already_moved(
     assert not hook.exists("secure/launder/clean")
 
 
-def test_copy_of_a_bound_object_without_a_cmk_says_what_is_missing(
-    make_hook: Callable[..., EncryptedOSSHook]
-) -> None:
+def test_copy_of_a_bound_object_without_a_cmk_says_what_is_missing(make_hook: Callable[..., EncryptedOSSHook]) -> None:
     make_hook().upload(io.BytesIO(b"payload"), "secure/copy-nocmk/a")
     with pytest.raises(Exception, match="re-bound.*cmk= or decrypt_cmks="):
         make_hook(cmk=None).copy("secure/copy-nocmk/a", "secure/copy-nocmk/b")
@@ -419,7 +432,9 @@ def test_inspect_names_the_cmk_and_version_from_our_headers_and_falls_back_to_th
 # ------------------------------------------------------------------ objects of earlier versions
 def _v1_tag(key_bytes: bytes, iv: bytes, plain: bytes, seg: int) -> str:
     """The v1 construction as earlier releases wrote it (docs/integrity.md), computed independently."""
-    k = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"airflow-provider-osscse/integrity/v1").derive(key_bytes)
+    k = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"airflow-provider-osscse/integrity/v1").derive(
+        key_bytes
+    )
     u64 = struct.Struct(">Q").pack
     macs = []
     for i, start in enumerate(range(0, len(plain), seg)):

@@ -46,8 +46,9 @@ class RsaPair:
     @classmethod
     def from_private_pem(cls, private_pem: bytes) -> RsaPair:
         key = serialization.load_pem_private_key(private_pem, password=None)
-        public = key.public_key().public_bytes(serialization.Encoding.PEM,
-                                               serialization.PublicFormat.SubjectPublicKeyInfo)
+        public = key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
         return cls(private_pem=private_pem.decode("ascii"), public_pem=public.decode("ascii"))
 
     def fingerprint(self) -> str:
@@ -60,14 +61,19 @@ class RsaPair:
         return f"rsa-sha256:{self.fingerprint()}"
 
 
-def oss2_crypto_bucket(server: Any, bucket: str, pair: RsaPair,
-                       mat_desc: dict[str, str] | None = None) -> oss2.CryptoBucket:
+def oss2_crypto_bucket(
+    server: Any, bucket: str, pair: RsaPair, mat_desc: dict[str, str] | None = None
+) -> oss2.CryptoBucket:
     """``CryptoBucket`` with ``RsaProvider(key_pair)`` exactly as oss2's docs show (``mat_desc`` only if given)."""
     key_pair = {"private_key": pair.private_pem, "public_key": pair.public_pem}
-    provider = oss2.RsaProvider(key_pair=key_pair) if mat_desc is None else oss2.RsaProvider(key_pair=key_pair,
-                                                                                             mat_desc=mat_desc)
-    return oss2.CryptoBucket(oss2.Auth(server.access_key_id, server.access_key_secret), server.endpoint, bucket,
-                             crypto_provider=provider)
+    provider = (
+        oss2.RsaProvider(key_pair=key_pair)
+        if mat_desc is None
+        else oss2.RsaProvider(key_pair=key_pair, mat_desc=mat_desc)
+    )
+    return oss2.CryptoBucket(
+        oss2.Auth(server.access_key_id, server.access_key_secret), server.endpoint, bucket, crypto_provider=provider
+    )
 
 
 def oss2_plain_bucket(server: Any, bucket: str) -> oss2.Bucket:
@@ -88,8 +94,9 @@ def oss2_multipart_put(crypto: oss2.CryptoBucket, key: str, plain: bytes, part_s
 def v2_encryption_client(server: Any, pair: RsaPair) -> oss_v2.EncryptionClient:
     """``EncryptionClient`` with ``MasterRsaCipher(public, private)`` and no matdesc."""
     config = oss_v2.config.load_default()
-    config.credentials_provider = oss_v2.credentials.StaticCredentialsProvider(server.access_key_id,
-                                                                               server.access_key_secret)
+    config.credentials_provider = oss_v2.credentials.StaticCredentialsProvider(
+        server.access_key_id, server.access_key_secret
+    )
     config.region = server.region
     config.endpoint = server.endpoint
     config.use_path_style = True
@@ -111,17 +118,30 @@ def v2_put(client: oss_v2.EncryptionClient, bucket: str, key: str, plain: bytes)
 
 def v2_multipart_put(client: oss_v2.EncryptionClient, bucket: str, key: str, plain: bytes, part_size: int) -> None:
     """The v2 SDK's documented CSE multipart upload (``cse_part_size`` / ``cse_data_size``)."""
-    init = client.initiate_multipart_upload(oss_v2.InitiateMultipartUploadRequest(
-        bucket=bucket, key=key, cse_part_size=part_size, cse_data_size=len(plain)))
+    init = client.initiate_multipart_upload(
+        oss_v2.InitiateMultipartUploadRequest(bucket=bucket, key=key, cse_part_size=part_size, cse_data_size=len(plain))
+    )
     parts = []
     for number, offset in enumerate(range(0, len(plain), part_size), start=1):
-        result = client.upload_part(oss_v2.UploadPartRequest(
-            bucket=bucket, key=key, upload_id=init.upload_id, part_number=number,
-            body=plain[offset : offset + part_size], cse_multipart_context=init.cse_multipart_context))
+        result = client.upload_part(
+            oss_v2.UploadPartRequest(
+                bucket=bucket,
+                key=key,
+                upload_id=init.upload_id,
+                part_number=number,
+                body=plain[offset : offset + part_size],
+                cse_multipart_context=init.cse_multipart_context,
+            )
+        )
         parts.append(oss_v2.UploadPart(part_number=number, etag=result.etag))
-    client.complete_multipart_upload(oss_v2.CompleteMultipartUploadRequest(
-        bucket=bucket, key=key, upload_id=init.upload_id,
-        complete_multipart_upload=oss_v2.CompleteMultipartUpload(parts=parts)))
+    client.complete_multipart_upload(
+        oss_v2.CompleteMultipartUploadRequest(
+            bucket=bucket,
+            key=key,
+            upload_id=init.upload_id,
+            complete_multipart_upload=oss_v2.CompleteMultipartUpload(parts=parts),
+        )
+    )
 
 
 def stored_headers(server: Any, bucket: str, key: str) -> dict[str, str]:
@@ -136,8 +156,9 @@ def matdesc_of(headers: Mapping[str, str]) -> dict[str, str] | None:
 
 def v1_tag(key_bytes: bytes, iv: bytes, plain: bytes, segment_size: int) -> str:
     """The v1 integrity tag as earlier versions wrote it (docs/integrity.md), computed independently."""
-    k = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
-             info=b"airflow-provider-osscse/integrity/v1").derive(key_bytes)
+    k = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"airflow-provider-osscse/integrity/v1").derive(
+        key_bytes
+    )
     u64 = struct.Struct(">Q").pack
     macs = []
     for i, start in enumerate(range(0, len(plain), segment_size)):
@@ -153,8 +174,9 @@ def legacy_matdesc(entries: Mapping[str, str]) -> str:
     return json.dumps(dict(entries), separators=(",", ":"), sort_keys=True)
 
 
-def write_legacy_object(server: Any, bucket: str, key: str, plain: bytes, pair: RsaPair,
-                        matdesc_entries: Mapping[str, str]) -> None:
+def write_legacy_object(
+    server: Any, bucket: str, key: str, plain: bytes, pair: RsaPair, matdesc_entries: Mapping[str, str]
+) -> None:
     """An object as earlier versions of this package wrote it: the CMK identity (and version) *inside*
     the matdesc, no ``x-oss-meta-osscse-cmk`` header, and a v1 integrity tag.
 

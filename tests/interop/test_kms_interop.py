@@ -36,7 +36,9 @@ PASSPHRASES = pytest.mark.parametrize("passphrase", [None, "oss2-pass phrase"], 
 
 
 @pytest.fixture(scope="module")
-def env(osscse_airflow_connections: dict[str, str], osscse_oss_server: Any, osscse_kms_server: Any) -> Iterator[dict[str, Any]]:
+def env(
+    osscse_airflow_connections: dict[str, str], osscse_oss_server: Any, osscse_kms_server: Any
+) -> Iterator[dict[str, Any]]:
     """A bucket, a KMS alias, connection ``oss_kms_interop`` and ``kms_oss2pw`` (with the passphrase)."""
     bucket = f"kms-interop-{uuid.uuid4().hex[:8]}"
     osscse_oss_server.create_bucket(bucket)
@@ -44,17 +46,32 @@ def env(osscse_airflow_connections: dict[str, str], osscse_oss_server: Any, ossc
     osscse_kms_server.create_key(alias=alias)
     kms = osscse_kms_server
     saved = {k: os.environ.get(k) for k in ("AIRFLOW_CONN_OSS_KMS_INTEROP", "AIRFLOW_CONN_KMS_OSS2PW")}
-    os.environ["AIRFLOW_CONN_OSS_KMS_INTEROP"] = json.dumps({
-        "conn_type": "oss", "schema": bucket,
-        "extra": {"auth_type": "AK", "access_key_id": osscse_oss_server.access_key_id,
-                  "access_key_secret": osscse_oss_server.access_key_secret,
-                  "region": osscse_oss_server.region, "endpoint": osscse_oss_server.endpoint},
-    })
-    os.environ["AIRFLOW_CONN_KMS_OSS2PW"] = json.dumps({
-        "conn_type": "alicloud_kms", "login": kms.access_key_id, "password": kms.access_key_secret,
-        "extra": {"region": kms.region, "endpoint": kms.endpoint, "protocol": "http",
-                  "oss2_passphrase": "oss2-pass phrase"},
-    })
+    os.environ["AIRFLOW_CONN_OSS_KMS_INTEROP"] = json.dumps(
+        {
+            "conn_type": "oss",
+            "schema": bucket,
+            "extra": {
+                "auth_type": "AK",
+                "access_key_id": osscse_oss_server.access_key_id,
+                "access_key_secret": osscse_oss_server.access_key_secret,
+                "region": osscse_oss_server.region,
+                "endpoint": osscse_oss_server.endpoint,
+            },
+        }
+    )
+    os.environ["AIRFLOW_CONN_KMS_OSS2PW"] = json.dumps(
+        {
+            "conn_type": "alicloud_kms",
+            "login": kms.access_key_id,
+            "password": kms.access_key_secret,
+            "extra": {
+                "region": kms.region,
+                "endpoint": kms.endpoint,
+                "protocol": "http",
+                "oss2_passphrase": "oss2-pass phrase",
+            },
+        }
+    )
     yield {"bucket": bucket, "alias": alias, "oss": osscse_oss_server, "kms": kms}
     for name, value in saved.items():
         if value is None:
@@ -63,24 +80,33 @@ def env(osscse_airflow_connections: dict[str, str], osscse_oss_server: Any, ossc
             os.environ[name] = value
 
 
-def _kms_provider(env: dict[str, Any], passphrase: str | None, mat_desc: dict[str, str] | None = None) -> AliKMSProvider:
+def _kms_provider(
+    env: dict[str, Any], passphrase: str | None, mat_desc: dict[str, str] | None = None
+) -> AliKMSProvider:
     kms = env["kms"]
-    provider = AliKMSProvider(kms.access_key_id, kms.access_key_secret, kms.region, env["alias"],
-                              passphrase=passphrase, mat_desc=mat_desc)
+    provider = AliKMSProvider(
+        kms.access_key_id, kms.access_key_secret, kms.region, env["alias"], passphrase=passphrase, mat_desc=mat_desc
+    )
     provider.kms_client.add_endpoint(kms.region, "Kms", kms.url)  # http:// to the local KMS server
     return provider
 
 
 def _crypto_bucket(env: dict[str, Any], provider: AliKMSProvider) -> oss2.CryptoBucket:
     oss = env["oss"]
-    return oss2.CryptoBucket(oss2.AuthV4(oss.access_key_id, oss.access_key_secret), oss.endpoint, env["bucket"],
-                             crypto_provider=provider, region=oss.region)
+    return oss2.CryptoBucket(
+        oss2.AuthV4(oss.access_key_id, oss.access_key_secret),
+        oss.endpoint,
+        env["bucket"],
+        crypto_provider=provider,
+        region=oss.region,
+    )
 
 
 def _plain_bucket(env: dict[str, Any]) -> oss2.Bucket:
     oss = env["oss"]
-    return oss2.Bucket(oss2.AuthV4(oss.access_key_id, oss.access_key_secret), oss.endpoint, env["bucket"],
-                       region=oss.region)
+    return oss2.Bucket(
+        oss2.AuthV4(oss.access_key_id, oss.access_key_secret), oss.endpoint, env["bucket"], region=oss.region
+    )
 
 
 def _oss2_single(env: dict[str, Any], passphrase: str | None, data: bytes) -> str:
@@ -104,13 +130,16 @@ def _oss2_multipart(env: dict[str, Any], passphrase: str | None, data: bytes) ->
 
 def _reader_hook(env: dict[str, Any]) -> EncryptedOSSHook:
     """Reads both kinds: the keyring tries the plain and the passphrase CMK (oss2 objects name none)."""
-    return EncryptedOSSHook("oss_kms_interop", decrypt_cmks=[f"kms://kms_default/{env['alias']}",
-                                                             f"kms://kms_oss2pw/{env['alias']}"],
-                            integrity="if-present")
+    return EncryptedOSSHook(
+        "oss_kms_interop",
+        decrypt_cmks=[f"kms://kms_default/{env['alias']}", f"kms://kms_oss2pw/{env['alias']}"],
+        integrity="if-present",
+    )
 
 
 WRITERS: dict[str, Callable[[dict[str, Any], str | None, bytes], str]] = {
-    "single": _oss2_single, "multipart": _oss2_multipart,
+    "single": _oss2_single,
+    "multipart": _oss2_multipart,
 }
 
 
@@ -120,8 +149,9 @@ def test_hook_reads_oss2_kms_objects_without_passphrase_whole_ranged_and_downloa
 ) -> None:
     data = os.urandom(2 * PART + 333)
     key = WRITERS[how](env, None, data)
-    hook = EncryptedOSSHook("oss_kms_interop", decrypt_cmks=[f"kms://kms_default/{env['alias']}"],
-                            integrity="if-present")
+    hook = EncryptedOSSHook(
+        "oss_kms_interop", decrypt_cmks=[f"kms://kms_default/{env['alias']}"], integrity="if-present"
+    )
     assert hook.inspect(key).wrap_alg == "KMS/ALICLOUD"
     assert hook.read(key) == data
     assert hook.read(key, byte_range=f"{PART - 5}-{PART + 5}") == data[PART - 5 : PART + 6]

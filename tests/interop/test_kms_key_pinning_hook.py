@@ -31,8 +31,9 @@ PART = 102_400
 
 
 @pytest.fixture(scope="module")
-def tenants(osscse_airflow_connections: dict[str, str], osscse_oss_server: Any,
-            osscse_kms_server: Any) -> Iterator[dict[str, Any]]:
+def tenants(
+    osscse_airflow_connections: dict[str, str], osscse_oss_server: Any, osscse_kms_server: Any
+) -> Iterator[dict[str, Any]]:
     """A bucket, connection ``oss_kms_pin`` to it, and two tenants' aliases in one KMS."""
     bucket = f"kms-pin-{uuid.uuid4().hex[:8]}"
     osscse_oss_server.create_bucket(bucket)
@@ -40,12 +41,18 @@ def tenants(osscse_airflow_connections: dict[str, str], osscse_oss_server: Any,
     aliases = {"a": f"alias/tenant-a-{suffix}", "b": f"alias/tenant-b-{suffix}"}
     key_ids = {t: osscse_kms_server.create_key(alias=alias) for t, alias in aliases.items()}
     saved = os.environ.get("AIRFLOW_CONN_OSS_KMS_PIN")
-    os.environ["AIRFLOW_CONN_OSS_KMS_PIN"] = json.dumps({
-        "conn_type": "oss", "schema": bucket,
-        "extra": {"access_key_id": osscse_oss_server.access_key_id,
-                  "access_key_secret": osscse_oss_server.access_key_secret,
-                  "region": osscse_oss_server.region, "endpoint": osscse_oss_server.endpoint},
-    })
+    os.environ["AIRFLOW_CONN_OSS_KMS_PIN"] = json.dumps(
+        {
+            "conn_type": "oss",
+            "schema": bucket,
+            "extra": {
+                "access_key_id": osscse_oss_server.access_key_id,
+                "access_key_secret": osscse_oss_server.access_key_secret,
+                "region": osscse_oss_server.region,
+                "endpoint": osscse_oss_server.endpoint,
+            },
+        }
+    )
     yield {"bucket": bucket, "aliases": aliases, "key_ids": key_ids, "oss": osscse_oss_server}
     if saved is None:
         os.environ.pop("AIRFLOW_CONN_OSS_KMS_PIN", None)
@@ -54,14 +61,20 @@ def tenants(osscse_airflow_connections: dict[str, str], osscse_oss_server: Any,
 
 
 def _hook(tenants: dict[str, Any], tenant: str) -> EncryptedOSSHook:
-    return EncryptedOSSHook("oss_kms_pin", cmk=f"kms://kms_default/{tenants['aliases'][tenant]}",
-                            integrity="require", multipart_threshold=PART, part_size=PART)
+    return EncryptedOSSHook(
+        "oss_kms_pin",
+        cmk=f"kms://kms_default/{tenants['aliases'][tenant]}",
+        integrity="require",
+        multipart_threshold=PART,
+        part_size=PART,
+    )
 
 
 def _plain_bucket(tenants: dict[str, Any]) -> oss2.Bucket:
     oss = tenants["oss"]
-    return oss2.Bucket(oss2.AuthV4(oss.access_key_id, oss.access_key_secret), oss.endpoint, tenants["bucket"],
-                       region=oss.region)
+    return oss2.Bucket(
+        oss2.AuthV4(oss.access_key_id, oss.access_key_secret), oss.endpoint, tenants["bucket"], region=oss.region
+    )
 
 
 def _relabel_in_place(tenants: dict[str, Any], key: str, *, legacy: bool) -> None:

@@ -66,11 +66,13 @@ def kv_secret_path(oss_env: Any, osscse_openbao: Any) -> tuple[str, RsaPair]:
     from cryptography.hazmat.primitives.asymmetric import rsa
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pair = RsaPair.from_private_pem(key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    pair = RsaPair.from_private_pem(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     path = f"osscse-interop/rsa-{uuid.uuid4().hex[:8]}"
     osscse_openbao.client().secrets.kv.v2.create_or_update_secret(
-        path=path, mount_point="secret", secret={"private_key": pair.private_pem, "public_key": pair.public_pem})
+        path=path, mount_point="secret", secret={"private_key": pair.private_pem, "public_key": pair.public_pem}
+    )
     return path, pair
 
 
@@ -110,7 +112,12 @@ def _upload_default(make_hook: Callable[..., EncryptedOSSHook], ref: str, key: s
 @KINDS
 @SIZES
 def test_default_upload_is_read_by_oss2_rsa_provider_without_matdesc_whole_and_ranged(
-    oss_env: Any, cmks: dict, make_hook: Callable[..., EncryptedOSSHook], key: str, kind: str, size: int,
+    oss_env: Any,
+    cmks: dict,
+    make_hook: Callable[..., EncryptedOSSHook],
+    key: str,
+    kind: str,
+    size: int,
 ) -> None:
     ref, pair = cmks[kind]
     plain = _upload_default(make_hook, ref, key, size)
@@ -123,7 +130,12 @@ def test_default_upload_is_read_by_oss2_rsa_provider_without_matdesc_whole_and_r
 @KINDS
 @SIZES
 def test_default_upload_is_read_by_v2_encryption_client_without_matdesc_whole_and_ranged(
-    oss_env: Any, cmks: dict, make_hook: Callable[..., EncryptedOSSHook], key: str, kind: str, size: int,
+    oss_env: Any,
+    cmks: dict,
+    make_hook: Callable[..., EncryptedOSSHook],
+    key: str,
+    kind: str,
+    size: int,
 ) -> None:
     ref, pair = cmks[kind]
     plain = _upload_default(make_hook, ref, key, size)
@@ -137,7 +149,12 @@ def test_default_upload_is_read_by_v2_encryption_client_without_matdesc_whole_an
 @KINDS
 @SIZES
 def test_default_upload_names_its_cmk_in_osscse_headers_and_writes_no_matdesc(
-    oss_env: Any, cmks: dict, make_hook: Callable[..., EncryptedOSSHook], key: str, kind: str, size: int,
+    oss_env: Any,
+    cmks: dict,
+    make_hook: Callable[..., EncryptedOSSHook],
+    key: str,
+    kind: str,
+    size: int,
 ) -> None:
     ref, pair = cmks[kind]
     _upload_default(make_hook, ref, key, size)
@@ -165,7 +182,12 @@ def _assert_team_matdesc_object(server: Any, key: str, pair: RsaPair, plain: byt
 @KINDS
 @SIZES
 def test_hook_matdesc_argument_is_written_compact_and_read_by_oss2_with_the_same_mat_desc(
-    oss_env: Any, cmks: dict, make_hook: Callable[..., EncryptedOSSHook], key: str, kind: str, size: int,
+    oss_env: Any,
+    cmks: dict,
+    make_hook: Callable[..., EncryptedOSSHook],
+    key: str,
+    kind: str,
+    size: int,
 ) -> None:
     ref, pair = cmks[kind]
     plain = os.urandom(size)
@@ -190,7 +212,11 @@ def oss_matdesc_conn(oss_env: Any, request: pytest.FixtureRequest) -> Iterator[s
 
 @SIZES
 def test_connection_extra_matdesc_is_written_compact_and_read_by_oss2_with_the_same_mat_desc(
-    oss_env: Any, cmks: dict, make_hook: Callable[..., EncryptedOSSHook], oss_matdesc_conn: str, key: str,
+    oss_env: Any,
+    cmks: dict,
+    make_hook: Callable[..., EncryptedOSSHook],
+    oss_matdesc_conn: str,
+    key: str,
     size: int,
 ) -> None:
     ref, pair = cmks["rsa-file"]
@@ -202,16 +228,33 @@ def test_connection_extra_matdesc_is_written_compact_and_read_by_oss2_with_the_s
 
 
 def test_cli_put_matdesc_is_written_compact_and_read_by_oss2_with_the_same_mat_desc(
-    oss_env: Any, cmks: dict, tmp_path: Path, key: str,
+    oss_env: Any,
+    cmks: dict,
+    tmp_path: Path,
+    key: str,
 ) -> None:
     ref, pair = cmks["rsa-file"]
     plain = os.urandom(SINGLE)
     src = tmp_path / "in.bin"
     src.write_bytes(plain)
     put = subprocess.run(
-        [sys.executable, "-m", "airflow_provider_osscse.cli", "put", str(src), f"oss://{BUCKET}/{key}",
-         "--cmk", ref, "--oss-conn-id", "oss_v4", "--matdesc", "team=etl"],
-        env=dict(os.environ), capture_output=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "airflow_provider_osscse.cli",
+            "put",
+            str(src),
+            f"oss://{BUCKET}/{key}",
+            "--cmk",
+            ref,
+            "--oss-conn-id",
+            "oss_v4",
+            "--matdesc",
+            "team=etl",
+        ],
+        env=dict(os.environ),
+        capture_output=True,
+        timeout=120,
     )
     assert put.returncode == 0, put.stderr.decode(errors="replace")
     _assert_team_matdesc_object(oss_env, key, pair, plain)
@@ -228,8 +271,13 @@ def _legacy_entries(kind: str, cmks: dict, kv_secret_path: tuple[str, RsaPair]) 
 
 @KINDS
 def test_object_of_an_earlier_version_with_identity_in_matdesc_still_reads_through_the_hook(
-    oss_env: Any, cmks: dict, kv_secret_path: tuple[str, RsaPair], make_hook: Callable[..., EncryptedOSSHook],
-    key: str, kind: str, tmp_path: Path,
+    oss_env: Any,
+    cmks: dict,
+    kv_secret_path: tuple[str, RsaPair],
+    make_hook: Callable[..., EncryptedOSSHook],
+    key: str,
+    kind: str,
+    tmp_path: Path,
 ) -> None:
     ref, pair = cmks[kind]
     plain = os.urandom(3 * 64 * 1024 + 99)
@@ -245,8 +293,13 @@ def test_object_of_an_earlier_version_with_identity_in_matdesc_still_reads_throu
 
 @KINDS
 def test_object_of_an_earlier_version_rewraps_to_another_cmk_and_then_official_readers_read_it(
-    oss_env: Any, cmks: dict, kv_secret_path: tuple[str, RsaPair], make_hook: Callable[..., EncryptedOSSHook],
-    key: str, kind: str, other_rsa_ref: str,
+    oss_env: Any,
+    cmks: dict,
+    kv_secret_path: tuple[str, RsaPair],
+    make_hook: Callable[..., EncryptedOSSHook],
+    key: str,
+    kind: str,
+    other_rsa_ref: str,
 ) -> None:
     ref, pair = cmks[kind]
     other_pair = RsaPair.from_private_pem(Path(other_rsa_ref.removeprefix("rsa-file://")).read_bytes())
@@ -281,8 +334,14 @@ WRITERS = pytest.mark.parametrize("writer", ["oss2", "v2"])
 @KINDS
 @SIZES
 def test_official_sdk_object_is_read_by_the_hook_with_integrity_if_present(
-    oss_env: Any, cmks: dict, make_hook: Callable[..., EncryptedOSSHook], key: str, writer: str, kind: str,
-    size: int, tmp_path: Path,
+    oss_env: Any,
+    cmks: dict,
+    make_hook: Callable[..., EncryptedOSSHook],
+    key: str,
+    writer: str,
+    kind: str,
+    size: int,
+    tmp_path: Path,
 ) -> None:
     ref, pair = cmks[kind]
     plain = os.urandom(size)
@@ -297,7 +356,12 @@ def test_official_sdk_object_is_read_by_the_hook_with_integrity_if_present(
 @WRITERS
 @KINDS
 def test_official_sdk_object_is_refused_by_the_default_hook_naming_if_present(
-    oss_env: Any, cmks: dict, make_hook: Callable[..., EncryptedOSSHook], key: str, writer: str, kind: str,
+    oss_env: Any,
+    cmks: dict,
+    make_hook: Callable[..., EncryptedOSSHook],
+    key: str,
+    writer: str,
+    kind: str,
     tmp_path: Path,
 ) -> None:
     ref, pair = cmks[kind]
@@ -308,4 +372,3 @@ def test_official_sdk_object_is_refused_by_the_default_hook_naming_if_present(
     with pytest.raises(UnauthenticatedObjectError, match="if-present"):
         hook.download(key, tmp_path / "out.bin")
     assert not (tmp_path / "out.bin").exists()
-

@@ -113,8 +113,11 @@ def test_cryptobucket_reads_our_multipart(buckets, cmk, matdesc) -> None:
     infos = []
     for part in reversed(list(plan.parts())):  # any order
         data = writer.encrypt_part(plan, part.number, plain[part.offset : part.offset + part.size])
-        infos.append(oss2.models.PartInfo(part.number, bucket.upload_part(key, upload_id, part.number, data,
-                                                                          headers=headers).etag))
+        infos.append(
+            oss2.models.PartInfo(
+                part.number, bucket.upload_part(key, upload_id, part.number, data, headers=headers).etag
+            )
+        )
     bucket.complete_multipart_upload(key, upload_id, sorted(infos, key=lambda p: p.part_number))
     crypto = _crypto_bucket(buckets, cmk, matdesc)
     assert crypto.get_object(key).read() == plain

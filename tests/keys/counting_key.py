@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from airflow_provider_osscse.envelope.keywrap import DataKey, Cmk, WrappedDataKey
+from airflow_provider_osscse.envelope.keywrap import Cmk, DataKey, WrappedDataKey
 
 
 class CountingKey(Cmk):

@@ -21,7 +21,9 @@ def pem(seed: int, form: str) -> bytes:
     if form == "pkcs8":
         return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, nc)
     if form == "x509":
-        return key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        return key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
     if form == "pkcs1-public":
         return key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.PKCS1)
     raise ValueError(form)

@@ -29,10 +29,15 @@ from tests.keys.conftest import FAST_RETRY
 
 
 def _client(server, ak: str | None = None, secret: str | None = None, endpoint: str | None = None) -> Client:
-    return Client(Config(
-        access_key_id=ak or server.access_key_id, access_key_secret=secret or server.access_key_secret,
-        endpoint=endpoint or server.endpoint, protocol="http", region_id=server.region,
-    ))
+    return Client(
+        Config(
+            access_key_id=ak or server.access_key_id,
+            access_key_secret=secret or server.access_key_secret,
+            endpoint=endpoint or server.endpoint,
+            protocol="http",
+            region_id=server.region,
+        )
+    )
 
 
 @pytest.fixture
@@ -70,7 +75,9 @@ def test_oss2_double_base64_form_is_read_back(osscse_kms_server, kms_alias: str)
     from alibabacloud_kms20160120 import models
 
     def oss2_style(raw: bytes) -> bytes:
-        blob = client.encrypt(models.EncryptRequest(key_id=kms_alias, plaintext=base64.b64encode(raw).decode())).body.ciphertext_blob
+        blob = client.encrypt(
+            models.EncryptRequest(key_id=kms_alias, plaintext=base64.b64encode(raw).decode())
+        ).body.ciphertext_blob
         header = base64.b64encode(blob.encode())  # oss2 AliKMSProvider: base64 of the blob text
         return base64.b64decode(header)  # what the core hands over
 
@@ -93,7 +100,9 @@ def test_rotation_then_reencrypt_still_unwraps_and_moves_between_keys(osscse_kms
     assert moved.cmk_identity == f"kms:{other_id}" and other.unwrap(moved) == data_key
 
 
-def test_kms_to_vault_rotation_unwraps_then_wraps_in_memory(osscse_kms_server, kms_alias: str, vault_root, transit_key: str) -> None:
+def test_kms_to_vault_rotation_unwraps_then_wraps_in_memory(
+    osscse_kms_server, kms_alias: str, vault_root, transit_key: str
+) -> None:
     kms = AlicloudKmsKey(_client(osscse_kms_server), key_id=kms_alias)
     transit = VaultTransitKey(vault_root, key_name=transit_key)
     data_key = DataKey.generate()
@@ -110,9 +119,13 @@ def test_bad_credentials_are_a_permission_error_without_the_secret(osscse_kms_se
 
 def test_decrypt_only_credential_cannot_encrypt_and_names_the_action(osscse_kms_server, kms_alias: str) -> None:
     """A reader configured by alias also needs DescribeKey (the alias is resolved to pin the key)."""
-    osscse_kms_server.add_credential("LTAI-decrypt-only", "decrypt-only-secret", allowed_actions={"Decrypt", "DescribeKey"})
+    osscse_kms_server.add_credential(
+        "LTAI-decrypt-only", "decrypt-only-secret", allowed_actions={"Decrypt", "DescribeKey"}
+    )
     wrapped = AlicloudKmsKey(_client(osscse_kms_server), key_id=kms_alias).wrap(data_key := DataKey.generate())
-    reader = AlicloudKmsKey(_client(osscse_kms_server, "LTAI-decrypt-only", "decrypt-only-secret"), key_id=kms_alias, retry=FAST_RETRY)
+    reader = AlicloudKmsKey(
+        _client(osscse_kms_server, "LTAI-decrypt-only", "decrypt-only-secret"), key_id=kms_alias, retry=FAST_RETRY
+    )
     assert reader.unwrap(wrapped) == data_key
     with pytest.raises(KeyPermissionError, match="may not call kms:Encrypt"):
         reader.wrap(data_key)
@@ -124,7 +137,9 @@ def test_missing_key_and_tampered_blob_fail_clearly(osscse_kms_server, kms_alias
         AlicloudKmsKey(client, key_id="alias/nope", retry=FAST_RETRY).wrap(DataKey.generate())
     cmk = AlicloudKmsKey(client, key_id=kms_alias, retry=FAST_RETRY)
     wrapped = cmk.wrap(DataKey.generate())
-    tampered = WrappedDataKey("KMS/ALICLOUD", wrapped.wrapped_key[:-1] + bytes([wrapped.wrapped_key[-1] ^ 1]), wrapped.wrapped_iv, {})
+    tampered = WrappedDataKey(
+        "KMS/ALICLOUD", wrapped.wrapped_key[:-1] + bytes([wrapped.wrapped_key[-1] ^ 1]), wrapped.wrapped_iv, {}
+    )
     with pytest.raises(KeyUnwrapError):
         cmk.unwrap(tampered)
 
@@ -132,17 +147,30 @@ def test_missing_key_and_tampered_blob_fail_clearly(osscse_kms_server, kms_alias
 def test_unreachable_kms_fails_fast_and_does_not_leak_the_request(osscse_kms_server) -> None:
     cmk = AlicloudKmsKey(_client(osscse_kms_server, endpoint="127.0.0.1:1"), key_id="alias/x", retry=FAST_RETRY)
     started = time.monotonic()
-    with pytest.raises(KeyServiceUnavailableError, match="Alibaba Cloud KMS is unavailable for CMK kms://kms_default/alias/x") as info:
+    with pytest.raises(
+        KeyServiceUnavailableError, match="Alibaba Cloud KMS is unavailable for CMK kms://kms_default/alias/x"
+    ) as info:
         cmk.wrap(data_key := DataKey.generate())
     assert time.monotonic() - started < 3
     assert base64.b64encode(data_key.key).decode() not in str(info.value)
 
 
 def test_kms_reference_resolves_through_the_airflow_connection(osscse_kms_server, kms_alias: str, monkeypatch) -> None:
-    monkeypatch.setenv("AIRFLOW_CONN_KMS_ORDERS", json.dumps({
-        "conn_type": "alicloud_kms", "login": osscse_kms_server.access_key_id, "password": osscse_kms_server.access_key_secret,
-        "extra": {"region": osscse_kms_server.region, "endpoint": osscse_kms_server.endpoint, "protocol": "http"},
-    }))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_KMS_ORDERS",
+        json.dumps(
+            {
+                "conn_type": "alicloud_kms",
+                "login": osscse_kms_server.access_key_id,
+                "password": osscse_kms_server.access_key_secret,
+                "extra": {
+                    "region": osscse_kms_server.region,
+                    "endpoint": osscse_kms_server.endpoint,
+                    "protocol": "http",
+                },
+            }
+        ),
+    )
     cmk = resolve_cmk(f"kms://kms_orders/{kms_alias}")
     data_key = DataKey.generate()
     assert cmk.unwrap(cmk.wrap(data_key)) == data_key
@@ -186,7 +214,9 @@ def test_encryption_context_key_reads_only_blobs_sealed_under_the_same_context(
     from airflow_provider_osscse.keys.alicloud_kms import oss2_passphrase_context
 
     client = _client(osscse_kms_server)
-    with_pw = AlicloudKmsKey(client, key_id=kms_alias, encryption_context=oss2_passphrase_context("pw"), retry=FAST_RETRY)
+    with_pw = AlicloudKmsKey(
+        client, key_id=kms_alias, encryption_context=oss2_passphrase_context("pw"), retry=FAST_RETRY
+    )
     without = AlicloudKmsKey(client, key_id=kms_alias, retry=FAST_RETRY)
     data_key, wrapped = with_pw.new_data_key()
     assert with_pw.unwrap(wrapped) == data_key
@@ -212,11 +242,22 @@ def test_sts_connection_wraps_with_its_security_token(osscse_kms_server, kms_ali
     osscse_kms_server.add_credential(access_key_id, "sts-kms-secret", security_token="kms-sts-token")
 
     def connect(conn_id: str, **extra: str) -> None:
-        monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps({
-            "conn_type": "alicloud_kms", "login": access_key_id, "password": "sts-kms-secret",
-            "extra": {"region": osscse_kms_server.region, "endpoint": osscse_kms_server.endpoint,
-                      "protocol": "http", **extra},
-        }))
+        monkeypatch.setenv(
+            f"AIRFLOW_CONN_{conn_id.upper()}",
+            json.dumps(
+                {
+                    "conn_type": "alicloud_kms",
+                    "login": access_key_id,
+                    "password": "sts-kms-secret",
+                    "extra": {
+                        "region": osscse_kms_server.region,
+                        "endpoint": osscse_kms_server.endpoint,
+                        "protocol": "http",
+                        **extra,
+                    },
+                }
+            ),
+        )
 
     connect("kms_sts", security_token="kms-sts-token")
     connect("kms_sts_wrong", security_token="not-the-token")
@@ -233,14 +274,30 @@ def test_sts_connection_wraps_with_its_security_token(osscse_kms_server, kms_ali
 
 
 def _kms_connection(monkeypatch, conn_id: str, server, **extra: str) -> None:
-    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps({
-        "conn_type": "alicloud_kms", "login": server.access_key_id, "password": server.access_key_secret,
-        "extra": {"region": server.region, **extra},
-    }))
+    monkeypatch.setenv(
+        f"AIRFLOW_CONN_{conn_id.upper()}",
+        json.dumps(
+            {
+                "conn_type": "alicloud_kms",
+                "login": server.access_key_id,
+                "password": server.access_key_secret,
+                "extra": {"region": server.region, **extra},
+            }
+        ),
+    )
 
 
-@pytest.mark.parametrize("endpoint", ["kms.cn-hangzhou.aliyuncs.com", "10.0.0.5:8080", "kms.internal:443",
-                                      "http://192.168.1.10", "[2001:db8::1]:80", "localhost.evil.example"])
+@pytest.mark.parametrize(
+    "endpoint",
+    [
+        "kms.cn-hangzhou.aliyuncs.com",
+        "10.0.0.5:8080",
+        "kms.internal:443",
+        "http://192.168.1.10",
+        "[2001:db8::1]:80",
+        "localhost.evil.example",
+    ],
+)
 def test_http_to_a_non_loopback_kms_endpoint_is_refused_naming_the_connection(
     osscse_kms_server, monkeypatch, endpoint: str
 ) -> None:
@@ -263,8 +320,9 @@ def test_http_to_the_default_public_endpoint_is_refused(osscse_kms_server, monke
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
 def test_http_to_a_loopback_kms_endpoint_is_accepted(osscse_kms_server, kms_alias: str, monkeypatch, host: str) -> None:
-    _kms_connection(monkeypatch, "kms_loopback", osscse_kms_server,
-                    endpoint=f"{host}:{osscse_kms_server.port}", protocol="http")
+    _kms_connection(
+        monkeypatch, "kms_loopback", osscse_kms_server, endpoint=f"{host}:{osscse_kms_server.port}", protocol="http"
+    )
     cmk = resolve_cmk(f"kms://kms_loopback/{kms_alias}")
     data_key = DataKey.generate()
     assert cmk.unwrap(cmk.wrap(data_key)) == data_key

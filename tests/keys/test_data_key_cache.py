@@ -78,7 +78,9 @@ class CountingKmsClient:
 
 
 @pytest.fixture
-def counted_transit(osscse_openbao, vault_root: hvac.Client, transit_key: str) -> Iterator[tuple[VaultTransitKey, CountingAdapter]]:
+def counted_transit(
+    osscse_openbao, vault_root: hvac.Client, transit_key: str
+) -> Iterator[tuple[VaultTransitKey, CountingAdapter]]:
     client = hvac.Client(url=osscse_openbao.address, token=vault_root.token, adapter=CountingAdapter)
     yield VaultTransitKey(client, key_name=transit_key), client.adapter
 
@@ -105,7 +107,9 @@ def _check_objects(results: list[tuple[DataKey, WrappedDataKey]], reader: Cmk) -
 
 # ------------------------------------------------------------------------------ write: call counts
 def test_transit_k_small_objects_cost_at_most_ceil_k_over_pool_calls(
-    counted_transit: tuple[VaultTransitKey, CountingAdapter], vault_root: hvac.Client, transit_key: str,
+    counted_transit: tuple[VaultTransitKey, CountingAdapter],
+    vault_root: hvac.Client,
+    transit_key: str,
 ) -> None:
     transit, adapter = counted_transit
     k, pool = 45, 10
@@ -122,7 +126,8 @@ def test_transit_k_small_objects_cost_at_most_ceil_k_over_pool_calls(
 
 
 def test_cache_is_off_by_default_a_plain_provider_calls_the_service_every_time(
-    counted_transit: tuple[VaultTransitKey, CountingAdapter], transit_key: str,
+    counted_transit: tuple[VaultTransitKey, CountingAdapter],
+    transit_key: str,
 ) -> None:
     transit, adapter = counted_transit
     assert with_data_key_cache(transit, None) is transit
@@ -136,10 +141,15 @@ def test_cache_is_off_by_default_a_plain_provider_calls_the_service_every_time(
 def test_kms_cache_saves_generate_data_key_but_keeps_one_encrypt_per_iv(osscse_kms_server) -> None:
     alias = f"alias/cmk-{uuid.uuid4().hex[:8]}"
     osscse_kms_server.create_key(alias=alias)
-    tea = KmsClient(Config(
-        access_key_id=osscse_kms_server.access_key_id, access_key_secret=osscse_kms_server.access_key_secret,
-        endpoint=osscse_kms_server.endpoint, protocol="http", region_id=osscse_kms_server.region,
-    ))
+    tea = KmsClient(
+        Config(
+            access_key_id=osscse_kms_server.access_key_id,
+            access_key_secret=osscse_kms_server.access_key_secret,
+            endpoint=osscse_kms_server.endpoint,
+            protocol="http",
+            region_id=osscse_kms_server.region,
+        )
+    )
     counted = CountingKmsClient(tea)
     plain = AlicloudKmsKey(counted, key_id=alias)
     for _ in range(3):
@@ -187,7 +197,9 @@ def _data_keys(results: list[tuple[DataKey, WrappedDataKey]]) -> list[int]:
 
 
 def test_object_byte_and_age_limits_each_force_a_new_data_key(
-    counted_transit: tuple[VaultTransitKey, CountingAdapter], vault_root: hvac.Client, transit_key: str,
+    counted_transit: tuple[VaultTransitKey, CountingAdapter],
+    vault_root: hvac.Client,
+    transit_key: str,
 ) -> None:
     transit, _ = counted_transit
     by_objects = with_data_key_cache(transit, DataKeyCacheLimits(max_objects=3, iv_batch_size=10))
@@ -211,7 +223,9 @@ def test_object_byte_and_age_limits_each_force_a_new_data_key(
 
 
 def test_transit_rotation_retires_the_data_key_at_the_next_batch(
-    counted_transit: tuple[VaultTransitKey, CountingAdapter], vault_root: hvac.Client, transit_key: str,
+    counted_transit: tuple[VaultTransitKey, CountingAdapter],
+    vault_root: hvac.Client,
+    transit_key: str,
 ) -> None:
     transit, _ = counted_transit
     cmk = with_data_key_cache(transit, DataKeyCacheLimits(iv_batch_size=2))
@@ -225,9 +239,16 @@ def test_transit_rotation_retires_the_data_key_at_the_next_batch(
 
 
 def test_limits_are_validated_and_the_overlap_bound_is_tiny() -> None:
-    for bad in ({"max_age_seconds": 0}, {"max_age_seconds": 7200}, {"max_objects": 0},
-                {"max_objects": 10**6}, {"max_bytes": 0}, {"max_bytes": 2**40}, {"iv_batch_size": 0},
-                {"max_cmks": 0}):
+    for bad in (
+        {"max_age_seconds": 0},
+        {"max_age_seconds": 7200},
+        {"max_objects": 0},
+        {"max_objects": 10**6},
+        {"max_bytes": 0},
+        {"max_bytes": 2**40},
+        {"iv_batch_size": 0},
+        {"max_cmks": 0},
+    ):
         with pytest.raises(ValueError):
             DataKeyCacheLimits(**bad)  # type: ignore[arg-type]
     defaults = DataKeyCacheLimits()
@@ -238,7 +259,9 @@ def test_limits_are_validated_and_the_overlap_bound_is_tiny() -> None:
 
 # ------------------------------------------------------------------------- write: threads, hygiene
 def test_eight_threads_get_distinct_ivs_and_correct_counts(
-    counted_transit: tuple[VaultTransitKey, CountingAdapter], vault_root: hvac.Client, transit_key: str,
+    counted_transit: tuple[VaultTransitKey, CountingAdapter],
+    vault_root: hvac.Client,
+    transit_key: str,
 ) -> None:
     transit, adapter = counted_transit
     limits = DataKeyCacheLimits(max_objects=25, iv_batch_size=10)
@@ -269,7 +292,8 @@ def test_eight_threads_get_distinct_ivs_and_correct_counts(
 
 
 def test_caches_refuse_pickling_and_show_no_secret(
-    counted_transit: tuple[VaultTransitKey, CountingAdapter], caplog: pytest.LogCaptureFixture,
+    counted_transit: tuple[VaultTransitKey, CountingAdapter],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     transit, _ = counted_transit
     cmk = with_data_key_cache(transit, DataKeyCacheLimits(), unwrap_limits=UnwrapCacheLimits())

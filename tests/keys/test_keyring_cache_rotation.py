@@ -59,7 +59,9 @@ def test_fallback_prefers_the_member_sharing_the_objects_matdesc_entries() -> No
     assert first.unwraps == 0
 
 
-def test_rotation_moves_an_rsa_wrapped_key_to_vault_transit_in_memory(vault_root: hvac.Client, transit_key: str) -> None:
+def test_rotation_moves_an_rsa_wrapped_key_to_vault_transit_in_memory(
+    vault_root: hvac.Client, transit_key: str
+) -> None:
     rsa_key, transit = _rsa(0), VaultTransitKey(vault_root, key_name=transit_key)
     data_key = DataKey.generate()
     moved = rewrap_data_key(rsa_key.wrap(data_key), source=rsa_key, target=transit)

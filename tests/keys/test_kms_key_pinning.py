@@ -28,10 +28,15 @@ from tests.keys.conftest import FAST_RETRY
 
 
 def _client(server: LocalKMSServer, ak: str | None = None, secret: str | None = None) -> Client:
-    return Client(Config(
-        access_key_id=ak or server.access_key_id, access_key_secret=secret or server.access_key_secret,
-        endpoint=server.endpoint, protocol="http", region_id=server.region,
-    ))
+    return Client(
+        Config(
+            access_key_id=ak or server.access_key_id,
+            access_key_secret=secret or server.access_key_secret,
+            endpoint=server.endpoint,
+            protocol="http",
+            region_id=server.region,
+        )
+    )
 
 
 def _tenants(server: LocalKMSServer) -> tuple[str, str, str, str]:
@@ -71,8 +76,7 @@ def test_reader_configured_by_key_id_refuses_another_keys_blob_without_describe_
     osscse_kms_server.add_credential(ak, "decrypt-secret", allowed_actions={"Decrypt"})
     data_key = DataKey.generate()
     own = AlicloudKmsKey(_client(osscse_kms_server), key_id=key_a).wrap(data_key)
-    foreign = _relabel(AlicloudKmsKey(_client(osscse_kms_server), key_id=alias_b).wrap(data_key),
-                       kms_identity(key_a))
+    foreign = _relabel(AlicloudKmsKey(_client(osscse_kms_server), key_id=alias_b).wrap(data_key), kms_identity(key_a))
     reader = AlicloudKmsKey(_client(osscse_kms_server, ak, "decrypt-secret"), key_id=key_a, retry=FAST_RETRY)
     assert reader.unwrap(own) == data_key
     with pytest.raises(KmsKeyMismatchError, match=key_a):
@@ -139,8 +143,9 @@ def test_moving_between_two_kms_keys_checks_the_source_key(osscse_kms_server: Lo
     sealed_by_b = key_b_cmk.wrap(data_key)
     moved = rewrap_data_key(sealed_by_b, source=key_b_cmk, target=key_a_cmk)  # the legitimate move
     assert moved.cmk_identity == kms_identity(alias_a) and key_a_cmk.unwrap(moved) == data_key
-    third = AlicloudKmsKey(client, key_id=osscse_kms_server.create_key(), endpoint=osscse_kms_server.endpoint,
-                           retry=FAST_RETRY)
+    third = AlicloudKmsKey(
+        client, key_id=osscse_kms_server.create_key(), endpoint=osscse_kms_server.endpoint, retry=FAST_RETRY
+    )
     with pytest.raises(KmsKeyMismatchError, match=key_b):  # claims to come from tenant-a; KMS says b
         third.reencrypt_from(_relabel(sealed_by_b, kms_identity(alias_a)), source=key_a_cmk)
 

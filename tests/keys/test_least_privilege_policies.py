@@ -37,8 +37,10 @@ from tests.transfer_fixtures import PART, THRESHOLD
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "key-custody.md"
 #: The modules that call KMS: the CMK (transfers) and the hook (the connection's "Test" button).
-KMS_MODULES = (ROOT / "airflow_provider_osscse" / "keys" / "alicloud_kms.py",
-               ROOT / "airflow_provider_osscse" / "hooks" / "alicloud_kms.py")
+KMS_MODULES = (
+    ROOT / "airflow_provider_osscse" / "keys" / "alicloud_kms.py",
+    ROOT / "airflow_provider_osscse" / "hooks" / "alicloud_kms.py",
+)
 SECTION = "## Least privilege: policies per role"
 #: Example names in the docs, replaced by fresh ones per test.
 TRANSIT_KEY_EXAMPLE = "osscse-orders"
@@ -66,7 +68,7 @@ def _section() -> str:
 def vault_policies() -> dict[str, str]:
     """``role -> HCL`` of every ```hcl block in the section; each must start with ``# role: <name>``."""
     policies: dict[str, str] = {}
-    for block in re.findall(r"```hcl\n(.*?)```", _section(), flags=re.S):
+    for block in re.findall(r"```hcl\n(.*?)```", _section(), flags=re.DOTALL):
         match = re.match(r"# role: ([a-z-]+)\n", block)
         assert match, f"every HCL block of the least-privilege section names its role first:\n{block}"
         assert match.group(1) not in policies, f"role {match.group(1)} is given twice"
@@ -76,7 +78,7 @@ def vault_policies() -> dict[str, str]:
 
 def ram_policies() -> dict[str, dict[str, Any]]:
     """``role -> policy`` of the ```json blocks introduced by ``(`kms-<role>`)``."""
-    found = re.findall(r"\(`(kms-[a-z]+)`\):\s*```json\n(.*?)```", _section(), flags=re.S)
+    found = re.findall(r"\(`(kms-[a-z]+)`\):\s*```json\n(.*?)```", _section(), flags=re.DOTALL)
     return {role: json.loads(body) for role, body in found}
 
 
@@ -105,9 +107,16 @@ def kms_actions_called_by_the_provider() -> set[str]:
 # ------------------------------------------------------------------ roles in Vault and Airflow
 def _vault_conn(address: str, token: str) -> str:
     host, port = address.removeprefix("http://").rsplit(":", 1)
-    return json.dumps({"conn_type": "vault", "host": host, "port": int(port), "password": token,
-                       "schema": "secret", "extra": {"auth_type": "token", "use_tls": False,
-                                                     "kv_engine_version": 2}})
+    return json.dumps(
+        {
+            "conn_type": "vault",
+            "host": host,
+            "port": int(port),
+            "password": token,
+            "schema": "secret",
+            "extra": {"auth_type": "token", "use_tls": False, "kv_engine_version": 2},
+        }
+    )
 
 
 @dataclass
@@ -189,13 +198,18 @@ class KvRoles:
 def _write_pair(vault_root: hvac.Client, prefix: str) -> None:
     """A new RSA pair as a new version of ``<prefix>/rsa-pair`` and its public key of ``rsa-public``."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption()).decode()
-    public = key.public_key().public_bytes(serialization.Encoding.PEM,
-                                           serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    private = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
     kv = vault_root.secrets.kv.v2
-    kv.create_or_update_secret(path=f"{prefix}/rsa-pair", mount_point="secret",
-                               secret={"private_key": private, "public_key": public})
+    kv.create_or_update_secret(
+        path=f"{prefix}/rsa-pair", mount_point="secret", secret={"private_key": private, "public_key": public}
+    )
     kv.create_or_update_secret(path=f"{prefix}/rsa-public", mount_point="secret", secret={"public_key": public})
 
 
@@ -279,9 +293,7 @@ def test_transit_rotator_rewraps_to_the_new_version_without_decrypt(
 
 
 # ------------------------------------------------------------------ KV
-def test_kv_writer_uploads_with_only_the_public_key_secret_and_the_kv_reader_reads(
-    oss_env: Any, kv: KvRoles
-) -> None:
+def test_kv_writer_uploads_with_only_the_public_key_secret_and_the_kv_reader_reads(oss_env: Any, kv: KvRoles) -> None:
     writer = _hook(kv.ref(kv.writer, "rsa-public"))
     written = _objects(writer, f"least-privilege/kv-writer/{kv.prefix}")
     reader = _hook(kv.ref(kv.reader, "rsa-pair"))
@@ -290,11 +302,13 @@ def test_kv_writer_uploads_with_only_the_public_key_secret_and_the_kv_reader_rea
         with pytest.raises(KeyUnwrapError):  # the public key cannot unwrap
             writer.read(key)
     with pytest.raises(hvac.exceptions.Forbidden):
-        kv.writer.client.secrets.kv.v2.read_secret_version(path=f"{kv.prefix}/rsa-pair", mount_point="secret",
-                                                            raise_on_deleted_version=True)
+        kv.writer.client.secrets.kv.v2.read_secret_version(
+            path=f"{kv.prefix}/rsa-pair", mount_point="secret", raise_on_deleted_version=True
+        )
     with pytest.raises(hvac.exceptions.Forbidden):  # and the reader holds no write access
-        kv.reader.client.secrets.kv.v2.create_or_update_secret(path=f"{kv.prefix}/rsa-pair", mount_point="secret",
-                                                               secret={"public_key": "x"})
+        kv.reader.client.secrets.kv.v2.create_or_update_secret(
+            path=f"{kv.prefix}/rsa-pair", mount_point="secret", secret={"public_key": "x"}
+        )
 
 
 def test_kv_rotator_moves_objects_to_the_new_key_pair(oss_env: Any, vault_root: hvac.Client, kv: KvRoles) -> None:
@@ -321,8 +335,11 @@ def test_ram_policies_parse_and_name_exactly_the_kms_actions_the_provider_calls(
             assert resources and all(r.startswith("acs:kms:") for r in resources), role
             assert any(":key/" in r for r in resources), f"{role}: Decrypt is authorised on the key ARN"
     documented = set().union(*(ram_actions(p) for p in policies.values()))
-    called = {f"kms:{ram}" for action in kms_actions_called_by_the_provider() - CONNECTION_TEST_ONLY
-              for ram in RAM_ACTIONS_OF.get(action, {action})}
+    called = {
+        f"kms:{ram}"
+        for action in kms_actions_called_by_the_provider() - CONNECTION_TEST_ONLY
+        for ram in RAM_ACTIONS_OF.get(action, {action})
+    }
     assert documented == called
     for action in CONNECTION_TEST_ONLY:
         assert f"kms:{action}" in _section()  # said to be needed only by the connection test
@@ -346,10 +363,21 @@ def kms_roles(osscse_kms_server: Any, monkeypatch: pytest.MonkeyPatch) -> Iterat
         actions = {API_ACTION_OF.get(a.removeprefix("kms:"), a.removeprefix("kms:")) for a in ram_actions(policy)}
         osscse_kms_server.add_credential(access_key, secret, allowed_actions=actions)
         conn_id = f"lp_{role.replace('-', '_')}_{suffix}"
-        monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps({
-            "conn_type": "alicloud_kms", "login": access_key, "password": secret,
-            "extra": {"region": osscse_kms_server.region, "endpoint": osscse_kms_server.endpoint, "protocol": "http"},
-        }))
+        monkeypatch.setenv(
+            f"AIRFLOW_CONN_{conn_id.upper()}",
+            json.dumps(
+                {
+                    "conn_type": "alicloud_kms",
+                    "login": access_key,
+                    "password": secret,
+                    "extra": {
+                        "region": osscse_kms_server.region,
+                        "endpoint": osscse_kms_server.endpoint,
+                        "protocol": "http",
+                    },
+                }
+            ),
+        )
         conns[role.removeprefix("kms-")] = f"kms://{conn_id}/{alias}"
     yield alias, conns
 

@@ -76,8 +76,11 @@ def test_corrupted_wrapped_value_raises() -> None:
     key = LocalRsaKey.generate(2048)
     wrapped = key.wrap(DataKey.generate())
     with pytest.raises(KeyUnwrapError):
-        key.unwrap(WrappedDataKey(wrap_alg=wrapped.wrap_alg, wrapped_key=wrapped.wrapped_key[:-1],
-                                     wrapped_iv=wrapped.wrapped_iv))
+        key.unwrap(
+            WrappedDataKey(
+                wrap_alg=wrapped.wrap_alg, wrapped_key=wrapped.wrapped_key[:-1], wrapped_iv=wrapped.wrapped_iv
+            )
+        )
 
 
 def test_legacy_oaep_unwrap_accepts_iv_and_decimal_counter() -> None:
@@ -85,11 +88,15 @@ def test_legacy_oaep_unwrap_accepts_iv_and_decimal_counter() -> None:
     pub = serialization.load_pem_public_key(key.public_key_pem())
     oaep = padding.OAEP(mgf=padding.MGF1(hashes.SHA1()), algorithm=hashes.SHA1(), label=None)
     ck = DataKey.generate()
-    wrapped = WrappedDataKey(wrap_alg="RSA/NONE/OAEPWithSHA-1AndMGF1Padding",
-                                wrapped_key=pub.encrypt(ck.key, oaep), wrapped_iv=pub.encrypt(ck.iv, oaep))
+    wrapped = WrappedDataKey(
+        wrap_alg="RSA/NONE/OAEPWithSHA-1AndMGF1Padding",
+        wrapped_key=pub.encrypt(ck.key, oaep),
+        wrapped_iv=pub.encrypt(ck.iv, oaep),
+    )
     assert key.matches(wrapped) and key.unwrap(wrapped) == ck
-    legacy = WrappedDataKey(wrap_alg=wrapped.wrap_alg, wrapped_key=wrapped.wrapped_key,
-                               wrapped_iv=pub.encrypt(b"3", oaep))
+    legacy = WrappedDataKey(
+        wrap_alg=wrapped.wrap_alg, wrapped_key=wrapped.wrapped_key, wrapped_iv=pub.encrypt(b"3", oaep)
+    )
     assert key.unwrap(legacy).iv == (3).to_bytes(16, "big")
 
 
@@ -132,10 +139,12 @@ def test_identity_is_the_public_key_fingerprint_whatever_the_pem_form_or_half(
     private_key: rsa.RSAPrivateKey,
 ) -> None:
     forms = _forms(private_key)
-    identities = {LocalRsaKey(private_key_pem=forms["pkcs1-private"]).identity,
-                  LocalRsaKey(private_key_pem=forms["pkcs8-private"]).identity,
-                  LocalRsaKey(public_key_pem=forms["x509-public"]).identity,
-                  LocalRsaKey(public_key_pem=forms["pkcs1-public"]).identity}
+    identities = {
+        LocalRsaKey(private_key_pem=forms["pkcs1-private"]).identity,
+        LocalRsaKey(private_key_pem=forms["pkcs8-private"]).identity,
+        LocalRsaKey(public_key_pem=forms["x509-public"]).identity,
+        LocalRsaKey(public_key_pem=forms["pkcs1-public"]).identity,
+    }
     assert identities == {rsa_identity(private_key.public_key())}
     (identity,) = identities
     assert identity.startswith("rsa-sha256:") and len(identity) == len("rsa-sha256:") + 32
@@ -203,8 +212,13 @@ def test_objects_of_earlier_versions_naming_the_key_in_the_matdesc_still_match_a
 @pytest.mark.parametrize("bits", [512, 1024, 2047])
 def test_keys_under_2048_bits_are_refused_naming_the_key_its_size_and_the_fix(bits: int, tmp_path) -> None:
     pem = weak_private_pem(bits)
-    public = serialization.load_pem_private_key(pem, None).public_key().public_bytes(  # type: ignore[union-attr]
-        PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    public = (
+        serialization.load_pem_private_key(pem, None)
+        .public_key()
+        .public_bytes(  # type: ignore[union-attr]
+            PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
     path = tmp_path / "weak.pem"
     path.write_bytes(pem)
     attempts = [
@@ -228,16 +242,21 @@ def test_a_weak_key_opted_in_for_reading_unwraps_with_a_warning_but_never_wraps(
     pem = weak_private_pem(bits)
     path = tmp_path / "weak.pem"
     path.write_bytes(pem)
-    for key in (LocalRsaKey(private_key_pem=pem, reference="old-weak", allow_weak_key_for_unwrap=True),
-                load_rsa_file_key(str(path), reference="old-weak", allow_weak_key_for_unwrap=True)):
+    for key in (
+        LocalRsaKey(private_key_pem=pem, reference="old-weak", allow_weak_key_for_unwrap=True),
+        load_rsa_file_key(str(path), reference="old-weak", allow_weak_key_for_unwrap=True),
+    ):
         ck = DataKey.generate()
         for wrap in (lambda: key.wrap(ck), lambda: key.wrap_ivs(ck.key, [ck.iv]), lambda: key.new_data_key()):
             with pytest.raises(WeakRsaKeyError, match=rf"'old-weak' is a {bits}-bit key.*at least 2048"):
                 wrap()
         # An object an earlier version (or another SDK) wrote with this key, as every SDK writes it.
         public = serialization.load_pem_private_key(pem, None).public_key()  # type: ignore[union-attr]
-        old = WrappedDataKey("RSA/NONE/PKCS1Padding", public.encrypt(ck.key, padding.PKCS1v15()),
-                                public.encrypt(ck.iv, padding.PKCS1v15()))
+        old = WrappedDataKey(
+            "RSA/NONE/PKCS1Padding",
+            public.encrypt(ck.key, padding.PKCS1v15()),
+            public.encrypt(ck.iv, padding.PKCS1v15()),
+        )
         assert key.matches(old)
         caplog.clear()
         with pytest.raises(WeakRsaKeyError):  # refused before unwrapping anything

@@ -36,10 +36,18 @@ def test_valid_references_parse_into_their_parts(reference, scheme, conn, mount,
 @pytest.mark.parametrize(
     "reference",
     [
-        "orders", "s3://x/y", "vault-transit://vault_default/orders", "vault-transit:///transit/k",
-        "vault-kv://v/secret/p?version=x", "vault-kv://v/secret/p?version=0", "kms://k/alias/a/b",
-        "kms://k/key?version=1", "rsa-file://relative/key.pem", "vault-transit://v/transit//k",
-        "rsa-file:///k.pem?allow_weak_key_for_unwrap=yes", "rsa-file:///k.pem?version=1",
+        "orders",
+        "s3://x/y",
+        "vault-transit://vault_default/orders",
+        "vault-transit:///transit/k",
+        "vault-kv://v/secret/p?version=x",
+        "vault-kv://v/secret/p?version=0",
+        "kms://k/alias/a/b",
+        "kms://k/key?version=1",
+        "rsa-file://relative/key.pem",
+        "vault-transit://v/transit//k",
+        "rsa-file:///k.pem?allow_weak_key_for_unwrap=yes",
+        "rsa-file:///k.pem?version=1",
         "vault-transit://v/transit/k?allow_weak_key_for_unwrap=1",
         "vault-kv://v/secret/p?allow_weak_key_for_unwrap=1&allow_weak_key_for_unwrap=1",
     ],
@@ -59,10 +67,18 @@ def test_vault_transit_reference_resolves_through_the_real_airflow_vault_hook(
     osscse_openbao: OpenBaoServer, vault_root: hvac.Client, transit_key: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     host, port = osscse_openbao.address.removeprefix("http://").rsplit(":", 1)
-    monkeypatch.setenv("AIRFLOW_CONN_ORDERS_VAULT", json.dumps({
-        "conn_type": "vault", "host": host, "port": int(port), "password": osscse_openbao.root_token,
-        "extra": {"auth_type": "token", "use_tls": False},
-    }))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_ORDERS_VAULT",
+        json.dumps(
+            {
+                "conn_type": "vault",
+                "host": host,
+                "port": int(port),
+                "password": osscse_openbao.root_token,
+                "extra": {"auth_type": "token", "use_tls": False},
+            }
+        ),
+    )
     cmk = resolve_cmk(f"vault-transit://orders_vault/transit/{transit_key}", matdesc={"team": "orders"})
     assert isinstance(cmk, VaultTransitKey)
     data_key = DataKey.generate()
@@ -115,8 +131,11 @@ def test_weak_rsa_key_reads_only_with_the_explicit_reference_opt_in_and_never_wr
     public = serialization.load_pem_private_key(path.read_bytes(), None).public_key()
     from airflow_provider_osscse.envelope.keywrap import WrappedDataKey
 
-    legacy = WrappedDataKey("RSA/NONE/PKCS1Padding", public.encrypt(data_key.key, padding.PKCS1v15()),
-                               public.encrypt(data_key.iv, padding.PKCS1v15()))
+    legacy = WrappedDataKey(
+        "RSA/NONE/PKCS1Padding",
+        public.encrypt(data_key.key, padding.PKCS1v15()),
+        public.encrypt(data_key.iv, padding.PKCS1v15()),
+    )
     assert weak.unwrap(legacy) == data_key
 
 
@@ -126,10 +145,18 @@ def test_weak_key_pair_in_vault_kv_reads_only_with_the_reference_opt_in(
     import uuid
 
     host, port = osscse_openbao.address.removeprefix("http://").rsplit(":", 1)
-    monkeypatch.setenv("AIRFLOW_CONN_WEAK_VAULT", json.dumps({
-        "conn_type": "vault", "host": host, "port": int(port), "password": osscse_openbao.root_token,
-        "extra": {"auth_type": "token", "use_tls": False},
-    }))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_WEAK_VAULT",
+        json.dumps(
+            {
+                "conn_type": "vault",
+                "host": host,
+                "port": int(port),
+                "password": osscse_openbao.root_token,
+                "extra": {"auth_type": "token", "use_tls": False},
+            }
+        ),
+    )
     path = f"cse/weak-{uuid.uuid4().hex[:8]}"
     vault_root.secrets.kv.v2.create_or_update_secret(path=path, secret={"private_key": weak_private_pem(1024).decode()})
     with pytest.raises(WeakRsaKeyError):

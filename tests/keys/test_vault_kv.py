@@ -19,8 +19,12 @@ def _secret_path() -> str:
     return f"cse/rsa-{uuid.uuid4().hex[:8]}"
 
 
-@pytest.mark.parametrize(("private_form", "public_form"), [("pkcs1", "x509"), ("pkcs8", "pkcs1-public"), ("pkcs8", None)])
-def test_kv_rsa_key_round_trips_in_every_pem_form(vault_root: hvac.Client, private_form: str, public_form: str | None) -> None:
+@pytest.mark.parametrize(
+    ("private_form", "public_form"), [("pkcs1", "x509"), ("pkcs8", "pkcs1-public"), ("pkcs8", None)]
+)
+def test_kv_rsa_key_round_trips_in_every_pem_form(
+    vault_root: hvac.Client, private_form: str, public_form: str | None
+) -> None:
     path = _secret_path()
     secret = {"private_key": pem(0, private_form).decode()}
     if public_form:
@@ -113,6 +117,11 @@ def test_objects_of_earlier_versions_naming_the_secret_path_still_unwrap(vault_r
     cmk = VaultKvRsaKey(vault_root, secret_path=path)
     data_key = DataKey.generate()
     current = cmk.wrap(data_key)
-    legacy = WrappedDataKey(current.wrap_alg, current.wrapped_key, current.wrapped_iv,
-                               cmk_identity=f"vault-kv:secret/{path}", cmk_version="1")
+    legacy = WrappedDataKey(
+        current.wrap_alg,
+        current.wrapped_key,
+        current.wrapped_iv,
+        cmk_identity=f"vault-kv:secret/{path}",
+        cmk_version="1",
+    )
     assert cmk.matches(legacy) and cmk.unwrap(legacy) == data_key

@@ -41,7 +41,9 @@ def test_objects_name_the_key_identity_and_version_not_the_connection_and_matdes
     vault_root: hvac.Client, transit_key: str
 ) -> None:
     cmk = VaultTransitKey(
-        vault_root, key_name=transit_key, reference=f"vault-transit://my_conn/transit/{transit_key}",
+        vault_root,
+        key_name=transit_key,
+        reference=f"vault-transit://my_conn/transit/{transit_key}",
         matdesc={"team": "orders"},
     )
     assert cmk.identity == f"vault-transit:transit/{transit_key}"
@@ -98,8 +100,9 @@ def test_writer_token_without_read_on_the_key_is_refused_before_encrypting_and_t
     vault_root: hvac.Client, transit_key: str, approle_client: Callable[[str], hvac.Client]
 ) -> None:
     writer = approle_client(f'path "transit/encrypt/{transit_key}" {{ capabilities = ["update"] }}')
-    cmk = VaultTransitKey(writer, key_name=transit_key, retry=FAST_RETRY,
-                          reference=f"vault-transit://vault_writer/transit/{transit_key}")
+    cmk = VaultTransitKey(
+        writer, key_name=transit_key, retry=FAST_RETRY, reference=f"vault-transit://vault_writer/transit/{transit_key}"
+    )
     with pytest.raises(KeyPermissionError) as info:
         cmk.wrap(DataKey.generate())
     message = str(info.value)
@@ -111,11 +114,11 @@ def test_writer_token_without_read_on_the_key_is_refused_before_encrypting_and_t
 def test_missing_key_is_refused_before_any_encrypt_and_never_created(vault_root: hvac.Client) -> None:
     """A root token may upsert on encrypt: a typo'd key name must fail, not fork key custody."""
     name = f"typo-{uuid.uuid4().hex[:8]}"
-    cmk = VaultTransitKey(vault_root, key_name=name, reference=f"vault-transit://vault_default/transit/{name}",
-                          retry=FAST_RETRY)
+    cmk = VaultTransitKey(
+        vault_root, key_name=name, reference=f"vault-transit://vault_default/transit/{name}", retry=FAST_RETRY
+    )
     data_key = DataKey.generate()
-    for attempt in (lambda: cmk.wrap(data_key), cmk.new_data_key,
-                    lambda: cmk.wrap_ivs(data_key.key, [data_key.iv])):
+    for attempt in (lambda: cmk.wrap(data_key), cmk.new_data_key, lambda: cmk.wrap_ivs(data_key.key, [data_key.iv])):
         with pytest.raises(KeyNotFoundError) as info:
             attempt()
         message = str(info.value)
@@ -166,7 +169,8 @@ def test_reader_and_rotator_need_no_read_on_the_key(
     vault_root.secrets.transit.rotate_key(transit_key)
     rotator = VaultTransitKey(
         approle_client(f'path "transit/rewrap/{transit_key}" {{ capabilities = ["update"] }}'),
-        key_name=transit_key, retry=FAST_RETRY,
+        key_name=transit_key,
+        retry=FAST_RETRY,
     )
     rewrapped = rotator.rewrap(wrapped)
     assert rewrapped.cmk_version == "v2"
@@ -174,7 +178,8 @@ def test_reader_and_rotator_need_no_read_on_the_key(
         rotator.unwrap(rewrapped)
     reader = VaultTransitKey(
         approle_client(f'path "transit/decrypt/{transit_key}" {{ capabilities = ["update"] }}'),
-        key_name=transit_key, retry=FAST_RETRY,
+        key_name=transit_key,
+        retry=FAST_RETRY,
     )
     assert reader.unwrap(rewrapped) == data_key
 
@@ -239,10 +244,14 @@ def test_missing_transit_key_is_key_not_found(vault_root: hvac.Client) -> None:
 
 def test_unreachable_vault_fails_fast_after_bounded_retries() -> None:
     client = hvac.Client(url="http://127.0.0.1:1", token="s.not-a-real-token-but-secret")
-    cmk = VaultTransitKey(client, key_name="orders", reference="vault-transit://vault_default/transit/orders",
-                          retry=FAST_RETRY)
+    cmk = VaultTransitKey(
+        client, key_name="orders", reference="vault-transit://vault_default/transit/orders", retry=FAST_RETRY
+    )
     started = time.monotonic()
-    with pytest.raises(KeyServiceUnavailableError, match=r"Vault is unavailable for CMK vault-transit://vault_default/transit/orders after 3 attempt") as info:
+    with pytest.raises(
+        KeyServiceUnavailableError,
+        match=r"Vault is unavailable for CMK vault-transit://vault_default/transit/orders after 3 attempt",
+    ) as info:
         cmk.wrap(DataKey.generate())
     assert time.monotonic() - started < 2
     assert "not-a-real-token" not in str(info.value)

@@ -42,7 +42,9 @@ def weak_private_pem(bits: int) -> bytes:
             if p != q and n.bit_length() == bits and (p - 1) % e and (q - 1) % e:
                 break
         d = pow(e, -1, (p - 1) * (q - 1))
-        key = rsa.RSAPrivateNumbers(p, q, d, rsa.rsa_crt_dmp1(d, p), rsa.rsa_crt_dmq1(d, q),
-                                    rsa.rsa_crt_iqmp(p, q), rsa.RSAPublicNumbers(e, n)).private_key()
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption())
+        key = rsa.RSAPrivateNumbers(
+            p, q, d, rsa.rsa_crt_dmp1(d, p), rsa.rsa_crt_dmq1(d, q), rsa.rsa_crt_iqmp(p, q), rsa.RSAPublicNumbers(e, n)
+        ).private_key()
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )

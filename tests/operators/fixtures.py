@@ -42,10 +42,17 @@ seed = load_demo_seed()
 
 
 @pytest.fixture(scope="session")
-def osscse_services(osscse_airflow_connections: dict[str, str], osscse_oss_server: Any, osscse_openbao: Any) -> Iterator[dict[str, Any]]:
+def osscse_services(
+    osscse_airflow_connections: dict[str, str], osscse_oss_server: Any, osscse_openbao: Any
+) -> Iterator[dict[str, Any]]:
     """Bucket, Transit key, KV RSA key and ``AIRFLOW_CONN_VAULT_DECRYPT`` (a read-only token)."""
-    bucket = seed.ensure_bucket(osscse_oss_server.endpoint, osscse_oss_server.access_key_id,
-                                osscse_oss_server.access_key_secret, osscse_oss_server.region, TEST_BUCKET)
+    bucket = seed.ensure_bucket(
+        osscse_oss_server.endpoint,
+        osscse_oss_server.access_key_id,
+        osscse_oss_server.access_key_secret,
+        osscse_oss_server.region,
+        TEST_BUCKET,
+    )
     client = osscse_openbao.client()
     seed.ensure_transit_key(client)
     private_pem = seed.ensure_kv_rsa_key(client)
@@ -53,8 +60,13 @@ def osscse_services(osscse_airflow_connections: dict[str, str], osscse_oss_serve
     saved = os.environ.get("AIRFLOW_CONN_VAULT_DECRYPT")
     os.environ["AIRFLOW_CONN_VAULT_DECRYPT"] = seed.vault_connection_json(osscse_openbao.address, token)
     try:
-        yield {"bucket": bucket, "bucket_name": TEST_BUCKET, "vault": client, "kv_private_pem": private_pem,
-               "oss": osscse_oss_server}
+        yield {
+            "bucket": bucket,
+            "bucket_name": TEST_BUCKET,
+            "vault": client,
+            "kv_private_pem": private_pem,
+            "oss": osscse_oss_server,
+        }
     finally:
         if saved is None:
             os.environ.pop("AIRFLOW_CONN_VAULT_DECRYPT", None)
@@ -98,11 +110,27 @@ def postgres_server() -> Iterator[dict[str, Any]]:
             os.chown(path, user.pw_uid, user.pw_gid)
         prefix = ["runuser", "-u", "postgres", "--"]
     port = _free_port()
-    subprocess.run([*prefix, initdb, "-D", str(data), "-U", "osscse", "--auth=trust", "-E", "UTF8"],
-                   check=True, capture_output=True)
-    subprocess.run([*prefix, pg_ctl, "-D", str(data), "-w", "-l", str(root / "server.log"), "-o",
-                    f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=off", "start"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [*prefix, initdb, "-D", str(data), "-U", "osscse", "--auth=trust", "-E", "UTF8"],
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        [
+            *prefix,
+            pg_ctl,
+            "-D",
+            str(data),
+            "-w",
+            "-l",
+            str(root / "server.log"),
+            "-o",
+            f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=off",
+            "start",
+        ],
+        check=True,
+        capture_output=True,
+    )
     pid = int((data / "postmaster.pid").read_text().splitlines()[0])
     try:
         yield {"host": "127.0.0.1", "port": port, "user": "osscse", "database": "postgres"}

@@ -17,13 +17,13 @@ from airflow_provider_osscse.operators.export_formats import ExportStats, cursor
 COLUMNS = ["id", "customer", "amount", "created_at"]
 ROWS = [
     (1, "acme", decimal.Decimal("10.50"), dt.datetime(2024, 1, 1, 8, 0)),
-    (2, "glo,bex \"q\"", None, dt.datetime(2024, 1, 1, 9, 30)),
+    (2, 'glo,bex "q"', None, dt.datetime(2024, 1, 1, 9, 30)),
     (3, "ünïcode", decimal.Decimal("0.01"), dt.datetime(2024, 1, 1, 23, 59)),
 ]
 
 
 def _batches(size: int) -> list[list[tuple]]:
-    return [ROWS[i:i + size] for i in range(0, len(ROWS), size)]
+    return [ROWS[i : i + size] for i in range(0, len(ROWS), size)]
 
 
 def test_csv_has_header_and_every_row_and_counts_them() -> None:

@@ -17,8 +17,17 @@ from airflow_provider_osscse.operators.local_paths import (
 
 @pytest.mark.parametrize(
     "key",
-    ["data/../../etc/passwd", "/etc/passwd", "data/..", "data/a\\..\\b", "data/a\x00b", "data//x", "data/./x",
-     "C:/windows/x", "data/"],
+    [
+        "data/../../etc/passwd",
+        "/etc/passwd",
+        "data/..",
+        "data/a\\..\\b",
+        "data/a\x00b",
+        "data//x",
+        "data/./x",
+        "C:/windows/x",
+        "data/",
+    ],
 )
 def test_hostile_keys_are_refused_by_name(key: str, tmp_path: Path) -> None:
     with pytest.raises(UnsafeObjectKeyError) as err:

@@ -18,7 +18,12 @@ from airflow_provider_osscse.operators.sql_to_encrypted_oss import SqlToEncrypte
 
 CMK = "vault-transit://vault_default/transit/orders"
 CASES = [
-    (LocalFilesystemToEncryptedOSSOperator, {"dest_key": "in/", "cmk": CMK}, "source_path", ["/data/a.csv", "/data/b.csv"]),
+    (
+        LocalFilesystemToEncryptedOSSOperator,
+        {"dest_key": "in/", "cmk": CMK},
+        "source_path",
+        ["/data/a.csv", "/data/b.csv"],
+    ),
     (EncryptedOSSToLocalFilesystemOperator, {"dest_path": "/data/out/"}, "source_key", ["a.csv", "b.csv"]),
     (OSSToEncryptedOSSOperator, {"cmk": CMK}, "source_key", ["raw/a.csv", "raw/b.csv"]),
     (SqlToEncryptedOSSOperator, {"conn_id": "db", "cmk": CMK, "sql": "SELECT 1"}, "dest_key", ["x/1.csv", "x/2.csv"]),

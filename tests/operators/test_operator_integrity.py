@@ -40,8 +40,14 @@ def upload(key: str, data: bytes) -> None:
 
 
 def download(source_key: str, dest: Path, **kwargs: Any) -> EncryptedOSSToLocalFilesystemOperator:
-    return EncryptedOSSToLocalFilesystemOperator(task_id="down", source_key=source_key, dest_path=str(dest),
-                                                 source_bucket=TEST_BUCKET, decrypt_cmks=[TRANSIT_CMK], **kwargs)
+    return EncryptedOSSToLocalFilesystemOperator(
+        task_id="down",
+        source_key=source_key,
+        dest_path=str(dest),
+        source_bucket=TEST_BUCKET,
+        decrypt_cmks=[TRANSIT_CMK],
+        **kwargs,
+    )
 
 
 def strip_tag_and_flip_bits(server: Any, key: str) -> None:
@@ -65,7 +71,9 @@ def test_download_operator_defaults_to_the_hook_default_integrity_none() -> None
 
 
 def test_stripped_tag_and_flipped_bits_fail_the_download_by_default_and_leave_no_file(
-    osscse_services: dict, prefix: str, tmp_path: Path,
+    osscse_services: dict,
+    prefix: str,
+    tmp_path: Path,
 ) -> None:
     key = prefix + "orders.csv"
     upload(key, b"id,amount\n1,100\n")
@@ -89,7 +97,8 @@ def test_unauthenticated_download_is_logged_at_warning(osscse_services: dict, pr
     upload(key, b"plain enough")
     stored = osscse_services["oss"].stored_object(TEST_BUCKET, key)
     osscse_services["oss"].overwrite_stored(
-        TEST_BUCKET, key, metadata={k: v for k, v in stored.metadata.items() if k != INTEGRITY_HEADER})
+        TEST_BUCKET, key, metadata={k: v for k, v in stored.metadata.items() if k != INTEGRITY_HEADER}
+    )
     op = download(key, tmp_path / "u.csv", integrity="if-present")
     with structlog.testing.capture_logs() as events:
         assert op.execute({})["integrity"] == "unauthenticated"
@@ -97,7 +106,9 @@ def test_unauthenticated_download_is_logged_at_warning(osscse_services: dict, pr
 
 
 def test_tampered_tagged_object_fails_the_task_and_leaves_no_file(
-    osscse_services: dict, prefix: str, tmp_path: Path,
+    osscse_services: dict,
+    prefix: str,
+    tmp_path: Path,
 ) -> None:
     key = prefix + "big.bin"
     upload(key, b"0123456789" * 300_000)
@@ -110,7 +121,9 @@ def test_tampered_tagged_object_fails_the_task_and_leaves_no_file(
 
 
 def test_object_swapped_under_another_name_fails_the_prefix_download(
-    osscse_services: dict, prefix: str, tmp_path: Path,
+    osscse_services: dict,
+    prefix: str,
+    tmp_path: Path,
 ) -> None:
     upload(prefix + "a.csv", b"for a")
     upload(prefix + "b.csv", b"for b")
@@ -129,13 +142,20 @@ def test_verified_download_xcom_reports_integrity_verified(prefix: str, tmp_path
 
 # ------------------------------------------------------------------ upload operators
 def test_local_upload_passes_matdesc_and_writes_bound_tags_unless_told_otherwise(
-    osscse_services: dict, prefix: str, tmp_path: Path,
+    osscse_services: dict,
+    prefix: str,
+    tmp_path: Path,
 ) -> None:
     src = tmp_path / "report.csv"
     src.write_bytes(b"a,b\n1,2\n")
-    op = LocalFilesystemToEncryptedOSSOperator(task_id="up", source_path=str(src), dest_key=prefix + "bound.csv",
-                                               dest_bucket=TEST_BUCKET, cmk=TRANSIT_CMK,
-                                               matdesc={"team": "{{ params.team }}"})
+    op = LocalFilesystemToEncryptedOSSOperator(
+        task_id="up",
+        source_path=str(src),
+        dest_key=prefix + "bound.csv",
+        dest_bucket=TEST_BUCKET,
+        cmk=TRANSIT_CMK,
+        matdesc={"team": "{{ params.team }}"},
+    )
     assert "matdesc" in op.template_fields
     op.matdesc = {"team": "etl"}  # as rendered
     result = op.execute({})
@@ -144,37 +164,59 @@ def test_local_upload_passes_matdesc_and_writes_bound_tags_unless_told_otherwise
     assert result["integrity"] == "tagged"
 
     unbound_result = LocalFilesystemToEncryptedOSSOperator(
-        task_id="up2", source_path=str(src), dest_key=prefix + "unbound.csv", dest_bucket=TEST_BUCKET, cmk=TRANSIT_CMK,
-        bind_integrity_tag=False).execute({})
+        task_id="up2",
+        source_path=str(src),
+        dest_key=prefix + "unbound.csv",
+        dest_bucket=TEST_BUCKET,
+        cmk=TRANSIT_CMK,
+        bind_integrity_tag=False,
+    ).execute({})
     assert unbound_result["integrity"] == "tagged-unbound"
     unbound = osscse_services["oss"].stored_object(TEST_BUCKET, prefix + "unbound.csv")
     assert ";bind=" not in unbound.metadata[INTEGRITY_HEADER] and MATDESC_HEADER not in unbound.metadata
     # What bind_integrity_tag=False gives up: the object replayed under another name still verifies.
-    osscse_services["oss"].overwrite_stored(TEST_BUCKET, prefix + "elsewhere.csv", unbound.data,
-                                            metadata=dict(unbound.metadata))
+    osscse_services["oss"].overwrite_stored(
+        TEST_BUCKET, prefix + "elsewhere.csv", unbound.data, metadata=dict(unbound.metadata)
+    )
     assert download(prefix + "elsewhere.csv", tmp_path / "e.csv").execute({})["integrity"] == "verified"
 
 
 def test_sql_and_oss_upload_operators_pass_matdesc_and_bind_integrity_tag(
-    osscse_services: dict, prefix: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    osscse_services: dict,
+    prefix: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import datetime as dt
 
     db = tmp_path / "orders.db"
     seed.create_sqlite_orders(db, seed.order_rows(dt.date(2024, 1, 1), 1, per_day=2))
     monkeypatch.setenv("AIRFLOW_CONN_INTEGRITY_SQLITE", seed.sqlite_connection_json(db))
-    sql = SqlToEncryptedOSSOperator(task_id="export", conn_id="integrity_sqlite", sql="SELECT id FROM orders",
-                                    dest_bucket=TEST_BUCKET, dest_key=prefix + "export.csv", cmk=TRANSIT_CMK,
-                                    matdesc={"purpose": "audit"}, bind_integrity_tag=False)
+    sql = SqlToEncryptedOSSOperator(
+        task_id="export",
+        conn_id="integrity_sqlite",
+        sql="SELECT id FROM orders",
+        dest_bucket=TEST_BUCKET,
+        dest_key=prefix + "export.csv",
+        cmk=TRANSIT_CMK,
+        matdesc={"purpose": "audit"},
+        bind_integrity_tag=False,
+    )
     assert "matdesc" in sql.template_fields
     assert sql.execute({})["integrity"] == "tagged-unbound"
     exported = osscse_services["oss"].stored_object(TEST_BUCKET, prefix + "export.csv").metadata
     assert exported[MATDESC_HEADER] == '{"purpose":"audit"}' and ";bind=" not in exported[INTEGRITY_HEADER]
 
     osscse_services["bucket"].put_object(prefix + "plain/one.csv", b"id\n1\n")
-    enc = OSSToEncryptedOSSOperator(task_id="enc", source_key=prefix + "plain/one.csv", dest_key=prefix + "enc/one.csv",
-                                    source_bucket=TEST_BUCKET, dest_bucket=TEST_BUCKET, cmk=TRANSIT_CMK,
-                                    matdesc={"purpose": "audit"})
+    enc = OSSToEncryptedOSSOperator(
+        task_id="enc",
+        source_key=prefix + "plain/one.csv",
+        dest_key=prefix + "enc/one.csv",
+        source_bucket=TEST_BUCKET,
+        dest_bucket=TEST_BUCKET,
+        cmk=TRANSIT_CMK,
+        matdesc={"purpose": "audit"},
+    )
     assert "matdesc" in enc.template_fields
     (result,) = enc.execute({})
     assert result["verified"] is True and result["read_back_integrity"] == "verified"

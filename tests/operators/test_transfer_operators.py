@@ -32,13 +32,18 @@ def hook() -> EncryptedOSSHook:
     return EncryptedOSSHook("oss_default", cmk=TRANSIT_CMK, integrity="require")
 
 
-def test_local_directory_is_encrypted_under_prefix_and_xcom_names_cmk_not_keys(tmp_path: Path, osscse_services: dict) -> None:
+def test_local_directory_is_encrypted_under_prefix_and_xcom_names_cmk_not_keys(
+    tmp_path: Path, osscse_services: dict
+) -> None:
     files = seed.write_input_files(tmp_path / "in")
-    op = LocalFilesystemToEncryptedOSSOperator(task_id="up", source_path=str(tmp_path / "in"), dest_key="ops/up/",
-                                               dest_bucket=TEST_BUCKET, cmk=TRANSIT_CMK)
+    op = LocalFilesystemToEncryptedOSSOperator(
+        task_id="up", source_path=str(tmp_path / "in"), dest_key="ops/up/", dest_bucket=TEST_BUCKET, cmk=TRANSIT_CMK
+    )
     results = op.execute({})
     # The session's Transit key may have been rotated by another test: expect its newest version.
-    latest = osscse_services["vault"].secrets.transit.read_key(name=TRANSIT_CMK.rsplit("/", 1)[1])["data"]["latest_version"]
+    latest = osscse_services["vault"].secrets.transit.read_key(name=TRANSIT_CMK.rsplit("/", 1)[1])["data"][
+        "latest_version"
+    ]
     assert sorted(r["key"] for r in results) == sorted(f"ops/up/{name}" for name in files)
     for r in results:
         name = r["key"].removeprefix("ops/up/")
@@ -59,16 +64,27 @@ def test_prefix_download_round_trips_and_refuses_keys_escaping_the_directory(tmp
     h = hook()
     h.upload([b"alpha"], "ops/down/a.txt", TEST_BUCKET)
     h.upload([b"beta"], "ops/down/sub/b.txt", TEST_BUCKET)
-    op = EncryptedOSSToLocalFilesystemOperator(task_id="down", source_key="ops/down/", dest_path=str(tmp_path / "out"),
-                                               source_bucket=TEST_BUCKET, decrypt_cmks=[TRANSIT_CMK], integrity="require")
+    op = EncryptedOSSToLocalFilesystemOperator(
+        task_id="down",
+        source_key="ops/down/",
+        dest_path=str(tmp_path / "out"),
+        source_bucket=TEST_BUCKET,
+        decrypt_cmks=[TRANSIT_CMK],
+        integrity="require",
+    )
     results = op.execute({})
     assert (tmp_path / "out" / "a.txt").read_bytes() == b"alpha"
     assert (tmp_path / "out" / "sub" / "b.txt").read_bytes() == b"beta"
     assert {r["integrity"] for r in results} == {"verified"}
 
     h.upload([b"evil"], "ops/evil/../../escape.txt", TEST_BUCKET)
-    bad = EncryptedOSSToLocalFilesystemOperator(task_id="bad", source_key="ops/evil/", dest_path=str(tmp_path / "out2"),
-                                                source_bucket=TEST_BUCKET, decrypt_cmks=[TRANSIT_CMK])
+    bad = EncryptedOSSToLocalFilesystemOperator(
+        task_id="bad",
+        source_key="ops/evil/",
+        dest_path=str(tmp_path / "out2"),
+        source_bucket=TEST_BUCKET,
+        decrypt_cmks=[TRANSIT_CMK],
+    )
     with pytest.raises(UnsafeObjectKeyError, match="escape.txt"):
         bad.execute({})
     assert not (tmp_path / "escape.txt").exists() and not (tmp_path / "out2").exists()
@@ -78,29 +94,51 @@ def test_plaintext_objects_are_encrypted_verified_and_source_deleted_only_after(
     plain: oss2.Bucket = osscse_services["bucket"]
     plain.put_object("ops/plain/one.csv", b"id\n1\n")
     plain.put_object("ops/plain/two.csv", b"id\n2\n" * 1000)
-    op = OSSToEncryptedOSSOperator(task_id="enc", source_key="ops/plain/", dest_key="ops/enc/", source_bucket=TEST_BUCKET,
-                                   dest_bucket=TEST_BUCKET, cmk=TRANSIT_CMK, delete_source=True)
+    op = OSSToEncryptedOSSOperator(
+        task_id="enc",
+        source_key="ops/plain/",
+        dest_key="ops/enc/",
+        source_bucket=TEST_BUCKET,
+        dest_bucket=TEST_BUCKET,
+        cmk=TRANSIT_CMK,
+        delete_source=True,
+    )
     results = op.execute({})
     assert [(r["key"], r["verified"], r["source_deleted"]) for r in results] == [
-        ("ops/enc/one.csv", True, True), ("ops/enc/two.csv", True, True)]
+        ("ops/enc/one.csv", True, True),
+        ("ops/enc/two.csv", True, True),
+    ]
     assert not plain.object_exists("ops/plain/one.csv")
     assert hook().read("ops/enc/two.csv", TEST_BUCKET) == b"id\n2\n" * 1000
     assert at_rest(osscse_services, "ops/enc/two.csv") != b"id\n2\n" * 1000
-    again = OSSToEncryptedOSSOperator(task_id="again", source_key="ops/enc/", dest_key="ops/enc2/",
-                                      source_bucket=TEST_BUCKET, dest_bucket=TEST_BUCKET, cmk=TRANSIT_CMK)
+    again = OSSToEncryptedOSSOperator(
+        task_id="again",
+        source_key="ops/enc/",
+        dest_key="ops/enc2/",
+        source_bucket=TEST_BUCKET,
+        dest_bucket=TEST_BUCKET,
+        cmk=TRANSIT_CMK,
+    )
     assert again.execute({}) == []  # already encrypted: skipped, never double-encrypted
 
 
 @pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet"])
-def test_sqlite_export_streams_rows_into_one_encrypted_object(tmp_path: Path, fmt: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sqlite_export_streams_rows_into_one_encrypted_object(
+    tmp_path: Path, fmt: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import datetime as dt
 
     db = tmp_path / "orders.db"
     seed.create_sqlite_orders(db, seed.order_rows(dt.date(2024, 1, 1), 2, per_day=4))
     monkeypatch.setenv("AIRFLOW_CONN_EXPORT_SQLITE", seed.sqlite_connection_json(db))
     op = SqlToEncryptedOSSOperator(
-        task_id="export", conn_id="export_sqlite", export_format=fmt, batch_size=3, dest_bucket=TEST_BUCKET,
-        dest_key=f"ops/export/2024-01-01.{fmt}", cmk=TRANSIT_CMK,
+        task_id="export",
+        conn_id="export_sqlite",
+        export_format=fmt,
+        batch_size=3,
+        dest_bucket=TEST_BUCKET,
+        dest_key=f"ops/export/2024-01-01.{fmt}",
+        cmk=TRANSIT_CMK,
         sql="SELECT id, customer, amount, created_at FROM orders WHERE created_at < '2024-01-02' ORDER BY id",
     )
     result = op.execute({})
@@ -125,17 +163,36 @@ def test_postgres_export_writes_the_same_csv(postgres_server: dict, monkeypatch:
 
     import psycopg2
 
-    conn = psycopg2.connect(host=postgres_server["host"], port=postgres_server["port"], user="osscse", dbname="postgres")
+    conn = psycopg2.connect(
+        host=postgres_server["host"], port=postgres_server["port"], user="osscse", dbname="postgres"
+    )
     with conn, conn.cursor() as cur:
         cur.execute("DROP TABLE IF EXISTS orders")
-        cur.execute("CREATE TABLE orders (id int primary key, customer text, amount numeric(10,2), created_at timestamp)")
-        cur.executemany("INSERT INTO orders VALUES (%s, %s, %s, %s)", seed.order_rows(dt.date(2024, 1, 1), 2, per_day=3))
+        cur.execute(
+            "CREATE TABLE orders (id int primary key, customer text, amount numeric(10,2), created_at timestamp)"
+        )
+        cur.executemany(
+            "INSERT INTO orders VALUES (%s, %s, %s, %s)", seed.order_rows(dt.date(2024, 1, 1), 2, per_day=3)
+        )
     conn.close()
-    monkeypatch.setenv("AIRFLOW_CONN_EXPORT_PG", json.dumps({
-        "conn_type": "postgres", "host": postgres_server["host"], "port": postgres_server["port"],
-        "login": "osscse", "schema": "postgres"}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_EXPORT_PG",
+        json.dumps(
+            {
+                "conn_type": "postgres",
+                "host": postgres_server["host"],
+                "port": postgres_server["port"],
+                "login": "osscse",
+                "schema": "postgres",
+            }
+        ),
+    )
     op = SqlToEncryptedOSSOperator(
-        task_id="export_pg", conn_id="export_pg", dest_bucket=TEST_BUCKET, dest_key="ops/export/pg.csv", cmk=TRANSIT_CMK,
+        task_id="export_pg",
+        conn_id="export_pg",
+        dest_bucket=TEST_BUCKET,
+        dest_key="ops/export/pg.csv",
+        cmk=TRANSIT_CMK,
         sql="SELECT id, customer, amount, created_at FROM orders WHERE created_at >= '2024-01-02 00:00:00' ORDER BY id",
     )
     result = op.execute({})
@@ -157,8 +214,9 @@ def test_rewrap_dry_run_then_rotation_then_rerun_is_already_current(osscse_servi
     osscse_services["vault"].secrets.transit.rotate_key(name=name, mount_point="transit")
 
     def run(dry_run: bool) -> dict:
-        return EncryptedOSSRewrapOperator(task_id="rw", key="ops/rotate2/", bucket=TEST_BUCKET, decrypt_cmks=[cmk],
-                                          dry_run=dry_run).execute({})
+        return EncryptedOSSRewrapOperator(
+            task_id="rw", key="ops/rotate2/", bucket=TEST_BUCKET, decrypt_cmks=[cmk], dry_run=dry_run
+        ).execute({})
 
     assert run(True)["counts"] == {"would-rewrap": 2}
     report = run(False)
@@ -166,4 +224,6 @@ def test_rewrap_dry_run_then_rotation_then_rerun_is_already_current(osscse_servi
     assert run(False)["counts"] == {"already-current": 2}
     assert rot.inspect("ops/rotate2/1.txt", TEST_BUCKET).key_version == "v2"
     assert rot.read("ops/rotate2/1.txt", TEST_BUCKET) == b"rotated 1"
-    assert hashlib.sha256(at_rest(osscse_services, "ops/rotate2/0.txt")).digest() != hashlib.sha256(b"rotated 0").digest()
+    assert (
+        hashlib.sha256(at_rest(osscse_services, "ops/rotate2/0.txt")).digest() != hashlib.sha256(b"rotated 0").digest()
+    )

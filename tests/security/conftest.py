@@ -31,9 +31,23 @@ THRESHOLD = 200 * KIB
 TRANSIT_KEY = "osscse-security"
 KV_PATH = "osscse/security-rsa"
 #: Loggers that might print request details at DEBUG (Airflow's, the SDKs' and their HTTP stacks).
-DEBUG_LOGGERS = ("", "airflow", "airflow.task", "oss2", "hvac", "urllib3", "requests", "alibabacloud",
-                 "alibabacloud_tea_openapi", "Tea", "darabonba", "aiohttp", "httpx", "httpcore",
-                 "airflow_provider_osscse")
+DEBUG_LOGGERS = (
+    "",
+    "airflow",
+    "airflow.task",
+    "oss2",
+    "hvac",
+    "urllib3",
+    "requests",
+    "alibabacloud",
+    "alibabacloud_tea_openapi",
+    "Tea",
+    "darabonba",
+    "aiohttp",
+    "httpx",
+    "httpcore",
+    "airflow_provider_osscse",
+)
 
 
 def secret_forms(*secrets: bytes | str) -> list[str]:
@@ -45,10 +59,18 @@ def secret_forms(*secrets: bytes | str) -> list[str]:
             forms.extend([secret, quote(secret, safe=""), quote_plus(secret)])
             continue
         b64 = base64.b64encode(secret).decode()
-        forms.extend([
-            secret.hex(), secret.hex().upper(), b64, b64.rstrip("="), quote(b64, safe=""), quote_plus(b64),
-            base64.urlsafe_b64encode(secret).decode().rstrip("="), repr(secret)[2:-1],
-        ])
+        forms.extend(
+            [
+                secret.hex(),
+                secret.hex().upper(),
+                b64,
+                b64.rstrip("="),
+                quote(b64, safe=""),
+                quote_plus(b64),
+                base64.urlsafe_b64encode(secret).decode().rstrip("="),
+                repr(secret)[2:-1],
+            ]
+        )
         if secret.isascii() and secret.decode().isprintable():
             forms.append(secret.decode())
     # Short strings would match by accident (and Airflow does not mask < 5 characters either).
@@ -88,8 +110,9 @@ class SecurityEnv:
 
 def _rsa_pem() -> bytes:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption())
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
 
 
 def _closed_port() -> int:
@@ -101,19 +124,36 @@ def _closed_port() -> int:
 
 def _vault_conn(address: str, token: str) -> str:
     host, port = address.removeprefix("http://").rsplit(":", 1)
-    return json.dumps({"conn_type": "vault", "host": host, "port": int(port), "password": token, "schema": "secret",
-                       "extra": {"auth_type": "token", "use_tls": False, "kv_engine_version": 2}})
+    return json.dumps(
+        {
+            "conn_type": "vault",
+            "host": host,
+            "port": int(port),
+            "password": token,
+            "schema": "secret",
+            "extra": {"auth_type": "token", "use_tls": False, "kv_engine_version": 2},
+        }
+    )
 
 
 def _kms_conn(server: Any, login: str, password: str, endpoint: str | None = None) -> str:
-    return json.dumps({"conn_type": "alicloud_kms", "login": login, "password": password,
-                       "extra": {"region": server.region, "endpoint": endpoint or server.endpoint, "protocol": "http"}})
+    return json.dumps(
+        {
+            "conn_type": "alicloud_kms",
+            "login": login,
+            "password": password,
+            "extra": {"region": server.region, "endpoint": endpoint or server.endpoint, "protocol": "http"},
+        }
+    )
 
 
 @pytest.fixture(scope="session")
 def security_env(
-    osscse_airflow_connections: dict[str, str], osscse_oss_server: Any, osscse_kms_server: Any,
-    osscse_openbao: Any, tmp_path_factory: pytest.TempPathFactory,
+    osscse_airflow_connections: dict[str, str],
+    osscse_oss_server: Any,
+    osscse_kms_server: Any,
+    osscse_openbao: Any,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[SecurityEnv]:
     """Bucket, Transit key, KV RSA secret, KMS alias and RSA file, plus restricted/unreachable connections.
 
@@ -128,10 +168,16 @@ def security_env(
         vault.sys.enable_secrets_engine("transit", path="transit")
     vault.secrets.transit.create_key(TRANSIT_KEY)
     kv_pem = _rsa_pem()
-    public = serialization.load_pem_private_key(kv_pem, None).public_key().public_bytes(  # type: ignore[union-attr]
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-    vault.secrets.kv.v2.create_or_update_secret(path=KV_PATH, mount_point="secret",
-                                                secret={"private_key": kv_pem.decode(), "public_key": public.decode()})
+    public = (
+        serialization.load_pem_private_key(kv_pem, None)
+        .public_key()
+        .public_bytes(  # type: ignore[union-attr]
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    vault.secrets.kv.v2.create_or_update_secret(
+        path=KV_PATH, mount_point="secret", secret={"private_key": kv_pem.decode(), "public_key": public.decode()}
+    )
     kms_alias = f"alias/security-{uuid.uuid4().hex[:8]}"
     kms.create_key(alias=kms_alias)
     rsa_file = tmp_path_factory.mktemp("security-rsa") / "cmk.pem"
@@ -147,14 +193,25 @@ def security_env(
     kms.add_credential(enc_ak, enc_secret, allowed_actions={"Encrypt", "GenerateDataKey", "DescribeKey"})
 
     env = {
-        "AIRFLOW_CONN_OSS_SEC": json.dumps({"conn_type": "oss", "schema": BUCKET, "extra": {
-            "auth_type": "AK", "access_key_id": oss.access_key_id, "access_key_secret": oss.access_key_secret,
-            "region": oss.region, "endpoint": oss.endpoint}}),
+        "AIRFLOW_CONN_OSS_SEC": json.dumps(
+            {
+                "conn_type": "oss",
+                "schema": BUCKET,
+                "extra": {
+                    "auth_type": "AK",
+                    "access_key_id": oss.access_key_id,
+                    "access_key_secret": oss.access_key_secret,
+                    "region": oss.region,
+                    "endpoint": oss.endpoint,
+                },
+            }
+        ),
         "AIRFLOW_CONN_VAULT_ENCONLY": _vault_conn(bao.address, enc_token),
         "AIRFLOW_CONN_VAULT_DOWN": _vault_conn(f"http://127.0.0.1:{_closed_port()}", bao.root_token),
         "AIRFLOW_CONN_KMS_ENCONLY": _kms_conn(kms, enc_ak, enc_secret),
-        "AIRFLOW_CONN_KMS_DOWN": _kms_conn(kms, kms.access_key_id, kms.access_key_secret,
-                                           endpoint=f"127.0.0.1:{_closed_port()}"),
+        "AIRFLOW_CONN_KMS_DOWN": _kms_conn(
+            kms, kms.access_key_id, kms.access_key_secret, endpoint=f"127.0.0.1:{_closed_port()}"
+        ),
     }
     os.environ.update(env)
     cmks = {
@@ -165,7 +222,13 @@ def security_env(
     }
     try:
         yield SecurityEnv(
-            oss=oss, kms=kms, openbao=bao, vault=vault, cmks=cmks, rsa_pem=rsa_pem, kv_pem=kv_pem,
+            oss=oss,
+            kms=kms,
+            openbao=bao,
+            vault=vault,
+            cmks=cmks,
+            rsa_pem=rsa_pem,
+            kv_pem=kv_pem,
             kms_alias=kms_alias,
             static_secrets=[bao.root_token, enc_token, oss.access_key_secret, kms.access_key_secret, enc_secret],
         )
@@ -213,8 +276,9 @@ def debug_logs(capfd: pytest.CaptureFixture[str]) -> Iterator[Callable[..., str]
     handler = _Collect()
     saved: list[tuple[logging.Logger, int, bool]] = []
     targets = {logging.getLogger(name) for name in DEBUG_LOGGERS}
-    targets |= {lg for lg in logging.Logger.manager.loggerDict.values()
-                if isinstance(lg, logging.Logger) and not lg.propagate}
+    targets |= {
+        lg for lg in logging.Logger.manager.loggerDict.values() if isinstance(lg, logging.Logger) and not lg.propagate
+    }
     for lg in targets:
         saved.append((lg, lg.level, lg.disabled))
         lg.setLevel(logging.DEBUG)
@@ -230,7 +294,7 @@ def debug_logs(capfd: pytest.CaptureFixture[str]) -> Iterator[Callable[..., str]
         out, err = capfd.readouterr()
         chunks.extend([out, err])
         start = mark if new_only else [0, 0]
-        result = "\n".join(handler.texts[start[0]:] + chunks[start[1]:])
+        result = "\n".join(handler.texts[start[0] :] + chunks[start[1] :])
         mark[:] = [len(handler.texts), len(chunks)]
         return result
 

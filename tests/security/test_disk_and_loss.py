@@ -107,12 +107,15 @@ def _no_uploads(security_env: SecurityEnv, key: str) -> bool:
 
 # ------------------------------------------------------------------------------------ plaintext on disk
 def test_iterator_upload_above_threshold_spools_only_ciphertext(
-    security_env: SecurityEnv, make_hook: Callable[..., Any], temp_dir: Path, tmp_path: Path,
+    security_env: SecurityEnv,
+    make_hook: Callable[..., Any],
+    temp_dir: Path,
+    tmp_path: Path,
 ) -> None:
     watch = DiskWatch(temp_dir)
     hook = make_hook("vault-transit", progress_callback=lambda _snap: watch.scan(), max_workers=1)
     data = _plaintext(4 * PART + 11)
-    hook.upload(iter([data[i:i + 65536] for i in range(0, len(data), 65536)]), "disk/spooled")
+    hook.upload(iter([data[i : i + 65536] for i in range(0, len(data), 65536)]), "disk/spooled")
     assert watch.seen, "the spool was never observed: the watch would prove nothing"
     assert watch.plaintext_files() == []
     assert list(temp_dir.iterdir()) == []  # and the spool is gone
@@ -120,7 +123,10 @@ def test_iterator_upload_above_threshold_spools_only_ciphertext(
 
 
 def test_download_writes_plaintext_only_to_the_destination_folder_and_temp_dir_stays_clean(
-    security_env: SecurityEnv, make_hook: Callable[..., Any], temp_dir: Path, tmp_path: Path,
+    security_env: SecurityEnv,
+    make_hook: Callable[..., Any],
+    temp_dir: Path,
+    tmp_path: Path,
 ) -> None:
     hook = make_hook("rsa-file")
     data = _plaintext(3 * PART)
@@ -138,7 +144,10 @@ def test_download_writes_plaintext_only_to_the_destination_folder_and_temp_dir_s
 
 
 def test_sql_export_above_threshold_never_puts_plaintext_rows_on_disk(
-    security_env: SecurityEnv, temp_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    security_env: SecurityEnv,
+    temp_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The export streams rows into the hook; above the 32 MiB default threshold that is the spool
     path. SQLite's own temp files would honour ``TMPDIR`` too, so they are watched as well."""
@@ -148,10 +157,15 @@ def test_sql_export_above_threshold_never_puts_plaintext_rows_on_disk(
     filler = (MARKER + b"x" * 80).decode()
     rows = 33 * 2**20 // (len(filler) + 8) + 1  # just above the operator's 32 MiB threshold
     op = SqlToEncryptedOSSOperator(
-        task_id="big", conn_id="sec_sqlite_big", dest_key="disk/export.csv", oss_conn_id="oss_sec",
-        cmk=security_env.cmks["rsa-file"], batch_size=20_000,
+        task_id="big",
+        conn_id="sec_sqlite_big",
+        dest_key="disk/export.csv",
+        oss_conn_id="oss_sec",
+        cmk=security_env.cmks["rsa-file"],
+        batch_size=20_000,
         sql=f"WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n LIMIT {rows}) "
-            f"SELECT i, '{filler}' AS payload FROM n")
+        f"SELECT i, '{filler}' AS payload FROM n",
+    )
     watch = DiskWatch(temp_dir, db.parent)
     stop = watch.background()
     try:
@@ -167,7 +181,11 @@ def test_sql_export_above_threshold_never_puts_plaintext_rows_on_disk(
 # ------------------------------------------------------------------------------------ loses nothing
 @pytest.mark.parametrize("size", [1000, 3 * PART + 5])
 def test_download_failing_verification_leaves_no_file_and_keeps_the_earlier_one(
-    size: int, security_env: SecurityEnv, make_hook: Callable[..., Any], temp_dir: Path, tmp_path: Path,
+    size: int,
+    security_env: SecurityEnv,
+    make_hook: Callable[..., Any],
+    temp_dir: Path,
+    tmp_path: Path,
 ) -> None:
     hook = make_hook("rsa-file")
     key = f"loss/tampered-{size}"
@@ -188,7 +206,9 @@ def test_download_failing_verification_leaves_no_file_and_keeps_the_earlier_one(
 
 
 def test_iterator_raising_mid_way_leaves_no_object_no_upload_and_no_spool(
-    security_env: SecurityEnv, make_hook: Callable[..., Any], temp_dir: Path,
+    security_env: SecurityEnv,
+    make_hook: Callable[..., Any],
+    temp_dir: Path,
 ) -> None:
     def source() -> Iterator[bytes]:
         for _ in range(5):  # 5 x 64 KiB: already past the 200 KiB threshold, so spooling
@@ -222,7 +242,9 @@ def _truncating_upload(make_hook: Callable[..., Any], tmp_path: Path, key: str) 
 
 
 def test_file_truncated_during_multipart_upload_is_aborted_leaving_nothing(
-    security_env: SecurityEnv, make_hook: Callable[..., Any], tmp_path: Path,
+    security_env: SecurityEnv,
+    make_hook: Callable[..., Any],
+    tmp_path: Path,
 ) -> None:
     error = _truncating_upload(make_hook, tmp_path, "loss/truncated")
     assert "shrank" in str(error)
@@ -231,7 +253,10 @@ def test_file_truncated_during_multipart_upload_is_aborted_leaving_nothing(
 
 
 def test_file_truncated_during_upload_is_reported_as_a_source_error_without_retries(
-    security_env: SecurityEnv, make_hook: Callable[..., Any], tmp_path: Path, debug_logs: Callable[..., str],
+    security_env: SecurityEnv,
+    make_hook: Callable[..., Any],
+    tmp_path: Path,
+    debug_logs: Callable[..., str],
 ) -> None:
     error = _truncating_upload(make_hook, tmp_path, "loss/truncated-clear")
     assert isinstance(error, OSError) and str(error).startswith("source shrank")
@@ -240,7 +265,9 @@ def test_file_truncated_during_upload_is_reported_as_a_source_error_without_retr
 
 @pytest.mark.parametrize("source_kind", ["bytes", "iterator-multipart"])
 def test_oversized_metadata_is_refused_with_a_clear_message_and_nothing_stored(
-    source_kind: str, security_env: SecurityEnv, make_hook: Callable[..., Any],
+    source_kind: str,
+    security_env: SecurityEnv,
+    make_hook: Callable[..., Any],
     debug_logs: Callable[..., str],
 ) -> None:
     hook = make_hook("rsa-file")
@@ -257,7 +284,9 @@ def test_oversized_metadata_is_refused_with_a_clear_message_and_nothing_stored(
 
 
 def test_oversized_metadata_fails_before_the_key_service_is_contacted(
-    security_env: SecurityEnv, make_hook: Callable[..., Any], debug_logs: Callable[..., str],
+    security_env: SecurityEnv,
+    make_hook: Callable[..., Any],
+    debug_logs: Callable[..., str],
 ) -> None:
     hook = make_hook("vault-transit")
     hook._write_key()  # resolve the CMK (a token lookup is legitimate); only the upload's calls count
@@ -268,7 +297,10 @@ def test_oversized_metadata_fails_before_the_key_service_is_contacted(
 
 
 def test_cli_reports_each_failure_on_one_stderr_line_and_exits_non_zero(
-    security_env: SecurityEnv, make_hook: Callable[..., Any], tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    security_env: SecurityEnv,
+    make_hook: Callable[..., Any],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     rsa = security_env.cmks["rsa-file"]
     hook = make_hook("rsa-file")
@@ -280,10 +312,20 @@ def test_cli_reports_each_failure_on_one_stderr_line_and_exits_non_zero(
     big_meta.write_bytes(b"payload")
     cases = [
         (["get", f"oss://{BUCKET}/cli/tampered", str(tmp_path / "out"), "--cmk", rsa], "IntegrityError"),
-        (["put", str(big_meta), f"oss://{BUCKET}/cli/meta", "--cmk", rsa, "--meta", "n=" + "x" * 9000],
-         "MetadataTooLargeError"),
-        (["get", f"oss://{BUCKET}/cli/tampered", str(tmp_path / "out"), "--cmk",
-          "vault-transit://vault_enconly/transit/osscse-security"], "NoMatchingKeyError"),
+        (
+            ["put", str(big_meta), f"oss://{BUCKET}/cli/meta", "--cmk", rsa, "--meta", "n=" + "x" * 9000],
+            "MetadataTooLargeError",
+        ),
+        (
+            [
+                "get",
+                f"oss://{BUCKET}/cli/tampered",
+                str(tmp_path / "out"),
+                "--cmk",
+                "vault-transit://vault_enconly/transit/osscse-security",
+            ],
+            "NoMatchingKeyError",
+        ),
         (["put", str(tmp_path / "missing.csv"), f"oss://{BUCKET}/cli/missing", "--cmk", rsa], "FileNotFoundError"),
     ]
     capsys.readouterr()

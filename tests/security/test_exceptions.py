@@ -78,7 +78,11 @@ def _failure(fn: Callable[[], Any], expected: type[BaseException] | tuple[type[B
 @pytest.mark.parametrize("kind", ["rsa-file", "vault-transit", "vault-kv", "kms"])
 @pytest.mark.parametrize("header", ["key", "start"])
 def test_corrupted_wrapped_key_or_iv_fails_to_unwrap_without_quoting_either(
-    kind: str, header: str, security_env: SecurityEnv, make_hook: Callable[..., Any], tmp_path: Path,
+    kind: str,
+    header: str,
+    security_env: SecurityEnv,
+    make_hook: Callable[..., Any],
+    tmp_path: Path,
 ) -> None:
     """Corrupting only one of the two wrapped values means the service unwraps the *other* one
     successfully: its plaintext must not travel in the error (hvac embeds Vault's whole body)."""
@@ -93,8 +97,9 @@ def test_corrupted_wrapped_key_or_iv_fails_to_unwrap_without_quoting_either(
     assert list(tmp_path.iterdir()) == []
 
 
-def test_wrong_cmk_is_refused_by_name_without_secrets(security_env: SecurityEnv, make_hook: Callable[..., Any],
-                                                      tmp_path: Path) -> None:
+def test_wrong_cmk_is_refused_by_name_without_secrets(
+    security_env: SecurityEnv, make_hook: Callable[..., Any], tmp_path: Path
+) -> None:
     key = "errors/wrong-cmk"
     forms = _uploaded(make_hook, security_env, "rsa-file", key)
     exc = _failure(lambda: make_hook("vault-kv").read(key), NoMatchingKeyError)
@@ -102,7 +107,8 @@ def test_wrong_cmk_is_refused_by_name_without_secrets(security_env: SecurityEnv,
 
 
 def test_tampered_ciphertext_raises_integrity_error_without_secrets(
-    security_env: SecurityEnv, make_hook: Callable[..., Any],
+    security_env: SecurityEnv,
+    make_hook: Callable[..., Any],
 ) -> None:
     key = "errors/tampered"
     forms = _uploaded(make_hook, security_env, "vault-transit", key)
@@ -113,12 +119,18 @@ def test_tampered_ciphertext_raises_integrity_error_without_secrets(
     assert key in str(exc) and leaked(exception_texts(exc), forms) == []
 
 
-@pytest.mark.parametrize(("kind", "reference"), [
-    ("vault-transit", f"vault-transit://vault_enconly/transit/{TRANSIT_KEY}"),
-    ("kms", "kms://kms_enconly/{alias}"),
-])
+@pytest.mark.parametrize(
+    ("kind", "reference"),
+    [
+        ("vault-transit", f"vault-transit://vault_enconly/transit/{TRANSIT_KEY}"),
+        ("kms", "kms://kms_enconly/{alias}"),
+    ],
+)
 def test_permission_denied_names_the_missing_capability_without_secrets(
-    kind: str, reference: str, security_env: SecurityEnv, make_hook: Callable[..., Any],
+    kind: str,
+    reference: str,
+    security_env: SecurityEnv,
+    make_hook: Callable[..., Any],
 ) -> None:
     """An encrypt-only credential can write but reading fails clearly (names what it lacks)."""
     reference = reference.format(alias=security_env.kms_alias)
@@ -130,12 +142,18 @@ def test_permission_denied_names_the_missing_capability_without_secrets(
     assert leaked(exception_texts(exc), forms) == []
 
 
-@pytest.mark.parametrize(("kind", "reference"), [
-    ("vault-transit", f"vault-transit://vault_down/transit/{TRANSIT_KEY}"),
-    ("kms", "kms://kms_down/{alias}"),
-])
+@pytest.mark.parametrize(
+    ("kind", "reference"),
+    [
+        ("vault-transit", f"vault-transit://vault_down/transit/{TRANSIT_KEY}"),
+        ("kms", "kms://kms_down/{alias}"),
+    ],
+)
 def test_unreachable_key_service_fails_with_a_bounded_clear_error_without_secrets(
-    kind: str, reference: str, security_env: SecurityEnv, make_hook: Callable[..., Any],
+    kind: str,
+    reference: str,
+    security_env: SecurityEnv,
+    make_hook: Callable[..., Any],
 ) -> None:
     reference = reference.format(alias=security_env.kms_alias)
     key = f"errors/down-{kind}"
@@ -145,16 +163,23 @@ def test_unreachable_key_service_fails_with_a_bounded_clear_error_without_secret
     assert reference in str(exc) and leaked(exception_texts(exc), forms) == []
 
 
-@pytest.mark.parametrize(("reference", "expected", "says"), [
-    ("vault-transit://no_such_conn/transit/k", CmkReferenceError, "is not defined"),
-    ("kms://no_such_conn/alias/x", CmkReferenceError, "is not defined"),
-    ("vault-transit://vault_default/transit", CmkReferenceError, "expected vault-transit://"),
-    ("s3://bucket/key", CmkReferenceError, "unknown scheme"),
-    ("rsa-file:///nonexistent/osscse/key.pem", KeyNotFoundError, "no key file"),
-    ("vault-kv://vault_default/secret/osscse/no-such-secret", KeyNotFoundError, "not found"),
-])
+@pytest.mark.parametrize(
+    ("reference", "expected", "says"),
+    [
+        ("vault-transit://no_such_conn/transit/k", CmkReferenceError, "is not defined"),
+        ("kms://no_such_conn/alias/x", CmkReferenceError, "is not defined"),
+        ("vault-transit://vault_default/transit", CmkReferenceError, "expected vault-transit://"),
+        ("s3://bucket/key", CmkReferenceError, "unknown scheme"),
+        ("rsa-file:///nonexistent/osscse/key.pem", KeyNotFoundError, "no key file"),
+        ("vault-kv://vault_default/secret/osscse/no-such-secret", KeyNotFoundError, "not found"),
+    ],
+)
 def test_bad_cmk_reference_says_what_is_wrong_without_secrets(
-    reference: str, expected: type[Exception], says: str, security_env: SecurityEnv, make_hook: Callable[..., Any],
+    reference: str,
+    expected: type[Exception],
+    says: str,
+    security_env: SecurityEnv,
+    make_hook: Callable[..., Any],
 ) -> None:
     exc = _failure(lambda: make_hook(reference).upload(iter([b"x"]), "errors/bad-reference"), expected)
     assert says in str(exc) and leaked(exception_texts(exc), security_env.static_forms()) == []

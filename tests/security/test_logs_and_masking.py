@@ -23,12 +23,11 @@ KINDS = ["rsa-file", "vault-transit", "vault-kv", "kms"]
 REWRAP_TO = {"rsa-file": "vault-transit", "vault-transit": "vault-kv", "vault-kv": "rsa-file", "kms": "rsa-file"}
 
 
-
 def _round_trip(make_hook: Callable[..., Any], kind: str, key: str, tmp_path: Path, target_kind: str) -> bytes:
     """Upload (multipart, from an iterator), download, read and rewrap ``key`` from ``kind`` to ``target_kind``."""
     hook = make_hook(kind)
     data = os.urandom(3 * PART + 7)
-    hook.upload(iter([data[i:i + 50_000] for i in range(0, len(data), 50_000)]), key)
+    hook.upload(iter([data[i : i + 50_000] for i in range(0, len(data), 50_000)]), key)
     hook.download(key, tmp_path / "out.bin")
     assert (tmp_path / "out.bin").read_bytes() == data
     assert hook.read(key) == data
@@ -40,7 +39,10 @@ def _round_trip(make_hook: Callable[..., Any], kind: str, key: str, tmp_path: Pa
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_debug_logs_of_every_library_never_show_data_key_iv_tokens_pems_or_secrets(
-    kind: str, security_env: SecurityEnv, make_hook: Callable[..., Any], debug_logs: Callable[..., str],
+    kind: str,
+    security_env: SecurityEnv,
+    make_hook: Callable[..., Any],
+    debug_logs: Callable[..., str],
     tmp_path: Path,
 ) -> None:
     key = f"logs/{kind}.bin"
@@ -53,7 +55,10 @@ def test_debug_logs_of_every_library_never_show_data_key_iv_tokens_pems_or_secre
 
 
 def test_rewrapping_onto_kms_keeps_the_data_key_out_of_debug_logs(
-    security_env: SecurityEnv, make_hook: Callable[..., Any], debug_logs: Callable[..., str], tmp_path: Path,
+    security_env: SecurityEnv,
+    make_hook: Callable[..., Any],
+    debug_logs: Callable[..., str],
+    tmp_path: Path,
 ) -> None:
     """Rewrap RSA → KMS is unwrap-then-``Encrypt``: the raw data key goes to KMS in that request."""
     key = "logs/rsa-to-kms.bin"
@@ -66,7 +71,10 @@ def test_rewrapping_onto_kms_keeps_the_data_key_out_of_debug_logs(
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_airflow_masker_redacts_the_unwrapped_data_key_and_the_pem_lines(
-    kind: str, security_env: SecurityEnv, make_hook: Callable[..., Any], tmp_path: Path,
+    kind: str,
+    security_env: SecurityEnv,
+    make_hook: Callable[..., Any],
+    tmp_path: Path,
 ) -> None:
     """After a read the provider has registered the data key (base64, hex) and any private PEM it
     loaded: a careless log line carrying them comes out of ``redact()`` without them."""
@@ -86,15 +94,19 @@ def test_airflow_masker_redacts_the_unwrapped_data_key_and_the_pem_lines(
 
 
 def test_airflow_masker_redacts_the_connection_secrets_once_the_connections_were_used(
-    security_env: SecurityEnv, make_hook: Callable[..., Any],
+    security_env: SecurityEnv,
+    make_hook: Callable[..., Any],
 ) -> None:
     """The OSS secret, the Vault token and the KMS secret live in connections; Airflow masks a
     connection's password and secret-named extras when it is fetched."""
     for kind in ("vault-transit", "kms"):
         hook = make_hook(kind)
         hook.upload(iter([b"x" * 10]), f"masking/conn-{kind}")
-    for secret in (security_env.oss.access_key_secret, security_env.openbao.root_token,
-                   security_env.kms.access_key_secret):
+    for secret in (
+        security_env.oss.access_key_secret,
+        security_env.openbao.root_token,
+        security_env.kms.access_key_secret,
+    ):
         assert secret not in redact_text(f"debug: credential {secret} used")
 
 

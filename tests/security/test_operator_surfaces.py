@@ -45,7 +45,9 @@ def _lineage(op: Any) -> str:
 
 
 def test_transfer_operators_expose_only_names_in_xcom_rendered_fields_and_lineage(
-    security_env: SecurityEnv, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    security_env: SecurityEnv,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     transit, kv, kms = (security_env.cmks[k] for k in ("vault-transit", "vault-kv", "kms"))
     exposed: list[str] = []
@@ -54,21 +56,40 @@ def test_transfer_operators_expose_only_names_in_xcom_rendered_fields_and_lineag
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "orders.csv").write_bytes(b"id,amount\n1,10\n")
     up = LocalFilesystemToEncryptedOSSOperator(
-        task_id="up", source_path=str(tmp_path / "in") + "/*.csv", dest_key="ops/{{ ds_nodash }}/",
-        dest_bucket=BUCKET, oss_conn_id="oss_sec", cmk=transit, metadata={"run": "{{ ds }}"})
+        task_id="up",
+        source_path=str(tmp_path / "in") + "/*.csv",
+        dest_key="ops/{{ ds_nodash }}/",
+        dest_bucket=BUCKET,
+        oss_conn_id="oss_sec",
+        cmk=transit,
+        metadata={"run": "{{ ds }}"},
+    )
     exposed += [_rendered(up), json.dumps(up.execute(CONTEXT)), _lineage(up)]
     objects.append(("ops/20240101/orders.csv", transit))
 
     down = EncryptedOSSToLocalFilesystemOperator(
-        task_id="down", source_key="ops/{{ ds_nodash }}/orders.csv", dest_path=str(tmp_path / "out") + "/",
-        source_bucket=BUCKET, oss_conn_id="oss_sec", decrypt_cmks=[transit], integrity="require")
+        task_id="down",
+        source_key="ops/{{ ds_nodash }}/orders.csv",
+        dest_path=str(tmp_path / "out") + "/",
+        source_bucket=BUCKET,
+        oss_conn_id="oss_sec",
+        decrypt_cmks=[transit],
+        integrity="require",
+    )
     exposed += [_rendered(down), json.dumps(down.execute(CONTEXT)), _lineage(down)]
     assert (tmp_path / "out" / "orders.csv").read_bytes() == b"id,amount\n1,10\n"
 
     security_env.oss.overwrite_stored(BUCKET, "plain/{}.csv".format(CONTEXT["ds"]), b"id\n1\n")
     enc = OSSToEncryptedOSSOperator(
-        task_id="enc", source_key="plain/{{ ds }}.csv", dest_key="enc/{{ ds }}.csv", source_bucket=BUCKET,
-        dest_bucket=BUCKET, source_oss_conn_id="oss_sec", cmk=kv, delete_source=True)
+        task_id="enc",
+        source_key="plain/{{ ds }}.csv",
+        dest_key="enc/{{ ds }}.csv",
+        source_bucket=BUCKET,
+        dest_bucket=BUCKET,
+        source_oss_conn_id="oss_sec",
+        cmk=kv,
+        delete_source=True,
+    )
     exposed += [_rendered(enc), json.dumps(enc.execute(CONTEXT)), _lineage(enc)]
     objects.append(("enc/2024-01-01.csv", kv))
 
@@ -76,14 +97,25 @@ def test_transfer_operators_expose_only_names_in_xcom_rendered_fields_and_lineag
     seed.create_sqlite_orders(db, seed.order_rows(dt.date(2024, 1, 1), 1, per_day=3))
     monkeypatch.setenv("AIRFLOW_CONN_SEC_SQLITE", seed.sqlite_connection_json(db))
     sql = SqlToEncryptedOSSOperator(
-        task_id="sql", conn_id="sec_sqlite", dest_key="export/{{ ds }}.csv", dest_bucket=BUCKET,
-        oss_conn_id="oss_sec", cmk=kms, sql="SELECT * FROM orders WHERE created_at >= '{{ ds }}'")
+        task_id="sql",
+        conn_id="sec_sqlite",
+        dest_key="export/{{ ds }}.csv",
+        dest_bucket=BUCKET,
+        oss_conn_id="oss_sec",
+        cmk=kms,
+        sql="SELECT * FROM orders WHERE created_at >= '{{ ds }}'",
+    )
     exposed += [_rendered(sql), json.dumps(sql.execute(CONTEXT)), _lineage(sql)]
     objects.append(("export/2024-01-01.csv", kms))
 
     rewrap = EncryptedOSSRewrapOperator(
-        task_id="rw", key="ops/{{ ds_nodash }}/", bucket=BUCKET, oss_conn_id="oss_sec", new_cmk=kv,
-        decrypt_cmks=[transit])
+        task_id="rw",
+        key="ops/{{ ds_nodash }}/",
+        bucket=BUCKET,
+        oss_conn_id="oss_sec",
+        new_cmk=kv,
+        decrypt_cmks=[transit],
+    )
     exposed.append(_rendered(rewrap))
     report = rewrap.execute(CONTEXT)
     exposed.append(json.dumps(report))
@@ -99,7 +131,8 @@ def test_transfer_operators_expose_only_names_in_xcom_rendered_fields_and_lineag
 
 
 def test_rewrap_failure_report_in_xcom_quotes_no_key_material(
-    security_env: SecurityEnv, make_hook: Callable[..., Any],
+    security_env: SecurityEnv,
+    make_hook: Callable[..., Any],
 ) -> None:
     """A rewrap that fails (the object's wrapped IV is corrupt, so Vault decrypts only the key) puts
     ``type: message`` of the error into the report: that text must not carry the decrypted key."""
@@ -114,17 +147,27 @@ def test_rewrap_failure_report_in_xcom_quotes_no_key_material(
     prefix, body = base64.b64decode(stored.metadata[name]).rsplit(b":", 1)
     raw = bytearray(base64.b64decode(body))
     raw[-1] ^= 1
-    security_env.oss.overwrite_stored(BUCKET, key, metadata={
-        **stored.metadata, name: base64.b64encode(prefix + b":" + base64.b64encode(bytes(raw))).decode()})
-    report = EncryptedOSSRewrapOperator(task_id="rw", key="rewrap-fail/", bucket=BUCKET, oss_conn_id="oss_sec",
-                                        new_cmk=security_env.cmks["rsa-file"], decrypt_cmks=[transit],
-                                        fail_on_error=False).execute(CONTEXT)
+    security_env.oss.overwrite_stored(
+        BUCKET,
+        key,
+        metadata={**stored.metadata, name: base64.b64encode(prefix + b":" + base64.b64encode(bytes(raw))).decode()},
+    )
+    report = EncryptedOSSRewrapOperator(
+        task_id="rw",
+        key="rewrap-fail/",
+        bucket=BUCKET,
+        oss_conn_id="oss_sec",
+        new_cmk=security_env.cmks["rsa-file"],
+        decrypt_cmks=[transit],
+        fail_on_error=False,
+    ).execute(CONTEXT)
     assert report["counts"] == {"failed": 1} and "KeyUnwrapError" in report["failures"][0]["error"]
     assert leaked(json.dumps(report), forms) == []
 
 
 def test_sensor_xcom_rendered_fields_and_trigger_kwargs_carry_no_secrets(
-    security_env: SecurityEnv, make_hook: Callable[..., Any],
+    security_env: SecurityEnv,
+    make_hook: Callable[..., Any],
 ) -> None:
     """The deferrable sensor defers with a trigger whose kwargs are names and expectations only;
     the trigger's event and the sensor's XCom list identities, never keys."""
@@ -132,9 +175,17 @@ def test_sensor_xcom_rendered_fields_and_trigger_kwargs_carry_no_secrets(
 
     transit = security_env.cmks["vault-transit"]
     sensor = EncryptedOSSKeySensor(
-        task_id="wait", bucket_key="sensed/{{ ds }}/", bucket_name=BUCKET, oss_conn_id="oss_sec",
-        expected_cmk=transit, expected_wrap_alg="VAULT/TRANSIT", require_integrity_tag=True, deferrable=True,
-        poke_interval=0.05, timeout=30)
+        task_id="wait",
+        bucket_key="sensed/{{ ds }}/",
+        bucket_name=BUCKET,
+        oss_conn_id="oss_sec",
+        expected_cmk=transit,
+        expected_wrap_alg="VAULT/TRANSIT",
+        require_integrity_tag=True,
+        deferrable=True,
+        poke_interval=0.05,
+        timeout=30,
+    )
     rendered = _rendered(sensor)
     with pytest.raises(TaskDeferred) as deferred:
         sensor.execute(CONTEXT)
@@ -152,5 +203,14 @@ def test_sensor_xcom_rendered_fields_and_trigger_kwargs_carry_no_secrets(
     forms += security_env.static_forms()
     text = "\n".join([rendered, classpath, json.dumps(kwargs), json.dumps(event), json.dumps(xcom)])
     assert xcom[0]["cmk"] == "vault-transit:transit/osscse-security" and leaked(text, forms) == []
-    assert set(kwargs) <= {"bucket_key", "bucket_name", "oss_conn_id", "wildcard_match", "expected_cmk",
-                           "expected_wrap_alg", "require_integrity_tag", "fail_on_mismatch", "poll_interval"}
+    assert set(kwargs) <= {
+        "bucket_key",
+        "bucket_name",
+        "oss_conn_id",
+        "wildcard_match",
+        "expected_cmk",
+        "expected_wrap_alg",
+        "require_integrity_tag",
+        "fail_on_mismatch",
+        "poll_interval",
+    }

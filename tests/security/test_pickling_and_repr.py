@@ -29,7 +29,8 @@ def test_content_key_refuses_pickling_and_hides_its_bytes() -> None:
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_every_provider_refuses_pickling_and_its_repr_is_only_the_reference(
-    kind: str, security_env: SecurityEnv,
+    kind: str,
+    security_env: SecurityEnv,
 ) -> None:
     cmk = resolve_cmk(security_env.cmks[kind])
     cmk.unwrap(cmk.wrap(DataKey.generate()))  # loaded: private keys, tokens, clients are in memory now
@@ -41,11 +42,19 @@ def test_every_provider_refuses_pickling_and_its_repr_is_only_the_reference(
 
 
 def test_hook_repr_and_settings_show_no_secret_after_use(
-    security_env: SecurityEnv, make_hook: Callable[..., Any],
+    security_env: SecurityEnv,
+    make_hook: Callable[..., Any],
 ) -> None:
     hook = make_hook("vault-transit", decrypt_cmks=[security_env.cmks["kms"], security_env.cmks["vault-kv"]])
     hook.upload(iter([b"x" * 100]), "repr/obj")
     assert hook.read("repr/obj") == b"x" * 100
-    texts = [repr(hook), str(hook), repr(hook._settings), str(hook._settings), repr(hook.get_conn()),
-             repr(list(hook._cmk_cache.values())), hook.test_connection()[1]]
+    texts = [
+        repr(hook),
+        str(hook),
+        repr(hook._settings),
+        str(hook._settings),
+        repr(hook.get_conn()),
+        repr(list(hook._cmk_cache.values())),
+        hook.test_connection()[1],
+    ]
     assert leaked("\n".join(texts), security_env.static_forms()) == []

@@ -27,8 +27,12 @@ def sensor(**kwargs: object) -> EncryptedOSSKeySensor:
 
 @pytest.mark.usefixtures("objects")
 def test_poke_succeeds_for_encrypted_object_with_expected_cmk_and_wrap_alg() -> None:
-    s = sensor(bucket_key="sensor/enc/a.csv", expected_cmk=TRANSIT_CMK, expected_wrap_alg="VAULT/TRANSIT",
-               require_integrity_tag=True)
+    s = sensor(
+        bucket_key="sensor/enc/a.csv",
+        expected_cmk=TRANSIT_CMK,
+        expected_wrap_alg="VAULT/TRANSIT",
+        require_integrity_tag=True,
+    )
     assert s.poke({}) is True
     assert s._matched[0]["cmk"] == "vault-transit:transit/osscse-demo"
 
@@ -57,21 +61,23 @@ def test_deferrable_sensor_defers_to_a_trigger_carrying_no_secrets() -> None:
     classpath, kwargs = trigger.serialize()
     assert classpath.endswith("EncryptedOSSKeyTrigger")
     assert set(kwargs) >= {"bucket_key", "oss_conn_id", "expected_wrap_alg"}
-    assert not any("secret" in str(v) or "root" == v for v in kwargs.values())
+    assert not any("secret" in str(v) or v == "root" for v in kwargs.values())
 
 
 @pytest.mark.usefixtures("objects")
 def test_trigger_fires_success_once_the_encrypted_object_appears() -> None:
-    trigger = EncryptedOSSKeyTrigger(bucket_key="sensor/late/a.csv", bucket_name=TEST_BUCKET, poll_interval=0.1,
-                                     expected_wrap_alg="VAULT/TRANSIT")
+    trigger = EncryptedOSSKeyTrigger(
+        bucket_key="sensor/late/a.csv", bucket_name=TEST_BUCKET, poll_interval=0.1, expected_wrap_alg="VAULT/TRANSIT"
+    )
 
     async def scenario() -> dict:
         runner = trigger.run().__anext__()
         task = asyncio.ensure_future(runner)
         await asyncio.sleep(0.3)
         assert not task.done()
-        await asyncio.to_thread(EncryptedOSSHook("oss_default", cmk=TRANSIT_CMK).upload, [b"y"], "sensor/late/a.csv",
-                                TEST_BUCKET)
+        await asyncio.to_thread(
+            EncryptedOSSHook("oss_default", cmk=TRANSIT_CMK).upload, [b"y"], "sensor/late/a.csv", TEST_BUCKET
+        )
         return (await asyncio.wait_for(task, 10)).payload
 
     event = asyncio.run(scenario())

@@ -44,8 +44,9 @@ def upload(key: str, cmk: str = TRANSIT_CMK) -> None:
 
 def strip_tag(server: Any, key: str) -> None:
     stored = server.stored_object(TEST_BUCKET, key)
-    server.overwrite_stored(TEST_BUCKET, key,
-                            metadata={k: v for k, v in stored.metadata.items() if k != INTEGRITY_HEADER})
+    server.overwrite_stored(
+        TEST_BUCKET, key, metadata={k: v for k, v in stored.metadata.items() if k != INTEGRITY_HEADER}
+    )
 
 
 def kv_identity(osscse_services: dict) -> str:
@@ -111,7 +112,8 @@ def test_stripped_tag_fails_the_sensor_in_deferrable_mode(osscse_services: dict,
 
 # ------------------------------------------------------------------ CMK identity
 def test_vault_kv_reference_is_resolved_to_the_public_key_fingerprint_on_the_worker(
-    osscse_services: dict, prefix: str,
+    osscse_services: dict,
+    prefix: str,
 ) -> None:
     upload(prefix + "kv.csv", KV_CMK)
     identity = kv_identity(osscse_services)
@@ -129,7 +131,8 @@ def test_object_under_another_cmk_fails_in_poke_mode(osscse_services: dict, pref
 
 
 def test_object_under_another_cmk_fails_in_deferrable_mode_and_the_trigger_gets_the_identity(
-    osscse_services: dict, prefix: str,
+    osscse_services: dict,
+    prefix: str,
 ) -> None:
     key = prefix + "later.csv"
     deferred = defer(sensor(bucket_key=key, expected_cmk=KV_DECRYPT_CMK, deferrable=True))
@@ -142,7 +145,8 @@ def test_object_under_another_cmk_fails_in_deferrable_mode_and_the_trigger_gets_
 
 
 def test_deferrable_sensor_succeeds_for_the_object_under_the_expected_kv_cmk(
-    osscse_services: dict, prefix: str,
+    osscse_services: dict,
+    prefix: str,
 ) -> None:
     key = prefix + "ok.csv"
     deferred = defer(sensor(bucket_key=key, expected_cmk=KV_CMK, deferrable=True))
@@ -153,7 +157,8 @@ def test_deferrable_sensor_succeeds_for_the_object_under_the_expected_kv_cmk(
 def test_trigger_never_interprets_a_cmk_reference(prefix: str) -> None:
     """A trigger carrying a reference (deferred by an earlier version) fails closed with what to do."""
     upload(prefix + "x.csv")
-    trigger = EncryptedOSSKeyTrigger(bucket_key=prefix + "x.csv", bucket_name=TEST_BUCKET, expected_cmk=TRANSIT_CMK,
-                                     poll_interval=0.05)
+    trigger = EncryptedOSSKeyTrigger(
+        bucket_key=prefix + "x.csv", bucket_name=TEST_BUCKET, expected_cmk=TRANSIT_CMK, poll_interval=0.05
+    )
     event = asyncio.run(trigger.run().__anext__()).payload
     assert event["status"] == "error" and "CMK reference" in event["message"] and "clear the task" in event["message"]

@@ -148,8 +148,11 @@ def test_decrypt_and_re_encrypt_answers_name_every_key_involved(osscse_kms_serve
     re_encrypt.set_DestinationKeyId(destination)
     moved = core_call(osscse_kms_server, re_encrypt)
     assert set(moved) == {"KeyId", "KeyVersionId", "CiphertextBlob", "SourceKeyId", "SourceKeyVersionId", "RequestId"}
-    destination_version = tea_client(osscse_kms_server).describe_key(
-        kms_models.DescribeKeyRequest(key_id=destination)).body.key_metadata.primary_key_version
+    destination_version = (
+        tea_client(osscse_kms_server)
+        .describe_key(kms_models.DescribeKeyRequest(key_id=destination))
+        .body.key_metadata.primary_key_version
+    )
     assert (moved["KeyId"], moved["KeyVersionId"]) == (destination, destination_version)
     assert (moved["SourceKeyId"], moved["SourceKeyVersionId"]) == (source, source_version)
 
@@ -186,9 +189,11 @@ def test_describe_key_resolves_an_alias_to_its_key_metadata(
 ) -> None:
     alias = _alias()
     key_id = osscse_kms_server.create_key(alias=alias, description="for tests")
-    metadata = tea_client(osscse_kms_server, signature_algorithm).describe_key(
-        kms_models.DescribeKeyRequest(key_id=alias)
-    ).body.key_metadata
+    metadata = (
+        tea_client(osscse_kms_server, signature_algorithm)
+        .describe_key(kms_models.DescribeKeyRequest(key_id=alias))
+        .body.key_metadata
+    )
     assert (metadata.key_id, metadata.key_state, metadata.description) == (key_id, "Enabled", "for tests")
     assert metadata.arn.endswith(f":key/{key_id}")
 
@@ -251,9 +256,10 @@ def test_encryption_context_is_authenticated_data(osscse_kms_server: LocalKMSSer
         kms_models.EncryptRequest(key_id=key_id, plaintext="ZGF0YQ==", encryption_context=context)
     ).body.ciphertext_blob
     reordered = {"object": "o", "bucket": "b"}
-    assert client.decrypt(
-        kms_models.DecryptRequest(ciphertext_blob=blob, encryption_context=reordered)
-    ).body.plaintext == "ZGF0YQ=="
+    assert (
+        client.decrypt(kms_models.DecryptRequest(ciphertext_blob=blob, encryption_context=reordered)).body.plaintext
+        == "ZGF0YQ=="
+    )
     for wrong in ({"bucket": "b", "object": "other"}, None):
         error = tea_error(
             lambda wrong=wrong: client.decrypt(
@@ -310,9 +316,11 @@ def test_restricted_credential_may_call_only_its_allowed_actions(
     osscse_kms_server: LocalKMSServer, signature_algorithm: str | None
 ) -> None:
     key_id = osscse_kms_server.create_key()
-    blob = tea_client(osscse_kms_server).encrypt(
-        kms_models.EncryptRequest(key_id=key_id, plaintext="eA==")
-    ).body.ciphertext_blob
+    blob = (
+        tea_client(osscse_kms_server)
+        .encrypt(kms_models.EncryptRequest(key_id=key_id, plaintext="eA=="))
+        .body.ciphertext_blob
+    )
     access_key_id = f"LTAI-decrypt-only-{uuid.uuid4().hex[:8]}"
     osscse_kms_server.add_credential(access_key_id, "decrypt-secret", allowed_actions={"Decrypt"})
     client = tea_client(
@@ -332,8 +340,11 @@ def test_sts_credential_requires_its_security_token(
     osscse_kms_server.add_credential(access_key_id, "sts-secret", security_token="sts-token-value")
     key_id = osscse_kms_server.create_key()
     with_token = tea_client(
-        osscse_kms_server, signature_algorithm, access_key_id=access_key_id,
-        access_key_secret="sts-secret", security_token="sts-token-value",
+        osscse_kms_server,
+        signature_algorithm,
+        access_key_id=access_key_id,
+        access_key_secret="sts-secret",
+        security_token="sts-token-value",
     )
     assert with_token.describe_key(kms_models.DescribeKeyRequest(key_id=key_id)).body.key_metadata.key_id == key_id
     without_token = tea_client(

@@ -14,10 +14,21 @@ from alibabacloud_tea_openapi.models import Config
 def test_command_line_prints_endpoint_serves_created_key_and_exits_zero_on_sigterm() -> None:
     process = subprocess.Popen(
         [
-            sys.executable, "-m", "airflow_provider_osscse.testing.kms_server",
-            "--host", "127.0.0.1", "--port", "0",
-            "--access-key-id", "AK-cli", "--access-key-secret", "SK-cli",
-            "--region", "cn-beijing", "--create-key", "alias/cli-key",
+            sys.executable,
+            "-m",
+            "airflow_provider_osscse.testing.kms_server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--access-key-id",
+            "AK-cli",
+            "--access-key-secret",
+            "SK-cli",
+            "--region",
+            "cn-beijing",
+            "--create-key",
+            "alias/cli-key",
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -29,8 +40,11 @@ def test_command_line_prints_endpoint_serves_created_key_and_exits_zero_on_sigte
         assert url.startswith("http://127.0.0.1:")
         client = TeaKmsClient(
             Config(
-                access_key_id="AK-cli", access_key_secret="SK-cli",
-                endpoint=url.removeprefix("http://"), protocol="http", region_id="cn-beijing",
+                access_key_id="AK-cli",
+                access_key_secret="SK-cli",
+                endpoint=url.removeprefix("http://"),
+                protocol="http",
+                region_id="cn-beijing",
             )
         )
         metadata = client.describe_key(kms_models.DescribeKeyRequest(key_id="alias/cli-key")).body.key_metadata

@@ -55,9 +55,7 @@ def test_busy_port_fails_clearly_instead_of_trusting_another_servers_health(
     assert server.pid is None
 
 
-def test_server_that_exits_at_startup_reports_its_output_tail(
-    tmp_path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_server_that_exits_at_startup_reports_its_output_tail(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
     # A binary that dies at once stands in for a broken install (no real server fails on demand).
     fake = tmp_path / "bao"
     fake.write_text("#!/bin/sh\necho 'Error initializing core: boom' >&2\nexit 1\n")

@@ -24,7 +24,9 @@ def bucket(request: pytest.FixtureRequest, osscse_oss_server: LocalOSSServer) ->
     name = f"oss-server-{request.param}"
     server.create_bucket(name)
     auth_class = oss2.Auth if request.param == "v1" else oss2.AuthV4
-    return oss2.Bucket(auth_class(server.access_key_id, server.access_key_secret), server.endpoint, name, region=server.region)
+    return oss2.Bucket(
+        auth_class(server.access_key_id, server.access_key_secret), server.endpoint, name, region=server.region
+    )
 
 
 @pytest.fixture
@@ -44,9 +46,13 @@ def test_crc64_and_combine_match_oss2() -> None:
     assert crc64_combine(crc64(a), crc64(b), len(b)) == crc64(a + b)
 
 
-def test_put_then_get_returns_body_etag_crc_content_type_and_lowercased_metadata(bucket: oss2.Bucket, prefix: str) -> None:
+def test_put_then_get_returns_body_etag_crc_content_type_and_lowercased_metadata(
+    bucket: oss2.Bucket, prefix: str
+) -> None:
     data = b"hello local oss"
-    put = bucket.put_object(prefix + "k", data, headers={"x-oss-meta-Mixed-Case": "Value", "Content-Type": "text/plain"})
+    put = bucket.put_object(
+        prefix + "k", data, headers={"x-oss-meta-Mixed-Case": "Value", "Content-Type": "text/plain"}
+    )
     assert put.etag == hashlib.md5(data).hexdigest().upper()
     assert put.crc == oss2_crc(data)
     got = bucket.get_object(prefix + "k")
@@ -92,9 +98,13 @@ def test_copy_keeps_metadata_and_replace_swaps_it(bucket: oss2.Bucket, prefix: s
     result = bucket.copy_object(bucket.bucket_name, prefix + "src", prefix + "kept")
     assert result.etag == hashlib.md5(b"copy me").hexdigest().upper()
     kept = bucket.get_object(prefix + "kept")
-    assert kept.read() == b"copy me" and kept.headers["x-oss-meta-a"] == "1" and kept.headers["Content-Type"] == "text/x-a"
+    assert (
+        kept.read() == b"copy me" and kept.headers["x-oss-meta-a"] == "1" and kept.headers["Content-Type"] == "text/x-a"
+    )
     bucket.copy_object(
-        bucket.bucket_name, prefix + "src", prefix + "replaced",
+        bucket.bucket_name,
+        prefix + "src",
+        prefix + "replaced",
         headers={"x-oss-metadata-directive": "REPLACE", "x-oss-meta-b": "2", "Content-Type": "text/x-b"},
     )
     replaced = bucket.head_object(prefix + "replaced")
@@ -116,7 +126,9 @@ def test_delete_and_batch_delete_remove_objects(bucket: oss2.Bucket, prefix: str
 
 @pytest.fixture
 def listing_keys(bucket: oss2.Bucket, osscse_oss_server: LocalOSSServer, prefix: str) -> list[str]:
-    keys = [f"{prefix}flat-{i:03d}" for i in range(260)] + [f"{prefix}dir{d}/obj{i}" for d in range(3) for i in range(4)]
+    keys = [f"{prefix}flat-{i:03d}" for i in range(260)] + [
+        f"{prefix}dir{d}/obj{i}" for d in range(3) for i in range(4)
+    ]
     for key in keys:  # planted at rest: the listing, not the upload, is under test
         osscse_oss_server.overwrite_stored(bucket.bucket_name, key, data=b"z")
     return sorted(keys)
@@ -129,14 +141,18 @@ def test_list_objects_v1_paginates_with_marker(bucket: oss2.Bucket, prefix: str,
     assert first.is_truncated and first.next_marker == listing_keys[6]
 
 
-def test_list_objects_v2_paginates_with_continuation_token_and_start_after(bucket: oss2.Bucket, prefix: str, listing_keys: list[str]) -> None:
+def test_list_objects_v2_paginates_with_continuation_token_and_start_after(
+    bucket: oss2.Bucket, prefix: str, listing_keys: list[str]
+) -> None:
     listed = [o.key for o in oss2.ObjectIteratorV2(bucket, prefix=prefix, max_keys=99)]
     assert listed == listing_keys
     after = bucket.list_objects_v2(prefix=prefix, start_after=listing_keys[-3])
     assert [o.key for o in after.object_list] == listing_keys[-2:]
 
 
-def test_list_with_delimiter_groups_common_prefixes_across_pages(bucket: oss2.Bucket, prefix: str, listing_keys: list[str]) -> None:
+def test_list_with_delimiter_groups_common_prefixes_across_pages(
+    bucket: oss2.Bucket, prefix: str, listing_keys: list[str]
+) -> None:
     for iterator in (oss2.ObjectIterator, oss2.ObjectIteratorV2):
         entries = list(iterator(bucket, prefix=prefix, delimiter="/", max_keys=50))
         dirs = [e.key for e in entries if e.is_prefix()]
@@ -144,7 +160,13 @@ def test_list_with_delimiter_groups_common_prefixes_across_pages(bucket: oss2.Bu
         assert len(entries) == 263
 
 
-AWKWARD_KEYS = ["with space.txt", "plus+percent%amp&eq=q?.bin", "ünïcødé/日本語.txt", "a//double/slash", "~tilde*star'quote"]
+AWKWARD_KEYS = [
+    "with space.txt",
+    "plus+percent%amp&eq=q?.bin",
+    "ünïcødé/日本語.txt",
+    "a//double/slash",
+    "~tilde*star'quote",
+]
 
 
 @pytest.mark.parametrize("name", AWKWARD_KEYS)
@@ -238,7 +260,9 @@ def test_user_metadata_over_8_kb_is_rejected(bucket: oss2.Bucket, prefix: str) -
     assert caught.value.ec == "0011-00000002"
 
 
-def test_missing_key_and_bucket_map_to_oss2_exceptions(bucket: oss2.Bucket, prefix: str, osscse_oss_server: LocalOSSServer) -> None:
+def test_missing_key_and_bucket_map_to_oss2_exceptions(
+    bucket: oss2.Bucket, prefix: str, osscse_oss_server: LocalOSSServer
+) -> None:
     with pytest.raises(oss2.exceptions.NoSuchKey):
         bucket.get_object(prefix + "missing")
     with pytest.raises(oss2.exceptions.NoSuchKey):  # HEAD: the error travels in x-oss-err
@@ -248,7 +272,9 @@ def test_missing_key_and_bucket_map_to_oss2_exceptions(bucket: oss2.Bucket, pref
         other.put_object("k", b"x")
 
 
-def test_bucket_create_list_and_delete_refuses_non_empty(bucket: oss2.Bucket, osscse_oss_server: LocalOSSServer) -> None:
+def test_bucket_create_list_and_delete_refuses_non_empty(
+    bucket: oss2.Bucket, osscse_oss_server: LocalOSSServer
+) -> None:
     name = f"tmp-{uuid.uuid4().hex[:10]}"
     fresh = oss2.Bucket(bucket.auth, bucket.endpoint, name, region=osscse_oss_server.region)
     fresh.create_bucket()
@@ -267,11 +293,15 @@ def test_bucket_create_list_and_delete_refuses_non_empty(bucket: oss2.Bucket, os
 def test_wrong_secret_is_signature_does_not_match(osscse_oss_server: LocalOSSServer, auth_class: type) -> None:
     server = osscse_oss_server
     server.create_bucket("oss-server-auth")
-    bad = oss2.Bucket(auth_class(server.access_key_id, "wrong-secret"), server.endpoint, "oss-server-auth", region=server.region)
+    bad = oss2.Bucket(
+        auth_class(server.access_key_id, "wrong-secret"), server.endpoint, "oss-server-auth", region=server.region
+    )
     with pytest.raises(oss2.exceptions.SignatureDoesNotMatch):
         bad.put_object("k", b"body that must be drained")
     with pytest.raises(oss2.exceptions.ServerError) as caught:
-        oss2.Bucket(auth_class("unknown-ak", server.access_key_secret), server.endpoint, "oss-server-auth", region=server.region).get_object("k")
+        oss2.Bucket(
+            auth_class("unknown-ak", server.access_key_secret), server.endpoint, "oss-server-auth", region=server.region
+        ).get_object("k")
     assert (caught.value.status, caught.value.code) == (403, "InvalidAccessKeyId")
 
 

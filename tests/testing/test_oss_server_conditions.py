@@ -55,7 +55,11 @@ def _is_file_already_exists(error: oss2.exceptions.ServerError) -> bool:
 @pytest.mark.parametrize("method", ["get", "head"])
 def test_read_conditions_pass(bucket: oss2.Bucket, key: str, method: str) -> None:
     etag, modified = _put(bucket, key)
-    read = (lambda h: bucket.get_object(key, headers=h).read()) if method == "get" else (lambda h: bucket.head_object(key, headers=h))
+    read = (
+        (lambda h: bucket.get_object(key, headers=h).read())
+        if method == "get"
+        else (lambda h: bucket.head_object(key, headers=h))
+    )
     passing = [
         {"If-Match": f'"{etag}"'},
         {"If-Match": etag.lower()},  # without quotes, lower-case hex
@@ -80,7 +84,11 @@ def test_read_conditions_pass(bucket: oss2.Bucket, key: str, method: str) -> Non
 @pytest.mark.parametrize("method", ["get", "head"])
 def test_read_conditions_fail_with_412_or_304(bucket: oss2.Bucket, key: str, method: str) -> None:
     etag, modified = _put(bucket, key)
-    read = (lambda h: bucket.get_object(key, headers=h)) if method == "get" else (lambda h: bucket.head_object(key, headers=h))
+    read = (
+        (lambda h: bucket.get_object(key, headers=h))
+        if method == "get"
+        else (lambda h: bucket.head_object(key, headers=h))
+    )
     with pytest.raises(oss2.exceptions.PreconditionFailed) as failed:
         read({"If-Match": '"0123456789ABCDEF0123456789ABCDEF"'})
     assert failed.value.details.get("Condition") == "If-Match"  # GET: XML body; HEAD: x-oss-err header
@@ -128,7 +136,9 @@ def test_copy_object_source_conditions(bucket: oss2.Bucket, key: str) -> None:
         with pytest.raises(error):
             bucket.copy_object(name, key, f"{key}-no", headers=headers)
         with pytest.raises(error):  # onto itself (metadata update) too
-            bucket.copy_object(name, key, key, headers={**headers, "x-oss-metadata-directive": "REPLACE", "x-oss-meta-x": "1"})
+            bucket.copy_object(
+                name, key, key, headers={**headers, "x-oss-metadata-directive": "REPLACE", "x-oss-meta-x": "1"}
+            )
     assert not bucket.object_exists(f"{key}-no")
     assert "x-oss-meta-x" not in bucket.head_object(key).headers
     # The conditions apply to the source, not to the (different, existing) target.
@@ -142,10 +152,30 @@ def test_upload_part_copy_source_conditions(bucket: oss2.Bucket, key: str) -> No
     etag, modified = _put(bucket, key, b"0123456789" * 10)
     name = bucket.bucket_name
     upload_id = bucket.init_multipart_upload(f"{key}-mp").upload_id
-    ok = bucket.upload_part_copy(name, key, (0, 49), f"{key}-mp", upload_id, 1, headers={"x-oss-copy-source-if-match": f'"{etag}"'})
-    bucket.upload_part_copy(name, key, (0, 49), f"{key}-mp", upload_id, 2, headers={"x-oss-copy-source-if-unmodified-since": _date(modified)})
-    bucket.upload_part_copy(name, key, (0, 49), f"{key}-mp", upload_id, 3, headers={"x-oss-copy-source-if-none-match": '"0123"'})
-    bucket.upload_part_copy(name, key, (0, 49), f"{key}-mp", upload_id, 4, headers={"x-oss-copy-source-if-modified-since": _date(modified - 60)})
+    ok = bucket.upload_part_copy(
+        name, key, (0, 49), f"{key}-mp", upload_id, 1, headers={"x-oss-copy-source-if-match": f'"{etag}"'}
+    )
+    bucket.upload_part_copy(
+        name,
+        key,
+        (0, 49),
+        f"{key}-mp",
+        upload_id,
+        2,
+        headers={"x-oss-copy-source-if-unmodified-since": _date(modified)},
+    )
+    bucket.upload_part_copy(
+        name, key, (0, 49), f"{key}-mp", upload_id, 3, headers={"x-oss-copy-source-if-none-match": '"0123"'}
+    )
+    bucket.upload_part_copy(
+        name,
+        key,
+        (0, 49),
+        f"{key}-mp",
+        upload_id,
+        4,
+        headers={"x-oss-copy-source-if-modified-since": _date(modified - 60)},
+    )
     failing = [
         ({"x-oss-copy-source-if-match": '"0123"'}, oss2.exceptions.PreconditionFailed),
         ({"x-oss-copy-source-if-unmodified-since": _date(modified - 1)}, oss2.exceptions.PreconditionFailed),
@@ -186,7 +216,9 @@ def test_copy_object_forbid_overwrite(bucket: oss2.Bucket, key: str) -> None:
     assert _is_file_already_exists(refused.value)
     assert bucket.get_object(f"{key}-old").read() == b"existing"
     with pytest.raises(oss2.exceptions.ServerError) as onto_itself:
-        bucket.copy_object(name, key, key, headers={**FORBID, "x-oss-metadata-directive": "REPLACE", "x-oss-meta-x": "1"})
+        bucket.copy_object(
+            name, key, key, headers={**FORBID, "x-oss-metadata-directive": "REPLACE", "x-oss-meta-x": "1"}
+        )
     assert _is_file_already_exists(onto_itself.value)
     assert "x-oss-meta-x" not in bucket.head_object(key).headers
 

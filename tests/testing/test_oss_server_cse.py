@@ -25,7 +25,12 @@ PART = 100 * 1024
 def bucket(osscse_oss_server: LocalOSSServer) -> oss2.Bucket:
     server = osscse_oss_server
     server.create_bucket("oss-server-cse")
-    return oss2.Bucket(oss2.AuthV4(server.access_key_id, server.access_key_secret), server.endpoint, "oss-server-cse", region=server.region)
+    return oss2.Bucket(
+        oss2.AuthV4(server.access_key_id, server.access_key_secret),
+        server.endpoint,
+        "oss-server-cse",
+        region=server.region,
+    )
 
 
 @pytest.fixture
@@ -41,7 +46,9 @@ def test_put_with_incomplete_envelope_is_rejected(bucket: oss2.Bucket, key: str,
     assert not bucket.object_exists(key)
 
 
-def test_put_with_complete_envelope_is_stored_with_its_headers(bucket: oss2.Bucket, osscse_oss_server: LocalOSSServer, key: str) -> None:
+def test_put_with_complete_envelope_is_stored_with_its_headers(
+    bucket: oss2.Bucket, osscse_oss_server: LocalOSSServer, key: str
+) -> None:
     bucket.put_object(key, b"ciphertext", headers={**ENVELOPE, CSE + "matdesc": '{"k":"v"}'})
     stored = osscse_oss_server.stored_object(bucket.bucket_name, key)
     assert stored.data == b"ciphertext"
@@ -55,7 +62,10 @@ def _multipart_headers(data_size: int, part_size: int = PART) -> dict[str, str]:
 def test_cse_multipart_with_consistent_headers_completes(bucket: oss2.Bucket, key: str) -> None:
     headers = _multipart_headers(PART + 16)
     upload_id = bucket.init_multipart_upload(key, headers=headers).upload_id
-    parts = [PartInfo(n, bucket.upload_part(key, upload_id, n, os.urandom(size), headers=headers).etag) for n, size in ((1, PART), (2, 16))]
+    parts = [
+        PartInfo(n, bucket.upload_part(key, upload_id, n, os.urandom(size), headers=headers).etag)
+        for n, size in ((1, PART), (2, 16))
+    ]
     bucket.complete_multipart_upload(key, upload_id, parts)
     assert bucket.head_object(key).headers[CSE + "part-size"] == str(PART)
 
@@ -81,10 +91,15 @@ def test_upload_part_with_cse_headers_unlike_init_is_rejected(bucket: oss2.Bucke
     [((PART + 16, 16), PART + 32), ((PART, 16), PART + 32)],
     ids=["part-not-part-size", "sum-not-data-size"],
 )
-def test_complete_checks_part_size_and_data_size(bucket: oss2.Bucket, key: str, sizes: tuple[int, int], data_size: int) -> None:
+def test_complete_checks_part_size_and_data_size(
+    bucket: oss2.Bucket, key: str, sizes: tuple[int, int], data_size: int
+) -> None:
     headers = _multipart_headers(data_size)
     upload_id = bucket.init_multipart_upload(key, headers=headers).upload_id
-    parts = [PartInfo(n, bucket.upload_part(key, upload_id, n, os.urandom(s), headers=headers).etag) for n, s in zip((1, 2), sizes)]
+    parts = [
+        PartInfo(n, bucket.upload_part(key, upload_id, n, os.urandom(s), headers=headers).etag)
+        for n, s in zip((1, 2), sizes)
+    ]
     with pytest.raises(oss2.exceptions.InvalidArgument):
         bucket.complete_multipart_upload(key, upload_id, parts)
     bucket.abort_multipart_upload(key, upload_id)
@@ -92,23 +107,36 @@ def test_complete_checks_part_size_and_data_size(bucket: oss2.Bucket, key: str, 
 
 @pytest.mark.parametrize(
     "new_cse",
-    [{**ENVELOPE, CSE + "key": "b3RoZXI="}, {n: v for n, v in ENVELOPE.items() if n != CSE + "start"}, {**ENVELOPE, CSE + "matdesc": "{}"}],
+    [
+        {**ENVELOPE, CSE + "key": "b3RoZXI="},
+        {n: v for n, v in ENVELOPE.items() if n != CSE + "start"},
+        {**ENVELOPE, CSE + "matdesc": "{}"},
+    ],
     ids=["changes", "removes", "adds"],
 )
 def test_replace_copy_touching_cse_headers_is_refused(bucket: oss2.Bucket, key: str, new_cse: dict[str, str]) -> None:
     bucket.put_object(key, b"ciphertext", headers=ENVELOPE)
     with pytest.raises(oss2.exceptions.InvalidArgument):
-        bucket.copy_object(bucket.bucket_name, key, key + ".copy", headers={"x-oss-metadata-directive": "REPLACE", **new_cse})
+        bucket.copy_object(
+            bucket.bucket_name, key, key + ".copy", headers={"x-oss-metadata-directive": "REPLACE", **new_cse}
+        )
 
 
 def test_replace_copy_keeping_cse_headers_may_change_other_metadata(bucket: oss2.Bucket, key: str) -> None:
     bucket.put_object(key, b"ciphertext", headers={**ENVELOPE, "x-oss-meta-owner": "a"})
-    bucket.copy_object(bucket.bucket_name, key, key, headers={"x-oss-metadata-directive": "REPLACE", **ENVELOPE, "x-oss-meta-owner": "b"})
+    bucket.copy_object(
+        bucket.bucket_name,
+        key,
+        key,
+        headers={"x-oss-metadata-directive": "REPLACE", **ENVELOPE, "x-oss-meta-owner": "b"},
+    )
     head = bucket.head_object(key)
     assert head.headers["x-oss-meta-owner"] == "b" and head.headers[CSE + "key"] == ENVELOPE[CSE + "key"]
 
 
-def test_plain_copy_keeps_cse_headers_and_bytes(bucket: oss2.Bucket, osscse_oss_server: LocalOSSServer, key: str) -> None:
+def test_plain_copy_keeps_cse_headers_and_bytes(
+    bucket: oss2.Bucket, osscse_oss_server: LocalOSSServer, key: str
+) -> None:
     bucket.put_object(key, b"ciphertext", headers=ENVELOPE)
     bucket.copy_object(bucket.bucket_name, key, key + ".copy")
     copy = osscse_oss_server.stored_object(bucket.bucket_name, key + ".copy")

@@ -25,7 +25,9 @@ def v2_client(osscse_oss_server: LocalOSSServer) -> oss.Client:
     server = osscse_oss_server
     server.create_bucket("oss-server-v2")
     config = oss.config.load_default()
-    config.credentials_provider = oss.credentials.StaticCredentialsProvider(server.access_key_id, server.access_key_secret)
+    config.credentials_provider = oss.credentials.StaticCredentialsProvider(
+        server.access_key_id, server.access_key_secret
+    )
     config.region = server.region
     config.endpoint = server.endpoint
     config.use_path_style = True
@@ -34,7 +36,9 @@ def v2_client(osscse_oss_server: LocalOSSServer) -> oss.Client:
 
 def test_v2_sdk_put_get_head_and_list(v2_client: oss.Client) -> None:
     key = "v2/dir/a key+with%odd=chars"
-    put = v2_client.put_object(oss.PutObjectRequest(bucket="oss-server-v2", key=key, body=b"v2 data", metadata={"Owner": "me"}))
+    put = v2_client.put_object(
+        oss.PutObjectRequest(bucket="oss-server-v2", key=key, body=b"v2 data", metadata={"Owner": "me"})
+    )
     assert put.status_code == 200
     got = v2_client.get_object(oss.GetObjectRequest(bucket="oss-server-v2", key=key))
     assert got.body.read() == b"v2 data" and got.metadata == {"owner": "me"}
@@ -51,12 +55,22 @@ def test_v2_sdk_multipart_round_trip(v2_client: oss.Client) -> None:
     chunks = [os.urandom(PART), os.urandom(1000)]
     init = v2_client.initiate_multipart_upload(oss.InitiateMultipartUploadRequest(bucket=bucket, key=key))
     parts = [
-        oss.UploadPart(part_number=n, etag=v2_client.upload_part(
-            oss.UploadPartRequest(bucket=bucket, key=key, upload_id=init.upload_id, part_number=n, body=chunk)).etag)
+        oss.UploadPart(
+            part_number=n,
+            etag=v2_client.upload_part(
+                oss.UploadPartRequest(bucket=bucket, key=key, upload_id=init.upload_id, part_number=n, body=chunk)
+            ).etag,
+        )
         for n, chunk in enumerate(chunks, 1)
     ]
-    v2_client.complete_multipart_upload(oss.CompleteMultipartUploadRequest(
-        bucket=bucket, key=key, upload_id=init.upload_id, complete_multipart_upload=oss.CompleteMultipartUpload(parts=parts)))
+    v2_client.complete_multipart_upload(
+        oss.CompleteMultipartUploadRequest(
+            bucket=bucket,
+            key=key,
+            upload_id=init.upload_id,
+            complete_multipart_upload=oss.CompleteMultipartUpload(parts=parts),
+        )
+    )
     assert v2_client.get_object(oss.GetObjectRequest(bucket=bucket, key=key)).body.read() == b"".join(chunks)
 
 
@@ -71,7 +85,12 @@ def test_v2_sdk_missing_key_is_no_such_key(v2_client: oss.Client) -> None:
 def fault_bucket(osscse_oss_server: LocalOSSServer) -> Iterator[oss2.Bucket]:
     server = osscse_oss_server
     server.create_bucket("oss-server-faults")
-    yield oss2.Bucket(oss2.AuthV4(server.access_key_id, server.access_key_secret), server.endpoint, "oss-server-faults", region=server.region)
+    yield oss2.Bucket(
+        oss2.AuthV4(server.access_key_id, server.access_key_secret),
+        server.endpoint,
+        "oss-server-faults",
+        region=server.region,
+    )
     server.clear_faults()
 
 
@@ -83,7 +102,9 @@ def test_reset_fault_drops_the_connection_once(fault_bucket: oss2.Bucket, osscse
     assert fault_bucket.get_object("reset-me").read() == b"ok"
 
 
-def test_status_fault_answers_internal_error_then_expires(fault_bucket: oss2.Bucket, osscse_oss_server: LocalOSSServer) -> None:
+def test_status_fault_answers_internal_error_then_expires(
+    fault_bucket: oss2.Bucket, osscse_oss_server: LocalOSSServer
+) -> None:
     fault_bucket.put_object("flaky", b"v")
     osscse_oss_server.inject_fault("GET", path_contains="flaky", action="status:503", times=2)
     for _ in range(2):
@@ -124,7 +145,9 @@ def test_disk_layout_holds_exact_bytes_and_survives_restart(tmp_path: Path) -> N
         assert stored.data == b"at rest" and stored.metadata == {"x-oss-meta-x": "2"}
 
 
-def test_overwrite_stored_tampers_bytes_and_sdk_sees_them(osscse_oss_server: LocalOSSServer, fault_bucket: oss2.Bucket) -> None:
+def test_overwrite_stored_tampers_bytes_and_sdk_sees_them(
+    osscse_oss_server: LocalOSSServer, fault_bucket: oss2.Bucket
+) -> None:
     fault_bucket.put_object("tamper", b"original")
     osscse_oss_server.overwrite_stored("oss-server-faults", "tamper", data=b"tampered!")
     assert fault_bucket.get_object("tamper").read() == b"tampered!"
@@ -133,9 +156,23 @@ def test_overwrite_stored_tampers_bytes_and_sdk_sees_them(osscse_oss_server: Loc
 
 def test_command_line_prints_endpoint_serves_and_exits_zero_on_sigterm(tmp_path: Path) -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "airflow_provider_osscse.testing.oss_server", "--port", "0",
-         "--access-key-id", "AK", "--access-key-secret", "SK", "--data-dir", str(tmp_path), "--bucket", "cli"],
-        stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "airflow_provider_osscse.testing.oss_server",
+            "--port",
+            "0",
+            "--access-key-id",
+            "AK",
+            "--access-key-secret",
+            "SK",
+            "--data-dir",
+            str(tmp_path),
+            "--bucket",
+            "cli",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert process.stdout is not None

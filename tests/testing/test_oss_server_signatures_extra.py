@@ -26,16 +26,21 @@ LOOKALIKES = [*PREFIXES, "a", "ab", "a-b"]
 def bucket_name(osscse_oss_server: LocalOSSServer) -> str:
     name = f"sig-extra-{uuid.uuid4().hex[:8]}"
     osscse_oss_server.create_bucket(name)
-    writer = oss2.Bucket(oss2.AuthV4(osscse_oss_server.access_key_id, osscse_oss_server.access_key_secret),
-                         osscse_oss_server.endpoint, name, region=osscse_oss_server.region)
+    writer = oss2.Bucket(
+        oss2.AuthV4(osscse_oss_server.access_key_id, osscse_oss_server.access_key_secret),
+        osscse_oss_server.endpoint,
+        name,
+        region=osscse_oss_server.region,
+    )
     for prefix in LOOKALIKES:
         writer.put_object(f"{prefix}#key", b"x")
     return name
 
 
 def _oss2_lister(server: LocalOSSServer, bucket: str, auth_class: type) -> Callable[[str], list[str]]:
-    client = oss2.Bucket(auth_class(server.access_key_id, server.access_key_secret), server.endpoint, bucket,
-                         region=server.region)
+    client = oss2.Bucket(
+        auth_class(server.access_key_id, server.access_key_secret), server.endpoint, bucket, region=server.region
+    )
 
     def list_v2(prefix: str) -> list[str]:
         return [o.key for o in client.list_objects_v2(prefix=prefix).object_list]
@@ -61,8 +66,9 @@ def _v2_sdk_lister(server: LocalOSSServer, bucket: str) -> Callable[[str], list[
 
 
 @pytest.fixture(params=["oss2-v1", "oss2-v4", "v2-sdk"])
-def list_v2(request: pytest.FixtureRequest, osscse_oss_server: LocalOSSServer,
-            bucket_name: str) -> Callable[[str], list[str]]:
+def list_v2(
+    request: pytest.FixtureRequest, osscse_oss_server: LocalOSSServer, bucket_name: str
+) -> Callable[[str], list[str]]:
     if request.param == "v2-sdk":
         return _v2_sdk_lister(osscse_oss_server, bucket_name)
     auth = oss2.Auth if request.param == "oss2-v1" else oss2.AuthV4
@@ -76,15 +82,18 @@ def test_list_objects_v2_prefix_with_special_characters_is_signed_and_matched(
     assert list_v2(prefix) == [f"{prefix}#key"]
 
 
-def test_oss2_v1_list_objects_v1_prefix_with_space_is_matched(osscse_oss_server: LocalOSSServer,
-                                                              bucket_name: str) -> None:
-    client = oss2.Bucket(oss2.Auth(osscse_oss_server.access_key_id, osscse_oss_server.access_key_secret),
-                         osscse_oss_server.endpoint, bucket_name)
+def test_oss2_v1_list_objects_v1_prefix_with_space_is_matched(
+    osscse_oss_server: LocalOSSServer, bucket_name: str
+) -> None:
+    client = oss2.Bucket(
+        oss2.Auth(osscse_oss_server.access_key_id, osscse_oss_server.access_key_secret),
+        osscse_oss_server.endpoint,
+        bucket_name,
+    )
     assert [o.key for o in client.list_objects(prefix="a b").object_list] == ["a b#key"]
 
 
-def test_v4_query_value_with_literal_plus_still_means_plus(osscse_oss_server: LocalOSSServer,
-                                                           bucket_name: str) -> None:
+def test_v4_query_value_with_literal_plus_still_means_plus(osscse_oss_server: LocalOSSServer, bucket_name: str) -> None:
     """``%2B`` on the wire is a plus, ``+`` a space: both SDKs encode a literal plus as ``%2B``."""
     lister = _oss2_lister(osscse_oss_server, bucket_name, oss2.AuthV4)
     assert lister("a+") == ["a+b#key"] and lister("a ") == ["a b#key"]

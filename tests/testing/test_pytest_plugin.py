@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 
 
-def test_airflow_connections_point_at_the_local_services(osscse_airflow_connections, osscse_oss_server,
-                                                         osscse_openbao, osscse_kms_server) -> None:
+def test_airflow_connections_point_at_the_local_services(
+    osscse_airflow_connections, osscse_oss_server, osscse_openbao, osscse_kms_server
+) -> None:
     from airflow.sdk import BaseHook
 
     oss = BaseHook.get_connection("oss_default")
@@ -20,6 +21,8 @@ def test_airflow_connections_point_at_the_local_services(osscse_airflow_connecti
     kms = BaseHook.get_connection("kms_default")
     assert kms.extra_dejson["endpoint"] == osscse_kms_server.endpoint
     assert set(osscse_airflow_connections) == {
-        "AIRFLOW_CONN_OSS_DEFAULT", "AIRFLOW_CONN_VAULT_DEFAULT", "AIRFLOW_CONN_KMS_DEFAULT"
+        "AIRFLOW_CONN_OSS_DEFAULT",
+        "AIRFLOW_CONN_VAULT_DEFAULT",
+        "AIRFLOW_CONN_KMS_DEFAULT",
     }
     assert all(json.loads(v) for v in osscse_airflow_connections.values())

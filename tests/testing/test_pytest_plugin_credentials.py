@@ -20,14 +20,14 @@ from airflow_provider_osscse.testing.openbao import OpenBaoServer
 #: The fixed values earlier versions used.
 FORMER_FIXED = {"LTAI-local-test-key", "local-oss-secret-for-tests", "LTAI-local-kms-key", "local-kms-secret-for-tests"}
 
-INNER_TEST = '''
+INNER_TEST = """
 import json, os
 
 def test_report(osscse_oss_server, osscse_kms_server):
     with open(os.environ["OSSCSE_REPORT"], "w") as out:
         json.dump([osscse_oss_server.access_key_id, osscse_oss_server.access_key_secret,
                    osscse_kms_server.access_key_id, osscse_kms_server.access_key_secret], out)
-'''
+"""
 
 
 def _one_session(folder: Path) -> list[str]:
@@ -37,7 +37,11 @@ def _one_session(folder: Path) -> list[str]:
     report = folder / "report.json"
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", str(folder), str(folder)],
-        cwd=folder, env={**_env(), "OSSCSE_REPORT": str(report)}, capture_output=True, text=True, timeout=300,
+        cwd=folder,
+        env={**_env(), "OSSCSE_REPORT": str(report)},
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     return json.loads(report.read_text())
@@ -57,17 +61,26 @@ def test_every_session_gets_its_own_random_oss_and_kms_credentials(tmp_path: Pat
 
 
 def test_this_sessions_services_and_connections_use_the_random_credentials(
-    osscse_airflow_connections: dict[str, str], osscse_oss_server: Any, osscse_kms_server: Any, osscse_openbao: Any,
+    osscse_airflow_connections: dict[str, str],
+    osscse_oss_server: Any,
+    osscse_kms_server: Any,
+    osscse_openbao: Any,
 ) -> None:
-    secrets_in_use = {osscse_oss_server.access_key_id, osscse_oss_server.access_key_secret,
-                      osscse_kms_server.access_key_id, osscse_kms_server.access_key_secret}
+    secrets_in_use = {
+        osscse_oss_server.access_key_id,
+        osscse_oss_server.access_key_secret,
+        osscse_kms_server.access_key_id,
+        osscse_kms_server.access_key_secret,
+    }
     assert not secrets_in_use & FORMER_FIXED and len(secrets_in_use) == 4
     assert len(osscse_openbao.root_token) >= 32
     oss = json.loads(osscse_airflow_connections["AIRFLOW_CONN_OSS_DEFAULT"])["extra"]
     kms = json.loads(osscse_airflow_connections["AIRFLOW_CONN_KMS_DEFAULT"])
     vault = json.loads(osscse_airflow_connections["AIRFLOW_CONN_VAULT_DEFAULT"])
     assert (oss["access_key_id"], oss["access_key_secret"]) == (
-        osscse_oss_server.access_key_id, osscse_oss_server.access_key_secret)
+        osscse_oss_server.access_key_id,
+        osscse_oss_server.access_key_secret,
+    )
     assert (kms["login"], kms["password"]) == (osscse_kms_server.access_key_id, osscse_kms_server.access_key_secret)
     assert vault["password"] == osscse_openbao.root_token
 

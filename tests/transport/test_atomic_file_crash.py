@@ -50,8 +50,11 @@ class Writer:
     def __init__(self, dest: Path, mode: str) -> None:
         self.dest = dest
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", CHILD, str(dest), mode, MARKER.decode()], cwd=ROOT,
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            [sys.executable, "-c", CHILD, str(dest), mode, MARKER.decode()],
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
         )
         line = self.proc.stdout.readline()  # type: ignore[union-attr]
         assert line.strip() == "written", f"child did not start writing (exit {self.proc.poll()})"
@@ -251,10 +254,9 @@ def test_success_creates_the_file_0600_and_nothing_else(mode: str, tmp_path: Pat
 def test_overwrite_replaces_atomically_and_failure_keeps_the_earlier_file(mode: str, tmp_path: Path) -> None:
     dest = tmp_path / "out.bin"
     dest.write_bytes(b"earlier")
-    with pytest.raises(RuntimeError):
-        with atomic_write(dest) as handle:
-            handle.write(b"unverified")
-            raise RuntimeError("tag mismatch")
+    with pytest.raises(RuntimeError), atomic_write(dest) as handle:
+        handle.write(b"unverified")
+        raise RuntimeError("tag mismatch")
     assert dest.read_bytes() == b"earlier" and os.listdir(tmp_path) == ["out.bin"]
     with atomic_write(dest) as handle:
         os.pwrite(handle.fileno(), b"verified", 0)  # downloads pwrite from worker threads
@@ -272,9 +274,8 @@ def test_overwrite_replaces_a_symlink_not_its_target(mode: str, tmp_path: Path) 
 
 
 def test_a_missing_destination_folder_is_reported(mode: str, tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError):
-        with atomic_write(tmp_path / "missing" / "out.bin") as handle:
-            handle.write(b"x")
+    with pytest.raises(FileNotFoundError), atomic_write(tmp_path / "missing" / "out.bin") as handle:
+        handle.write(b"x")
 
 
 def _umask() -> int:

@@ -29,7 +29,9 @@ def test_settings_default_to_v4_and_regional_https_endpoint() -> None:
 
 
 def test_settings_v1_and_sts_token_choose_matching_auth() -> None:
-    assert isinstance(OssSettings.from_connection_fields(None, {**EXTRA, "signature_version": "v1"}).make_auth(), oss2.Auth)
+    assert isinstance(
+        OssSettings.from_connection_fields(None, {**EXTRA, "signature_version": "v1"}).make_auth(), oss2.Auth
+    )
     sts = OssSettings.from_connection_fields(None, {**EXTRA, "security_token": "tok-123456"})
     assert isinstance(sts.make_auth(), oss2.StsAuth)
 
@@ -62,7 +64,9 @@ def test_results_to_xcom_is_json_serialisable() -> None:
 def test_planned_byte_ranges_cover_the_object_with_the_last_part_short() -> None:
     size = 2 * MIN_PART_SIZE + 50
     assert plan_parts(size, MIN_PART_SIZE).byte_ranges() == [
-        (0, MIN_PART_SIZE - 1), (MIN_PART_SIZE, 2 * MIN_PART_SIZE - 1), (2 * MIN_PART_SIZE, size - 1),
+        (0, MIN_PART_SIZE - 1),
+        (MIN_PART_SIZE, 2 * MIN_PART_SIZE - 1),
+        (2 * MIN_PART_SIZE, size - 1),
     ]
     assert plan_parts(0, MIN_PART_SIZE).byte_ranges() == [(0, -1)]
 
@@ -71,8 +75,14 @@ def test_progress_reports_throttled_by_percent_step(caplog: pytest.LogCaptureFix
     ticks = iter(range(100))
     seen = []
     reporter = ProgressReporter(
-        "upload", 1000, logger=logging.getLogger("t"), callback=seen.append, interval=1e9,
-        step_percent=25, min_report_size=0, clock=lambda: float(next(ticks)),
+        "upload",
+        1000,
+        logger=logging.getLogger("t"),
+        callback=seen.append,
+        interval=1e9,
+        step_percent=25,
+        min_report_size=0,
+        clock=lambda: float(next(ticks)),
     )
     with caplog.at_level(logging.INFO, logger="t"):
         for _ in range(10):
@@ -101,9 +111,8 @@ def test_atomic_write_renames_only_on_success(tmp_path: Path) -> None:
 def test_atomic_write_failure_leaves_earlier_file_untouched(tmp_path: Path) -> None:
     dest = tmp_path / "out.bin"
     dest.write_bytes(b"earlier")
-    with pytest.raises(RuntimeError):
-        with atomic_write(dest) as handle:
-            handle.write(b"unverified")
-            raise RuntimeError("tag mismatch")
+    with pytest.raises(RuntimeError), atomic_write(dest) as handle:
+        handle.write(b"unverified")
+        raise RuntimeError("tag mismatch")
     assert dest.read_bytes() == b"earlier"
     assert os.listdir(tmp_path) == ["out.bin"]

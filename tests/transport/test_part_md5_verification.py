@@ -41,16 +41,21 @@ def cmk() -> LocalRsaKey:
     return LocalRsaKey.generate(reference="rsa-part-md5")
 
 
-@pytest.fixture()
+@pytest.fixture
 def bucket(server: LocalOSSServer) -> oss2.Bucket:
-    return oss2.Bucket(oss2.AuthV4(server.access_key_id, server.access_key_secret), server.endpoint, BUCKET,
-                       region=server.region)
+    return oss2.Bucket(
+        oss2.AuthV4(server.access_key_id, server.access_key_secret), server.endpoint, BUCKET, region=server.region
+    )
 
 
-@pytest.fixture()
+@pytest.fixture
 def objects(bucket: oss2.Bucket, server: LocalOSSServer) -> Iterator[EncryptedObjects]:
-    config = TransferConfig(multipart_threshold=PART, part_size=PART, max_workers=3,
-                            retry=RetryPolicy(attempts=3, initial_backoff=0.01, transient=is_transient))
+    config = TransferConfig(
+        multipart_threshold=PART,
+        part_size=PART,
+        max_workers=3,
+        retry=RetryPolicy(attempts=3, initial_backoff=0.01, transient=is_transient),
+    )
     yield EncryptedObjects(lambda _name: bucket, config)
     server.clear_faults()
 
@@ -73,7 +78,7 @@ class _CorruptOnTheWire:
         return chunk
 
 
-@pytest.fixture()
+@pytest.fixture
 def corrupt_parts(monkeypatch: pytest.MonkeyPatch, bucket: oss2.Bucket) -> dict[str, int]:
     """Corrupt the next ``state['left']`` encrypted parts in transit; counts CRC-free sends in ``sent``."""
     state = {"left": 0, "sent": 0, "corrupted": 0}
@@ -101,13 +106,17 @@ def corrupt_parts(monkeypatch: pytest.MonkeyPatch, bucket: oss2.Bucket) -> dict[
 def _stored_ciphertext_md5s(server: LocalOSSServer, key: str, part_size: int) -> tuple[str, list[bytes]]:
     data = server.stored_object(BUCKET, key).data
     return server.stored_object(BUCKET, key).etag, [
-        hashlib.md5(data[i:i + part_size]).digest() for i in range(0, len(data), part_size)
+        hashlib.md5(data[i : i + part_size]).digest() for i in range(0, len(data), part_size)
     ]
 
 
 def test_multipart_upload_verifies_every_part_by_md5_instead_of_crc64(
-    objects: EncryptedObjects, server: LocalOSSServer, cmk: LocalRsaKey, corrupt_parts: dict[str, int],
-    tmp_path, monkeypatch: pytest.MonkeyPatch,
+    objects: EncryptedObjects,
+    server: LocalOSSServer,
+    cmk: LocalRsaKey,
+    corrupt_parts: dict[str, int],
+    tmp_path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     checked: list[tuple[int, str]] = []
     real_verify = multipart_upload._verify_part_etag
@@ -131,11 +140,17 @@ def test_multipart_upload_verifies_every_part_by_md5_instead_of_crc64(
 
 @pytest.mark.parametrize("source_kind", ["file", "iterator"])
 def test_a_part_corrupted_in_transit_is_detected_and_resent(
-    objects: EncryptedObjects, server: LocalOSSServer, cmk: LocalRsaKey, corrupt_parts: dict[str, int],
-    tmp_path, source_kind: str,
+    objects: EncryptedObjects,
+    server: LocalOSSServer,
+    cmk: LocalRsaKey,
+    corrupt_parts: dict[str, int],
+    tmp_path,
+    source_kind: str,
 ) -> None:
     data = os.urandom(3 * PART + 5)
-    source = io.BytesIO(data) if source_kind == "file" else iter([data[i:i + 50_000] for i in range(0, len(data), 50_000)])
+    source = (
+        io.BytesIO(data) if source_kind == "file" else iter([data[i : i + 50_000] for i in range(0, len(data), 50_000)])
+    )
     corrupt_parts["left"] = 2  # two corrupted sends: the third attempt (attempts=3) of a part gets through
     key = f"verified/retried-{source_kind}"
     result = objects.put(None, key, source, cmk)
@@ -147,7 +162,10 @@ def test_a_part_corrupted_in_transit_is_detected_and_resent(
 
 
 def test_a_persistent_mismatch_aborts_the_upload_leaving_no_object_and_no_parts(
-    objects: EncryptedObjects, server: LocalOSSServer, cmk: LocalRsaKey, corrupt_parts: dict[str, int],
+    objects: EncryptedObjects,
+    server: LocalOSSServer,
+    cmk: LocalRsaKey,
+    corrupt_parts: dict[str, int],
 ) -> None:
     corrupt_parts["left"] = 1000
     with pytest.raises(TransferChecksumError, match="corrupted in transit"):

@@ -35,12 +35,17 @@ def cmk() -> LocalRsaKey:
     return LocalRsaKey.generate(reference="rsa-transport-paths")
 
 
-@pytest.fixture()
+@pytest.fixture
 def objects(server: LocalOSSServer) -> Iterator[EncryptedObjects]:
-    bucket = oss2.Bucket(oss2.AuthV4(server.access_key_id, server.access_key_secret), server.endpoint, BUCKET,
-                         region=server.region)
-    config = TransferConfig(multipart_threshold=PART, part_size=PART, max_workers=3,
-                            retry=RetryPolicy(attempts=5, initial_backoff=0.01, transient=is_transient))
+    bucket = oss2.Bucket(
+        oss2.AuthV4(server.access_key_id, server.access_key_secret), server.endpoint, BUCKET, region=server.region
+    )
+    config = TransferConfig(
+        multipart_threshold=PART,
+        part_size=PART,
+        max_workers=3,
+        retry=RetryPolicy(attempts=5, initial_backoff=0.01, transient=is_transient),
+    )
     yield EncryptedObjects(lambda _name: bucket, config)
     server.clear_faults()
 
@@ -53,12 +58,13 @@ def test_part_body_encrypts_its_slice_like_one_cipher_over_the_object(tmp_path: 
     expected = CtrCipher(key.key, key.iv).update(data)
     offset, size = 40_001, 50_000  # not 16-aligned: the cipher positions itself mid-block
     with open(path, "rb") as handle:
-        body = PartBody(fd_read_into(handle.fileno()), offset, size, CtrCipher(key.key, key.iv, offset),
-                        PieceBuffers(4096))
+        body = PartBody(
+            fd_read_into(handle.fileno()), offset, size, CtrCipher(key.key, key.iv, offset), PieceBuffers(4096)
+        )
         pieces = [body.read(n) for n in (1, 4095, 7000, 333)]
         pieces.append(body.read())
     assert len(body) == size
-    assert b"".join(pieces) == expected[offset:offset + size]
+    assert b"".join(pieces) == expected[offset : offset + size]
 
 
 def test_part_body_without_cipher_sends_source_bytes_and_reports_shrunk_source(tmp_path: Path) -> None:
@@ -83,8 +89,11 @@ def test_multipart_upload_then_parallel_download_round_trips(
     data = os.urandom(5 * PART + 12_345)
     path = tmp_path / "src"
     path.write_bytes(data)
-    source = {"path": str(path), "file-object-without-fd": io.BytesIO(data),
-              "iterator": iter([data[i:i + 70_000] for i in range(0, len(data), 70_000)])}[source_kind]
+    source = {
+        "path": str(path),
+        "file-object-without-fd": io.BytesIO(data),
+        "iterator": iter([data[i : i + 70_000] for i in range(0, len(data), 70_000)]),
+    }[source_kind]
     result = objects.put(None, f"round-trip/{source_kind}", source, cmk)
     assert result.parts > 1 and result.size == len(data)
     out = tmp_path / "out"
@@ -105,7 +114,10 @@ def test_failed_range_is_retried_without_double_counting_its_segments(
 
 
 def test_ranges_spanning_several_segments_in_small_pieces_verify(
-    objects: EncryptedObjects, server: LocalOSSServer, cmk: LocalRsaKey, tmp_path: Path,
+    objects: EncryptedObjects,
+    server: LocalOSSServer,
+    cmk: LocalRsaKey,
+    tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from airflow_provider_osscse.transport import file_download
@@ -114,8 +126,9 @@ def test_ranges_spanning_several_segments_in_small_pieces_verify(
     data = os.urandom(7 * PART + 3)
     objects.put(None, "wide/ranges", io.BytesIO(data), cmk)
     bucket = objects._bucket(None)
-    wide = EncryptedObjects(lambda _name: bucket, TransferConfig(multipart_threshold=PART, part_size=3 * PART + 5,
-                                                                 max_workers=2))
+    wide = EncryptedObjects(
+        lambda _name: bucket, TransferConfig(multipart_threshold=PART, part_size=3 * PART + 5, max_workers=2)
+    )
     out = tmp_path / "out"
     assert wide.download(None, "wide/ranges", out, cmk).integrity == "verified"
     assert out.read_bytes() == data
@@ -146,10 +159,12 @@ def test_verify_first_stream_spools_only_ciphertext_in_bounded_memory(
     from airflow_provider_osscse.transport import download
 
     mib = 1024 * 1024
-    bucket = oss2.Bucket(oss2.AuthV4(server.access_key_id, server.access_key_secret), server.endpoint, BUCKET,
-                         region=server.region)
-    objects = EncryptedObjects(lambda _name: bucket, TransferConfig(multipart_threshold=mib, part_size=mib,
-                                                                    max_workers=3))
+    bucket = oss2.Bucket(
+        oss2.AuthV4(server.access_key_id, server.access_key_secret), server.endpoint, BUCKET, region=server.region
+    )
+    objects = EncryptedObjects(
+        lambda _name: bucket, TransferConfig(multipart_threshold=mib, part_size=mib, max_workers=3)
+    )
     data = os.urandom(16 * mib + 5)
     objects.put(None, "spool/large", io.BytesIO(data), cmk)
     spools: list[str] = []
@@ -164,7 +179,7 @@ def test_verify_first_stream_spools_only_ciphertext_in_bounded_memory(
     tracemalloc.start()
     received = 0
     for chunk in stream:
-        assert data[received:received + len(chunk)] == chunk
+        assert data[received : received + len(chunk)] == chunk
         received += len(chunk)
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()

@@ -49,5 +49,6 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     return serve_until_signal(lambda: server.start().url, server.stop)
 
+
 if __name__ == "__main__":
     sys.exit(main())

@@ -53,9 +53,7 @@ def _context(params: Params, name: str = "EncryptionContext") -> dict[str, str]:
         value = json.loads(raw)
     except ValueError:
         raise invalid_parameter(name, "it must be a JSON object of strings.") from None
-    if not isinstance(value, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
-    ):
+    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
         raise invalid_parameter(name, "it must be a JSON object of strings.")
     return value
 
@@ -145,9 +143,7 @@ class KMSApi:
 
         Names both keys (see the module docstring); in the published shape only the source key.
         """
-        opened = self._keys.decrypt(
-            _required(params, "CiphertextBlob"), _context(params, "SourceEncryptionContext")
-        )
+        opened = self._keys.decrypt(_required(params, "CiphertextBlob"), _context(params, "SourceEncryptionContext"))
         sealed = self._keys.encrypt(
             _required(params, "DestinationKeyId"),
             opened.plaintext,

@@ -6,7 +6,7 @@ key's newest (primary) version and returns a self-describing blob, so ``decrypt`
 
 Blob layout (then standard base64, as the real service's blobs are base64 text)::
 
-    b"LKMS" | 0x01 | len(key_id) | key_id | len(version_id) | version_id | nonce(12) | ciphertext+tag
+    b"LKMS" | 0x01 | len(key_id) | key_id | len(version_id) | version_id | nonce(12) | ciphertext + tag
 
 The AAD is everything before the nonce followed by the canonical EncryptionContext (compact JSON with
 sorted keys), so swapping the key reference or the context makes GCM authentication fail.
@@ -41,9 +41,7 @@ def _now() -> str:
 
 def canonical_context(context: Mapping[str, str] | None) -> bytes:
     """The AAD form of an EncryptionContext: equal maps give equal bytes whatever the key order."""
-    return json.dumps(dict(context or {}), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
-        "utf-8"
-    )
+    return json.dumps(dict(context or {}), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
 @dataclass
@@ -172,9 +170,7 @@ class KeyStore:
             ]
 
     # -- cryptography ------------------------------------------------------------------------
-    def encrypt(
-        self, key_or_alias: str, plaintext: bytes, context: Mapping[str, str] | None = None
-    ) -> SealResult:
+    def encrypt(self, key_or_alias: str, plaintext: bytes, context: Mapping[str, str] | None = None) -> SealResult:
         """Seal ``plaintext`` under the key's primary version; a disabled key refuses."""
         with self._lock:
             key = self._resolve(key_or_alias)
@@ -260,9 +256,7 @@ class KeyStore:
     def _require_enabled(key: MasterKey) -> None:
         if not key.enabled:
             # Our choice of code (KMS answers a disabled key with a "Rejected." family error).
-            raise KMSServiceError(
-                400, "Rejected.Disabled", f"The key {key.key_id} is disabled; enable it to use it."
-            )
+            raise KMSServiceError(400, "Rejected.Disabled", f"The key {key.key_id} is disabled; enable it to use it.")
 
 
 def _key_not_found(key_id: str) -> KMSServiceError:

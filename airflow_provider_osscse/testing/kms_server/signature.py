@@ -56,9 +56,7 @@ def parse_acs3_authorization(header: str) -> Acs3Authorization:
             fields[name] = value
     missing = [name for name in ("Credential", "SignedHeaders", "Signature") if not fields.get(name)]
     if missing:
-        raise KMSServiceError(
-            400, "IncompleteSignature", f"The Authorization header lacks {', '.join(missing)}."
-        )
+        raise KMSServiceError(400, "IncompleteSignature", f"The Authorization header lacks {', '.join(missing)}.")
     return Acs3Authorization(
         access_key_id=fields["Credential"],
         signed_headers=tuple(fields["SignedHeaders"].split(";")),
@@ -78,8 +76,7 @@ def acs3_string_to_sign(
     """The ACS3 string to sign; ``headers`` maps lower-case names to every value received."""
     canonical_query = "&".join(f"{key}={percent_encode(query[key])}" for key in sorted(query))
     canonical_headers = "".join(
-        f"{name}:{','.join(sorted(v.strip() for v in headers.get(name, ())))}\n"
-        for name in signed_headers
+        f"{name}:{','.join(sorted(v.strip() for v in headers.get(name, ())))}\n" for name in signed_headers
     )
     canonical_request = "\n".join(
         [method, path or "/", canonical_query, canonical_headers, ";".join(signed_headers), payload_sha256_hex]
@@ -102,7 +99,7 @@ def rpc_string_to_sign(method: str, params: Mapping[str, str]) -> str:
 
 def rpc_signature(secret: str, string_to_sign: str) -> str:
     """Base64 HMAC-SHA1 of the string to sign, keyed by ``secret + "&"``."""
-    digest = hmac.new(f"{secret}&".encode("utf-8"), string_to_sign.encode("utf-8"), hashlib.sha1).digest()
+    digest = hmac.new(f"{secret}&".encode(), string_to_sign.encode("utf-8"), hashlib.sha1).digest()
     return base64.b64encode(digest).decode("ascii")
 
 

@@ -14,7 +14,9 @@ from .server import LocalOSSServer
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m airflow_provider_osscse.testing.oss_server", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m airflow_provider_osscse.testing.oss_server", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--access-key-id", required=True)
@@ -37,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     for bucket in args.bucket:
         server.create_bucket(bucket)
     return serve_until_signal(lambda: server.start().endpoint, server.stop)
+
 
 if __name__ == "__main__":
     sys.exit(main())

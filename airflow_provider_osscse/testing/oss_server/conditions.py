@@ -31,7 +31,10 @@ FORBID_OVERWRITE = "x-oss-forbid-overwrite"
 
 def precondition_failed(condition: str) -> OSSServiceError:
     return OSSServiceError(
-        412, "PreconditionFailed", "At least one of the pre-conditions you specified did not hold.", extra={"Condition": condition}
+        412,
+        "PreconditionFailed",
+        "At least one of the pre-conditions you specified did not hold.",
+        extra={"Condition": condition},
     )
 
 
@@ -41,7 +44,10 @@ def not_modified() -> OSSServiceError:
 
 def file_already_exists() -> OSSServiceError:
     return OSSServiceError(
-        409, "FileAlreadyExists", "The object you specified already exists and can not be overwritten.", ec="0026-00000002"
+        409,
+        "FileAlreadyExists",
+        "The object you specified already exists and can not be overwritten.",
+        ec="0026-00000002",
     )
 
 

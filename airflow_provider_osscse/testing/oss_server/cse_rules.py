@@ -35,11 +35,14 @@ def check_upload(metadata: Mapping[str, str], *, multipart: bool) -> None:
     for suffix in REQUIRED:
         if CSE_PREFIX + suffix not in cse:
             raise invalid_argument(
-                f"Client-side encryption upload is missing the {CSE_PREFIX}{suffix} header.", ec=_EC_BY_MISSING.get(suffix)
+                f"Client-side encryption upload is missing the {CSE_PREFIX}{suffix} header.",
+                ec=_EC_BY_MISSING.get(suffix),
             )
     if multipart:
         if CSE_PREFIX + "part-size" not in cse:
-            raise invalid_argument(f"Client-side encryption multipart upload needs {CSE_PREFIX}part-size.", ec="0005-00000407")
+            raise invalid_argument(
+                f"Client-side encryption multipart upload needs {CSE_PREFIX}part-size.", ec="0005-00000407"
+            )
         for suffix in ("part-size", "data-size"):
             value = cse.get(CSE_PREFIX + suffix)
             if value is not None and not value.isdigit():
@@ -67,7 +70,9 @@ def check_complete(init_metadata: Mapping[str, str], part_sizes: list[int]) -> N
         raise invalid_argument(f"Client-side encryption: every part but the last must be exactly {part_size} bytes.")
     data_size = cse.get(CSE_PREFIX + "data-size")
     if data_size is not None and sum(part_sizes) != int(data_size):
-        raise invalid_argument(f"Client-side encryption: the parts add up to {sum(part_sizes)} bytes, not data-size {data_size}.")
+        raise invalid_argument(
+            f"Client-side encryption: the parts add up to {sum(part_sizes)} bytes, not data-size {data_size}."
+        )
 
 
 def check_replace_copy(source_metadata: Mapping[str, str], new_metadata: Mapping[str, str]) -> None:

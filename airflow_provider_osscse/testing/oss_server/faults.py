@@ -58,7 +58,9 @@ class FaultPlan:
         self._lock = threading.Lock()
         self._faults: list[tuple[Fault, FaultAction]] = []
 
-    def add(self, method: str | None, path_contains: str | None, query_contains: str | None, action: str, times: int) -> None:
+    def add(
+        self, method: str | None, path_contains: str | None, query_contains: str | None, action: str, times: int
+    ) -> None:
         if times < 1:
             raise ValueError("times must be at least 1")
         parsed = parse_action(action)

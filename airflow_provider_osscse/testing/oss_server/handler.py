@@ -169,7 +169,12 @@ class OSSRequestHandler(BaseHTTPRequestHandler):
                     return
                 else:
                     body.drain()
-                    self._send_error(OSSServiceError(action.status, "InternalError", "We encountered an internal error. Please try again."), request_id)
+                    self._send_error(
+                        OSSServiceError(
+                            action.status, "InternalError", "We encountered an internal error. Please try again."
+                        ),
+                        request_id,
+                    )
                     return
             try:
                 response = self._dispatch(method, raw_path, raw_query, headers, body)
@@ -182,13 +187,18 @@ class OSSRequestHandler(BaseHTTPRequestHandler):
             except Exception:
                 logger.exception("local OSS server: unexpected error on %s %s", method, raw_path)
                 body.drain()
-                self._send_error(OSSServiceError(500, "InternalError", "We encountered an internal error. Please try again."), request_id)
+                self._send_error(
+                    OSSServiceError(500, "InternalError", "We encountered an internal error. Please try again."),
+                    request_id,
+                )
                 return
             self._send(response, request_id, head=method == "HEAD")
         except (ClientDisconnected, ConnectionError, TimeoutError):
             self.close_connection = True
 
-    def _dispatch(self, method: str, raw_path: str, raw_query: str, headers: dict[str, str], body: RequestBodyReader) -> Response:
+    def _dispatch(
+        self, method: str, raw_path: str, raw_query: str, headers: dict[str, str], body: RequestBodyReader
+    ) -> Response:
         signed = SignedRequest(method, raw_path, raw_query, headers)
         verify(signed, self.server.credentials, self.server.region)
         bucket, _, key = unquote(raw_path).lstrip("/").partition("/")

@@ -86,9 +86,14 @@ class OSSRequest:
 def user_metadata(headers: Mapping[str, str]) -> dict[str, str]:
     """``x-oss-meta-*`` headers, names lower-cased (OSS stores and returns them lower-case)."""
     metadata = {name.lower(): value for name, value in headers.items() if name.lower().startswith(USER_META_PREFIX)}
-    size = sum(len(name.encode("latin-1", "replace")) + len(value.encode("latin-1", "replace")) for name, value in metadata.items())
+    size = sum(
+        len(name.encode("latin-1", "replace")) + len(value.encode("latin-1", "replace"))
+        for name, value in metadata.items()
+    )
     if size > MAX_USER_METADATA:
-        raise invalid_argument(f"User metadata is {size} bytes; the total of x-oss-meta-* may not exceed 8 KB.", ec="0011-00000002")
+        raise invalid_argument(
+            f"User metadata is {size} bytes; the total of x-oss-meta-* may not exceed 8 KB.", ec="0011-00000002"
+        )
     return metadata
 
 
@@ -196,8 +201,15 @@ def list_buckets(store: ObjectStore, request: OSSRequest) -> Response:
 
 def create_bucket(store: ObjectStore, request: OSSRequest) -> Response:
     name = request.bucket
-    if not (3 <= len(name) <= 63) or name[0] == "-" or name[-1] == "-" or not all(c.islower() or c.isdigit() or c == "-" for c in name):
-        raise OSSServiceError(400, "InvalidBucketName", "The specified bucket is not valid.", extra={"BucketName": name})
+    if (
+        not (3 <= len(name) <= 63)
+        or name[0] == "-"
+        or name[-1] == "-"
+        or not all(c.islower() or c.isdigit() or c == "-" for c in name)
+    ):
+        raise OSSServiceError(
+            400, "InvalidBucketName", "The specified bucket is not valid.", extra={"BucketName": name}
+        )
     request.body.read_all(limit=1 << 20)  # optional CreateBucketConfiguration: storage class is ignored
     store.create_bucket(name)
     return Response(200, {"Location": f"/{name}"})
@@ -266,7 +278,10 @@ def put_object(store: ObjectStore, request: OSSRequest) -> Response:
     except BaseException:
         writer.discard()
         raise
-    return Response(200, {"ETag": _quoted(record.etag), "x-oss-hash-crc64ecma": str(record.crc64), "Content-MD5": digest.content_md5})
+    return Response(
+        200,
+        {"ETag": _quoted(record.etag), "x-oss-hash-crc64ecma": str(record.crc64), "Content-MD5": digest.content_md5},
+    )
 
 
 def get_object(store: ObjectStore, request: OSSRequest, *, head: bool) -> Response:
@@ -327,7 +342,9 @@ def copy_object(store: ObjectStore, request: OSSRequest) -> Response:
             precondition(store.peek(request.bucket, request.key))  # fail before copying; re-checked at commit
         metadata, content_type = _copy_metadata(request, source)
         request.body.read_all(limit=1 << 20)
-        record = replace(source, key=request.key, metadata=metadata, content_type=content_type, last_modified=time.time())
+        record = replace(
+            source, key=request.key, metadata=metadata, content_type=content_type, last_modified=time.time()
+        )
         writer = store.writer()
         try:
             while chunk := stream.read(CHUNK_SIZE):
@@ -371,7 +388,9 @@ def _copy_metadata(request: OSSRequest, source: ObjectRecord) -> tuple[dict[str,
 
 
 def _copy_result(record: ObjectRecord) -> Response:
-    response = xml_response("CopyObjectResult", [("ETag", _quoted(record.etag)), ("LastModified", iso8601(record.last_modified))])
+    response = xml_response(
+        "CopyObjectResult", [("ETag", _quoted(record.etag)), ("LastModified", iso8601(record.last_modified))]
+    )
     response.headers.update({"ETag": _quoted(record.etag), "x-oss-hash-crc64ecma": str(record.crc64)})
     return response
 
@@ -495,8 +514,14 @@ def init_multipart(store: ObjectStore, request: OSSRequest) -> Response:
     cse_rules.check_upload(metadata, multipart=True)
     conditions.check_overwrite(request.headers, store.peek(request.bucket, request.key))
     request.body.read_all(limit=1 << 20)
-    upload = store.create_upload(request.bucket, request.key, request.header("content-type") or DEFAULT_CONTENT_TYPE, metadata)
-    children: list[tuple[str, object]] = [("Bucket", request.bucket), ("Key", request.encode_name(request.key)), ("UploadId", upload.upload_id)]
+    upload = store.create_upload(
+        request.bucket, request.key, request.header("content-type") or DEFAULT_CONTENT_TYPE, metadata
+    )
+    children: list[tuple[str, object]] = [
+        ("Bucket", request.bucket),
+        ("Key", request.encode_name(request.key)),
+        ("UploadId", upload.upload_id),
+    ]
     if request.url_encoding:
         children.append(("EncodingType", "url"))
     return xml_response("InitiateMultipartUploadResult", children)
@@ -523,7 +548,9 @@ def upload_part(store: ObjectStore, request: OSSRequest) -> Response:
     except BaseException:
         writer.discard()
         raise
-    return Response(200, {"ETag": _quoted(part.etag), "x-oss-hash-crc64ecma": str(part.crc64), "Content-MD5": digest.content_md5})
+    return Response(
+        200, {"ETag": _quoted(part.etag), "x-oss-hash-crc64ecma": str(part.crc64), "Content-MD5": digest.content_md5}
+    )
 
 
 def upload_part_copy(store: ObjectStore, request: OSSRequest) -> Response:
@@ -554,7 +581,9 @@ def upload_part_copy(store: ObjectStore, request: OSSRequest) -> Response:
         except BaseException:
             writer.discard()
             raise
-    response = xml_response("CopyPartResult", [("LastModified", iso8601(part.last_modified)), ("ETag", _quoted(part.etag))])
+    response = xml_response(
+        "CopyPartResult", [("LastModified", iso8601(part.last_modified)), ("ETag", _quoted(part.etag))]
+    )
     response.headers.update({"ETag": _quoted(part.etag), "x-oss-hash-crc64ecma": str(part.crc64)})
     return response
 
@@ -570,27 +599,37 @@ def complete_multipart(store: ObjectStore, request: OSSRequest) -> Response:
         chosen = []
         for node in root.findall("Part"):
             try:
-                chosen.append((int(node.findtext("PartNumber") or ""), (node.findtext("ETag") or "").strip().strip('"').upper()))
+                chosen.append(
+                    (int(node.findtext("PartNumber") or ""), (node.findtext("ETag") or "").strip().strip('"').upper())
+                )
             except ValueError:
                 raise OSSServiceError(400, "MalformedXML", "PartNumber must be an integer.") from None
     if not chosen:
         raise OSSServiceError(400, "MalformedXML", "The XML you provided lists no parts.")
     numbers = [number for number, _ in chosen]
     if any(b <= a for a, b in zip(numbers, numbers[1:])):
-        raise OSSServiceError(400, "InvalidPartOrder", "The list of parts was not in ascending order. Parts must be ordered by part number.")
+        raise OSSServiceError(
+            400,
+            "InvalidPartOrder",
+            "The list of parts was not in ascending order. Parts must be ordered by part number.",
+        )
     parts: list[PartRecord] = []
     for number, etag in chosen:
         part = upload.parts.get(number)
         if part is None or part.etag != etag:
             raise OSSServiceError(
-                400, "InvalidPart", "One or more of the specified parts could not be found or the specified entity tag might not have matched the part's entity tag.",
+                400,
+                "InvalidPart",
+                "One or more of the specified parts could not be found or the specified entity tag might not have matched the part's entity tag.",
                 extra={"PartNumber": str(number), "ETag": etag},
             )
         parts.append(part)
     for part in parts[:-1]:
         if part.size < MIN_PART_SIZE:
             raise OSSServiceError(
-                400, "EntityTooSmall", "Your proposed upload is smaller than the minimum allowed size.",
+                400,
+                "EntityTooSmall",
+                "Your proposed upload is smaller than the minimum allowed size.",
                 extra={"PartNumber": str(part.number), "MinSizeAllowed": str(MIN_PART_SIZE)},
             )
     cse_rules.check_complete(upload.metadata, [part.size for part in parts])
@@ -607,7 +646,9 @@ def complete_multipart(store: ObjectStore, request: OSSRequest) -> Response:
         metadata=upload.metadata,
         object_type="Multipart",
     )
-    store.assemble_upload(request.bucket, upload_id, numbers, record, precondition=conditions.write_precondition(request.headers))
+    store.assemble_upload(
+        request.bucket, upload_id, numbers, record, precondition=conditions.write_precondition(request.headers)
+    )
     children: list[tuple[str, object]] = [
         ("Location", f"{request.endpoint}/{request.bucket}/{quote(request.key, safe='/')}"),
         ("Bucket", request.bucket),
@@ -669,7 +710,8 @@ def list_uploads(store: ObjectStore, request: OSSRequest) -> Response:
     selected = [
         u
         for u in uploads
-        if u.key.startswith(prefix) and (u.key > key_marker or (id_marker and u.key == key_marker and u.upload_id > id_marker))
+        if u.key.startswith(prefix)
+        and (u.key > key_marker or (id_marker and u.key == key_marker and u.upload_id > id_marker))
     ]
     shown, truncated = selected[:max_uploads], len(selected) > max_uploads
     children: list[tuple[str, object]] = [
@@ -689,7 +731,12 @@ def list_uploads(store: ObjectStore, request: OSSRequest) -> Response:
         children.append(
             (
                 "Upload",
-                [("Key", request.encode_name(upload.key)), ("UploadId", upload.upload_id), ("StorageClass", "Standard"), ("Initiated", iso8601(upload.initiated))],
+                [
+                    ("Key", request.encode_name(upload.key)),
+                    ("UploadId", upload.upload_id),
+                    ("StorageClass", "Standard"),
+                    ("Initiated", iso8601(upload.initiated)),
+                ],
             )
         )
     return xml_response("ListMultipartUploadsResult", children)

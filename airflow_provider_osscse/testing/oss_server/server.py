@@ -7,13 +7,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
 
+from ..serving import ServingThread
 from .checksums import BodyDigest
 from .faults import FaultPlan
 from .handler import OSSHTTPServer
 from .operations import DEFAULT_CONTENT_TYPE
 from .protocol import USER_META_PREFIX, OSSServiceError
 from .signature import Credentials
-from ..serving import ServingThread
 from .storage import ObjectRecord, ObjectStore
 
 
@@ -96,7 +96,9 @@ class LocalOSSServer:
     def __enter__(self) -> LocalOSSServer:
         return self.start() if self._http is None else self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
     # -- identity -------------------------------------------------------------------------------
@@ -161,7 +163,9 @@ class LocalOSSServer:
             if error.code != "NoSuchKey" or data is None:
                 raise KeyError(f"{bucket}/{key}") from None
             current = None
-        new_metadata = _metadata_names(metadata) if metadata is not None else (dict(current.metadata) if current else {})
+        new_metadata = (
+            _metadata_names(metadata) if metadata is not None else (dict(current.metadata) if current else {})
+        )
         if data is None:
             assert current is not None
             self._store.update_record(bucket, replace(current, metadata=new_metadata))

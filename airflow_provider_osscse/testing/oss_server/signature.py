@@ -28,15 +28,7 @@ from urllib.parse import quote, unquote, unquote_plus
 from .protocol import OSSServiceError
 
 V1_SUBRESOURCES = frozenset(
-    """acl uploadId uploads partNumber group link delete website location objectInfo objectMeta
-    response-content-type response-content-language response-cache-control response-content-encoding
-    response-expires response-content-disposition logging cors lifecycle restore qos referer stat
-    bucketInfo append position security-token live comp status vod startTime endTime x-oss-process
-    symlink callback callback-var tagging encryption versions versioning versionId policy
-    requestPayment x-oss-traffic-limit qosInfo asyncFetch x-oss-request-payer sequential inventory
-    inventoryId continuation-token worm wormId wormExtend replication replicationLocation
-    replicationProgress transferAcceleration cname metaQuery resourceGroup style styleName
-    x-oss-async-process regionList""".split()
+    ["acl", "uploadId", "uploads", "partNumber", "group", "link", "delete", "website", "location", "objectInfo", "objectMeta", "response-content-type", "response-content-language", "response-cache-control", "response-content-encoding", "response-expires", "response-content-disposition", "logging", "cors", "lifecycle", "restore", "qos", "referer", "stat", "bucketInfo", "append", "position", "security-token", "live", "comp", "status", "vod", "startTime", "endTime", "x-oss-process", "symlink", "callback", "callback-var", "tagging", "encryption", "versions", "versioning", "versionId", "policy", "requestPayment", "x-oss-traffic-limit", "qosInfo", "asyncFetch", "x-oss-request-payer", "sequential", "inventory", "inventoryId", "continuation-token", "worm", "wormId", "wormExtend", "replication", "replicationLocation", "replicationProgress", "transferAcceleration", "cname", "metaQuery", "resourceGroup", "style", "styleName", "x-oss-async-process", "regionList"]
 )
 _V4_ALGORITHM = "OSS4-HMAC-SHA256"
 _V4_DEFAULT_SIGNED = ("content-type", "content-md5")
@@ -90,13 +82,19 @@ def decode_query_component(text: str) -> str:
 def _signature_mismatch(string_to_sign: str | None = None) -> OSSServiceError:
     extra = {"StringToSign": string_to_sign} if string_to_sign is not None else None
     return OSSServiceError(
-        403, "SignatureDoesNotMatch", "The request signature we calculated does not match the signature you provided.", extra=extra
+        403,
+        "SignatureDoesNotMatch",
+        "The request signature we calculated does not match the signature you provided.",
+        extra=extra,
     )
 
 
 def _unknown_access_key(access_key_id: str) -> OSSServiceError:
     return OSSServiceError(
-        403, "InvalidAccessKeyId", "The OSS Access Key Id you provided does not exist in our records.", extra={"OSSAccessKeyId": access_key_id}
+        403,
+        "InvalidAccessKeyId",
+        "The OSS Access Key Id you provided does not exist in our records.",
+        extra={"OSSAccessKeyId": access_key_id},
     )
 
 
@@ -110,7 +108,9 @@ def verify(request: SignedRequest, credentials: Credentials, region: str) -> Non
     elif authorization.startswith(_V4_ALGORITHM + " "):
         _verify_v4(request, credentials, region, authorization[len(_V4_ALGORITHM) + 1 :])
     elif authorization:
-        raise OSSServiceError(400, "InvalidArgument", "Unsupported Authorization header; use OSS (v1) or OSS4-HMAC-SHA256 (v4).")
+        raise OSSServiceError(
+            400, "InvalidArgument", "Unsupported Authorization header; use OSS (v1) or OSS4-HMAC-SHA256 (v4)."
+        )
     else:
         raise OSSServiceError(403, "AccessDenied", "Anonymous access is forbidden for this operation.")
 
@@ -149,7 +149,9 @@ def _verify_v1(request: SignedRequest, credentials: Credentials, signature: str)
             b"".join(name.encode() + b":" + value + b"\n" for name, value in oss_headers) + resource.encode("utf-8"),
         ]
     )
-    expected = base64.b64encode(hmac.new(credentials.access_key_secret.encode(), to_sign, hashlib.sha1).digest()).decode()
+    expected = base64.b64encode(
+        hmac.new(credentials.access_key_secret.encode(), to_sign, hashlib.sha1).digest()
+    ).decode()
     if not hmac.compare_digest(expected.encode(), signature.encode()):
         raise _signature_mismatch(to_sign.decode("utf-8", "replace"))
 
@@ -178,7 +180,9 @@ def _verify_v4(request: SignedRequest, credentials: Credentials, region: str, au
     if timestamp[:8] != date:
         raise _signature_mismatch()
     if scope_region != region:
-        raise OSSServiceError(403, "SignatureDoesNotMatch", f"Invalid signing region in Authorization header; expected {region!r}.")
+        raise OSSServiceError(
+            403, "SignatureDoesNotMatch", f"Invalid signing region in Authorization header; expected {region!r}."
+        )
 
     additional = fields.get("AdditionalHeaders", "")
     additional_names = {name for name in additional.split(";") if name}
@@ -214,7 +218,12 @@ def _verify_v4(request: SignedRequest, credentials: Credentials, region: str, au
             ]
         )
         last_string_to_sign = "\n".join(
-            [_V4_ALGORITHM, timestamp, f"{date}/{scope_region}/{product}/aliyun_v4_request", hashlib.sha256(canonical_request).hexdigest()]
+            [
+                _V4_ALGORITHM,
+                timestamp,
+                f"{date}/{scope_region}/{product}/aliyun_v4_request",
+                hashlib.sha256(canonical_request).hexdigest(),
+            ]
         )
         expected = hmac.new(signing_key, last_string_to_sign.encode(), hashlib.sha256).hexdigest()
         if hmac.compare_digest(expected.encode(), signature.encode()):

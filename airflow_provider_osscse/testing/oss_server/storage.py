@@ -177,7 +177,7 @@ class _DiskBlobs(_Blobs):
         os.replace(writer.path, target)
 
     def open(self, name: str) -> BinaryIO:
-        return open(self.root / name, "rb")  # noqa: SIM115 - the caller closes it
+        return open(self.root / name, "rb")
 
     def delete(self, name: str) -> None:
         (self.root / name).unlink(missing_ok=True)
@@ -259,7 +259,12 @@ class ObjectStore:
     def create_bucket(self, name: str) -> None:
         with self._lock:
             if name in self._buckets:
-                raise OSSServiceError(409, "BucketAlreadyExists", "The requested bucket name is not available.", extra={"BucketName": name})
+                raise OSSServiceError(
+                    409,
+                    "BucketAlreadyExists",
+                    "The requested bucket name is not available.",
+                    extra={"BucketName": name},
+                )
             bucket = _Bucket(name, time.time())
             self._buckets[name] = bucket
             self._persist_bucket(bucket)
@@ -268,7 +273,9 @@ class ObjectStore:
         with self._lock:
             bucket = self._bucket(name)
             if bucket.objects or bucket.uploads:
-                raise OSSServiceError(409, "BucketNotEmpty", "The bucket you tried to delete is not empty.", extra={"BucketName": name})
+                raise OSSServiceError(
+                    409, "BucketNotEmpty", "The bucket you tried to delete is not empty.", extra={"BucketName": name}
+                )
             del self._buckets[name]
             if self._root is not None:
                 shutil.rmtree(self._root / name, ignore_errors=True)
@@ -312,7 +319,9 @@ class ObjectStore:
                 raise no_such_key(key)
             return record
 
-    def transform_record(self, bucket: str, key: str, change: Callable[[ObjectRecord | None], ObjectRecord]) -> ObjectRecord:
+    def transform_record(
+        self, bucket: str, key: str, change: Callable[[ObjectRecord | None], ObjectRecord]
+    ) -> ObjectRecord:
         """Replace ``key``'s record by ``change(current)`` (bytes untouched), read and written under the lock.
 
         ``change`` may raise to refuse; it must return a record for the same key.
@@ -374,7 +383,13 @@ class ObjectStore:
             upload.parts[part.number] = part
 
     def assemble_upload(
-        self, bucket: str, upload_id: str, numbers: list[int], record: ObjectRecord, *, precondition: Precondition | None = None
+        self,
+        bucket: str,
+        upload_id: str,
+        numbers: list[int],
+        record: ObjectRecord,
+        *,
+        precondition: Precondition | None = None,
     ) -> None:
         """Concatenate the chosen parts into the object and forget the upload.
 
