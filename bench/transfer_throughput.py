@@ -42,7 +42,7 @@ from pathlib import Path
 
 BUCKET = "bench"
 ACCESS_KEY_ID = "bench-ak"
-ACCESS_KEY_SECRET = "bench-secret"
+ACCESS_KEY_SECRET = "bench-secret"  # noqa: S105 - credential of the throw-away local OSS server
 REGION = "cn-hangzhou"
 TOOLS = ("plain", "ours", "ours-stream", "cryptobucket", "cb-single")
 DIRECTIONS = ("upload", "download")
@@ -256,7 +256,7 @@ def main() -> None:
         return
 
     tools = [t for t in args.tools.split(",") if t]
-    print(f"# {datetime.datetime.now().isoformat(timespec='seconds')}  {machine()}")
+    print(f"# {datetime.datetime.now().astimezone().isoformat(timespec='seconds')}  {machine()}")
     print(
         f"# part size {args.part_size}, {args.workers} threads, best/median of {args.repeat}; the local OSS "
         f"server is a separate process with a data dir, sharing the same {os.cpu_count()} cores as the client"
@@ -321,7 +321,8 @@ def _delete_objects(endpoint: str, keys: list[str]) -> None:
 def print_table(results: dict[tuple[str, str, str], list[Sample]], tools: list[str], args: argparse.Namespace) -> None:
     sizes = list(dict.fromkeys(k[1] for k in results))
     print(
-        f"\n{'size':<6}{'direction':<10}{'tool':<14}{'best MiB/s':>11}{'median':>9}{'peak RSS MiB':>14}{'+transfer':>11}"
+        f"\n{'size':<6}{'direction':<10}{'tool':<14}{'best MiB/s':>11}{'median':>9}{'peak RSS MiB':>14}"
+        f"{'+transfer':>11}"
         f"{'ours/plain':>12}{'ours/CB':>9}{'ours/CB-1':>11}"
     )
     for size_text in sizes:

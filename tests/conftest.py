@@ -112,9 +112,9 @@ SLOW_TESTS = frozenset(
 def is_slow(item: pytest.Item) -> bool:
     """Whether ``item`` is listed in :data:`SLOW_TESTS` or is an RSA-4096 case of test_local_rsa.py.
 
-    RSA-4096 costs seconds per test: generating the key, then each load validates the private key twice
-    (``normalize_rsa_pem`` and ``LocalRsaKey``) and registers every PEM line with Airflow's secrets
-    masker, which recompiles its whole regex per line.
+    RSA-4096 costs seconds per test: generating the key, then each load validates the private key
+    once (~0.5 s) and registers every PEM line with Airflow's secrets masker, which recompiles its
+    whole regex per line.
     """
     test = item.nodeid.split("[", 1)[0]
     if test in SLOW_TESTS:

@@ -14,7 +14,9 @@ Pure (no network, no Airflow). The transport layer calls two classes:
     tag = writer.compute_integrity(path, segment_size=plan.part_size)
     headers = writer.metadata(part_plan=plan, integrity=tag)  # Init and every UploadPart
     writer.encrypt_part(plan, n, data)  # any order, any thread
-    # or: builder = writer.integrity_builder(plan.part_size); builder.segment_mac(n - 1, data); writer.finish_integrity(builder, size)
+    # or: builder = writer.integrity_builder(plan.part_size)
+    #     builder.segment_mac(n - 1, data)  # per part
+    #     writer.finish_integrity(builder, size)
 
 :func:`encrypt_object` is the single-PUT shortcut.
 
@@ -30,84 +32,54 @@ Pure (no network, no Airflow). The transport layer calls two classes:
 :func:`decrypt_object` is the whole-object shortcut. Errors live in ``airflow_provider_osscse.exceptions``.
 """
 
-from airflow_provider_osscse.envelope.aes_ctr import (
-    BLOCK_SIZE,
-    CEK_ALG_AES_CTR,
-    CtrCipher,
-    counter_block,
-    iv_from_legacy_counter,
-)
+from airflow_provider_osscse.envelope.aes_ctr import CEK_ALG_AES_CTR
 from airflow_provider_osscse.envelope.headers import (
-    USER_METADATA_LIMIT,
     WRAP_ALG_KMS,
-    WRAP_ALG_RSA_OAEP,
     WRAP_ALG_RSA_PKCS1,
     WRAP_ALG_VAULT_TRANSIT,
     Envelope,
-    check_metadata_size,
     is_encrypted,
-    normalise_metadata,
     parse_envelope,
 )
 from airflow_provider_osscse.envelope.integrity import (
     INTEGRITY_HEADER,
-    IntegrityBuilder,
     IntegrityPolicy,
     IntegrityStatus,
     IntegrityTag,
     ObjectBinding,
-    StreamingTagger,
 )
-from airflow_provider_osscse.envelope.keywrap import Cmk, DataKey, WrappedDataKey
-from airflow_provider_osscse.envelope.matdesc import dump_matdesc, parse_matdesc
-from airflow_provider_osscse.envelope.multipart import MIN_PART_SIZE, Part, PartPlan, plan_parts
+from airflow_provider_osscse.envelope.keywrap import Cmk, DataKey, DataKeyRequest, WrappedDataKey
+from airflow_provider_osscse.envelope.multipart import PartPlan, plan_parts
 from airflow_provider_osscse.envelope.ranges import RangePlan, plan_range
-from airflow_provider_osscse.envelope.reader import EnvelopeReader, KeyResolver, decrypt_object, resolve_key
-from airflow_provider_osscse.envelope.streams import iter_chunks, transform_chunks, transform_file
+from airflow_provider_osscse.envelope.reader import EnvelopeReader, decrypt_object
 from airflow_provider_osscse.envelope.writer import EncryptedObject, EnvelopeWriter, encrypt_object
 
+#: The public surface of the envelope core; the building blocks (counter arithmetic, ciphers,
+#: MAC builders, header normalisation, matdesc JSON) stay in their modules.
 __all__ = [
-    "BLOCK_SIZE",
     "CEK_ALG_AES_CTR",
     "INTEGRITY_HEADER",
-    "MIN_PART_SIZE",
-    "USER_METADATA_LIMIT",
     "WRAP_ALG_KMS",
-    "WRAP_ALG_RSA_OAEP",
     "WRAP_ALG_RSA_PKCS1",
     "WRAP_ALG_VAULT_TRANSIT",
     "Cmk",
-    "CtrCipher",
     "DataKey",
+    "DataKeyRequest",
     "EncryptedObject",
     "Envelope",
     "EnvelopeReader",
     "EnvelopeWriter",
-    "IntegrityBuilder",
     "IntegrityPolicy",
     "IntegrityStatus",
     "IntegrityTag",
-    "KeyResolver",
     "ObjectBinding",
-    "Part",
     "PartPlan",
     "RangePlan",
-    "StreamingTagger",
     "WrappedDataKey",
-    "check_metadata_size",
-    "counter_block",
     "decrypt_object",
-    "dump_matdesc",
     "encrypt_object",
     "is_encrypted",
-    "iter_chunks",
-    "iv_from_legacy_counter",
-    "normalise_metadata",
     "parse_envelope",
-    "parse_matdesc",
     "plan_parts",
     "plan_range",
-    "resolve_key",
-    "transform_chunks",
-    "transform_file",
 ]

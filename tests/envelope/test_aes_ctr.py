@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from airflow_provider_osscse.envelope import CtrCipher, DataKey, counter_block, transform_chunks
-from airflow_provider_osscse.envelope.aes_ctr import iv_from_legacy_counter
+from airflow_provider_osscse.envelope import DataKey
+from airflow_provider_osscse.envelope.aes_ctr import CtrCipher, counter_block, iv_from_legacy_counter
+from airflow_provider_osscse.envelope.streams import transform_chunks
 from tests.envelope.conftest import VECTOR_A_CIPHER, VECTOR_A_PLAIN, VECTOR_IV, VECTOR_KEY
 
 VECTOR_B_PLAIN = bytes(range(256)) * 2
@@ -80,5 +82,5 @@ def test_any_chunking_equals_single_stream_across_carries(data: bytes, cuts: lis
     ck = DataKey(key=VECTOR_KEY, iv=b"\x01" * 8 + low)
     expected = CtrCipher(ck.key, ck.iv).update(data)
     bounds = sorted({0, len(data), *(c for c in cuts if c <= len(data))})
-    chunks = [data[a:b] for a, b in zip(bounds, bounds[1:])]
+    chunks = [data[a:b] for a, b in itertools.pairwise(bounds)]
     assert b"".join(transform_chunks(iter(chunks), ck)) == expected

@@ -11,10 +11,8 @@ from airflow_provider_osscse.envelope import (
     Envelope,
     EnvelopeWriter,
     WrappedDataKey,
-    dump_matdesc,
     is_encrypted,
     parse_envelope,
-    parse_matdesc,
     plan_parts,
 )
 from airflow_provider_osscse.envelope.headers import (
@@ -22,6 +20,7 @@ from airflow_provider_osscse.envelope.headers import (
     KEY_HEADER,
     WRAP_ALG_HEADER,
 )
+from airflow_provider_osscse.envelope.matdesc import dump_matdesc, parse_matdesc
 from airflow_provider_osscse.exceptions import (
     EnvelopeFormatError,
     MetadataTooLargeError,
@@ -112,6 +111,13 @@ def test_malformed_decimal_is_refused(value: str) -> None:
 def test_malformed_matdesc_is_refused(value: str) -> None:
     with pytest.raises(EnvelopeFormatError, match="matdesc"):
         parse_envelope(_meta(matdesc=value), object_name="o")
+
+
+def test_a_matdesc_number_over_pythons_digit_limit_is_a_format_error_not_a_crash() -> None:
+    """``json.loads`` raises a plain ``ValueError`` (not ``JSONDecodeError``) for an integer of more
+    than 4300 digits: still the project's format error naming the header."""
+    with pytest.raises(EnvelopeFormatError, match="matdesc is not valid JSON"):
+        parse_envelope(_meta(matdesc='{"a": ' + "1" * 5000 + "}"), object_name="o")
 
 
 def test_plain_object_is_reported_not_encrypted() -> None:

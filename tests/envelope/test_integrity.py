@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import os
+import pickle
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -62,7 +63,7 @@ def test_flipped_bit_raises_integrity_error(rsa_key) -> None:
     meta, ct = _object(rsa_key)
     bad = bytearray(ct)
     bad[1234] ^= 0x01
-    with pytest.raises(IntegrityError, match="'obj'.*mismatch"):
+    with pytest.raises(IntegrityError, match=r"'obj'.*mismatch"):
         _read(meta, bytes(bad), rsa_key)
 
 
@@ -75,8 +76,7 @@ def test_tampered_object_yields_no_plaintext_byte_before_verification(rsa_key, p
     bad[where] ^= 1
     got: list[bytes] = []
     with pytest.raises(IntegrityError):
-        for chunk in reader.decrypt_chunks(bytes(bad), chunk_size=1000):
-            got.append(chunk)
+        got.extend(reader.decrypt_chunks(bytes(bad), chunk_size=1000))  # keeps what came before the raise
     assert got == []
 
 
@@ -129,9 +129,9 @@ def test_tag_binds_cek_alg(rsa_key) -> None:
 
 
 def test_wrong_cmk_is_refused_before_any_output(rsa_key) -> None:
-    meta, ct = _object(rsa_key)
+    meta, _ = _object(rsa_key)
     stranger = LocalRsaKey.generate(2048, reference="stranger")
-    with pytest.raises(NoMatchingKeyError, match="'obj'.*stranger"):
+    with pytest.raises(NoMatchingKeyError, match=r"'obj'.*stranger"):
         EnvelopeReader(meta, stranger, object_name="obj")
     del meta[CMK_HEADER]  # as an official SDK writes it: no identity, so the unwrap itself must fail
     with pytest.raises(KeyUnwrapError, match="stranger"):
@@ -234,6 +234,4 @@ def test_errors_and_reprs_never_contain_key_material(rsa_key) -> None:
         for secret in (ck.key, ck.iv):
             assert secret.hex() not in text and base64.b64encode(secret).decode() not in text
     with pytest.raises(TypeError):
-        import pickle
-
         pickle.dumps(reader)

@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from airflow_provider_osscse.envelope import CtrCipher, DataKey, EnvelopeWriter, plan_parts, plan_range
+from airflow_provider_osscse.envelope import DataKey, EnvelopeWriter, plan_parts, plan_range
+from airflow_provider_osscse.envelope.aes_ctr import CtrCipher
 from airflow_provider_osscse.envelope.multipart import MAX_PART_COUNT, MIN_PART_SIZE
 from airflow_provider_osscse.envelope.ranges import RangePlan
 from airflow_provider_osscse.exceptions import InvalidRangeError, PartPlanError, RangeNotSatisfiableError

@@ -8,16 +8,15 @@ import tracemalloc
 from pathlib import Path
 
 from airflow_provider_osscse.envelope import (
-    CtrCipher,
     DataKey,
     EnvelopeReader,
     EnvelopeWriter,
     IntegrityStatus,
     decrypt_object,
     encrypt_object,
-    transform_chunks,
-    transform_file,
 )
+from airflow_provider_osscse.envelope.aes_ctr import CtrCipher
+from airflow_provider_osscse.envelope.streams import transform_chunks, transform_file
 
 PLAIN = os.urandom(300_000)
 
