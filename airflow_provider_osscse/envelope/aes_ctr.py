@@ -10,6 +10,8 @@ CTR is its own inverse, so the same :class:`CtrCipher` encrypts and decrypts.
 
 from __future__ import annotations
 
+from typing import NoReturn
+
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 BLOCK_SIZE = 16
@@ -68,7 +70,9 @@ class CtrCipher:
         return self._ctx.update(data)
 
     def update_into(self, data: bytes | bytearray | memoryview, out: bytearray | memoryview) -> int:
-        """Transform ``data`` into ``out`` (``len(out) >= len(data) + 15``, cryptography's rule); returns bytes written."""
+        """Transform ``data`` into ``out`` (``len(out) >= len(data) + 15``, cryptography's rule).
+
+        Returns the number of bytes written."""
         written = self._ctx.update_into(data, out)
         self._offset += written
         return written
@@ -76,5 +80,5 @@ class CtrCipher:
     def __repr__(self) -> str:
         return f"CtrCipher(offset={self._offset})"
 
-    def __reduce__(self):
+    def __reduce__(self) -> NoReturn:
         raise TypeError("CtrCipher holds key material and cannot be pickled")

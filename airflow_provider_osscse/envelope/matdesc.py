@@ -9,7 +9,7 @@ and *reads* into a dict, so that matching is always done on parsed maps.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from airflow_provider_osscse.exceptions import EnvelopeFormatError
 
@@ -24,7 +24,9 @@ LEGACY_MATDESC_CMK_VERSION = "osscse-cmk-version"
 
 def dump_matdesc(matdesc: Mapping[str, str]) -> str:
     """Canonical compact, key-sorted, ASCII-only JSON; every SDK parses it, Go/Java match it byte for byte."""
-    for key, value in matdesc.items():
+    # Callers may be untyped (DAG code, connection extras): check the types at run time.
+    entries: Iterable[tuple[object, object]] = matdesc.items()
+    for key, value in entries:
         if not isinstance(key, str) or not isinstance(value, str):
             raise EnvelopeFormatError(
                 f"matdesc entries must be str -> str, got {type(key).__name__} -> "
@@ -37,9 +39,10 @@ def parse_matdesc(text: str, *, object_name: str) -> dict[str, str]:
     """Parse either spelling into a dict; anything but a JSON object of strings is a format error."""
     try:
         value = json.loads(text)
-    except ValueError as exc:
+    except ValueError as exc:  # JSONDecodeError, or a number over Python's int-string digit limit
+        reason = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
         raise EnvelopeFormatError(
-            f"header {MATDESC_HEADER} is not valid JSON ({exc.msg})",
+            f"header {MATDESC_HEADER} is not valid JSON ({reason})",
             object_name=object_name,
         ) from None
     if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):

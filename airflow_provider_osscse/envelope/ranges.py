@@ -69,6 +69,8 @@ def plan_range(spec: str | tuple[int | None, int | None], object_size: int | Non
     :class:`RangeNotSatisfiableError`. Without it, suffix ranges raise :class:`InvalidRangeError`.
     """
     first, second = parse_range(spec) if isinstance(spec, str) else spec
+    start: int
+    end: int | None  # None: to the end of an object of unknown size
     if object_size is not None and object_size < 0:
         raise InvalidRangeError(f"object size must be >= 0, got {object_size}")
     if first is None:

@@ -33,7 +33,7 @@ from __future__ import annotations
 import logging
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import BinaryIO
+from typing import BinaryIO, NoReturn
 
 from airflow_provider_osscse.envelope.aes_ctr import CtrCipher
 from airflow_provider_osscse.envelope.headers import Envelope, parse_envelope
@@ -189,7 +189,7 @@ class EnvelopeReader:
     def __repr__(self) -> str:
         return f"EnvelopeReader(object_name={self.object_name!r}, cmk={self.cmk.reference!r})"
 
-    def __reduce__(self):
+    def __reduce__(self) -> NoReturn:
         raise TypeError("EnvelopeReader holds key material and cannot be pickled")
 
     def plan_range(self, spec: str | tuple[int | None, int | None], object_size: int | None = None) -> RangePlan:
@@ -205,13 +205,27 @@ class EnvelopeReader:
         tag = self.envelope.integrity
         if tag is None:
             return None
+        return self._builder_for(tag)
+
+    def _builder_for(self, tag: IntegrityTag) -> IntegrityBuilder:
         return IntegrityBuilder(self._content_key, self.envelope.cek_alg, tag.segment_size, version=tag.version)
+
+    def _required_tag(self) -> IntegrityTag:
+        """The object's tag; verifying an object without one is a caller's mistake, reported as such."""
+        tag = self.envelope.integrity
+        if tag is None:
+            raise UnauthenticatedObjectError(
+                "the object has no integrity tag to verify (written by an official SDK or with integrity off): "
+                "read it under the 'if-present' or 'off' integrity policy",
+                object_name=self.object_name,
+            )
+        return tag
 
     def verify_parallel(self, builder: IntegrityBuilder, total_length: int) -> IntegrityStatus:
         """Check a builder filled by :meth:`integrity_builder` users; sets and returns :attr:`status`."""
-        assert self.envelope.integrity is not None
-        self.envelope.integrity.segment_count(total_length)
-        builder.verify(self.envelope.integrity, total_length, binding=self.binding, object_name=self.object_name)
+        tag = self._required_tag()
+        tag.segment_count(total_length)
+        builder.verify(tag, total_length, binding=self.binding, object_name=self.object_name)
         self.status = IntegrityStatus.VERIFIED
         return self.status
 
@@ -276,8 +290,7 @@ class EnvelopeReader:
         Returns the spool (rewound; the caller decrypts it with :meth:`cipher` and closes it).
         Raises :class:`IntegrityError` (the spool already closed) if the object was altered.
         """
-        builder = self.integrity_builder()
-        assert builder is not None and self.envelope.integrity is not None
+        builder = self._builder_for(self._required_tag())
         tagger = StreamingTagger(builder)
         cipher = self.cipher(0)
         spool: BinaryIO = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY, prefix="osscse-verify-")  # type: ignore[assignment]  # noqa: SIM115

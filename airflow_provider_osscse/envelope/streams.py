@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator
-from typing import BinaryIO, Union
+from typing import BinaryIO
 
 from airflow_provider_osscse.envelope.aes_ctr import CtrCipher
 from airflow_provider_osscse.envelope.keywrap import DataKey
@@ -18,7 +18,7 @@ DEFAULT_CHUNK_SIZE = 1024 * 1024
 
 #: What the streaming functions accept: a path, a binary file-like object (``readinto``/``read``),
 #: a bytes-like object, or an iterable of bytes-like chunks.
-ByteSource = Union[str, os.PathLike, BinaryIO, bytes, bytearray, memoryview, Iterable[bytes]]
+ByteSource = str | os.PathLike[str] | BinaryIO | bytes | bytearray | memoryview | Iterable[bytes]
 
 
 def iter_chunks(source: ByteSource, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[bytes | memoryview]:
@@ -41,7 +41,7 @@ def iter_chunks(source: ByteSource, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Ite
             if not chunk:
                 return
             yield chunk
-    for chunk in source:  # type: ignore[union-attr]
+    for chunk in source:
         if chunk:
             yield chunk
 
@@ -60,8 +60,8 @@ decrypt_chunks = transform_chunks
 
 
 def transform_file(
-    source: str | os.PathLike | BinaryIO,
-    destination: str | os.PathLike | BinaryIO,
+    source: str | os.PathLike[str] | BinaryIO,
+    destination: str | os.PathLike[str] | BinaryIO,
     data_key: DataKey,
     *,
     offset: int = 0,

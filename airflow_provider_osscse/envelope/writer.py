@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Iterator, Mapping
-from typing import BinaryIO
+from typing import BinaryIO, NoReturn
 
 from airflow_provider_osscse.envelope.aes_ctr import CEK_ALG_AES_CTR, CtrCipher
 from airflow_provider_osscse.envelope.headers import Envelope
@@ -68,13 +68,13 @@ class EnvelopeWriter:
         elif wrapped is None:
             wrapped = cmk.wrap(data_key)
         self._content_key = data_key
-        self.wrapped: WrappedDataKey = wrapped  # type: ignore[assignment]
+        self.wrapped: WrappedDataKey = wrapped
         self.cek_alg = CEK_ALG_AES_CTR
 
     def __repr__(self) -> str:
         return f"EnvelopeWriter(object_name={self.object_name!r}, cmk={self.key_reference!r})"
 
-    def __reduce__(self):
+    def __reduce__(self) -> NoReturn:
         raise TypeError("EnvelopeWriter holds key material and cannot be pickled")
 
     def envelope(
@@ -193,7 +193,7 @@ class EnvelopeWriter:
         except BaseException:
             spool.close()
             raise
-        return self.finish_integrity(builder, total), total, spool  # type: ignore[return-value]
+        return self.finish_integrity(builder, total), total, spool
 
 
 class EncryptedObject:
@@ -238,14 +238,14 @@ def encrypt_object(
         meta = writer.metadata(content_md5=content_md5, user_metadata=user_metadata)
         return EncryptedObject(meta, writer.encrypt_chunks(source, chunk_size=chunk_size), None)
     if _rereadable(source):
-        start = source.tell() if hasattr(source, "tell") else 0  # type: ignore[union-attr]
+        start = source.tell() if hasattr(source, "tell") else 0
         tagger = StreamingTagger(writer.integrity_builder(segment_size))
         for chunk in iter_chunks(source, chunk_size):
             tagger.update(chunk)
         length = tagger.close()
         tag = writer.finish_integrity(tagger.builder, length)
         if hasattr(source, "seek"):
-            source.seek(start)  # type: ignore[union-attr]
+            source.seek(start)
         meta = writer.metadata(
             plaintext_length=length, content_md5=content_md5, integrity=tag, user_metadata=user_metadata
         )
@@ -255,7 +255,8 @@ def encrypt_object(
 
     def _drain() -> Iterator[bytes]:
         with spool:
-            yield from iter_chunks(spool, chunk_size)  # type: ignore[arg-type]
+            while chunk := spool.read(chunk_size):
+                yield chunk
 
     return EncryptedObject(meta, _drain(), length)
 

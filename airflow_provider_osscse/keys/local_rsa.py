@@ -1,4 +1,4 @@
-"""A CMK that is an RSA key pair held locally (or handed over as PEM by another provider, e.g. Vault KV).
+"""A CMK that is an RSA key pair held locally (or handed over by another provider, e.g. Vault KV).
 
 Wrap-alg ``RSA/NONE/PKCS1Padding``: RSAES-PKCS1-v1_5 over the raw 32 data-key bytes and, separately,
 the raw 16 IV bytes, exactly like oss2's ``RsaProvider`` and the Java/Go/v2 SDKs. A public key alone
@@ -11,9 +11,10 @@ only what the user configured, so oss2's ``RsaProvider(key_pair)`` and the v2 SD
 only: the same pair read from a file, from Vault KV or a public half alone writes the same name.
 
 Key size: moduli under 2048 bits (NIST SP 800-131A's floor) are refused: a 512-bit modulus is
-factored in hours, exposing every data key it ever wrapped, and 1024 bits is within reach too. Reading objects that an old weak key already
-protects is an explicit opt-in (``allow_weak_key_for_unwrap=True``), logged at WARNING on every use,
-and such a key still never wraps, so the way out is to rewrap those objects under a strong key.
+factored in hours, exposing every data key it ever wrapped, and 1024 bits is within reach too.
+Reading objects that an old weak key already protects is an explicit opt-in
+(``allow_weak_key_for_unwrap=True``), logged at WARNING on every use, and such a key still never
+wraps, so the way out is to rewrap those objects under a strong key.
 
 Wrong-key detection: OpenSSL 3.2+ answers a bad PKCS#1 v1.5 padding with *implicit rejection*
 (a pseudo-random message instead of an error), so an unwrap is only accepted when the key is exactly
@@ -26,6 +27,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping, Sequence
+from typing import NoReturn
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
@@ -41,38 +43,17 @@ from airflow_provider_osscse.envelope.keywrap import (
 )
 from airflow_provider_osscse.exceptions import (
     CmkReferenceError,
-    InvalidKeyMaterialError,
     KeyUnwrapError,
     WeakRsaKeyError,
 )
 from airflow_provider_osscse.keys.identified_cmk import ConfiguredCmk
 from airflow_provider_osscse.keys.masking import mask_key_bytes
-from airflow_provider_osscse.keys.rsa_pem import rsa_identity
+from airflow_provider_osscse.keys.rsa_pem import RsaKeys, load_rsa_keys, rsa_identity
 
 log = logging.getLogger(__name__)
 
 #: Smallest RSA modulus this package wraps data keys with, and reads with unless told otherwise.
 MIN_RSA_KEY_BITS = 2048
-
-
-def _load_private(pem: bytes) -> rsa.RSAPrivateKey:
-    try:
-        key = serialization.load_pem_private_key(pem, password=None)
-    except (ValueError, TypeError) as exc:
-        raise InvalidKeyMaterialError(f"not a usable unencrypted PEM RSA private key ({type(exc).__name__})") from None
-    if not isinstance(key, rsa.RSAPrivateKey):
-        raise InvalidKeyMaterialError("the PEM private key is not an RSA key")
-    return key
-
-
-def _load_public(pem: bytes) -> rsa.RSAPublicKey:
-    try:
-        key = serialization.load_pem_public_key(pem)  # SubjectPublicKeyInfo and PKCS#1 "RSA PUBLIC KEY"
-    except (ValueError, TypeError, serialization.UnsupportedAlgorithm) as exc:
-        raise InvalidKeyMaterialError(f"not a usable PEM RSA public key ({type(exc).__name__})") from None
-    if not isinstance(key, rsa.RSAPublicKey):
-        raise InvalidKeyMaterialError("the PEM public key is not an RSA key")
-    return key
 
 
 class LocalRsaKey(ConfiguredCmk):
@@ -85,26 +66,25 @@ class LocalRsaKey(ConfiguredCmk):
         *,
         private_key_pem: bytes | None = None,
         public_key_pem: bytes | None = None,
+        keys: RsaKeys | None = None,
         reference: str = "rsa-local",
         matdesc: Mapping[str, str] | None = None,
         allow_weak_key_for_unwrap: bool = False,
     ) -> None:
-        """``allow_weak_key_for_unwrap``: accept a key under :data:`MIN_RSA_KEY_BITS` for *reading*
+        """From PEM bytes (either half or both), or from ``keys`` that
+        :func:`~airflow_provider_osscse.keys.rsa_pem.load_rsa_keys` already parsed: key files and Vault
+        KV secrets come that way, so each load validates the private key once (~0.3 s at 2048 bits).
+
+        ``allow_weak_key_for_unwrap``: accept a key under :data:`MIN_RSA_KEY_BITS` for *reading*
         objects it already protects (each unwrap logs a WARNING); it still refuses to wrap."""
-        if private_key_pem is None and public_key_pem is None:
-            raise CmkReferenceError(f"RSA CMK {reference!r} needs a private or a public key PEM")
-        self._private = _load_private(private_key_pem) if private_key_pem is not None else None
-        if public_key_pem is not None:
-            self._public = _load_public(public_key_pem)
-            if self._private is not None and (
-                self._private.public_key().public_numbers() != self._public.public_numbers()
-            ):
-                raise InvalidKeyMaterialError(
-                    f"RSA CMK {reference!r}: the public key does not belong to the private key"
-                )
-        else:
-            assert self._private is not None
-            self._public = self._private.public_key()
+        if keys is None:
+            if private_key_pem is None and public_key_pem is None:
+                raise CmkReferenceError(f"RSA CMK {reference!r} needs a private or a public key PEM")
+            keys = load_rsa_keys(private_key_pem, public_key_pem, source=f"RSA CMK {reference!r}")
+        elif private_key_pem is not None or public_key_pem is not None:
+            raise CmkReferenceError(f"RSA CMK {reference!r}: give either the PEMs or the parsed keys, not both")
+        self._private = keys.private_key
+        self._public = keys.public_key
         self._configure(reference=reference, matdesc=matdesc)
         self._identity = rsa_identity(self._public)
         if self.is_weak and not allow_weak_key_for_unwrap:
@@ -147,11 +127,8 @@ class LocalRsaKey(ConfiguredCmk):
     ) -> LocalRsaKey:
         """A fresh key pair (tests, demos); export it with :meth:`private_key_pem` to keep it."""
         key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
-        pem = key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
         return cls(
-            private_key_pem=pem,
+            keys=RsaKeys(key, key.public_key()),
             reference=reference,
             matdesc=matdesc,
             allow_weak_key_for_unwrap=allow_weak_key_for_unwrap,
@@ -169,7 +146,7 @@ class LocalRsaKey(ConfiguredCmk):
         """X.509 SubjectPublicKeyInfo PEM of the public key."""
         return self._public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
 
-    def __reduce__(self):
+    def __reduce__(self) -> NoReturn:
         raise TypeError("LocalRsaKey holds a private key and cannot be pickled")
 
     @property
@@ -261,7 +238,8 @@ class LocalRsaKey(ConfiguredCmk):
             key = self._decrypt(wrapped.wrapped_key, padding.PKCS1v15())
             iv = self._decrypt(wrapped.wrapped_iv, padding.PKCS1v15())
         elif wrapped.wrap_alg == WRAP_ALG_RSA_OAEP:
-            oaep = padding.OAEP(mgf=padding.MGF1(hashes.SHA1()), algorithm=hashes.SHA1(), label=None)
+            # oss2's legacy OAEP objects were written with SHA-1 (read only, behind allow_legacy).
+            oaep = padding.OAEP(mgf=padding.MGF1(hashes.SHA1()), algorithm=hashes.SHA1(), label=None)  # noqa: S303
             key = self._decrypt(wrapped.wrapped_key, oaep)
             iv = self._decrypt(wrapped.wrapped_iv, oaep)
             if len(iv) != IV_SIZE:
@@ -281,7 +259,8 @@ class LocalRsaKey(ConfiguredCmk):
         return DataKey(key=key, iv=iv)
 
     def _decrypt(self, ciphertext: bytes, pad: padding.AsymmetricPadding) -> bytes:
-        assert self._private is not None
+        if self._private is None:  # unwrap() checks first; this keeps _decrypt safe on its own
+            raise KeyUnwrapError(f"RSA CMK {self._reference!r} has only a public key: unwrapping needs the private key")
         if len(ciphertext) != self._private.key_size // 8:
             raise KeyUnwrapError(self._mismatch())
         try:

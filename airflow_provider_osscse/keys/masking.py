@@ -52,7 +52,7 @@ def mask_strings(values: Iterable[str]) -> None:
 
 def mask_key_bytes(*raw: bytes) -> None:
     """Mask the standard base64 and hex forms of raw key bytes (data keys), up to the process limit."""
-    global _masked_data_keys
+    global _masked_data_keys  # noqa: PLW0603 - one per-process budget; tests reset it like a new task process
     with _count_lock:
         if _masked_data_keys >= DATA_KEY_MASK_LIMIT:
             return

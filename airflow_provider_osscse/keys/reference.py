@@ -23,11 +23,15 @@ import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
 from airflow_provider_osscse.envelope.keywrap import Cmk
 from airflow_provider_osscse.exceptions import CmkConnectionNotFoundError, CmkReferenceError
 from airflow_provider_osscse.keys.retry import DEFAULT_RETRY, RetryPolicy
+
+if TYPE_CHECKING:
+    import hvac
 
 SCHEMES = ("vault-transit", "vault-kv", "kms", "rsa-file")
 _WEAK = "allow_weak_key_for_unwrap"
@@ -54,7 +58,8 @@ def parse_cmk_reference(reference: str) -> CmkReference:
     def bad(why: str) -> CmkReferenceError:
         return CmkReferenceError(f"invalid CMK reference {reference!r}: {why}")
 
-    if not isinstance(reference, str) or "://" not in reference:
+    candidate: object = reference  # callers may be untyped (DAG code): check at run time
+    if not isinstance(candidate, str) or "://" not in reference:
         raise bad(f"expected <scheme>://..., with scheme one of {', '.join(SCHEMES)}")
     parts = urlsplit(reference)
     scheme = parts.scheme
@@ -86,7 +91,7 @@ def parse_cmk_reference(reference: str) -> CmkReference:
     conn_id = parts.netloc
     if not conn_id or not _CONN_ID.match(conn_id):
         raise bad("missing or invalid connection id after '//'")
-    segments = [s for s in parts.path.split("/")]
+    segments = parts.path.split("/")
     if segments[:1] == [""]:
         segments = segments[1:]
     if any(s == "" for s in segments):
@@ -129,7 +134,7 @@ def _connection_defined(ref: CmkReference) -> Iterator[None]:
         ) from None
 
 
-def _vault_client(ref: CmkReference, retry: RetryPolicy):  # -> hvac.Client
+def _vault_client(ref: CmkReference, retry: RetryPolicy) -> hvac.Client:
     """An authenticated hvac client from the ``vault`` connection.
 
     ``get_conn()`` may already talk to Vault (a login, or a token lookup), so it goes through
@@ -141,7 +146,7 @@ def _vault_client(ref: CmkReference, retry: RetryPolicy):  # -> hvac.Client
 
     from airflow_provider_osscse.keys.vault_calls import vault_call
 
-    def connect():  # -> hvac.Client
+    def connect() -> hvac.Client:
         with _connection_defined(ref):
             return VaultHook(vault_conn_id=ref.conn_id).get_conn()
 

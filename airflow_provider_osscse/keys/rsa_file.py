@@ -39,8 +39,7 @@ def load_rsa_file_key(
     private, public = split_pem_file(data)
     pair = normalize_rsa_pem(private, public, source=f"CMK {reference}")
     return LocalRsaKey(
-        private_key_pem=pair.private_pem,
-        public_key_pem=pair.public_pem,
+        keys=pair.keys,  # already parsed and validated: not a second time
         reference=reference,
         matdesc=matdesc,
         allow_weak_key_for_unwrap=allow_weak_key_for_unwrap,

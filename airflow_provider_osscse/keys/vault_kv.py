@@ -113,8 +113,7 @@ class VaultKvRsaKey(ConfiguredCmk):
         from airflow_provider_osscse.keys.local_rsa import LocalRsaKey
 
         rsa_key = LocalRsaKey(
-            private_key_pem=pair.private_pem,
-            public_key_pem=pair.public_pem,
+            keys=pair.keys,  # already parsed and validated: not a second time
             reference=self._reference,
             matdesc=self._matdesc,
             allow_weak_key_for_unwrap=self._allow_weak,

@@ -104,7 +104,7 @@ class VaultTransitKey(IdentifiedCmk):
         )
         self._retry = retry
         self._exists_lock = threading.Lock()
-        self._key_checked = False
+        self._key_checked = threading.Event()  # set once the key was seen; read without the lock
 
     def _ensure_key_exists(self) -> None:
         """Read ``<mount>/keys/<key>`` once per instance; refuse a missing key before any encrypt.
@@ -112,10 +112,10 @@ class VaultTransitKey(IdentifiedCmk):
         Transit would otherwise create the key on encrypt (for tokens allowed ``create``). Only a
         positive answer is cached, so a key created after a failure is found on the next attempt.
         """
-        if self._key_checked:
+        if self._key_checked.is_set():
             return
         with self._exists_lock:
-            if self._key_checked:
+            if self._key_checked.is_set():
                 return
             import hvac.exceptions as hx
 
@@ -158,7 +158,7 @@ class VaultTransitKey(IdentifiedCmk):
                     f"of type '{data.get('type')}', which cannot encrypt; use an encryption key type "
                     "such as aes256-gcm96"
                 )
-            self._key_checked = True
+            self._key_checked.set()
 
     def _call(self, op: str, fn: Any, **kw: Any) -> Any:
         return vault_call(
@@ -238,12 +238,11 @@ class VaultTransitKey(IdentifiedCmk):
         )
         results = response["data"]["batch_results"]
         try:
-            if any(r.get("error") for r in results):
-                raise ValueError
-            key = base64.b64decode(results[0]["plaintext"], validate=True)
-            iv = base64.b64decode(results[1]["plaintext"], validate=True)
-            mask_key_bytes(key, iv)
-            return DataKey(key=key, iv=iv)
+            if not any(r.get("error") for r in results):
+                key = base64.b64decode(results[0]["plaintext"], validate=True)
+                iv = base64.b64decode(results[1]["plaintext"], validate=True)
+                mask_key_bytes(key, iv)
+                return DataKey(key=key, iv=iv)
         except (ValueError, KeyError, IndexError):
             pass
         raise KeyUnwrapError(f"CMK {self._reference} could not unwrap the data key: wrong key or corrupted values")
