@@ -119,7 +119,7 @@ class Cmk(ABC):
 
     Implementations: ``keys.local_rsa.LocalRsaKey``, ``keys.vault_transit.VaultTransitKey``,
     ``keys.vault_kv.VaultKvRsaKey``, ``keys.alicloud_kms.AlicloudKmsKey``; wrappers around one
-    (``keys.keyring.Keyring``, ``keys.data_key_cache.CachingKeyWrapper``) delegate every method.
+    (``keys.keyring.Keyring``, ``keys.data_key_cache.CachingCmk``) delegate every method.
     Callers never ask which one they hold: what a CMK may need travels in a :class:`DataKeyRequest`,
     and a native rewrap is found through :meth:`cmk_for` and :attr:`rewrap_domain`.
 

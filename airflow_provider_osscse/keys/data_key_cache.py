@@ -1,7 +1,7 @@
 """Optional, bounded, in-memory data-key caches. Both are off by default.
 
 Two caches, both thread-safe, both refusing pickling, both with reprs that show counts only (the
-read side lives in ``keys.unwrap_cache``; :class:`CachingKeyWrapper` puts either around a CMK):
+read side lives in ``keys.unwrap_cache``; :class:`CachingCmk` puts either around a CMK):
 
 :class:`DataKeyCache` (writes, "many small objects")
     Reuses one data key, and its wrapped form, for up to ``max_objects`` objects /
@@ -258,11 +258,11 @@ class DataKeyCache:
 
 
 # ------------------------------------------------------------------------------------- the wrapper
-class CachingKeyWrapper(Cmk):
+class CachingCmk(Cmk):
     """A CMK whose new data keys come from a :class:`DataKeyCache` and/or whose unwraps go
     through an :class:`UnwrapCache`. Either may be ``None`` (that side is then not cached).
 
-    ``CachingKeyWrapper(cmk, UnwrapCache(...))`` (the pre-write-cache form) still means a read cache.
+    ``CachingCmk(cmk, UnwrapCache(...))`` (the pre-write-cache form) still means a read cache.
     """
 
     def __init__(
@@ -335,12 +335,12 @@ class CachingKeyWrapper(Cmk):
         return self.inner.key_version(wrapped)
 
     def __repr__(self) -> str:
-        return f"CachingKeyWrapper({self.inner!r}, {self.cache!r}, {self.unwrap_cache!r})"
+        return f"CachingCmk({self.inner!r}, {self.cache!r}, {self.unwrap_cache!r})"
 
     __str__ = __repr__
 
     def __reduce__(self) -> Any:
-        raise TypeError("CachingKeyWrapper holds data keys and cannot be pickled")
+        raise TypeError("CachingCmk holds data keys and cannot be pickled")
 
 
 def with_data_key_cache(
@@ -350,11 +350,11 @@ def with_data_key_cache(
     unwrap_limits: UnwrapCacheLimits | None = None,
 ) -> Cmk:
     """``cmk`` itself when both limits are ``None`` (the default: no caching), else a
-    :class:`CachingKeyWrapper` with its own caches. Call once per resolved CMK and keep the result:
+    :class:`CachingCmk` with its own caches. Call once per resolved CMK and keep the result:
     the cache lives as long as the returned wrapper."""
     if limits is None and unwrap_limits is None:
         return cmk
-    return CachingKeyWrapper(
+    return CachingCmk(
         cmk,
         DataKeyCache(limits) if limits is not None else None,
         unwrap_cache=UnwrapCache(unwrap_limits) if unwrap_limits is not None else None,
