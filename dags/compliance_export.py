@@ -1,18 +1,20 @@
 """Daily compliance export: one day's rows from a SQL database into one encrypted OSS object.
 
-Scheduled daily (``CronDataIntervalTimetable``: the run for day D covers D) with catchup: each run exports the rows of its data interval
-(``data_interval_start`` <= ``created_at`` < ``data_interval_end``), so a backfill over N days
-writes N objects, ``exports/orders/<YYYY-MM-DD>.<format>``, and a re-run of a day overwrites only
-that day's object.
+Scheduled daily (``CronDataIntervalTimetable``: the run for day D covers D) with catchup: each run
+exports the rows of its data interval (``data_interval_start`` <= ``created_at`` < ``data_interval_end``),
+so a backfill over N days writes N objects, ``exports/orders/<YYYY-MM-DD>.<format>``, and a re-run of a
+day overwrites only that day's object.
 
 | setting | environment | embedded default |
 |---|---|---|
-| SQL connection id | ``OSSCSE_EXPORT_SQL_CONN_ID`` | ``osscse_export_db`` (any DB-API connection: sqlite, postgres, ...) |
+| SQL connection id | ``OSSCSE_EXPORT_SQL_CONN_ID`` | ``osscse_export_db`` (any DB-API connection: sqlite, postgres) |
 | table | ``OSSCSE_EXPORT_TABLE`` | ``orders`` (columns ``id, customer, amount, created_at``) |
 | bucket | ``OSSCSE_DEMO_BUCKET`` | ``osscse-demo`` |
 | CMK | ``OSSCSE_EXPORT_CMK`` | ``vault-transit://vault_default/transit/osscse-demo`` |
-| start / end date | ``OSSCSE_EXPORT_START`` / ``OSSCSE_EXPORT_END`` | ``2024-01-01`` / ``2024-01-04`` (a scheduler backfills the days in between) |
+| start / end date | ``OSSCSE_EXPORT_START`` / ``OSSCSE_EXPORT_END`` | ``2024-01-01`` / ``2024-01-04`` |
 | format (param) | ``OSSCSE_EXPORT_FORMAT`` | ``csv`` (or ``jsonl``, ``parquet``) |
+
+A scheduler backfills every day between the start and end dates.
 """
 
 from __future__ import annotations

@@ -32,8 +32,10 @@ HEADER_PREFIX = "x-oss-meta-client-side-encryption-"
 
 
 def _load_seed() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("osscse_demo_seed", Path(__file__).with_name("demo_seed.py"))
-    assert spec and spec.loader
+    spec_path = Path(__file__).with_name("demo_seed.py")
+    spec = importlib.util.spec_from_file_location("osscse_demo_seed", spec_path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {spec_path}: not a Python module")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -80,7 +82,7 @@ def describe_objects(server: Any, hook: Any, keys: list[str]) -> None:
         _say(f"    at rest   : {stored.data[:16].hex(' ')}")
         _say(f"    plaintext : {plain_head.hex(' ')}")
         for name, value in sorted(stored.metadata.items()):
-            if name.startswith(HEADER_PREFIX) or name.startswith("x-oss-meta-osscse"):
+            if name.startswith((HEADER_PREFIX, "x-oss-meta-osscse")):
                 _say(f"    {name.removeprefix('x-oss-meta-'):<48} {_short(value)}")
         status = getattr(plaintext, "integrity", None)
         _say(
@@ -173,7 +175,7 @@ def main() -> int:
         _say("\n== compliance_export: one encrypted CSV per day (SQLite, data-interval SQL) ==")
         for day in (2, 3, 4):  # a manual run covers the whole day before its logical date
             if not run_dag(dagbag, "compliance_export", logical_date=dt.datetime(2024, 1, day, tzinfo=dt.UTC)):
-                failures.append(f"compliance_export 2024-01-0{day}")
+                failures.append(f"compliance_export 2024-01-0{day}")  # noqa: PERF401 - run_dag runs the DAG
         export_keys = sorted(reader.list_keys("exports/", BUCKET))
         describe_objects(oss, reader, export_keys[:1])
         for key in export_keys:
@@ -206,7 +208,7 @@ def main() -> int:
         for service in reversed(services):
             try:
                 service.stop()
-            except Exception as exc:  # keep stopping the others
+            except Exception as exc:  # noqa: BLE001 - whatever one service raises, keep stopping the others
                 _say(f"  could not stop {type(service).__name__}: {exc}")
     if failures:
         _say(f"FAILED: {', '.join(failures)}")

@@ -134,7 +134,7 @@ def _key_classes() -> set[str]:
 
 
 def test_key_classes_are_found() -> None:
-    assert {"Cmk", "Keyring", "CachingKeyWrapper", "VaultTransitKey", "AlicloudKmsKey", "LocalRsaKey"} <= _key_classes()
+    assert {"Cmk", "Keyring", "CachingCmk", "VaultTransitKey", "AlicloudKmsKey", "LocalRsaKey"} <= _key_classes()
 
 
 def test_no_type_switch_on_key_classes_in_the_package() -> None:

@@ -29,8 +29,7 @@ def test_every_class_named_in_provider_info_imports() -> None:
     for section in ("hooks", "operators", "sensors", "triggers"):
         for entry in info.get(section, []):
             paths.extend(entry.get("python-modules", []) + entry.get("class-names", []))
-    for entry in info.get("transfers", []):
-        paths.append(entry["python-module"])
+    paths.extend(entry["python-module"] for entry in info.get("transfers", []))
     for path in paths:
         module_name, _, attr = path.rpartition(".")
         try:

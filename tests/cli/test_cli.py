@@ -100,9 +100,14 @@ def test_real_subprocess_put_and_cat(oss_env: Any, rsa_ref: str, tmp_path: Path)
         env=env,
         capture_output=True,
         timeout=120,
+        check=False,
     )
     assert put.returncode == 0, put.stderr
     cat = subprocess.run(
-        [*cmd, "cat", uri, "--cmk", rsa_ref, "--oss-conn-id", "oss_v4"], env=env, capture_output=True, timeout=120
+        [*cmd, "cat", uri, "--cmk", rsa_ref, "--oss-conn-id", "oss_v4"],
+        env=env,
+        capture_output=True,
+        timeout=120,
+        check=False,
     )
     assert cat.returncode == 0 and cat.stdout == b"hello from a subprocess"

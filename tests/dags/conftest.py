@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -35,12 +34,12 @@ def airflow_db() -> None:
 
 
 @pytest.fixture(scope="session")
-def dagbag(airflow_db: None, osscse_services: dict[str, Any]) -> Iterator[Any]:
+def dagbag(airflow_db: None, osscse_services: dict[str, Any]) -> Any:  # noqa: F811 - the imported fixture, by name
     from airflow.dag_processing.dagbag import DagBag
 
     bag = DagBag(dag_folder=str(DAGS_FOLDER))
     assert bag.import_errors == {}
-    yield bag
+    return bag
 
 
 def run_dag(dagbag: Any, dag_id: str, **kwargs: Any) -> Any:

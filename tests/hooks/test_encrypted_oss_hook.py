@@ -60,7 +60,7 @@ def test_upload_from_iterator_and_file_object(make_hook: Callable[..., Encrypted
 
 
 @pytest.mark.parametrize(
-    "spec,sl",
+    ("spec", "sl"),
     [
         ("5-20", slice(5, 21)),
         ("100000-", slice(100000, None)),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import oss2
@@ -18,16 +19,15 @@ from .conftest import BUCKET, PART
 
 
 def _crypto_bucket(hook: EncryptedOSSHook, rsa_ref: str) -> oss2.CryptoBucket:
-    pem = open(rsa_ref.removeprefix("rsa-file://"), "rb").read().decode()
+    pem = Path(rsa_ref.removeprefix("rsa-file://")).read_text()
     from cryptography.hazmat.primitives import serialization
 
     private = serialization.load_pem_private_key(pem.encode(), None)
     public = private.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    matdesc = dict(hook._resolve(rsa_ref).matdesc)
-    provider = RsaProvider(key_pair={"private_key": pem, "public_key": public.decode()}, mat_desc=matdesc)
-    settings = hook._settings
+    provider = RsaProvider(key_pair={"private_key": pem, "public_key": public.decode()}, mat_desc=hook.write_matdesc)
+    settings = hook.get_conn().settings
     return oss2.CryptoBucket(
         settings.make_auth(), settings.resolved_endpoint, BUCKET, crypto_provider=provider, region=settings.region
     )

@@ -209,10 +209,8 @@ def _crypto_bucket(hook: EncryptedOSSHook, rsa_ref: str, signature: str) -> oss2
         .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
         .decode()
     )
-    provider = RsaProvider(
-        key_pair={"private_key": pem, "public_key": public}, mat_desc=dict(hook._resolve(rsa_ref).matdesc)
-    )
-    server = hook._settings
+    provider = RsaProvider(key_pair={"private_key": pem, "public_key": public}, mat_desc=hook.write_matdesc)
+    server = hook.get_conn().settings
     auth = oss2.Auth if signature == "v1" else oss2.AuthV4
     conn = json.loads(os.environ["AIRFLOW_CONN_OSS_V4"])["extra"]
     return oss2.CryptoBucket(

@@ -12,6 +12,7 @@ import pytest
 
 from airflow_provider_osscse.envelope.keywrap import Cmk, DataKey, WrappedDataKey
 from airflow_provider_osscse.hooks.encrypted_oss import EncryptedOSSHook
+from airflow_provider_osscse.keys.reference import resolve_cmk
 
 from .conftest import PART
 
@@ -91,9 +92,10 @@ def test_rewrap_fails_cleanly_when_object_changes_meanwhile(
     hook.upload(io.BytesIO(os.urandom(size)), key)
     newer = os.urandom(500)
     writer = make_hook()
-    target = make_hook(cmk=other_rsa_ref)
-    inner = target._resolve(other_rsa_ref)
-    hook._cmk_cache[other_rsa_ref] = _ChangesObjectDuringWrap(inner, lambda: writer.upload(io.BytesIO(newer), key))
+    inner = resolve_cmk(other_rsa_ref)
+    # A race no server can time: the hook takes CMKs only by reference, so the one that lets the object
+    # change during the wrap goes into its CMK cache under the target's reference.
+    hook._cmk_cache[other_rsa_ref] = _ChangesObjectDuringWrap(inner, lambda: writer.upload(io.BytesIO(newer), key))  # noqa: SLF001
     result = hook.rewrap(key, new_cmk=other_rsa_ref)
     assert result.status == "failed" and "changed" in (result.error or "")
     assert hook.read(key) == newer  # the newer content survived

@@ -120,7 +120,7 @@ def test_hook_for_tenant_a_refuses_a_tenant_b_object_relabelled_to_a(
     with pytest.raises(KeyUnwrapError):
         reader_a.download(key, destination)
     assert not destination.exists()
-    assert [p for p in tmp_path.iterdir()] == []  # no partial plaintext either
+    assert list(tmp_path.iterdir()) == []  # no partial plaintext either
 
 
 def test_hook_rewrap_for_tenant_a_refuses_a_relabelled_tenant_b_object(tenants: dict[str, Any]) -> None:
@@ -130,10 +130,13 @@ def test_hook_rewrap_for_tenant_a_refuses_a_relabelled_tenant_b_object(tenants: 
     _relabel_in_place(tenants, key, legacy=False)
     before = dict(_plain_bucket(tenants).head_object(key).headers)
     rotator_a = _hook(tenants, "a")
+    refused: KeyUnwrapError | None = None
     try:
         result = rotator_a.rewrap(key)
     except KeyUnwrapError as error:
-        assert tenants["key_ids"]["b"] in str(error) or "candidate" in str(error)
+        refused = error
+    if refused is not None:
+        assert tenants["key_ids"]["b"] in str(refused) or "candidate" in str(refused)
     else:
         assert result.status == "failed" and tenants["key_ids"]["b"] in (result.error or "")
     after = dict(_plain_bucket(tenants).head_object(key).headers)

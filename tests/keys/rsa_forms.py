@@ -1,4 +1,5 @@
-"""RSA test keys in the PEM forms users bring (generated once per session; 2048-bit, the smallest size a CMK may wrap with)."""
+"""RSA test keys in the PEM forms users bring (generated once per session; 2048-bit, the smallest size a
+CMK may wrap with)."""
 
 from __future__ import annotations
 

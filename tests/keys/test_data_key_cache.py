@@ -16,7 +16,6 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from typing import Any
 
 import hvac
@@ -29,7 +28,7 @@ from airflow_provider_osscse.envelope.aes_ctr import CtrCipher
 from airflow_provider_osscse.envelope.keywrap import Cmk, DataKey, DataKeyRequest, WrappedDataKey
 from airflow_provider_osscse.keys.alicloud_kms import AlicloudKmsKey
 from airflow_provider_osscse.keys.data_key_cache import (
-    CachingKeyWrapper,
+    CachingCmk,
     DataKeyCache,
     DataKeyCacheLimits,
     UnwrapCache,
@@ -80,9 +79,9 @@ class CountingKmsClient:
 @pytest.fixture
 def counted_transit(
     osscse_openbao, vault_root: hvac.Client, transit_key: str
-) -> Iterator[tuple[VaultTransitKey, CountingAdapter]]:
+) -> tuple[VaultTransitKey, CountingAdapter]:
     client = hvac.Client(url=osscse_openbao.address, token=vault_root.token, adapter=CountingAdapter)
-    yield VaultTransitKey(client, key_name=transit_key), client.adapter
+    return VaultTransitKey(client, key_name=transit_key), client.adapter
 
 
 def _encrypts(adapter: CountingAdapter, key_name: str) -> int:
@@ -121,7 +120,7 @@ def test_transit_k_small_objects_cost_at_most_ceil_k_over_pool_calls(
     assert len({ck.key for ck, _ in results}) == 1 and len({w.wrapped_key for _, w in results}) == 1
     assert {w.wrapped_key[:9] for _, w in results} | {w.wrapped_iv[:9] for _, w in results} == {b"vault:v1:"}
     _check_objects(results, VaultTransitKey(vault_root, key_name=transit_key))  # uncached reader
-    assert isinstance(cmk, CachingKeyWrapper) and cmk.cache is not None
+    assert isinstance(cmk, CachingCmk) and cmk.cache is not None
     assert cmk.cache.stats() == {"entries": 1, "hits": k - 1, "misses": 1, "uncached": 0, "iv_batches": 5}
 
 
@@ -132,7 +131,7 @@ def test_cache_is_off_by_default_a_plain_provider_calls_the_service_every_time(
     transit, adapter = counted_transit
     assert with_data_key_cache(transit, None) is transit
     results = [sized_data_key(transit, SMALL) for _ in range(5)]
-    results += [CachingKeyWrapper(transit).new_data_key(DataKeyRequest(plaintext_size=SMALL)) for _ in range(2)]
+    results += [CachingCmk(transit).new_data_key(DataKeyRequest(plaintext_size=SMALL)) for _ in range(2)]
     assert _encrypts(adapter, transit_key) == 7
     assert len({ck.key for ck, _ in results}) == 7
     _check_objects(results, transit)
@@ -249,7 +248,7 @@ def test_limits_are_validated_and_the_overlap_bound_is_tiny() -> None:
         {"iv_batch_size": 0},
         {"max_cmks": 0},
     ):
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match=f"{next(iter(bad))} must be in"):
             DataKeyCacheLimits(**bad)  # type: ignore[arg-type]
     defaults = DataKeyCacheLimits()
     assert (defaults.max_age_seconds, defaults.max_objects, defaults.max_bytes) == (60.0, 1000, 64 * 2**20)
@@ -300,7 +299,7 @@ def test_caches_refuse_pickling_and_show_no_secret(
     with caplog.at_level(logging.DEBUG):
         results = [sized_data_key(cmk, SMALL) for _ in range(3)]
         cmk.unwrap(results[0][1])
-    assert isinstance(cmk, CachingKeyWrapper)
+    assert isinstance(cmk, CachingCmk)
     for holder in (cmk, cmk.cache, cmk.unwrap_cache, DataKeyCache(), UnwrapCache()):
         with pytest.raises(TypeError, match="cannot be pickled"):
             pickle.dumps(holder)
@@ -314,7 +313,7 @@ def test_caches_refuse_pickling_and_show_no_secret(
 def test_unwrap_cache_serves_repeat_unwraps_without_a_service_call(vault_root: hvac.Client, transit_key: str) -> None:
     inner = CountingKey(VaultTransitKey(vault_root, key_name=transit_key))
     cache = UnwrapCache(UnwrapCacheLimits(max_age_seconds=60, max_entries=2))
-    cmk = CachingKeyWrapper(inner, unwrap_cache=cache)
+    cmk = CachingCmk(inner, unwrap_cache=cache)
     data_keys = [DataKey.generate() for _ in range(3)]
     wrapped = [cmk.wrap(k) for k in data_keys]
     for _ in range(3):
@@ -327,7 +326,7 @@ def test_unwrap_cache_serves_repeat_unwraps_without_a_service_call(vault_root: h
     assert "DataKey" not in repr(cache) and repr(cache).startswith("UnwrapCache(entries=2")
     with pytest.raises(TypeError):
         pickle.dumps(cache)
-    legacy = CachingKeyWrapper(inner, UnwrapCache())  # the pre-write-cache positional form: still reads
+    legacy = CachingCmk(inner, UnwrapCache())  # the pre-write-cache positional form: still reads
     assert legacy.unwrap_cache is not None and legacy.cache is None
 
 

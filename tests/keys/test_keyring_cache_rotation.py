@@ -48,7 +48,7 @@ def test_official_sdk_objects_without_matdesc_fall_back_by_wrap_alg_within_the_b
     before = [k.unwraps for k in keys]
     with pytest.raises(Exception, match="none of 2 candidate"):
         bounded.unwrap(sdk_like)
-    assert [k.unwraps - b for k, b in zip(keys, before)] == [1, 1, 0]
+    assert [k.unwraps - b for k, b in zip(keys, before, strict=True)] == [1, 1, 0]
 
 
 def test_fallback_prefers_the_member_sharing_the_objects_matdesc_entries() -> None:

@@ -71,7 +71,7 @@ def test_reader_configured_by_key_id_refuses_another_keys_blob_without_describe_
     osscse_kms_server: LocalKMSServer,
 ) -> None:
     """A key id needs no resolution: a Decrypt-only credential suffices and the pin still holds."""
-    alias_a, key_a, alias_b, _ = _tenants(osscse_kms_server)
+    _, key_a, alias_b, _ = _tenants(osscse_kms_server)
     ak = f"LTAI-decrypt-{uuid.uuid4().hex[:6]}"
     osscse_kms_server.add_credential(ak, "decrypt-secret", allowed_actions={"Decrypt"})
     data_key = DataKey.generate()
@@ -135,7 +135,7 @@ def test_rewrap_by_tenant_a_refuses_a_relabelled_tenant_b_blob(osscse_kms_server
 
 
 def test_moving_between_two_kms_keys_checks_the_source_key(osscse_kms_server: LocalKMSServer) -> None:
-    alias_a, key_a, alias_b, key_b = _tenants(osscse_kms_server)
+    alias_a, _, alias_b, key_b = _tenants(osscse_kms_server)
     client = _client(osscse_kms_server)
     key_a_cmk = AlicloudKmsKey(client, key_id=alias_a, endpoint=osscse_kms_server.endpoint, retry=FAST_RETRY)
     key_b_cmk = AlicloudKmsKey(client, key_id=alias_b, endpoint=osscse_kms_server.endpoint, retry=FAST_RETRY)
@@ -162,7 +162,7 @@ def published_kms() -> Iterator[LocalKMSServer]:
 
 
 def test_published_shape_reencrypt_is_pinned_on_the_key_that_decrypted(published_kms: LocalKMSServer) -> None:
-    alias_a, key_a, alias_b, key_b = _tenants(published_kms)
+    alias_a, _, alias_b, key_b = _tenants(published_kms)
     client = _client(published_kms)
     cmk_a = AlicloudKmsKey(client, key_id=alias_a, endpoint=published_kms.endpoint, retry=FAST_RETRY)
     cmk_b = AlicloudKmsKey(client, key_id=alias_b, endpoint=published_kms.endpoint, retry=FAST_RETRY)

@@ -18,7 +18,7 @@ import json
 import os
 import re
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -351,7 +351,7 @@ def test_ram_policies_parse_and_name_exactly_the_kms_actions_the_provider_calls(
 
 
 @pytest.fixture
-def kms_roles(osscse_kms_server: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, dict[str, str]]]:
+def kms_roles(osscse_kms_server: Any, monkeypatch: pytest.MonkeyPatch) -> tuple[str, dict[str, str]]:
     """A fresh KMS alias and, per documented role, a connection whose credential may call exactly
     that role's actions (the local server checks actions, not resources)."""
     alias = f"alias/lp-{uuid.uuid4().hex[:8]}"
@@ -379,7 +379,7 @@ def kms_roles(osscse_kms_server: Any, monkeypatch: pytest.MonkeyPatch) -> Iterat
             ),
         )
         conns[role.removeprefix("kms-")] = f"kms://{conn_id}/{alias}"
-    yield alias, conns
+    return alias, conns
 
 
 def test_kms_roles_work_with_exactly_their_documented_actions(

@@ -15,10 +15,11 @@ import pytest
 from airflow_provider_osscse.operators.export_formats import ExportStats, cursor_batches, export_chunks
 
 COLUMNS = ["id", "customer", "amount", "created_at"]
+# Naive on purpose: a TIMESTAMP WITHOUT TIME ZONE column comes back naive and is exported as it is.
 ROWS = [
-    (1, "acme", decimal.Decimal("10.50"), dt.datetime(2024, 1, 1, 8, 0)),
-    (2, 'glo,bex "q"', None, dt.datetime(2024, 1, 1, 9, 30)),
-    (3, "ünïcode", decimal.Decimal("0.01"), dt.datetime(2024, 1, 1, 23, 59)),
+    (1, "acme", decimal.Decimal("10.50"), dt.datetime(2024, 1, 1, 8, 0)),  # noqa: DTZ001
+    (2, 'glo,bex "q"', None, dt.datetime(2024, 1, 1, 9, 30)),  # noqa: DTZ001
+    (3, "ünïcode", decimal.Decimal("0.01"), dt.datetime(2024, 1, 1, 23, 59)),  # noqa: DTZ001
 ]
 
 

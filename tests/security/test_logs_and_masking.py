@@ -82,7 +82,7 @@ def test_airflow_masker_redacts_the_unwrapped_data_key_and_the_pem_lines(
     hook = make_hook(kind)
     hook.upload(iter([b"masked", b" content"]), key)
     assert hook.read(key) == b"masked content"
-    data_key, iv = object_content_key(security_env, key, security_env.cmks[kind])
+    data_key, _ = object_content_key(security_env, key, security_env.cmks[kind])
     import base64
 
     for form in (base64.b64encode(data_key).decode(), data_key.hex()):

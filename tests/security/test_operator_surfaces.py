@@ -195,6 +195,7 @@ def test_sensor_xcom_rendered_fields_and_trigger_kwargs_carry_no_secrets(
     async def first_event() -> Any:
         async for event in deferred.value.trigger.run():
             return event.payload
+        raise AssertionError("the trigger finished without an event")
 
     event = asyncio.run(asyncio.wait_for(first_event(), timeout=20))
     assert event["status"] == "success"

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_osscse.envelope.keywrap import DataKey
-from airflow_provider_osscse.keys.data_key_cache import CachingKeyWrapper, DataKeyCache
+from airflow_provider_osscse.keys.data_key_cache import CachingCmk, DataKeyCache
 from airflow_provider_osscse.keys.keyring import Keyring
 from airflow_provider_osscse.keys.reference import resolve_cmk
 
@@ -34,7 +34,7 @@ def test_every_provider_refuses_pickling_and_its_repr_is_only_the_reference(
 ) -> None:
     cmk = resolve_cmk(security_env.cmks[kind])
     cmk.unwrap(cmk.wrap(DataKey.generate()))  # loaded: private keys, tokens, clients are in memory now
-    for holder in (cmk, Keyring(cmk, []), CachingKeyWrapper(cmk, DataKeyCache())):
+    for holder in (cmk, Keyring(cmk, []), CachingCmk(cmk, DataKeyCache())):
         with pytest.raises(TypeError):
             pickle.dumps(holder)
         text = repr(holder) + str(holder)
@@ -51,10 +51,10 @@ def test_hook_repr_and_settings_show_no_secret_after_use(
     texts = [
         repr(hook),
         str(hook),
-        repr(hook._settings),
-        str(hook._settings),
+        repr(hook.get_conn().settings),
+        str(hook.get_conn().settings),
         repr(hook.get_conn()),
-        repr(list(hook._cmk_cache.values())),
+        repr(list(hook._cmk_cache.values())),  # noqa: SLF001 - the leak test looks at every CMK the hook holds
         hook.test_connection()[1],
     ]
     assert leaked("\n".join(texts), security_env.static_forms()) == []

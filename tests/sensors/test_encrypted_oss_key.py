@@ -34,7 +34,7 @@ def test_poke_succeeds_for_encrypted_object_with_expected_cmk_and_wrap_alg() -> 
         require_integrity_tag=True,
     )
     assert s.poke({}) is True
-    assert s._matched[0]["cmk"] == "vault-transit:transit/osscse-demo"
+    assert s.execute({})[0]["cmk"] == "vault-transit:transit/osscse-demo"  # the XCom downstream tasks get
 
 
 @pytest.mark.usefixtures("objects")

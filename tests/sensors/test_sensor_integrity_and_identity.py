@@ -120,8 +120,9 @@ def test_vault_kv_reference_is_resolved_to_the_public_key_fingerprint_on_the_wor
     for expected in (KV_CMK, KV_DECRYPT_CMK, identity):  # any connection reaching the key, or its identity
         s = sensor(bucket_key=prefix + "kv.csv", expected_cmk=expected, expected_wrap_alg="RSA/NONE/PKCS1Padding")
         assert s.poke({}) is True, expected
-        assert s._matched[0]["cmk"] == identity and identity.startswith("rsa-sha256:")
-        assert s._matched[0]["integrity_tag"] is True and s._matched[0]["integrity_bound"] is True
+        matched = s.execute({})  # the XCom downstream tasks get
+        assert matched[0]["cmk"] == identity and identity.startswith("rsa-sha256:")
+        assert matched[0]["integrity_tag"] is True and matched[0]["integrity_bound"] is True
 
 
 def test_object_under_another_cmk_fails_in_poke_mode(osscse_services: dict, prefix: str) -> None:

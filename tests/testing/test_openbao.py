@@ -62,7 +62,7 @@ def test_server_that_exits_at_startup_reports_its_output_tail(tmp_path, monkeypa
     fake.chmod(0o755)
     monkeypatch.setattr("airflow_provider_osscse.testing.openbao.find_bao_binary", lambda: str(fake))
     server = OpenBaoServer()
-    with pytest.raises(OpenBaoError, match="(?s)did not become healthy.*Error initializing core: boom"):
+    with pytest.raises(OpenBaoError, match=r"(?s)did not become healthy.*Error initializing core: boom"):
         server.start(timeout=5)
     assert server.pid is None
 

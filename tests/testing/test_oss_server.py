@@ -195,7 +195,9 @@ def test_multipart_upload_with_part_copy_lists_and_completes(bucket: oss2.Bucket
     assert [(u.key, u.upload_id) for u in uploads.upload_list] == [(key, upload_id)]
     sizes = [PART + 5, PART + 10, len(tail)]
     crcs = [r1.crc, oss2_crc(source[PART : 2 * PART + 10]), r3.crc]
-    parts = [PartInfo(n, r.etag, size=s, part_crc=c) for n, r, s, c in zip((1, 2, 3), (r1, r2, r3), sizes, crcs)]
+    parts = [
+        PartInfo(n, r.etag, size=s, part_crc=c) for n, r, s, c in zip((1, 2, 3), (r1, r2, r3), sizes, crcs, strict=True)
+    ]
     done = bucket.complete_multipart_upload(key, upload_id, parts)  # oss2 checks the combined CRC
     expected = part1 + source[PART : 2 * PART + 10] + tail
     md5s = b"".join(hashlib.md5(p).digest() for p in (part1, source[PART : 2 * PART + 10], tail))
@@ -229,7 +231,9 @@ def test_complete_enforces_multipart_rules(
 ) -> None:
     key = prefix + code
     upload_id = bucket.init_multipart_upload(key).upload_id
-    etags = {n: bucket.upload_part(key, upload_id, n, os.urandom(size)).etag for n, size in zip((1, 2), sizes)}
+    etags = {
+        n: bucket.upload_part(key, upload_id, n, os.urandom(size)).etag for n, size in zip((1, 2), sizes, strict=True)
+    }
     if corrupt_etag:
         etags[2] = "0" * 32
     with pytest.raises(oss2.exceptions.ServerError) as caught:

@@ -98,7 +98,7 @@ def test_complete_checks_part_size_and_data_size(
     upload_id = bucket.init_multipart_upload(key, headers=headers).upload_id
     parts = [
         PartInfo(n, bucket.upload_part(key, upload_id, n, os.urandom(s), headers=headers).etag)
-        for n, s in zip((1, 2), sizes)
+        for n, s in zip((1, 2), sizes, strict=True)
     ]
     with pytest.raises(oss2.exceptions.InvalidArgument):
         bucket.complete_multipart_upload(key, upload_id, parts)

@@ -126,7 +126,7 @@ def test_delay_fault_and_query_matching(fault_bucket: oss2.Bucket, osscse_oss_se
 
 
 def test_unknown_fault_action_is_refused(osscse_oss_server: LocalOSSServer) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="unknown fault action 'explode'"):
         osscse_oss_server.inject_fault(action="explode")
 
 

@@ -42,6 +42,7 @@ def _one_session(folder: Path) -> list[str]:
         capture_output=True,
         text=True,
         timeout=300,
+        check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     return json.loads(report.read_text())
@@ -54,7 +55,7 @@ def _env() -> dict[str, str]:
 def test_every_session_gets_its_own_random_oss_and_kms_credentials(tmp_path: Path) -> None:
     first, second = _one_session(tmp_path / "a"), _one_session(tmp_path / "b")
     assert not set(first) & FORMER_FIXED and not set(second) & FORMER_FIXED
-    assert all(a != b for a, b in zip(first, second)), "a credential repeated across sessions"
+    assert all(a != b for a, b in zip(first, second, strict=True)), "a credential repeated across sessions"
     oss_id, oss_secret, kms_id, kms_secret = first
     assert oss_id != kms_id and oss_secret != kms_secret
     assert oss_id.startswith("LTAI") and len(oss_secret) >= 30

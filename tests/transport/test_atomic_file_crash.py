@@ -96,7 +96,8 @@ def writers() -> Iterator[list[Writer]]:
 def _tmpfile_supported(folder: Path) -> bool:
     fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        return atomic_file._tmpfile_links_work(fd, os.fstat(fd).st_dev)
+        # The probe atomic_file itself makes: these crash tests force each of its two code paths.
+        return atomic_file._tmpfile_links_work(fd, os.fstat(fd).st_dev)  # noqa: SLF001
     finally:
         os.close(fd)
 
@@ -104,7 +105,7 @@ def _tmpfile_supported(folder: Path) -> bool:
 @pytest.fixture(params=["unnamed", "named"])
 def mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
     """Run a test with ``O_TMPFILE`` (where the filesystem has it) and with named partials."""
-    if request.param == "unnamed" and not (atomic_file._USE_O_TMPFILE and _tmpfile_supported(tmp_path)):
+    if request.param == "unnamed" and not (atomic_file._USE_O_TMPFILE and _tmpfile_supported(tmp_path)):  # noqa: SLF001
         pytest.skip("O_TMPFILE + linkat is not available on this filesystem")
     if request.param == "named":
         monkeypatch.setattr(atomic_file, "_USE_O_TMPFILE", False)
@@ -200,7 +201,8 @@ def _dead_pid() -> int:
 
 @linux_only
 def test_sweep_removes_only_this_packages_partials_whose_writer_is_known_to_be_gone(tmp_path: Path) -> None:
-    tag, me, dead = atomic_file._host_tag(), os.getpid(), _dead_pid()
+    # Partial names carry the writer's host tag and PID; the test forges partials of live and dead writers.
+    tag, me, dead = atomic_file._host_tag(), os.getpid(), _dead_pid()  # noqa: SLF001
     other_tag = "0" * 8 if tag != "0" * 8 else "1" * 8
     stale = [
         _touch(tmp_path / f".a.csv.{tag}-{dead}-0123abcd{PARTIAL_SUFFIX}"),  # writer gone
@@ -251,12 +253,18 @@ def test_success_creates_the_file_0600_and_nothing_else(mode: str, tmp_path: Pat
     assert stat.S_IMODE(dest.stat().st_mode) == 0o600 & ~_umask()
 
 
+def _write_then_fail(dest: Path) -> None:
+    """Write unverified bytes, then fail inside the block as a download does on a tag mismatch."""
+    with atomic_write(dest) as handle:
+        handle.write(b"unverified")
+        raise RuntimeError("tag mismatch")
+
+
 def test_overwrite_replaces_atomically_and_failure_keeps_the_earlier_file(mode: str, tmp_path: Path) -> None:
     dest = tmp_path / "out.bin"
     dest.write_bytes(b"earlier")
-    with pytest.raises(RuntimeError), atomic_write(dest) as handle:
-        handle.write(b"unverified")
-        raise RuntimeError("tag mismatch")
+    with pytest.raises(RuntimeError, match="tag mismatch"):
+        _write_then_fail(dest)
     assert dest.read_bytes() == b"earlier" and os.listdir(tmp_path) == ["out.bin"]
     with atomic_write(dest) as handle:
         os.pwrite(handle.fileno(), b"verified", 0)  # downloads pwrite from worker threads

@@ -111,8 +111,13 @@ def test_atomic_write_renames_only_on_success(tmp_path: Path) -> None:
 def test_atomic_write_failure_leaves_earlier_file_untouched(tmp_path: Path) -> None:
     dest = tmp_path / "out.bin"
     dest.write_bytes(b"earlier")
-    with pytest.raises(RuntimeError), atomic_write(dest) as handle:
-        handle.write(b"unverified")
-        raise RuntimeError("tag mismatch")
+
+    def write_then_fail() -> None:
+        with atomic_write(dest) as handle:
+            handle.write(b"unverified")
+            raise RuntimeError("tag mismatch")
+
+    with pytest.raises(RuntimeError, match="tag mismatch"):
+        write_then_fail()
     assert dest.read_bytes() == b"earlier"
     assert os.listdir(tmp_path) == ["out.bin"]

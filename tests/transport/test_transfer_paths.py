@@ -35,11 +35,15 @@ def cmk() -> LocalRsaKey:
     return LocalRsaKey.generate(reference="rsa-transport-paths")
 
 
-@pytest.fixture
-def objects(server: LocalOSSServer) -> Iterator[EncryptedObjects]:
-    bucket = oss2.Bucket(
+def _bucket(server: LocalOSSServer) -> oss2.Bucket:
+    return oss2.Bucket(
         oss2.AuthV4(server.access_key_id, server.access_key_secret), server.endpoint, BUCKET, region=server.region
     )
+
+
+@pytest.fixture
+def objects(server: LocalOSSServer) -> Iterator[EncryptedObjects]:
+    bucket = _bucket(server)
     config = TransferConfig(
         multipart_threshold=PART,
         part_size=PART,
@@ -125,7 +129,7 @@ def test_ranges_spanning_several_segments_in_small_pieces_verify(
     monkeypatch.setattr(file_download, "PIECE_SIZE", 64 * 1024)  # pieces straddle the 300 KiB segments
     data = os.urandom(7 * PART + 3)
     objects.put(None, "wide/ranges", io.BytesIO(data), cmk)
-    bucket = objects._bucket(None)
+    bucket = _bucket(server)
     wide = EncryptedObjects(
         lambda _name: bucket, TransferConfig(multipart_threshold=PART, part_size=3 * PART + 5, max_workers=2)
     )
@@ -159,9 +163,7 @@ def test_verify_first_stream_spools_only_ciphertext_in_bounded_memory(
     from airflow_provider_osscse.transport import download
 
     mib = 1024 * 1024
-    bucket = oss2.Bucket(
-        oss2.AuthV4(server.access_key_id, server.access_key_secret), server.endpoint, BUCKET, region=server.region
-    )
+    bucket = _bucket(server)
     objects = EncryptedObjects(
         lambda _name: bucket, TransferConfig(multipart_threshold=mib, part_size=mib, max_workers=3)
     )
