@@ -17,7 +17,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_osscse.cli_terminal import (
@@ -293,7 +293,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     bar = TerminalBar()
     saved_stdout = reserve_stdout_for_data(args) if args.command == "cat" else None
     try:
-        return args.func(args, bar)
+        command: Callable[[argparse.Namespace, TerminalBar], int] = args.func  # set by each subparser
+        return command(args, bar)
     except UsageError as exc:
         print(f"osscse: error: {exc}", file=sys.stderr)
         return 2

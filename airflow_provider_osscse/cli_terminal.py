@@ -100,7 +100,7 @@ def move_log_handlers_off_stdout() -> None:
 
     for handler in logging.getLogger().handlers:
         if isinstance(handler, logging.StreamHandler) and _is_stdout(handler.stream):
-            _MOVED_HANDLERS.append((handler, handler.setStream(sys.stderr)))
+            _MOVED_HANDLERS.append((handler, handler.setStream(sys.stderr)))  # noqa: PERF401 - setStream moves it
 
 
 def restore_log_handlers() -> None:
@@ -127,8 +127,8 @@ def reserve_stdout_for_data(args: argparse.Namespace) -> int | None:
     Airflow's logging prints to stdout (even at import); while ``cat`` runs, fd 1 points at stderr
     and the plaintext goes to a private duplicate of the original stdout. Returns the fd to restore.
     """
-    if sys.stdout is not sys.__stdout__:
-        return None  # captured (tests, embedding): write where we were told
+    if sys.__stdout__ is None or sys.stdout is not sys.__stdout__:
+        return None  # no console, or captured (tests, embedding): write where we were told
     sys.stdout.flush()
     args.data_out = os.fdopen(os.dup(1), "wb")
     saved = os.dup(1)

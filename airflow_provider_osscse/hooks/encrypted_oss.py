@@ -61,9 +61,10 @@ class EncryptedOSSHook(BaseHook):
         verify under any name (e.g. for objects copied by tools other than this hook); a WARNING is
         logged once per hook.
     :param allow_plaintext: read objects without encryption headers as they are instead of raising.
-    :param data_key_cache: opt-in write-side cache (:class:`~airflow_provider_osscse.keys.data_key_cache.DataKeyCacheLimits`)
-        reusing one data key for a bounded number of small objects, with their IVs wrapped in batches;
-        off by default (see docs/key-custody.md for the trade-off).
+    :param data_key_cache: opt-in write-side cache
+        (:class:`~airflow_provider_osscse.keys.data_key_cache.DataKeyCacheLimits`) reusing one data key
+        for a bounded number of small objects, with their IVs wrapped in batches; off by default (see
+        docs/key-custody.md for the trade-off).
     """
 
     conn_name_attr = "oss_conn_id"
@@ -213,7 +214,7 @@ class EncryptedOSSHook(BaseHook):
     # ------------------------------------------------------------------ operations
     def upload(
         self,
-        source: str | os.PathLike | BinaryIO | Iterable[bytes],
+        source: str | os.PathLike[str] | BinaryIO | Iterable[bytes],
         key: str,
         bucket: str | None = None,
         *,
@@ -227,7 +228,7 @@ class EncryptedOSSHook(BaseHook):
             bucket, key, source, self._write_key(), metadata=metadata, content_type=content_type, size=size
         )
 
-    def download(self, key: str, destination: str | os.PathLike, bucket: str | None = None) -> DownloadResult:
+    def download(self, key: str, destination: str | os.PathLike[str], bucket: str | None = None) -> DownloadResult:
         """Decrypt to ``destination`` atomically (verified first; nothing written on failure)."""
         return self._objects.download(bucket, key, destination, self._read_keys())
 
@@ -276,7 +277,8 @@ class EncryptedOSSHook(BaseHook):
         if not target:
             raise CmkReferenceError("rewrap needs a target CMK: new_cmk= or the hook's cmk=")
         keys = self._read_keys(target)
-        assert keys is not None
+        if keys is None:  # unreachable: target is a non-empty reference, so the keyring has it
+            raise CmkReferenceError("rewrap needs a target CMK: new_cmk= or the hook's cmk=")
         return self._objects.rewrap(bucket, key, keys, dry_run=dry_run)
 
 

@@ -113,7 +113,7 @@ class EncryptedOSSKeySensor(BaseSensorOperator):
         self._matched = check.matched
         return bool(check.matched)
 
-    def execute(self, context: Context) -> list[dict[str, Any]] | None:
+    def execute(self, context: Context) -> list[dict[str, Any]] | None:  # noqa: RET503 - defer() never returns
         if not self.deferrable:
             super().execute(context)
             return self._matched
@@ -133,8 +133,7 @@ class EncryptedOSSKeySensor(BaseSensorOperator):
             ),
             method_name="execute_complete",
             timeout=timedelta(seconds=self.timeout),
-        )
-        return None
+        )  # defer() raises TaskDeferred: the task resumes in execute_complete
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> list[dict[str, Any]]:
         if event.get("status") != "success":

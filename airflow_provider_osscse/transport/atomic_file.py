@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import hashlib
 import logging
 import os
@@ -72,7 +73,6 @@ _live: set[str] = set()
 _swept: dict[tuple[int, int], float] = {}
 #: st_dev -> whether an ``O_TMPFILE`` file can be linked into a folder of that filesystem.
 _tmpfile_links: dict[int, bool] = {}
-_host_tag_value: str | None = None
 
 
 @contextlib.contextmanager
@@ -186,6 +186,27 @@ def _link_into_place(fd: int, name: str, dir_fd: int) -> None:
 @contextlib.contextmanager
 def _named_partial(dest: Path, folder: Path) -> Iterator[BinaryIO]:
     """The fallback: a named ``0600`` partial, renamed over ``dest`` on success, removed on failure."""
+    name, path, fd = _create_partial(dest, folder)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(path, dest)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        raise
+    finally:
+        _release(name)
+    _fsync_folder(folder)
+
+
+def _create_partial(dest: Path, folder: Path) -> tuple[str, Path, int]:
+    """Reserve a fresh partial name for ``dest`` and create it exclusively: ``(name, path, fd)``.
+
+    A name clash with a file already on disk (another host's partial) just draws another name.
+    """
     while True:
         name = _reserve_partial_name(dest.name)
         path = folder / name
@@ -200,25 +221,13 @@ def _named_partial(dest: Path, folder: Path) -> Iterator[BinaryIO]:
                 | getattr(os, "O_BINARY", 0),
                 0o600,
             )
-            break
         except FileExistsError:
             _release(name)
         except BaseException:
             _release(name)
             raise
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(path, dest)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
-        raise
-    finally:
-        _release(name)
-    _fsync_folder(folder)
+        else:
+            return name, path, fd
 
 
 def _reserve_partial_name(name: str) -> str:
@@ -240,19 +249,17 @@ def _release(name: str) -> None:
         _live.discard(name)
 
 
+@functools.cache
 def _host_tag() -> str:
     """8 hex digits naming this host, boot and PID namespace: only PIDs under the same tag are
     comparable, so a partial written by another container or machine sharing the folder is never
     judged by a local PID that happens to be free."""
-    global _host_tag_value
-    if _host_tag_value is None:
-        parts = [socket.gethostname()]
-        with contextlib.suppress(OSError):
-            parts.append(Path("/proc/sys/kernel/random/boot_id").read_text().strip())
-        with contextlib.suppress(OSError):
-            parts.append(str(os.stat("/proc/self/ns/pid").st_ino))
-        _host_tag_value = hashlib.sha256("\0".join(parts).encode("utf-8", "surrogateescape")).hexdigest()[:8]
-    return _host_tag_value
+    parts = [socket.gethostname()]
+    with contextlib.suppress(OSError):
+        parts.append(Path("/proc/sys/kernel/random/boot_id").read_text().strip())
+    with contextlib.suppress(OSError):
+        parts.append(str(os.stat("/proc/self/ns/pid").st_ino))
+    return hashlib.sha256("\0".join(parts).encode("utf-8", "surrogateescape")).hexdigest()[:8]
 
 
 # ------------------------------------------------------------------------------------ the sweep

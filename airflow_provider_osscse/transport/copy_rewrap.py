@@ -17,22 +17,28 @@ ETag and re-checked before Complete (a REPLACE copy may not change CSE headers).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import cast
 
 import oss2
 import oss2.exceptions
 
-from airflow_provider_osscse.envelope import headers as H
-from airflow_provider_osscse.envelope.headers import is_encrypted, parse_envelope
-from airflow_provider_osscse.envelope.integrity import (
-    INTEGRITY_HEADER,
-    IntegrityPolicy,
-    ObjectBinding,
+from airflow_provider_osscse.envelope.headers import (
+    CSE_PREFIX,
+    DATA_SIZE_HEADER,
+    OSSCSE_PREFIX,
+    PART_SIZE_HEADER,
+    check_metadata_size,
+    is_encrypted,
+    parse_envelope,
 )
+from airflow_provider_osscse.envelope.integrity import IntegrityPolicy
+from airflow_provider_osscse.envelope.integrity_tag import INTEGRITY_HEADER, ObjectBinding
 from airflow_provider_osscse.envelope.keywrap import Cmk
 from airflow_provider_osscse.envelope.multipart import plan_parts
 from airflow_provider_osscse.envelope.reader import EnvelopeReader
 from airflow_provider_osscse.envelope.writer import rewrapped_metadata
 from airflow_provider_osscse.exceptions import (
+    IntegrityError,
     NoMatchingKeyError,
     ObjectChangedError,
 )
@@ -88,7 +94,7 @@ class CopyRewrapOperations(TransferBase):
                 )
             except oss2.exceptions.PreconditionFailed as exc:
                 raise ObjectChangedError(f"{stored.uri} changed during the copy; nothing was written") from exc
-            return result.etag
+            return cast("str", result.etag)  # oss2 is untyped; its results carry the ETag as str
         return self._copy_by_parts(stored, target, dest_key, metadata if metadata is not None else stored.user_metadata)
 
     def _copied_metadata(
@@ -116,10 +122,14 @@ class CopyRewrapOperations(TransferBase):
             object_size=stored.size,
         )
         tag = reader.rebind(destination)
-        assert tag is not None
+        if tag is None:  # unreachable: the envelope was just checked to carry a bound tag
+            raise IntegrityError(
+                f"{stored.uri}: its integrity tag vanished while re-binding it for the copy; "
+                f"re-read the object's headers and retry the copy"
+            )
         metadata = dict(stored.user_metadata)
         metadata[INTEGRITY_HEADER] = tag.to_header_value()
-        H.check_metadata_size(metadata, object_name=oss_uri(destination.bucket, destination.key))
+        check_metadata_size(metadata, object_name=oss_uri(destination.bucket, destination.key))
         return metadata
 
     @staticmethod
@@ -142,8 +152,8 @@ class CopyRewrapOperations(TransferBase):
         plan = plan_parts(stored.size, part_size or self.config.part_size)
         headers = dict(metadata)
         if envelope is not None:
-            headers[H.DATA_SIZE_HEADER] = str(plan.total_size)
-            headers[H.PART_SIZE_HEADER] = str(plan.part_size)
+            headers[DATA_SIZE_HEADER] = str(plan.total_size)
+            headers[PART_SIZE_HEADER] = str(plan.part_size)
         if stored.content_type:
             headers["Content-Type"] = stored.content_type
         ranges = plan.byte_ranges()
@@ -223,7 +233,7 @@ class CopyRewrapOperations(TransferBase):
                 error=None,
                 **base,
             )
-        others = {k: v for k, v in stored.user_metadata.items() if not k.startswith((H.CSE_PREFIX, H.OSSCSE_PREFIX))}
+        others = {k: v for k, v in stored.user_metadata.items() if not k.startswith((CSE_PREFIX, OSSCSE_PREFIX))}
         # Everything but the wrapped data key is kept, the integrity tag included (same data key, same name).
         metadata = rewrapped_metadata(envelope, new_wrapped, user_metadata=others, object_name=uri)
         try:

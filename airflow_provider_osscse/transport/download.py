@@ -41,8 +41,10 @@ from airflow_provider_osscse.envelope.ranges import RangePlan, plan_range
 from airflow_provider_osscse.envelope.reader import EnvelopeReader
 from airflow_provider_osscse.envelope.streams import iter_chunks
 from airflow_provider_osscse.exceptions import (
+    InvalidRangeError,
     NotEncryptedError,
     ObjectChangedError,
+    UnauthenticatedObjectError,
 )
 from airflow_provider_osscse.transport.atomic_file import atomic_write
 from airflow_provider_osscse.transport.file_download import (
@@ -180,19 +182,20 @@ class DownloadOperations(TransferBase):
             ):
                 yield data
 
-    def _verify_whole(self, opened: OpenedObject, fd: int | None, sink: Sink) -> None:
+    def _verify_whole(self, stored: StoredObject, reader: EnvelopeReader, fd: int | None, sink: Sink) -> None:
         """Pass 1 of a verify-first read: the parallel workers MAC the whole object (writing the
         ciphertext to ``fd``, or nothing), then the tag is checked (raises if altered)."""
-        reader = opened.reader
-        assert reader is not None
         builder = reader.integrity_builder()
-        assert builder is not None
-        self._fetch(opened.stored, fd, reader, builder, sink)
-        reader.verify_parallel(builder, opened.stored.size)
+        if builder is None:  # unreachable: _open refuses untagged objects when the policy verifies
+            raise UnauthenticatedObjectError(
+                f"{stored.uri} has no integrity tag to verify; read it with integrity='if-present' to accept that"
+            )
+        self._fetch(stored, fd, reader, builder, sink)
+        reader.verify_parallel(builder, stored.size)
 
     # ----------------------------------------------------------------- download
     def download(
-        self, bucket_name: str | None, key: str, destination: str | os.PathLike, keys: Cmk | None
+        self, bucket_name: str | None, key: str, destination: str | os.PathLike[str], keys: Cmk | None
     ) -> DownloadResult:
         """Decrypt into an anonymous temp file beside ``destination``, verify, then give it the name."""
         opened = self._open(bucket_name, key, keys)
@@ -204,8 +207,7 @@ class DownloadOperations(TransferBase):
         with atomic_write(destination) as handle:
             handle.flush()
             self._fetch(stored, handle.fileno(), reader, builder, "plaintext", progress.add)
-            if builder is not None:
-                assert reader is not None
+            if builder is not None and reader is not None:  # builder is only set when there is a reader
                 reader.verify_parallel(builder, stored.size)  # raises before the file gets its name
         progress.finish()
         return DownloadResult(
@@ -271,19 +273,20 @@ class DownloadOperations(TransferBase):
             yield from reader.decrypt_chunks(self._ranges(stored, 0, stored.size - 1), chunk_size=STREAM_CHUNK)
             return
         with tempfile.TemporaryFile(prefix="osscse-verify-") as spool:  # ciphertext only, unlinked
-            self._verify_whole(opened, spool.fileno(), "ciphertext")
+            self._verify_whole(stored, reader, spool.fileno(), "ciphertext")
             cipher = reader.cipher(0)
             for chunk in iter_chunks(spool, STREAM_CHUNK):
                 yield cipher.update(chunk)
 
     def _range_chunks(self, opened: OpenedObject, plan: RangePlan, verify_first: bool) -> Iterator[bytes]:
         stored, reader = opened.stored, opened.reader
-        assert plan.end is not None
+        if plan.end is None:  # unreachable: stream() plans the range against the object's size
+            raise InvalidRangeError(f"{stored.uri}: the byte range was planned without the object size; retry the read")
         if reader is None:
             yield from self._ranges(stored, plan.start, plan.end)
             return
         if verify_first:
-            self._verify_whole(opened, None, "none")
+            self._verify_whole(stored, reader, None, "none")
         # Same ETag as the verified pass (If-Match): the range comes from the version that verified.
         yield from reader.decrypt_chunks(
             self._ranges(stored, plan.request_start, plan.end), range_plan=plan, chunk_size=STREAM_CHUNK

@@ -7,8 +7,8 @@ from typing import Any
 
 import oss2
 
-from airflow_provider_osscse.envelope import headers as H
 from airflow_provider_osscse.envelope.headers import (
+    WRAP_ALG_VAULT_TRANSIT,
     Envelope,
     is_encrypted,
     parse_envelope,
@@ -27,7 +27,7 @@ def key_version_of(envelope: Envelope, keys: Cmk | None = None) -> str | None:
     wrapped = envelope.wrapped
     if keys is not None and keys.matches(wrapped):
         return keys.key_version(wrapped)
-    if wrapped.wrap_alg == H.WRAP_ALG_VAULT_TRANSIT:
+    if wrapped.wrap_alg == WRAP_ALG_VAULT_TRANSIT:
         return transit_key_version(wrapped)
     return wrapped.cmk_version
 

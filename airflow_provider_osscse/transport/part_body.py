@@ -56,7 +56,8 @@ class PartBody:
         self._buffers = buffers
         self._consumed = 0  # source bytes loaded so far
         self._pending = memoryview(b"")  # loaded and not yet returned
-        self._md5 = hashlib.md5()  # of every byte loaded into _pending, i.e. of what is sent
+        # Content-MD5 (a transfer checksum, not security) of every byte loaded into _pending, i.e. of what is sent
+        self._md5 = hashlib.md5(usedforsecurity=False)
         #: The error reading the *source* raised, if any. requests wraps whatever a body raises into a
         #: connection error (which would be retried as transient); the uploader re-raises this instead.
         self.source_error: OSError | None = None

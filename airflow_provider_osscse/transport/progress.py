@@ -6,14 +6,23 @@ step, so a 2 GiB upload logs a few dozen lines, not thousands; small transfers l
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 #: Transfers smaller than this are not reported at all (they finish before anyone could read it).
 DEFAULT_MIN_REPORT_SIZE = 8 * 2**20
+
+
+class TransferLogger(Protocol):
+    """What transfers log through: a stdlib :class:`logging.Logger`, or the structlog-backed
+    ``self.log`` of an Airflow hook (not a ``logging.Logger``, but called the same way)."""
+
+    def info(self, msg: str, /, *args: object) -> object: ...
+
+    def warning(self, msg: str, /, *args: object) -> object: ...
 
 
 @dataclass(frozen=True)
@@ -66,7 +75,7 @@ class ProgressReporter:
         label: str,
         total: int | None,
         *,
-        logger: logging.Logger | None = None,
+        logger: TransferLogger | None = None,
         callback: ProgressCallback | None = None,
         interval: float = 5.0,
         step_percent: float = 10.0,
@@ -117,6 +126,5 @@ class ProgressReporter:
     def _emit(self, snap: ProgressSnapshot) -> None:
         if self._callback is not None:
             self._callback(snap)
-        if self._loggable():
-            assert self._logger is not None
+        if self._logger is not None and self._loggable():
             self._logger.info("%s", snap.describe())

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import cast
 
 import oss2
 
@@ -74,7 +75,7 @@ def fetch_range(
 
     def get() -> bytes:
         result = bucket.get_object(key, byte_range=(start, end), headers=headers)
-        data = result.read()
+        data = cast("bytes", result.read())  # oss2 is untyped; GetObjectResult.read() returns bytes
         if len(data) != expected:
             raise ConnectionError(f"short read of {key!r} bytes {start}-{end}: got {len(data)} of {expected}")
         return data

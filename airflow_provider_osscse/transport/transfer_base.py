@@ -16,13 +16,15 @@ from dataclasses import dataclass
 import oss2
 import oss2.exceptions
 
-from airflow_provider_osscse.envelope import headers as H
-from airflow_provider_osscse.envelope.integrity import IntegrityPolicy, ObjectBinding
+from airflow_provider_osscse.envelope.headers import CSE_PREFIX, USER_META_PREFIX
+from airflow_provider_osscse.envelope.integrity import IntegrityPolicy
+from airflow_provider_osscse.envelope.integrity_tag import ObjectBinding
 from airflow_provider_osscse.exceptions import ObjectNotFoundError
 from airflow_provider_osscse.retry import RetryPolicy
 from airflow_provider_osscse.transport.progress import (
     ProgressCallback,
     ProgressReporter,
+    TransferLogger,
 )
 from airflow_provider_osscse.transport.results import oss_uri
 from airflow_provider_osscse.transport.retry import DEFAULT_RETRY
@@ -77,7 +79,7 @@ class StoredObject:
 
     @property
     def user_metadata(self) -> dict[str, str]:
-        return {k: v for k, v in self.headers.items() if k.startswith(H.USER_META_PREFIX)}
+        return {k: v for k, v in self.headers.items() if k.startswith(USER_META_PREFIX)}
 
 
 class TransferBase:
@@ -88,12 +90,12 @@ class TransferBase:
         bucket_for: Callable[[str | None], oss2.Bucket],
         config: TransferConfig = TransferConfig(),
         *,
-        logger: logging.Logger | None = None,
+        logger: TransferLogger | None = None,
         progress_callback: ProgressCallback | None = None,
     ) -> None:
         self._bucket_for = bucket_for
         self.config = config
-        self._log = logger or log
+        self._log: TransferLogger = logger or log
         self._progress_callback = progress_callback
 
     def _bucket(self, name: str | None) -> oss2.Bucket:
@@ -130,4 +132,4 @@ class TransferBase:
 
 def part_headers(headers: Mapping[str, str]) -> dict[str, str]:
     """The CSE subset repeated on every UploadPart (the server checks it equals the Init's)."""
-    return {k.lower(): v for k, v in headers.items() if k.lower().startswith(H.CSE_PREFIX)}
+    return {k.lower(): v for k, v in headers.items() if k.lower().startswith(CSE_PREFIX)}

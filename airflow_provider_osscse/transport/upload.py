@@ -24,7 +24,7 @@ from airflow_provider_osscse.envelope.headers import (
     check_metadata_size,
     user_metadata_headers,
 )
-from airflow_provider_osscse.envelope.integrity import ObjectBinding
+from airflow_provider_osscse.envelope.integrity_tag import ObjectBinding
 from airflow_provider_osscse.envelope.keywrap import Cmk, DataKeyRequest
 from airflow_provider_osscse.envelope.multipart import plan_parts
 from airflow_provider_osscse.envelope.writer import EnvelopeWriter

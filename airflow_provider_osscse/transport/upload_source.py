@@ -15,13 +15,13 @@ from typing import BinaryIO
 
 from airflow_provider_osscse.envelope.streams import iter_chunks
 
-UploadSource = str | os.PathLike | BinaryIO | Iterable[bytes]
+UploadSource = str | os.PathLike[str] | BinaryIO | Iterable[bytes]
 
 
 class RandomAccessSource:
     """A re-readable source of known size; ``read_at`` is safe from many threads."""
 
-    def __init__(self, source: str | os.PathLike | BinaryIO, size: int | None = None) -> None:
+    def __init__(self, source: str | os.PathLike[str] | BinaryIO, size: int | None = None) -> None:
         self._lock = threading.Lock()
         self._owned: BinaryIO | None = None
         if isinstance(source, (str, os.PathLike)):
@@ -109,4 +109,4 @@ def is_random_access(source: UploadSource) -> bool:
 
 def iter_source(source: UploadSource, chunk_size: int) -> Iterator[bytes | memoryview]:
     """Front-to-back chunks of any source (for iterators and non-seekable files)."""
-    return iter_chunks(source, chunk_size)  # type: ignore[arg-type]
+    return iter_chunks(source, chunk_size)

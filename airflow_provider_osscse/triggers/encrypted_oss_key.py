@@ -145,7 +145,7 @@ class EncryptedOSSKeyTrigger(BaseTrigger):
         fail_on_mismatch: bool = True,
         poll_interval: float = 5.0,
     ) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]  # Airflow leaves BaseTrigger.__init__ unannotated
         self.bucket_key = bucket_key
         self.bucket_name = bucket_name
         self.oss_conn_id = oss_conn_id
@@ -196,7 +196,7 @@ class EncryptedOSSKeyTrigger(BaseTrigger):
         while True:
             try:
                 check = await asyncio.to_thread(self._poll)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - any failure ends the wait as an error event the task raises
                 yield TriggerEvent({"status": "error", "message": f"{type(exc).__name__}: {exc}"})
                 return
             if check.mismatched and self.fail_on_mismatch:

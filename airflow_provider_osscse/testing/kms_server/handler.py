@@ -110,7 +110,7 @@ class KMSRequestHandler(BaseHTTPRequestHandler):
             action = self.headers.get("x-acs-action") or ""
             version = self.headers.get("x-acs-version") or ""
             credential = self.server.credentials.get(auth.access_key_id)
-            headers = {name.lower(): self.headers.get_all(name) or [] for name in self.headers.keys()}
+            headers = {name.lower(): self.headers.get_all(name) or [] for name in self.headers}
             string_to_sign = acs3_string_to_sign(
                 method=self.command,
                 path=url.path,

@@ -212,9 +212,9 @@ class KeyStore:
             raw = base64.b64decode(ciphertext_blob.strip(), validate=True)
         except (binascii.Error, ValueError):
             raise _invalid_ciphertext() from None
+        if not raw.startswith(BLOB_MAGIC):
+            raise _invalid_ciphertext()
         try:
-            if not raw.startswith(BLOB_MAGIC):
-                raise ValueError("magic")
             pos = len(BLOB_MAGIC)
             kid_len = raw[pos]
             key_id = raw[pos + 1 : pos + 1 + kid_len].decode("ascii")

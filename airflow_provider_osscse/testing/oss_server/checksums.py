@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Callable
 
-import crcmod
+from crcmod.crcmod import mkCrcFun
 
 _CRC64_POLY = 0x142F0E1EBA9EA3693
 _CRC64_REFLECTED_POLY = 0xC96C5795D7870F42
 _TOP_BIT = 1 << 63
 
-_crc64_update = crcmod.mkCrcFun(_CRC64_POLY, initCrc=0, xorOut=0xFFFFFFFFFFFFFFFF, rev=True)
+#: ``(data, crc) -> crc``; crcmod builds it at run time, so its type is stated here.
+_crc64_update: Callable[[bytes, int], int] = mkCrcFun(_CRC64_POLY, initCrc=0, xorOut=0xFFFFFFFFFFFFFFFF, rev=True)
 
 
 def crc64(data: bytes, crc: int = 0) -> int:
@@ -70,7 +72,7 @@ class BodyDigest:
     __slots__ = ("_md5", "crc64", "size")
 
     def __init__(self) -> None:
-        self._md5 = hashlib.md5()
+        self._md5 = hashlib.md5(usedforsecurity=False)  # the ETag / Content-MD5 checksum OSS uses
         self.crc64 = 0
         self.size = 0
 
@@ -96,4 +98,4 @@ class BodyDigest:
 
 def multipart_etag(part_md5s: list[bytes]) -> str:
     """``MD5(concat(binary part MD5s))-N``, upper-case hex, as OSS labels a multipart object."""
-    return f"{hashlib.md5(b''.join(part_md5s)).hexdigest().upper()}-{len(part_md5s)}"
+    return f"{hashlib.md5(b''.join(part_md5s), usedforsecurity=False).hexdigest().upper()}-{len(part_md5s)}"

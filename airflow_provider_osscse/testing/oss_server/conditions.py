@@ -61,8 +61,8 @@ def _normalize(tag: str) -> str:
 def etag_matches(header: str, etag: str) -> bool:
     """Whether an ``If-Match``-style list (``"A", b``, ``*``) names ``etag``; quotes and hex case do not matter."""
     wanted = _normalize(etag)
-    for candidate in header.split(","):
-        candidate = candidate.strip()
+    for listed in header.split(","):
+        candidate = listed.strip()
         if candidate == "*" or (candidate and _normalize(candidate) == wanted):
             return True
     return False

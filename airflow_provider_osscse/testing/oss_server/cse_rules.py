@@ -55,7 +55,8 @@ def check_part(init_metadata: Mapping[str, str], part_headers: Mapping[str, str]
     if expected != sent:
         differing = sorted(name for name in expected.keys() | sent.keys() if expected.get(name) != sent.get(name))
         raise invalid_argument(
-            f"Client-side encryption headers of UploadPart differ from InitiateMultipartUpload: {', '.join(differing)}.",
+            "Client-side encryption headers of UploadPart differ from InitiateMultipartUpload: "
+            f"{', '.join(differing)}.",
             ec="0005-00000413",
         )
 
@@ -81,5 +82,6 @@ def check_replace_copy(source_metadata: Mapping[str, str], new_metadata: Mapping
         raise OSSServiceError(
             400,
             "InvalidArgument",
-            "CopyObject with x-oss-metadata-directive REPLACE may not add, change or remove client-side-encryption headers.",
+            "CopyObject with x-oss-metadata-directive REPLACE may not add, change or remove "
+            "client-side-encryption headers.",
         )

@@ -8,6 +8,8 @@ connection closed) before the next request on the same connection is parsed.
 from __future__ import annotations
 
 import base64
+import contextlib
+import io
 import logging
 import socket
 import struct
@@ -16,6 +18,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import cast
 from urllib.parse import unquote
 
 from .faults import FaultPlan
@@ -27,23 +30,23 @@ from .storage import ObjectStore
 logger = logging.getLogger(__name__)
 
 
-class ClientDisconnected(ConnectionError):
+class ClientDisconnectedError(ConnectionError):
     """The client went away in the middle of its request body."""
 
 
 class RequestBodyReader:
     """The request body as a stream: ``Content-Length`` or ``Transfer-Encoding: chunked`` (oss2 streams generators)."""
 
-    def __init__(self, rfile: object, headers: dict[str, str]) -> None:
+    def __init__(self, rfile: io.BufferedIOBase, headers: dict[str, str]) -> None:
         self._rfile = rfile
         self._chunked = "chunked" in headers.get("transfer-encoding", "").lower()
         self._left = 0 if self._chunked else int(headers.get("content-length", "0") or "0")
         self._finished = not self._chunked and self._left == 0
 
     def _read_exact_line(self) -> bytes:
-        line = self._rfile.readline(65537)  # type: ignore[attr-defined]
+        line = self._rfile.readline(65537)
         if not line:
-            raise ClientDisconnected("connection closed inside a chunked body")
+            raise ClientDisconnectedError("connection closed inside a chunked body")
         return line
 
     def read(self, size: int = CHUNK_SIZE) -> bytes:
@@ -61,9 +64,9 @@ class RequestBodyReader:
                 self._left = chunk_size
         if self._finished:
             return b""
-        data = self._rfile.read(min(size, self._left))  # type: ignore[attr-defined]
+        data = self._rfile.read(min(size, self._left))
         if not data:
-            raise ClientDisconnected("connection closed inside the request body")
+            raise ClientDisconnectedError("connection closed inside the request body")
         self._left -= len(data)
         if self._chunked and self._left == 0:
             self._read_exact_line()  # CRLF after the chunk data
@@ -108,7 +111,7 @@ class OSSHTTPServer(ThreadingHTTPServer):
 
     @property
     def endpoint(self) -> str:
-        host, port = self.server_address[:2]
+        host, port = cast("tuple[str, int]", self.server_address[:2])  # bound to a (host, port) in __init__
         return f"http://{host}:{port}"
 
     def track(self, connection: socket.socket, open_: bool) -> None:
@@ -119,10 +122,8 @@ class OSSHTTPServer(ThreadingHTTPServer):
         with self._connections_lock:
             connections = list(self._connections)
         for connection in connections:
-            try:
+            with contextlib.suppress(OSError):
                 connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
 
 class OSSRequestHandler(BaseHTTPRequestHandler):
@@ -182,7 +183,7 @@ class OSSRequestHandler(BaseHTTPRequestHandler):
                 body.drain()
                 self._send_error(error, request_id)
                 return
-            except (ClientDisconnected, ConnectionError):
+            except (ClientDisconnectedError, ConnectionError):
                 raise
             except Exception:
                 logger.exception("local OSS server: unexpected error on %s %s", method, raw_path)
@@ -193,7 +194,7 @@ class OSSRequestHandler(BaseHTTPRequestHandler):
                 )
                 return
             self._send(response, request_id, head=method == "HEAD")
-        except (ClientDisconnected, ConnectionError, TimeoutError):
+        except (ClientDisconnectedError, ConnectionError, TimeoutError):
             self.close_connection = True
 
     def _dispatch(

@@ -45,7 +45,8 @@ def no_such_upload(upload_id: str) -> OSSServiceError:
     return OSSServiceError(
         404,
         "NoSuchUpload",
-        "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.",
+        "The specified upload does not exist. The upload ID may be invalid, "
+        "or the upload may have been aborted or completed.",
         extra={"UploadId": upload_id},
     )
 
@@ -90,7 +91,8 @@ def xml_document(root_tag: str, children: Iterable[tuple[str, object]]) -> bytes
     """Serialize a namespace-free XML document; values are str, bool, int, None or nested lists."""
     root = ElementTree.Element(root_tag)
     _append_children(root, children)
-    return ElementTree.tostring(root, encoding="utf-8", xml_declaration=True)
+    document: bytes = ElementTree.tostring(root, encoding="utf-8", xml_declaration=True)  # bytes with an encoding
+    return document
 
 
 def _append_children(parent: ElementTree.Element, children: Iterable[tuple[str, object]]) -> None:

@@ -167,7 +167,8 @@ class LocalOSSServer:
             _metadata_names(metadata) if metadata is not None else (dict(current.metadata) if current else {})
         )
         if data is None:
-            assert current is not None
+            if current is None:  # unreachable: a missing key without data raised KeyError above
+                raise KeyError(f"{bucket}/{key}")
             self._store.update_record(bucket, replace(current, metadata=new_metadata))
             return
         digest = BodyDigest()

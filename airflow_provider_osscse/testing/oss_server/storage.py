@@ -109,6 +109,7 @@ class _Blobs(ABC):
     @abstractmethod
     def delete(self, name: str) -> None: ...
 
+    @abstractmethod
     def delete_tree(self, prefix: str) -> None:
         """Forget every blob under ``prefix`` (a multipart upload's directory)."""
 
@@ -132,7 +133,8 @@ class _MemoryBlobs(_Blobs):
         return _MemoryWriter()
 
     def commit(self, writer: BlobWriter, name: str) -> None:
-        assert isinstance(writer, _MemoryWriter)
+        if not isinstance(writer, _MemoryWriter):
+            raise TypeError(f"a {type(writer).__name__} cannot be committed to the in-memory blob store")
         self._data[name] = writer.buffer.getvalue()
 
     def open(self, name: str) -> BinaryIO:
@@ -170,7 +172,8 @@ class _DiskBlobs(_Blobs):
         return _DiskWriter(self.tmp)
 
     def commit(self, writer: BlobWriter, name: str) -> None:
-        assert isinstance(writer, _DiskWriter)
+        if not isinstance(writer, _DiskWriter):
+            raise TypeError(f"a {type(writer).__name__} cannot be committed to the on-disk blob store")
         writer.file.close()
         target = self.root / name
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -205,13 +208,12 @@ class ObjectStore:
         self._root = Path(data_dir) if data_dir is not None else None
         self._blobs: _Blobs = _DiskBlobs(self._root) if self._root is not None else _MemoryBlobs()
         if self._root is not None:
-            self._load()
+            self._load(self._root)
 
     # -- persistence ------------------------------------------------------------------------
 
-    def _load(self) -> None:
-        assert self._root is not None
-        for bucket_file in sorted(self._root.glob("*/bucket.json")):
+    def _load(self, root: Path) -> None:
+        for bucket_file in sorted(root.glob("*/bucket.json")):
             info = json.loads(bucket_file.read_text())
             bucket = _Bucket(info["name"], info["created"])
             for meta_file in (bucket_file.parent / "meta").glob("*.json"):
@@ -329,7 +331,8 @@ class ObjectStore:
         with self._lock:
             state = self._bucket(bucket)
             record = change(state.objects.get(key))
-            assert record.key == key
+            if record.key != key:
+                raise ValueError(f"change() must return a record for {key!r}, not for {record.key!r}")
             state.objects[key] = record
             self._persist_record(bucket, record, key)
             return record
