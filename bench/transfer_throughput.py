@@ -112,14 +112,14 @@ def child(args: argparse.Namespace) -> None:
 
         def stream_to_file() -> None:
             with open(path, "wb") as handle:
-                handle.writelines(objects.stream(None, key, cmk))
+                handle.writelines(objects.stream(key, cmk))
 
         if direction == "upload":
-            run = lambda: objects.put(None, key, path, cmk)  # noqa: E731
+            run = lambda: objects.put(key, path, cmk)  # noqa: E731
         elif tool == "ours-stream":
             run = stream_to_file
         else:
-            run = lambda: objects.download(None, key, path, cmk)  # noqa: E731
+            run = lambda: objects.download(key, path, cmk)  # noqa: E731
     elif tool == "plain":
         run = resumable(bucket)
     else:

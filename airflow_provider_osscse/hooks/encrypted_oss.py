@@ -225,18 +225,18 @@ class EncryptedOSSHook(BaseHook):
         """Encrypt and upload; one PUT below ``multipart_threshold``, a parallel multipart above."""
         self._warn_if_unbound()
         return self._objects.put(
-            bucket, key, source, self._write_key(), metadata=metadata, content_type=content_type, size=size
+            key, source, self._write_key(), bucket=bucket, metadata=metadata, content_type=content_type, size=size
         )
 
     def download(self, key: str, destination: str | os.PathLike[str], bucket: str | None = None) -> DownloadResult:
         """Decrypt to ``destination`` atomically (verified first; nothing written on failure)."""
-        return self._objects.download(bucket, key, destination, self._read_keys())
+        return self._objects.download(key, destination, self._read_keys(), bucket=bucket)
 
     def read(self, key: str, bucket: str | None = None, *, byte_range: str | None = None) -> PlaintextBytes:
         """The plaintext, or a range ``a-b`` / ``a-`` / ``-n`` of it, as ``bytes`` that also carry
         ``uri``, ``integrity`` (``verified`` | ``unauthenticated`` | ``skipped``), ``cmk`` and
         ``key_version``. Under ``require`` a range is returned only after the whole object verified."""
-        return self._objects.read(bucket, key, self._read_keys(), byte_range=byte_range)
+        return self._objects.read(key, self._read_keys(), bucket=bucket, byte_range=byte_range)
 
     def stream(self, key: str, bucket: str | None = None, *, byte_range: str | None = None) -> PlaintextStream:
         """Plaintext chunks, with ``uri``, ``integrity``, ``cmk`` and ``key_version`` attributes.
@@ -244,11 +244,11 @@ class EncryptedOSSHook(BaseHook):
         When the tag is verified (always under ``require``), no chunk is released before the whole
         object verified: an altered object raises ``IntegrityError`` on the first ``next()``.
         """
-        return self._objects.stream(bucket, key, self._read_keys(), byte_range=byte_range)
+        return self._objects.stream(key, self._read_keys(), bucket=bucket, byte_range=byte_range)
 
     def inspect(self, key: str, bucket: str | None = None) -> ObjectInfo:
         """The envelope as the headers describe it; nothing is unwrapped or decrypted."""
-        return self._objects.inspect(bucket, key)
+        return self._objects.inspect(key, bucket=bucket)
 
     def copy(
         self, source_key: str, dest_key: str, source_bucket: str | None = None, dest_bucket: str | None = None
@@ -258,16 +258,18 @@ class EncryptedOSSHook(BaseHook):
         An object whose tag is bound to its name gets the tag re-bound to ``dest_key`` (the data key
         is unwrapped with the hook's read CMKs; no content is read); other objects are copied as they are.
         """
-        return self._objects.copy(source_bucket, source_key, dest_bucket, dest_key, keys=self._read_keys)
+        return self._objects.copy(
+            source_key, dest_key, source_bucket=source_bucket, dest_bucket=dest_bucket, keys=self._read_keys
+        )
 
     def exists(self, key: str, bucket: str | None = None) -> bool:
-        return self._objects.exists(bucket, key)
+        return self._objects.exists(key, bucket=bucket)
 
     def list_keys(self, prefix: str = "", bucket: str | None = None) -> Iterator[str]:
-        return self._objects.list_keys(bucket, prefix)
+        return self._objects.list_keys(prefix, bucket=bucket)
 
     def delete(self, key: str, bucket: str | None = None) -> None:
-        self._objects.delete(bucket, key)
+        self._objects.delete(key, bucket=bucket)
 
     def rewrap(
         self, key: str, bucket: str | None = None, *, new_cmk: str | None = None, dry_run: bool = False
@@ -279,7 +281,7 @@ class EncryptedOSSHook(BaseHook):
         keys = self._read_keys(target)
         if keys is None:  # unreachable: target is a non-empty reference, so the keyring has it
             raise CmkReferenceError("rewrap needs a target CMK: new_cmk= or the hook's cmk=")
-        return self._objects.rewrap(bucket, key, keys, dry_run=dry_run)
+        return self._objects.rewrap(key, keys, bucket=bucket, dry_run=dry_run)
 
 
 def _one_line(exc: BaseException) -> str:

@@ -66,11 +66,11 @@ class CopyRewrapOperations(TransferBase):
     # ----------------------------------------------------------------- copy
     def copy(
         self,
-        source_bucket: str | None,
         source_key: str,
-        dest_bucket: str | None,
         dest_key: str,
         *,
+        source_bucket: str | None = None,
+        dest_bucket: str | None = None,
         keys: CopyKeys = None,
     ) -> str:
         """Server-side copy keeping the object valid at its new name; returns the new ETag.
@@ -78,7 +78,7 @@ class CopyRewrapOperations(TransferBase):
         ``keys`` (the read CMKs, or a callable returning them) are needed only for objects whose tag
         is bound to their name: its data key is unwrapped to re-bind the tag to ``dest_key``.
         """
-        stored = self.head(source_bucket, source_key)
+        stored = self.head(source_key, bucket=source_bucket)
         target = self._bucket(dest_bucket)
         metadata = self._copied_metadata(stored, ObjectBinding(target.bucket_name, dest_key), keys)
         if stored.size <= self.config.multipart_threshold:
@@ -159,7 +159,7 @@ class CopyRewrapOperations(TransferBase):
         ranges = plan.byte_ranges()
 
         def unchanged() -> None:
-            if self.head(stored.bucket, stored.key).etag != stored.etag:
+            if self.head(stored.key, bucket=stored.bucket).etag != stored.etag:
                 raise ObjectChangedError(f"{stored.uri} changed during the copy; nothing was written")
 
         try:
@@ -191,13 +191,13 @@ class CopyRewrapOperations(TransferBase):
         return outcome.etag
 
     # ----------------------------------------------------------------- rewrap
-    def rewrap(self, bucket_name: str | None, key: str, keys: Cmk, *, dry_run: bool = False) -> RewrapResult:
+    def rewrap(self, key: str, keys: Cmk, *, bucket: str | None = None, dry_run: bool = False) -> RewrapResult:
         """Re-wrap the data key under ``keys`` (a Keyring whose primary is the target CMK).
 
         Only the wrapped data key and IV (and the CMK identity/version headers) change: the data key,
         the content and the object's name stay, so its integrity tag stays valid as it is.
         """
-        stored = self.head(bucket_name, key)
+        stored = self.head(key, bucket=bucket)
         uri = stored.uri
         base = {"uri": uri, "bucket": stored.bucket, "key": key, "to_cmk": keys.reference}
         if not is_encrypted(stored.headers):
@@ -260,7 +260,7 @@ class CopyRewrapOperations(TransferBase):
         headers["If-Match"] = _quoted(stored.etag)
         if stored.content_type:
             headers["Content-Type"] = stored.content_type
-        if self.head(stored.bucket, stored.key).etag != stored.etag:
+        if self.head(stored.key, bucket=stored.bucket).etag != stored.etag:
             raise ObjectChangedError(f"{stored.uri} changed during the rewrap; nothing was written")
         try:
             self._bucket(stored.bucket).put_object(stored.key, b"", headers=headers)

@@ -109,9 +109,9 @@ def _pinned(stored: StoredObject) -> Iterator[None]:
 class DownloadOperations(TransferBase):
     """``download`` to a file, ``stream`` and ``read`` (whole object or a byte range)."""
 
-    def _open(self, bucket_name: str | None, key: str, keys: Cmk | None) -> OpenedObject:
+    def _open(self, key: str, keys: Cmk | None, bucket: str | None) -> OpenedObject:
         """HEAD and open the reader: header checks, ``require`` refusal, CMK choice and one unwrap."""
-        stored = self.head(bucket_name, key)
+        stored = self.head(key, bucket=bucket)
         if not is_encrypted(stored.headers):
             if not self.config.allow_plaintext:
                 raise NotEncryptedError(
@@ -195,10 +195,10 @@ class DownloadOperations(TransferBase):
 
     # ----------------------------------------------------------------- download
     def download(
-        self, bucket_name: str | None, key: str, destination: str | os.PathLike[str], keys: Cmk | None
+        self, key: str, destination: str | os.PathLike[str], keys: Cmk | None, *, bucket: str | None = None
     ) -> DownloadResult:
         """Decrypt into an anonymous temp file beside ``destination``, verify, then give it the name."""
-        opened = self._open(bucket_name, key, keys)
+        opened = self._open(key, keys, bucket)
         stored, reader = opened.stored, opened.reader
         builder = reader.integrity_builder() if reader is not None and reader.verifies else None
         if reader is not None and builder is None:
@@ -223,7 +223,7 @@ class DownloadOperations(TransferBase):
 
     # ----------------------------------------------------------------- stream / read
     def stream(
-        self, bucket_name: str | None, key: str, keys: Cmk | None, *, byte_range: str | None = None
+        self, key: str, keys: Cmk | None, *, bucket: str | None = None, byte_range: str | None = None
     ) -> PlaintextStream:
         """Plaintext chunks of the whole object or of ``byte_range`` (``a-b``, ``a-``, ``-n``).
 
@@ -231,7 +231,7 @@ class DownloadOperations(TransferBase):
         unwrap happen here; the transfer on the first ``next()``. When a tag is verified, the first
         chunk is released only after it verified over the whole object (see the module docstring).
         """
-        opened = self._open(bucket_name, key, keys)
+        opened = self._open(key, keys, bucket)
         reader = opened.reader
         if byte_range is not None:
             plan = plan_range(byte_range, opened.stored.size)
@@ -248,10 +248,10 @@ class DownloadOperations(TransferBase):
         )
 
     def read(
-        self, bucket_name: str | None, key: str, keys: Cmk | None, *, byte_range: str | None = None
+        self, key: str, keys: Cmk | None, *, bucket: str | None = None, byte_range: str | None = None
     ) -> PlaintextBytes:
         """The whole object or a range, as ``bytes`` carrying ``uri``/``integrity``/``cmk``/``key_version``."""
-        with self.stream(bucket_name, key, keys, byte_range=byte_range) as stream:
+        with self.stream(key, keys, bucket=bucket, byte_range=byte_range) as stream:
             data = b"".join(stream)
         return PlaintextBytes(
             data, uri=stream.uri, integrity=stream.integrity, cmk=stream.cmk, key_version=stream.key_version

@@ -35,10 +35,10 @@ def key_version_of(envelope: Envelope, keys: Cmk | None = None) -> str | None:
 class ListingOperations(TransferBase):
     """``inspect`` (``ObjectInfo`` from a HEAD), ``exists``, ``list_keys``, ``delete``."""
 
-    def inspect(self, bucket_name: str | None, key: str, keys: Cmk | None = None) -> ObjectInfo:
+    def inspect(self, key: str, keys: Cmk | None = None, *, bucket: str | None = None) -> ObjectInfo:
         """Describe the envelope from a HEAD; never unwraps. Length headers are checked against the
         stored size first (a mismatch is an ``EnvelopeFormatError``, not a wrong description)."""
-        stored = self.head(bucket_name, key)
+        stored = self.head(key, bucket=bucket)
         common: dict[str, Any] = {
             "uri": stored.uri,
             "bucket": stored.bucket,
@@ -77,14 +77,14 @@ class ListingOperations(TransferBase):
             **common,
         )
 
-    def exists(self, bucket_name: str | None, key: str) -> bool:
-        bucket = self._bucket(bucket_name)
-        return bool(self.config.retry.call(lambda: bucket.object_exists(key), what=f"HEAD {key!r}"))
+    def exists(self, key: str, *, bucket: str | None = None) -> bool:
+        oss_bucket = self._bucket(bucket)
+        return bool(self.config.retry.call(lambda: oss_bucket.object_exists(key), what=f"HEAD {key!r}"))
 
-    def list_keys(self, bucket_name: str | None, prefix: str = "") -> Iterator[str]:
-        for info in oss2.ObjectIteratorV2(self._bucket(bucket_name), prefix=prefix):
+    def list_keys(self, prefix: str = "", *, bucket: str | None = None) -> Iterator[str]:
+        for info in oss2.ObjectIteratorV2(self._bucket(bucket), prefix=prefix):
             yield info.key
 
-    def delete(self, bucket_name: str | None, key: str) -> None:
-        bucket = self._bucket(bucket_name)
-        self.config.retry.call(lambda: bucket.delete_object(key), what=f"DELETE {key!r}")
+    def delete(self, key: str, *, bucket: str | None = None) -> None:
+        oss_bucket = self._bucket(bucket)
+        self.config.retry.call(lambda: oss_bucket.delete_object(key), what=f"DELETE {key!r}")

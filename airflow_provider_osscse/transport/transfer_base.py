@@ -104,16 +104,16 @@ class TransferBase:
     def _progress(self, label: str, total: int | None) -> ProgressReporter:
         return ProgressReporter(label, total, logger=self._log, callback=self._progress_callback)
 
-    def head(self, bucket_name: str | None, key: str) -> StoredObject:
+    def head(self, key: str, *, bucket: str | None = None) -> StoredObject:
         """HEAD the object; a missing object is :class:`ObjectNotFoundError`."""
-        bucket = self._bucket(bucket_name)
+        oss_bucket = self._bucket(bucket)
         try:
-            result = self.config.retry.call(lambda: bucket.head_object(key), what=f"HEAD {key!r}")
+            result = self.config.retry.call(lambda: oss_bucket.head_object(key), what=f"HEAD {key!r}")
         except oss2.exceptions.NotFound as exc:
-            raise ObjectNotFoundError(f"{oss_uri(bucket.bucket_name, key)} does not exist") from exc
+            raise ObjectNotFoundError(f"{oss_uri(oss_bucket.bucket_name, key)} does not exist") from exc
         headers = {k.lower(): v for k, v in result.headers.items()}
         return StoredObject(
-            bucket=bucket.bucket_name,
+            bucket=oss_bucket.bucket_name,
             key=key,
             headers=headers,
             size=int(result.content_length or 0),
@@ -125,7 +125,7 @@ class TransferBase:
     def _changed(self, stored: StoredObject) -> bool:
         """Whether the object is gone or has another ETag than when it was HEADed."""
         try:
-            return self.head(stored.bucket, stored.key).etag != stored.etag
+            return self.head(stored.key, bucket=stored.bucket).etag != stored.etag
         except ObjectNotFoundError:
             return True
 

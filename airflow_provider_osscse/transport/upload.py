@@ -58,11 +58,11 @@ class UploadOperations(TransferBase):
 
     def put(
         self,
-        bucket_name: str | None,
         key: str,
         source: UploadSource,
         cmk: Cmk,
         *,
+        bucket: str | None = None,
         metadata: Mapping[str, str] | None = None,
         content_type: str | None = None,
         size: int | None = None,
@@ -70,28 +70,30 @@ class UploadOperations(TransferBase):
         """Encrypt ``source`` under a fresh data key wrapped by ``cmk`` and store it as ``key``."""
         # Metadata OSS could never store fails here, before any key-service call or read of the source.
         check_metadata_size(user_metadata_headers(metadata, object_name=key), object_name=key)
-        bucket = self._bucket(bucket_name)
+        oss_bucket = self._bucket(bucket)
         if isinstance(source, (bytes, bytearray, memoryview)):
             source = io.BytesIO(bytes(source))
         if is_random_access(source):
             reader = RandomAccessSource(source, size)  # type: ignore[arg-type]
             try:
-                writer = self._writer(cmk, bucket, key, reader.size)
+                writer = self._writer(cmk, oss_bucket, key, reader.size)
                 if reader.size <= self.config.multipart_threshold:
                     etag, parts = self._put_single(
-                        bucket, key, reader.read_at(0, reader.size), writer, metadata, content_type
+                        oss_bucket, key, reader.read_at(0, reader.size), writer, metadata, content_type
                     )
                     total = reader.size
                 else:
-                    etag, parts, total = self._put_multipart_random(bucket, key, reader, writer, metadata, content_type)
+                    etag, parts, total = self._put_multipart_random(
+                        oss_bucket, key, reader, writer, metadata, content_type
+                    )
             finally:
                 reader.close()
         else:
-            writer = self._writer(cmk, bucket, key, size)
-            etag, parts, total = self._put_stream(bucket, key, source, writer, metadata, content_type)
+            writer = self._writer(cmk, oss_bucket, key, size)
+            etag, parts, total = self._put_stream(oss_bucket, key, source, writer, metadata, content_type)
         return UploadResult(
-            uri=oss_uri(bucket.bucket_name, key),
-            bucket=bucket.bucket_name,
+            uri=oss_uri(oss_bucket.bucket_name, key),
+            bucket=oss_bucket.bucket_name,
             key=key,
             size=total,
             etag=etag,

@@ -127,14 +127,14 @@ def test_multipart_upload_verifies_every_part_by_md5_instead_of_crc64(
 
     monkeypatch.setattr(multipart_upload, "_verify_part_etag", verify)
     data = os.urandom(4 * PART + 777)
-    result = objects.put(None, "verified/ok", io.BytesIO(data), cmk)
+    result = objects.put("verified/ok", io.BytesIO(data), cmk)
     assert result.parts == 5 and corrupt_parts["sent"] == 5  # every part went without client CRC64
     assert sorted(n for n, _ in checked) == [1, 2, 3, 4, 5]
     etag, md5s = _stored_ciphertext_md5s(server, "verified/ok", PART)
     assert [md5.hex().upper() for md5 in md5s] == [h for _, h in sorted(checked)]
     assert result.etag == etag
     out = tmp_path / "out"
-    assert objects.download(None, "verified/ok", out, cmk).integrity == "verified"
+    assert objects.download("verified/ok", out, cmk).integrity == "verified"
     assert out.read_bytes() == data
 
 
@@ -153,11 +153,11 @@ def test_a_part_corrupted_in_transit_is_detected_and_resent(
     )
     corrupt_parts["left"] = 2  # two corrupted sends: the third attempt (attempts=3) of a part gets through
     key = f"verified/retried-{source_kind}"
-    result = objects.put(None, key, source, cmk)
+    result = objects.put(key, source, cmk)
     assert corrupt_parts["corrupted"] == 2 and corrupt_parts["sent"] == result.parts + 2
     assert server.list_multipart_uploads(BUCKET) == []
     out = tmp_path / "out"
-    assert objects.download(None, key, out, cmk).integrity == "verified"
+    assert objects.download(key, out, cmk).integrity == "verified"
     assert out.read_bytes() == data
 
 
@@ -169,10 +169,10 @@ def test_a_persistent_mismatch_aborts_the_upload_leaving_no_object_and_no_parts(
 ) -> None:
     corrupt_parts["left"] = 1000
     with pytest.raises(TransferChecksumError, match="corrupted in transit"):
-        objects.put(None, "verified/never", io.BytesIO(os.urandom(3 * PART)), cmk)
+        objects.put("verified/never", io.BytesIO(os.urandom(3 * PART)), cmk)
     assert corrupt_parts["corrupted"] >= 3  # retried up to the policy's 3 attempts
     assert server.list_multipart_uploads(BUCKET) == []
-    assert not objects.exists(None, "verified/never")
+    assert not objects.exists("verified/never")
 
 
 def test_mismatch_is_transient_like_a_crc_mismatch() -> None:

@@ -98,10 +98,10 @@ def test_multipart_upload_then_parallel_download_round_trips(
         "file-object-without-fd": io.BytesIO(data),
         "iterator": iter([data[i : i + 70_000] for i in range(0, len(data), 70_000)]),
     }[source_kind]
-    result = objects.put(None, f"round-trip/{source_kind}", source, cmk)
+    result = objects.put(f"round-trip/{source_kind}", source, cmk)
     assert result.parts > 1 and result.size == len(data)
     out = tmp_path / "out"
-    downloaded = objects.download(None, f"round-trip/{source_kind}", out, cmk)
+    downloaded = objects.download(f"round-trip/{source_kind}", out, cmk)
     assert downloaded.integrity == "verified" and out.read_bytes() == data
 
 
@@ -109,11 +109,11 @@ def test_failed_range_is_retried_without_double_counting_its_segments(
     objects: EncryptedObjects, server: LocalOSSServer, cmk: LocalRsaKey, tmp_path: Path
 ) -> None:
     data = os.urandom(6 * PART)
-    objects.put(None, "retry/range", io.BytesIO(data), cmk)
+    objects.put("retry/range", io.BytesIO(data), cmk)
     server.inject_fault("GET", path_contains="retry/range", action="reset", times=2)
     server.inject_fault("GET", path_contains="retry/range", action="status:500", times=1)
     out = tmp_path / "out"
-    assert objects.download(None, "retry/range", out, cmk).integrity == "verified"
+    assert objects.download("retry/range", out, cmk).integrity == "verified"
     assert out.read_bytes() == data
 
 
@@ -128,13 +128,13 @@ def test_ranges_spanning_several_segments_in_small_pieces_verify(
 
     monkeypatch.setattr(file_download, "PIECE_SIZE", 64 * 1024)  # pieces straddle the 300 KiB segments
     data = os.urandom(7 * PART + 3)
-    objects.put(None, "wide/ranges", io.BytesIO(data), cmk)
+    objects.put("wide/ranges", io.BytesIO(data), cmk)
     bucket = _bucket(server)
     wide = EncryptedObjects(
         lambda _name: bucket, TransferConfig(multipart_threshold=PART, part_size=3 * PART + 5, max_workers=2)
     )
     out = tmp_path / "out"
-    assert wide.download(None, "wide/ranges", out, cmk).integrity == "verified"
+    assert wide.download("wide/ranges", out, cmk).integrity == "verified"
     assert out.read_bytes() == data
 
 
@@ -142,13 +142,13 @@ def test_altered_ciphertext_fails_verification_and_no_file_appears(
     objects: EncryptedObjects, server: LocalOSSServer, cmk: LocalRsaKey, tmp_path: Path
 ) -> None:
     data = os.urandom(4 * PART + 1)
-    objects.put(None, "tamper/bit", io.BytesIO(data), cmk)
+    objects.put("tamper/bit", io.BytesIO(data), cmk)
     stored = server.stored_object(BUCKET, "tamper/bit")
     flipped = bytearray(stored.data)
     flipped[3 * PART + 7] ^= 1
     server.overwrite_stored(BUCKET, "tamper/bit", bytes(flipped))
     with pytest.raises(IntegrityError):
-        objects.download(None, "tamper/bit", tmp_path / "out", cmk)
+        objects.download("tamper/bit", tmp_path / "out", cmk)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -168,7 +168,7 @@ def test_verify_first_stream_spools_only_ciphertext_in_bounded_memory(
         lambda _name: bucket, TransferConfig(multipart_threshold=mib, part_size=mib, max_workers=3)
     )
     data = os.urandom(16 * mib + 5)
-    objects.put(None, "spool/large", io.BytesIO(data), cmk)
+    objects.put("spool/large", io.BytesIO(data), cmk)
     spools: list[str] = []
 
     def visible_spool(*args: object, **kwargs: object) -> object:
@@ -177,7 +177,7 @@ def test_verify_first_stream_spools_only_ciphertext_in_bounded_memory(
         return handle
 
     monkeypatch.setattr(download.tempfile, "TemporaryFile", visible_spool)
-    stream = objects.stream(None, "spool/large", cmk)
+    stream = objects.stream("spool/large", cmk)
     tracemalloc.start()
     received = 0
     for chunk in stream:
