@@ -90,6 +90,9 @@ class TerminalBar:
 
 #: Log handlers moved off stdout by the running command, with their former stream.
 _MOVED_HANDLERS: list[tuple[Any, Any]] = []
+#: Libraries whose INFO records are noise on a terminal, and the levels they had before a command.
+_CHATTY_LIBRARIES = ("oss2",)
+_QUIETED: list[tuple[Any, int]] = []
 
 
 def move_log_handlers_off_stdout() -> None:
@@ -101,6 +104,12 @@ def move_log_handlers_off_stdout() -> None:
     for handler in logging.getLogger().handlers:
         if isinstance(handler, logging.StreamHandler) and _is_stdout(handler.stream):
             _MOVED_HANDLERS.append((handler, handler.setStream(sys.stderr)))  # noqa: PERF401 - setStream moves it
+    # oss2 logs every 404 (an expected answer to HEAD/exists) as INFO "Exception: {...}" with the
+    # request's details; a shell user gets this package's one-line error instead.
+    for name in _CHATTY_LIBRARIES:
+        library = logging.getLogger(name)
+        _QUIETED.append((library, library.level))
+        library.setLevel(max(library.getEffectiveLevel(), logging.WARNING))
 
 
 def restore_log_handlers() -> None:
@@ -110,6 +119,9 @@ def restore_log_handlers() -> None:
         handler, stream = _MOVED_HANDLERS.pop()
         if stream is not None:
             handler.setStream(stream)
+    while _QUIETED:
+        library, level = _QUIETED.pop()
+        library.setLevel(level)
 
 
 def _is_stdout(stream: Any) -> bool:
