@@ -105,10 +105,10 @@ def cmd_put(args: argparse.Namespace, bar: TerminalBar) -> int:
     return 0
 
 
-def cmd_get(args: argparse.Namespace, bar: TerminalBar) -> int:
-    bucket, key = parse_oss_uri(args.src)
+def _reading_hook(args: argparse.Namespace, bar: TerminalBar | None) -> EncryptedOSSHook:
+    """The hook of ``get``/``cat``: the first ``--cmk`` and the others as decrypt CMKs, the integrity flags."""
     cmks = args.cmk or []
-    hook = _hook(
+    return _hook(
         args,
         bar,
         cmk=cmks[0] if cmks else None,
@@ -116,6 +116,11 @@ def cmd_get(args: argparse.Namespace, bar: TerminalBar) -> int:
         integrity=args.integrity,
         allow_plaintext=args.allow_plaintext,
     )
+
+
+def cmd_get(args: argparse.Namespace, bar: TerminalBar) -> int:
+    bucket, key = parse_oss_uri(args.src)
+    hook = _reading_hook(args, bar)
     result = hook.download(key, args.dest, bucket)
     bar.close()
     _warn_unverified(result.uri, result.integrity)
@@ -125,15 +130,7 @@ def cmd_get(args: argparse.Namespace, bar: TerminalBar) -> int:
 
 def cmd_cat(args: argparse.Namespace, bar: TerminalBar) -> int:
     bucket, key = parse_oss_uri(args.src)
-    cmks = args.cmk or []
-    hook = _hook(
-        args,
-        None,
-        cmk=cmks[0] if cmks else None,
-        decrypt_cmks=cmks[1:],
-        integrity=args.integrity,
-        allow_plaintext=args.allow_plaintext,
-    )
+    hook = _reading_hook(args, None)
     out = getattr(args, "data_out", None) or sys.stdout.buffer
     with hook.stream(key, bucket, byte_range=args.range) as stream:
         # An unverified read is announced before its first byte (its status is known up front); a

@@ -15,7 +15,7 @@ Memory is a few MiB per worker whatever the object or part size (see ``part_body
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import cast
 
 import oss2
@@ -26,7 +26,7 @@ from airflow_provider_osscse.envelope.headers import (
 )
 from airflow_provider_osscse.envelope.integrity_tag import ObjectBinding
 from airflow_provider_osscse.envelope.keywrap import Cmk, DataKeyRequest
-from airflow_provider_osscse.envelope.multipart import plan_parts
+from airflow_provider_osscse.envelope.multipart import PartPlan, plan_parts
 from airflow_provider_osscse.envelope.writer import EnvelopeWriter
 from airflow_provider_osscse.exceptions import PartPlanError
 from airflow_provider_osscse.transport.multipart_upload import (
@@ -181,17 +181,8 @@ class UploadOperations(TransferBase):
             part = plan.part(number)
             return PartBody(reader.read_into, part.offset, part.size, writer.cipher(part.offset), buffers)
 
-        outcome = run_multipart(
-            bucket,
-            key,
-            part_count=plan.part_count,
-            send_part=upload_part_action(bucket, key, produce, part_headers(headers)),
-            init_headers=headers,
-            max_workers=self.config.max_workers,
-            retry=self.config.retry,
-            progress=self._progress(f"upload {oss_uri(bucket.bucket_name, key)}", plan.total_size),
-        )
-        return outcome.etag, outcome.parts, plan.total_size
+        etag, parts = self._send_parts(bucket, key, plan, produce, headers)
+        return etag, parts, plan.total_size
 
     def _put_stream(
         self,
@@ -233,17 +224,30 @@ class UploadOperations(TransferBase):
                 part = plan.part(number)
                 return PartBody(read_spool, part.offset, part.size, None, buffers)
 
-            outcome = run_multipart(
-                bucket,
-                key,
-                part_count=plan.part_count,
-                send_part=upload_part_action(bucket, key, produce, part_headers(headers)),
-                init_headers=headers,
-                max_workers=self.config.max_workers,
-                retry=self.config.retry,
-                progress=self._progress(f"upload {oss_uri(bucket.bucket_name, key)}", total),
-            )
-        return outcome.etag, outcome.parts, total
+            etag, parts = self._send_parts(bucket, key, plan, produce, headers)
+        return etag, parts, total
+
+    def _send_parts(
+        self,
+        bucket: oss2.Bucket,
+        key: str,
+        plan: PartPlan,
+        produce: Callable[[int], PartBody],
+        headers: Mapping[str, str],
+    ) -> tuple[str, int]:
+        """The parallel multipart upload of ``plan``'s parts (Init carries ``headers``, every part the
+        CSE subset); returns the object's ETag and the part count."""
+        outcome = run_multipart(
+            bucket,
+            key,
+            part_count=plan.part_count,
+            send_part=upload_part_action(bucket, key, produce, part_headers(headers)),
+            init_headers=dict(headers),
+            max_workers=self.config.max_workers,
+            retry=self.config.retry,
+            progress=self._progress(f"upload {oss_uri(bucket.bucket_name, key)}", plan.total_size),
+        )
+        return outcome.etag, outcome.parts
 
 
 def _chain(head: bytearray, rest: Iterator[bytes | memoryview]) -> Iterator[bytes | bytearray | memoryview]:
