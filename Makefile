@@ -28,10 +28,11 @@ test: venv lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet --site-dir build/site
 
-# The tier that needs no service (no OSS/KMS server, OpenBao or PostgreSQL) and nothing slow; under 20 s.
+# The tier that needs no service (no OSS/KMS server, OpenBao or PostgreSQL) and nothing slow; under 20 s
+# (two pytest-xdist workers: each imports Airflow once, the RSA-heavy tests split between them).
 # tests/conftest.py marks the others (`services`, `slow`) from the fixtures they use.
 test-fast: venv
-	$(PY) -m pytest -m "not services and not slow" $(PYTEST_ARGS)
+	$(PY) -m pytest -n 2 -m "not services and not slow" $(PYTEST_ARGS)
 
 # Lint, format and type checks (configured in pyproject.toml; .pre-commit-config.yaml runs the same).
 lint: venv

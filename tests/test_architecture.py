@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 import pytest
@@ -42,8 +43,14 @@ FORBIDDEN_IN_ENVELOPE = {
 }
 
 
+@functools.cache
+def _tree(path: Path) -> ast.Module:
+    """Each module parsed once per session (several rules walk every module)."""
+    return ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+
+
 def _imports(path: Path) -> list[str]:
-    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    tree = _tree(path)
     names: list[str] = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -96,7 +103,7 @@ def test_errors_are_defined_only_in_the_exceptions_module() -> None:
     for path in _modules():
         if path.name == "exceptions.py" or path.relative_to(PACKAGE).parts[0] == "testing":
             continue
-        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        tree = _tree(path)
         stray += [
             f"{path.relative_to(PACKAGE)}:{node.lineno} {node.name}"
             for node in ast.walk(tree)
@@ -124,7 +131,7 @@ def _key_classes() -> set[str]:
     """``Cmk`` and every class of the package deriving from it, directly or not (by name, from the source)."""
     bases: dict[str, set[str]] = {}
     for path in _package_modules():
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+        for node in ast.walk(_tree(path)):
             if isinstance(node, ast.ClassDef):
                 bases[node.name] = {b.id if isinstance(b, ast.Name) else getattr(b, "attr", "") for b in node.bases}
     keys = {"Cmk"}
@@ -143,7 +150,7 @@ def test_no_type_switch_on_key_classes_in_the_package() -> None:
     keys = _key_classes()
     found = []
     for path in _package_modules():
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+        for node in ast.walk(_tree(path)):
             if not (
                 isinstance(node, ast.Call)
                 and isinstance(node.func, ast.Name)
