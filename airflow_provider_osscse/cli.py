@@ -9,6 +9,10 @@ Reads follow the hook's integrity policy: ``--integrity`` when given, else the O
 before any plaintext reaches stdout or DEST, and a read that was *not* verified (``if-present`` on
 an untagged object, ``off``, an unverifiable range) always says so on stderr: a shell user sees no
 log records, only what this module prints.
+
+Next to it: :mod:`~airflow_provider_osscse.cli_parser` (options and help), ``cli_help`` (the CMK
+reference forms), ``cli_paths`` (``get``'s destination, decided like ``cp`` before any transfer),
+``cli_rewrap`` (per-object lines and the summary of a prefix rewrap), ``cli_terminal`` (stdout/stderr).
 """
 
 from __future__ import annotations
@@ -20,6 +24,9 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_osscse.cli_parser import build_parser
+from airflow_provider_osscse.cli_paths import STDOUT, download_destination, object_key
+from airflow_provider_osscse.cli_rewrap import rewrap_each
 from airflow_provider_osscse.cli_terminal import (
     TerminalBar,
     move_log_handlers_off_stdout,
@@ -95,8 +102,14 @@ def _emit(payload: dict[str, Any], as_json: bool) -> None:
             print(f"{name:<{width}}  {value}")
 
 
+def parse_object_uri(uri: str) -> tuple[str, str]:
+    """``oss://bucket/key`` naming one object: a usage error (exit 2) without a key."""
+    bucket, key = parse_oss_uri(uri)
+    return bucket, object_key(key, uri)
+
+
 def cmd_put(args: argparse.Namespace, bar: TerminalBar) -> int:
-    bucket, key = parse_oss_uri(args.dest)
+    bucket, key = parse_object_uri(args.dest)
     matdesc = _meta(args.matdesc, "--matdesc") if args.matdesc else None  # None: the connection's extra
     hook = _hook(args, bar, cmk=args.cmk, matdesc=matdesc, bind_integrity_tag=not args.unbound_tag)
     result = hook.upload(args.src, key, bucket, metadata=_meta(args.meta), content_type=args.content_type)
@@ -119,9 +132,14 @@ def _reading_hook(args: argparse.Namespace, bar: TerminalBar | None) -> Encrypte
 
 
 def cmd_get(args: argparse.Namespace, bar: TerminalBar) -> int:
-    bucket, key = parse_oss_uri(args.src)
+    """Like ``cp``: into a folder under the key's base name, ``-`` to stdout, no overwrite without ``--force``."""
+    bucket, key = parse_object_uri(args.src)
+    if args.dest == STDOUT:
+        args.range = None
+        return cmd_cat(args, bar)
+    dest = download_destination(args.dest, key, force=args.force)  # before any transfer
     hook = _reading_hook(args, bar)
-    result = hook.download(key, args.dest, bucket)
+    result = hook.download(key, dest, bucket)
     bar.close()
     _warn_unverified(result.uri, result.integrity)
     print(f"{result.path} ({result.size} bytes, integrity {_status_text(result.integrity)})", file=sys.stderr)
@@ -129,7 +147,7 @@ def cmd_get(args: argparse.Namespace, bar: TerminalBar) -> int:
 
 
 def cmd_cat(args: argparse.Namespace, bar: TerminalBar) -> int:
-    bucket, key = parse_oss_uri(args.src)
+    bucket, key = parse_object_uri(args.src)
     hook = _reading_hook(args, None)
     out = getattr(args, "data_out", None) or sys.stdout.buffer
     with hook.stream(key, bucket, byte_range=args.range) as stream:
@@ -152,7 +170,7 @@ def cmd_cat(args: argparse.Namespace, bar: TerminalBar) -> int:
 
 
 def cmd_inspect(args: argparse.Namespace, bar: TerminalBar) -> int:
-    bucket, key = parse_oss_uri(args.src)
+    bucket, key = parse_object_uri(args.src)
     _emit(_hook(args).inspect(key, bucket).to_xcom(), args.json)
     return 0
 
@@ -172,114 +190,21 @@ def cmd_rewrap(args: argparse.Namespace, bar: TerminalBar) -> int:
         if target and not target.endswith("/") and hook.exists(target, bucket)
         else list(hook.list_keys(target, bucket))
     )
-    failed = 0
-    for key in keys:
-        result = hook.rewrap(key, bucket, new_cmk=args.cmk, dry_run=args.dry_run)
-        line = f"{result.status}\t{result.uri}"
-        if result.from_version or result.to_version:
-            line += f"\t{result.from_version or '-'} -> {result.to_version or '-'}"
-        if result.error:
-            line += f"\t{result.error}"
-            failed += 1
-        print(line)
-    if failed:
-        print(f"osscse: {failed} of {len(keys)} object(s) could not be rewrapped", file=sys.stderr)
-    return 1 if failed else 0
+    if not keys:
+        print(f"osscse: no objects under {args.target}; nothing to rewrap", file=sys.stderr)
+        return 0
+    return rewrap_each(hook, bucket, keys, new_cmk=args.cmk, dry_run=args.dry_run, is_expected=_is_expected)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="osscse", description="Client-side encrypted Alibaba Cloud OSS objects.")
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--oss-conn-id", default="oss_default", help="Airflow oss connection id (default oss_default)")
-    reading = argparse.ArgumentParser(add_help=False)
-    reading.add_argument("--cmk", action="append", metavar="REF", help="CMK reference to decrypt with (repeatable)")
-    reading.add_argument(
-        "--integrity",
-        choices=["require", "if-present", "off"],
-        default=None,
-        help="require: refuse objects without a valid integrity tag (nothing is written before the tag "
-        "verifies); if-present: verify tagged objects, read untagged ones (e.g. written by an official "
-        "SDK) UNAUTHENTICATED with a warning; off: no verification. Default: the OSS connection's "
-        "'integrity' extra, else require",
-    )
-    reading.add_argument("--allow-plaintext", action="store_true", help="read unencrypted objects as they are")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    p = sub.add_parser(
-        "put", parents=[common], help="encrypt and upload a file", description="Encrypt SRC and upload it."
-    )
-    p.add_argument("src", metavar="SRC", help="local file ('-' for stdin)")
-    p.add_argument("dest", metavar="oss://BUCKET/KEY")
-    p.add_argument("--cmk", required=True, metavar="REF", help="CMK reference that wraps the data key")
-    p.add_argument("--meta", action="append", default=[], metavar="K=V", help="user metadata (repeatable)")
-    p.add_argument("--content-type", default=None)
-    p.add_argument(
-        "--matdesc",
-        action="append",
-        default=[],
-        metavar="K=V",
-        help="material description entry written to the object's client-side-encryption-matdesc "
-        "(repeatable); official SDK readers must then be built with the same matdesc. "
-        "Default: the OSS connection's 'matdesc' extra, else none (what the official SDKs write)",
-    )
-    p.add_argument(
-        "--unbound-tag",
-        action="store_true",
-        help="write an integrity tag that is NOT bound to this bucket and key. Gives up detection of "
-        "the object being swapped, copied or replayed under another name (it still verifies "
-        "there); only for objects that tools other than this provider copy or move",
-    )
-    p.set_defaults(func=cmd_put)
-
-    p = sub.add_parser(
-        "get",
-        parents=[common, reading],
-        help="download and decrypt to a file",
-        description="Download, decrypt and verify an object into DEST (atomically).",
-    )
-    p.add_argument("src", metavar="oss://BUCKET/KEY")
-    p.add_argument("dest", metavar="DEST")
-    p.set_defaults(func=cmd_get)
-
-    p = sub.add_parser(
-        "cat",
-        parents=[common, reading],
-        help="decrypt an object (or a range) to stdout",
-        description="Write the plaintext (or a byte range of it) to stdout.",
-    )
-    p.add_argument("src", metavar="oss://BUCKET/KEY")
-    p.add_argument(
-        "--range",
-        default=None,
-        metavar="a-b|a-|-n",
-        help="only these plaintext bytes; under require the whole object's tag is verified first "
-        "(the object is transferred once more than the range)",
-    )
-    p.set_defaults(func=cmd_cat)
-
-    p = sub.add_parser("inspect", parents=[common], help="describe an object's envelope (no decryption)")
-    p.add_argument("src", metavar="oss://BUCKET/KEY")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_inspect)
-
-    p = sub.add_parser("ls", parents=[common], help="list keys under a prefix")
-    p.add_argument("prefix", metavar="oss://BUCKET/PREFIX")
-    p.set_defaults(func=cmd_ls)
-
-    p = sub.add_parser(
-        "rewrap",
-        parents=[common],
-        help="re-wrap data keys under a new CMK (content untouched)",
-        description="Re-wrap one object, or every object under a prefix, without re-encrypting.",
-    )
-    p.add_argument("target", metavar="oss://BUCKET/KEY_OR_PREFIX")
-    p.add_argument("--cmk", required=True, metavar="NEW_REF")
-    p.add_argument(
-        "--decrypt-cmk", action="append", metavar="OLD_REF", help="CMK that wrapped the objects (repeatable)"
-    )
-    p.add_argument("--dry-run", action="store_true")
-    p.set_defaults(func=cmd_rewrap)
-    return parser
+#: The function of each command; ``main`` dispatches on ``args.command``.
+COMMANDS: dict[str, Callable[[argparse.Namespace, TerminalBar], int]] = {
+    "put": cmd_put,
+    "get": cmd_get,
+    "cat": cmd_cat,
+    "inspect": cmd_inspect,
+    "ls": cmd_ls,
+    "rewrap": cmd_rewrap,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -288,10 +213,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "src", None) == "-" and args.command == "put":
         args.src = sys.stdin.buffer
     bar = TerminalBar()
-    saved_stdout = reserve_stdout_for_data(args) if args.command == "cat" else None
+    to_stdout = args.command == "cat" or (args.command == "get" and args.dest == STDOUT)
+    saved_stdout = reserve_stdout_for_data(args) if to_stdout else None
     try:
-        command: Callable[[argparse.Namespace, TerminalBar], int] = args.func  # set by each subparser
-        return command(args, bar)
+        return COMMANDS[args.command](args, bar)
     except UsageError as exc:
         print(f"osscse: error: {exc}", file=sys.stderr)
         return 2
@@ -322,12 +247,12 @@ def _is_refused_unauthenticated(exc: BaseException) -> bool:
 
 def _is_expected(exc: BaseException) -> bool:
     """Our errors, oss2's service errors, Airflow's missing connection, and file system errors."""
+    if isinstance(exc, (OSSCSEError, OSError)) or type(exc).__module__.startswith("oss2"):
+        return True  # decided without Airflow: a refused DEST fails before Airflow is imported (or logs)
     # Imported here: Airflow loads only when a command runs. (airflow.exceptions re-exports this class.)
     from airflow.sdk.exceptions import AirflowNotFoundException
 
-    if isinstance(exc, (OSSCSEError, OSError, AirflowNotFoundException)):
-        return True
-    return type(exc).__module__.startswith("oss2")
+    return isinstance(exc, AirflowNotFoundException)
 
 
 if __name__ == "__main__":

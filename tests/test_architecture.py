@@ -26,6 +26,10 @@ LAYERS = {
     "triggers": 4,
     "cli": 4,
     "cli_terminal": 4,
+    "cli_paths": 4,
+    "cli_rewrap": 4,
+    "cli_help": 4,
+    "cli_parser": 4,
     "lineage": 4,
 }
 #: Third-party packages that would mean I/O or Airflow inside the pure core.

@@ -1,6 +1,6 @@
 """CLI tests use the shared transfer fixtures."""
 
-from tests.transfer_fixtures import (  # noqa: F401 - pytest fixtures, used by name in this folder  # noqa: F401 - re-exported for tests
+from tests.transfer_fixtures import (  # noqa: F401 - pytest fixtures, used by name in this folder
     BUCKET,
     KIB,
     PART,
@@ -11,3 +11,6 @@ from tests.transfer_fixtures import (  # noqa: F401 - pytest fixtures, used by n
     rsa_ref,
     transit_ref,
 )
+
+#: Re-exported: the tests in this folder import these constants from ``.conftest``.
+__all__ = ["BUCKET", "KIB", "PART", "THRESHOLD"]
