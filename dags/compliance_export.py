@@ -15,26 +15,66 @@ day overwrites only that day's object.
 | format (param) | ``OSSCSE_EXPORT_FORMAT`` | ``csv`` (or ``jsonl``, ``parquet``) |
 
 A scheduler backfills every day between the start and end dates.
+
+A run triggered by hand without a logical date (Airflow 3's default for ``airflow dags trigger``
+and the UI's Trigger button) has no data interval; it exports the last whole UTC day before the
+run (the day before its ``run_after``), which is what a scheduled run made at that moment covers.
+To export another day by hand, trigger with that day's logical date (``--logical-date``): the
+run then covers the whole day before it, like a scheduled run.
 """
 
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable, Param, dag
+from jinja2 import pass_context
 
 from airflow_provider_osscse.operators.sql_to_encrypted_oss import SqlToEncryptedOSSOperator
 
 TABLE = os.environ.get("OSSCSE_EXPORT_TABLE", "orders")
 
-# Interval bounds are rendered by Airflow (not user input) and compared as ISO text, which
+
+def _date_setting(variable: str, default: str) -> pendulum.DateTime:
+    """A start/end date from the environment; a value that is not a date says which variable to fix."""
+    parsed = pendulum.parse(os.environ.get(variable, default), tz="UTC")
+    if not isinstance(parsed, pendulum.DateTime):
+        raise TypeError(f"{variable} must be a date such as {default}, got {parsed!r}")
+    return parsed
+
+
+def _export_window(context: Any) -> tuple[pendulum.DateTime, pendulum.DateTime]:
+    """The run's data interval, or (no logical date, so no interval) the last whole UTC day before
+    the run's ``run_after``: a hand-triggered run still names one day, never an undefined one."""
+    start, end = context.get("data_interval_start"), context.get("data_interval_end")
+    if start is not None and end is not None:
+        return pendulum.instance(start), pendulum.instance(end)
+    run_after = pendulum.instance(context["dag_run"].run_after).in_timezone("UTC")
+    day_end = run_after.start_of("day")
+    return day_end.subtract(days=1), day_end
+
+
+@pass_context
+def export_start(context: Any) -> pendulum.DateTime:
+    """Start of the exported window (a template macro: ``{{ export_start() }}``)."""
+    return _export_window(context)[0]
+
+
+@pass_context
+def export_end(context: Any) -> pendulum.DateTime:
+    """End (exclusive) of the exported window (a template macro: ``{{ export_end() }}``)."""
+    return _export_window(context)[1]
+
+
+# Window bounds are computed from the run (not user input) and compared as ISO text, which
 # SQLite and PostgreSQL both order correctly for timestamps.
 EXPORT_SQL = f"""
 SELECT id, customer, amount, created_at
 FROM {TABLE}
-WHERE created_at >= '{{{{ data_interval_start.strftime('%Y-%m-%d %H:%M:%S') }}}}'
-  AND created_at <  '{{{{ data_interval_end.strftime('%Y-%m-%d %H:%M:%S') }}}}'
+WHERE created_at >= '{{{{ export_start().strftime('%Y-%m-%d %H:%M:%S') }}}}'
+  AND created_at <  '{{{{ export_end().strftime('%Y-%m-%d %H:%M:%S') }}}}'
 ORDER BY id
 """
 
@@ -43,11 +83,12 @@ ORDER BY id
     dag_id="compliance_export",
     # Interval semantics: the run for logical date D covers [D, D+1 day) and starts after D+1.
     schedule=CronDataIntervalTimetable("@daily", timezone="UTC"),
-    start_date=pendulum.parse(os.environ.get("OSSCSE_EXPORT_START", "2024-01-01")),
-    end_date=pendulum.parse(os.environ.get("OSSCSE_EXPORT_END", "2024-01-04")),
+    start_date=_date_setting("OSSCSE_EXPORT_START", "2024-01-01"),
+    end_date=_date_setting("OSSCSE_EXPORT_END", "2024-01-04"),
     catchup=True,
     max_active_runs=1,
     tags=["osscse", "example"],
+    user_defined_macros={"export_start": export_start, "export_end": export_end},
     params={
         "format": Param(os.environ.get("OSSCSE_EXPORT_FORMAT", "csv"), enum=["csv", "jsonl", "parquet"]),
         "bucket": Param(os.environ.get("OSSCSE_DEMO_BUCKET", "osscse-demo"), type="string"),
@@ -64,10 +105,10 @@ def compliance_export() -> None:
         sql=EXPORT_SQL,
         conn_id="{{ params.sql_conn_id }}",
         export_format="{{ params.format }}",
-        dest_key=f"exports/{TABLE}/{{{{ data_interval_start | ds }}}}.{{{{ params.format }}}}",
+        dest_key=f"exports/{TABLE}/{{{{ export_start() | ds }}}}.{{{{ params.format }}}}",
         dest_bucket="{{ params.bucket }}",
         cmk="{{ params.cmk }}",
-        metadata={"export-table": TABLE, "export-day": "{{ data_interval_start | ds }}"},
+        metadata={"export-table": TABLE, "export-day": "{{ export_start() | ds }}"},
         batch_size=500,
     )
 

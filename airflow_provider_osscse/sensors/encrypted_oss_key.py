@@ -14,6 +14,7 @@ from airflow_provider_osscse.triggers.encrypted_oss_key import (
     EncryptionExpectation,
     check_keys,
     is_cmk_reference,
+    quiet_oss2_logs,
 )
 
 if TYPE_CHECKING:
@@ -30,7 +31,10 @@ class EncryptedOSSKeySensor(BaseSensorOperator):
     that the object carries one, so an object whose tag was stripped is refused here already.
 
     Works with ``mode="poke"``, ``mode="reschedule"`` and ``deferrable=True`` (one poke, then the
-    :class:`EncryptedOSSKeyTrigger`, which only reads object metadata).
+    :class:`EncryptedOSSKeyTrigger`, which only reads object metadata). Deferred, a policy violation
+    also fails at once without retries, and transient OSS errors (connection refused, 5xx) are
+    retried with backoff inside the trigger until ``timeout``. oss2's per-poll 404 INFO line is
+    kept out of the task log (:func:`~airflow_provider_osscse.triggers.encrypted_oss_key.quiet_oss2_logs`).
 
     :param bucket_key: an object key, a prefix ending in ``/``, or a pattern with ``wildcard_match``.
     :param expected_cmk: the CMK the objects must name: a reference (``vault-kv://conn/secret/etl``,
@@ -101,9 +105,10 @@ class EncryptedOSSKeySensor(BaseSensorOperator):
         expectation = EncryptionExpectation(
             self.expected_cmk_identity(), self.expected_wrap_alg, self.require_integrity_tag
         )
-        check = check_keys(
-            EncryptedOSSHook(self.oss_conn_id), self.bucket_name, self.bucket_key, self.wildcard_match, expectation
-        )
+        with quiet_oss2_logs():  # a 404 is the expected answer while waiting, not an INFO "Exception: {...}"
+            check = check_keys(
+                EncryptedOSSHook(self.oss_conn_id), self.bucket_name, self.bucket_key, self.wildcard_match, expectation
+            )
         if check.mismatched:
             message = "; ".join(check.mismatched)
             if self.fail_on_mismatch:
@@ -136,6 +141,12 @@ class EncryptedOSSKeySensor(BaseSensorOperator):
         )  # defer() raises TaskDeferred: the task resumes in execute_complete
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> list[dict[str, Any]]:
-        if event.get("status") != "success":
-            raise AirflowException(f"EncryptedOSSKeySensor: {event.get('message', 'trigger failed')}")
-        return list(event.get("objects", []))
+        """Resume after the trigger: ``violation`` fails the task without retries (as poke mode does: a
+        retry cannot change the object), ``error`` raises a retryable error, ``success`` returns the XCom."""
+        status = event.get("status")
+        if status == "success":
+            return list(event.get("objects", []))
+        message = f"EncryptedOSSKeySensor: {event.get('message', 'trigger failed')}"
+        if status == "violation":
+            raise AirflowFailException(message)
+        raise AirflowException(message)

@@ -14,13 +14,25 @@ The expected CMK is compared as an *identity* (``ObjectInfo.cmk``, the object's
 cannot be derived without reading the key (a Vault KV or RSA file CMK is named by its public key's
 fingerprint). :class:`~airflow_provider_osscse.sensors.encrypted_oss_key.EncryptedOSSKeySensor`
 resolves its ``expected_cmk`` reference on the worker and hands the trigger the identity.
+
+Events: ``success`` (with the matching objects), ``violation`` (an object is there but breaks the
+policy: a retry cannot change it, so the sensor fails the task without retries) and ``error``
+(anything else that ended the wait, e.g. access denied or a missing bucket; retryable). Transient
+OSS errors (connection refused or reset, timeouts, 5xx, 429) do not end the wait: the trigger backs
+off and polls again until the sensor's timeout, which the triggerer enforces by cancelling it.
+
+oss2 logs every non-2xx answer as an INFO ``Exception: {...}`` line; a 404 is the expected answer
+while waiting, so each poll runs under :func:`quiet_oss2_logs`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fnmatch
-from collections.abc import AsyncIterator
+import logging
+import threading
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +43,58 @@ if TYPE_CHECKING:
     from airflow_provider_osscse.transport.results import ObjectInfo
 
 _WILDCARD_CHARS = "*?["
+
+#: Longest pause between polls after transient OSS errors (the backoff starts at ``poll_interval``).
+MAX_ERROR_BACKOFF_SECONDS = 60.0
+
+_OSS2_LOGGER = logging.getLogger("oss2")
+_quiet_lock = threading.Lock()
+_quiet_depth = 0
+_quiet_saved_level = logging.NOTSET
+
+
+@contextlib.contextmanager
+def quiet_oss2_logs() -> Iterator[None]:
+    """Raise the ``oss2`` logger to WARNING for the block, then restore its level.
+
+    oss2 logs each 404 (the expected answer to a HEAD while waiting) as an INFO ``Exception: {...}``
+    record with the request's details: one line of noise per poll in the task or triggerer log. The
+    CLI quiets the same logger for a whole command (``cli_terminal``); here the scope is one poll.
+    The triggerer runs many polls at once in worker threads and a logger level is process-wide, so
+    the blocks are counted: the first one in saves and raises the level, the last one out restores
+    it. While any poll runs, other oss2 INFO records of the process are dropped too (WARNING and
+    above, and this provider's own messages, are not).
+    """
+    global _quiet_depth, _quiet_saved_level  # noqa: PLW0603 - one process-wide logger level, counted
+    with _quiet_lock:
+        if _quiet_depth == 0:
+            _quiet_saved_level = _OSS2_LOGGER.level
+            _OSS2_LOGGER.setLevel(max(_OSS2_LOGGER.getEffectiveLevel(), logging.WARNING))
+        _quiet_depth += 1
+    try:
+        yield
+    finally:
+        with _quiet_lock:
+            _quiet_depth -= 1
+            if _quiet_depth == 0:
+                _OSS2_LOGGER.setLevel(_quiet_saved_level)
+
+
+def is_transient_oss_error(error: BaseException) -> bool:
+    """Whether polling again could succeed: the error, or one it was raised ``from`` (a translated
+    OSS error keeps the original as its cause), is a transient OSS failure (connection refused or
+    reset, timeout, 5xx, 429), as the transport's retry policy judges. An error merely raised while
+    handling another (``__context__``) is judged by itself."""
+    from airflow_provider_osscse.transport.retry import is_transient
+
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if is_transient(current):
+            return True
+        seen.add(id(current))
+        current = current.__cause__
+    return False
 
 
 def is_cmk_reference(value: str) -> bool:
@@ -123,7 +187,11 @@ def check_keys(
 
 
 class EncryptedOSSKeyTrigger(BaseTrigger):
-    """Fires when the object(s) exist and are encrypted as expected, or when one is not (``error``).
+    """Fires when the object(s) exist and are encrypted as expected (``success``), when one is not
+    (``violation``, with ``fail_on_mismatch``), or on an error that is not transient (``error``).
+
+    Transient OSS errors are retried with a backoff starting at ``poll_interval`` and doubling up to
+    :data:`MAX_ERROR_BACKOFF_SECONDS`, for as long as the trigger runs (until the sensor's timeout).
 
     :param expected_cmk: the CMK *identity* the objects must name (resolved by the sensor). A CMK
         reference here (a trigger serialized by an earlier version of this provider) is not
@@ -176,9 +244,10 @@ class EncryptedOSSKeyTrigger(BaseTrigger):
         from airflow_provider_osscse.hooks.encrypted_oss import EncryptedOSSHook
 
         expectation = EncryptionExpectation(self.expected_cmk, self.expected_wrap_alg, self.require_integrity_tag)
-        return check_keys(
-            EncryptedOSSHook(self.oss_conn_id), self.bucket_name, self.bucket_key, self.wildcard_match, expectation
-        )
+        with quiet_oss2_logs():
+            return check_keys(
+                EncryptedOSSHook(self.oss_conn_id), self.bucket_name, self.bucket_key, self.wildcard_match, expectation
+            )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         if self.expected_cmk is not None and is_cmk_reference(self.expected_cmk):
@@ -193,14 +262,31 @@ class EncryptedOSSKeyTrigger(BaseTrigger):
                 }
             )
             return
+        failures = 0  # consecutive polls ended by a transient OSS error
         while True:
             try:
                 check = await asyncio.to_thread(self._poll)
-            except Exception as exc:  # noqa: BLE001 - any failure ends the wait as an error event the task raises
-                yield TriggerEvent({"status": "error", "message": f"{type(exc).__name__}: {exc}"})
-                return
+            except Exception as exc:  # noqa: BLE001 - transient: back off and poll again; else an error event
+                if not is_transient_oss_error(exc):
+                    yield TriggerEvent({"status": "error", "message": f"{type(exc).__name__}: {exc}"})
+                    return
+                failures += 1
+                # The exponent is bounded so that a days-long outage cannot overflow the float.
+                backoff = min(
+                    self.poll_interval * 2 ** min(failures - 1, 20), max(self.poll_interval, MAX_ERROR_BACKOFF_SECONDS)
+                )
+                self.log.warning(
+                    "OSS unavailable while waiting for %s (%s, %d in a row); polling again in %.1f s",
+                    self.bucket_key,
+                    type(exc).__name__,
+                    failures,
+                    backoff,
+                )
+                await asyncio.sleep(backoff)
+                continue
+            failures = 0
             if check.mismatched and self.fail_on_mismatch:
-                yield TriggerEvent({"status": "error", "message": "; ".join(check.mismatched)})
+                yield TriggerEvent({"status": "violation", "message": "; ".join(check.mismatched)})
                 return
             if check.matched and not check.mismatched:
                 yield TriggerEvent({"status": "success", "objects": check.matched})

@@ -25,7 +25,7 @@ def objects_under(prefix: str) -> list[str]:
 
 
 def test_encrypted_transfer_round_trips_files_through_ciphertext_at_rest(
-    dagbag: Any, osscse_services: dict, tmp_path: Path
+    dagbag: Any, osscse_services: dict[str, Any], tmp_path: Path
 ) -> None:
     files = seed.write_input_files(tmp_path / "in")
     run_dag(
@@ -44,7 +44,7 @@ def test_encrypted_transfer_round_trips_files_through_ciphertext_at_rest(
 
 
 def test_compliance_export_writes_one_encrypted_object_per_logical_date(
-    dagbag: Any, osscse_services: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    dagbag: Any, osscse_services: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     db = tmp_path / "orders.db"
     seed.create_sqlite_orders(db, seed.order_rows(dt.date(2024, 1, 1), 3, per_day=5))
@@ -67,8 +67,28 @@ def test_compliance_export_writes_one_encrypted_object_per_logical_date(
         assert stored(osscse_services, key).data != hook.read(key, TEST_BUCKET)
 
 
+def test_compliance_export_triggered_without_a_logical_date_exports_the_last_whole_day(
+    dagbag: Any, osscse_services: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Airflow 3's ``airflow dags trigger`` and the UI's Trigger button make runs without a logical
+    date, hence without a data interval: the export falls back to the last whole UTC day before the
+    run (what a scheduled run made at that moment would cover) instead of ``UndefinedError``."""
+    yesterday = pendulum.now("UTC").date() - dt.timedelta(days=1)
+    db = tmp_path / "orders.db"
+    # Rows the day before and the day itself (today's are not exported: the day is not over).
+    seed.create_sqlite_orders(db, seed.order_rows(yesterday - dt.timedelta(days=1), 3, per_day=5))
+    monkeypatch.setenv("AIRFLOW_CONN_OSSCSE_EXPORT_DB", seed.sqlite_connection_json(db))
+    run = run_dag(dagbag, "compliance_export", logical_date=None, run_conf={"bucket": TEST_BUCKET})
+    assert run.logical_date is None and run.data_interval_start is None  # the case being proven
+    key = f"exports/orders/{yesterday.isoformat()}.csv"
+    assert key in objects_under("exports/orders/")
+    lines = EncryptedOSSHook("oss_default", cmk=TRANSIT_CMK).read(key, TEST_BUCKET).decode().splitlines()
+    assert len(lines) == 6 and all(f"{yesterday.isoformat()} " in line for line in lines[1:])
+    assert stored(osscse_services, key).metadata["x-oss-meta-export-day"] == yesterday.isoformat()
+
+
 def test_vault_kv_etl_is_rsa_wrapped_readable_by_the_decrypt_token_and_by_oss2(
-    dagbag: Any, osscse_services: dict, tmp_path: Path
+    dagbag: Any, osscse_services: dict[str, Any], tmp_path: Path
 ) -> None:
     run = run_dag(dagbag, "vault_key_custody_etl", run_conf={"bucket": TEST_BUCKET, "work_dir": str(tmp_path)})
     (key,) = objects_under("etl/customer_totals/")
@@ -107,7 +127,7 @@ def test_vault_kv_etl_is_rsa_wrapped_readable_by_the_decrypt_token_and_by_oss2(
 
 
 def test_cmk_rotation_moves_old_objects_to_the_new_version_and_they_still_decrypt(
-    dagbag: Any, osscse_services: dict
+    dagbag: Any, osscse_services: dict[str, Any]
 ) -> None:
     hook = EncryptedOSSHook("oss_default", cmk=TRANSIT_CMK)
     payloads = {f"rotation/{i}.txt": json.dumps({"n": i}).encode() for i in range(3)}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
@@ -16,12 +17,12 @@ pytestmark = pytest.mark.usefixtures("osscse_services")
 
 
 @pytest.fixture(scope="module")
-def objects(osscse_services: dict) -> None:
+def objects(osscse_services: dict[str, Any]) -> None:
     EncryptedOSSHook("oss_default", cmk=TRANSIT_CMK).upload([b"x" * 100], "sensor/enc/a.csv", TEST_BUCKET)
     osscse_services["bucket"].put_object("sensor/plain/a.csv", b"plaintext")
 
 
-def sensor(**kwargs: object) -> EncryptedOSSKeySensor:
+def sensor(**kwargs: Any) -> EncryptedOSSKeySensor:
     return EncryptedOSSKeySensor(task_id="s", bucket_name=TEST_BUCKET, poke_interval=0.1, timeout=5, **kwargs)
 
 
@@ -34,7 +35,9 @@ def test_poke_succeeds_for_encrypted_object_with_expected_cmk_and_wrap_alg() -> 
         require_integrity_tag=True,
     )
     assert s.poke({}) is True
-    assert s.execute({})[0]["cmk"] == "vault-transit:transit/osscse-demo"  # the XCom downstream tasks get
+    matched = s.execute({})
+    assert matched is not None
+    assert matched[0]["cmk"] == "vault-transit:transit/osscse-demo"  # the XCom downstream tasks get
 
 
 @pytest.mark.usefixtures("objects")
@@ -70,7 +73,7 @@ def test_trigger_fires_success_once_the_encrypted_object_appears() -> None:
         bucket_key="sensor/late/a.csv", bucket_name=TEST_BUCKET, poll_interval=0.1, expected_wrap_alg="VAULT/TRANSIT"
     )
 
-    async def scenario() -> dict:
+    async def scenario() -> dict[str, Any]:
         runner = trigger.run().__anext__()
         task = asyncio.ensure_future(runner)
         await asyncio.sleep(0.3)
@@ -78,16 +81,20 @@ def test_trigger_fires_success_once_the_encrypted_object_appears() -> None:
         await asyncio.to_thread(
             EncryptedOSSHook("oss_default", cmk=TRANSIT_CMK).upload, [b"y"], "sensor/late/a.csv", TEST_BUCKET
         )
-        return (await asyncio.wait_for(task, 10)).payload
+        return dict((await asyncio.wait_for(task, 10)).payload)
 
     event = asyncio.run(scenario())
     assert event["status"] == "success" and event["objects"][0]["key"] == "sensor/late/a.csv"
 
 
 @pytest.mark.usefixtures("objects")
-def test_trigger_reports_plaintext_as_an_error_event() -> None:
+def test_trigger_reports_plaintext_as_a_violation_event() -> None:
     trigger = EncryptedOSSKeyTrigger(bucket_key="sensor/plain/", bucket_name=TEST_BUCKET, poll_interval=0.1)
-    event = asyncio.run(trigger.run().__anext__())
-    assert event.payload["status"] == "error" and "not client-side encrypted" in event.payload["message"]
-    with pytest.raises(Exception, match="not client-side encrypted"):
-        sensor(bucket_key="sensor/plain/", deferrable=True).execute_complete({}, event.payload)
+
+    async def first_event() -> dict[str, Any]:
+        return dict((await trigger.run().__anext__()).payload)
+
+    event = asyncio.run(first_event())
+    assert event["status"] == "violation" and "not client-side encrypted" in event["message"]
+    with pytest.raises(AirflowFailException, match="not client-side encrypted"):
+        sensor(bucket_key="sensor/plain/", deferrable=True).execute_complete({}, event)
