@@ -19,7 +19,9 @@ so the unverified plaintext must not have a name of its own either:
   To cover crashes, each download first sweeps the destination folder for partials of this
   package's naming pattern left by a process that is gone (see :func:`sweep_stale_partials`).
 
-Permissions: the file is created ``0600`` (less the umask), as ``tempfile.mkstemp`` did before.
+Permissions, like ``cp``: while unverified the file is ``0600`` (never readable by others); once the
+tag verified and just before it gets its name it is ``fchmod``-ed to ``0666 & ~umask``, or, when it
+replaces an existing regular file, to that file's permission bits (``cp`` keeps them on overwrite).
 """
 
 from __future__ import annotations
@@ -96,6 +98,7 @@ def atomic_write(destination: str | os.PathLike[str]) -> Iterator[BinaryIO]:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
+            os.fchmod(handle.fileno(), _final_mode(dest))
             _link_into_place(handle.fileno(), dest.name, dir_fd)  # type: ignore[arg-type]
         _fsync_dir_fd(dir_fd)  # type: ignore[arg-type]
     finally:
@@ -182,6 +185,32 @@ def _link_into_place(fd: int, name: str, dir_fd: int) -> None:
         _release(temp)
 
 
+# ------------------------------------------------------------------------------------ permissions
+def _final_mode(dest: Path) -> int:
+    """The verified file's mode: an existing regular destination's permission bits (as ``cp`` keeps
+    them; setuid/setgid/sticky dropped), else ``0666 & ~umask``. A symlink is replaced, not followed."""
+    with contextlib.suppress(OSError):
+        st = os.lstat(dest)
+        if stat.S_ISREG(st.st_mode):
+            return stat.S_IMODE(st.st_mode) & 0o777
+    return 0o666 & ~_current_umask()
+
+
+def _current_umask() -> int:
+    """The umask, read per download (it may change), without racing threads: ``os.umask`` reads only by
+    setting the process-wide value, so a file another thread creates meanwhile gets the temporary one.
+    Linux (4.7+) reads ``Umask:`` in ``/proc/self/status``; elsewhere the set-and-restore runs under
+    the lock with ``0o077`` as the temporary value: such a file is at worst *more* private."""
+    with contextlib.suppress(OSError, ValueError), open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8) & 0o777
+    with _lock:
+        mask = os.umask(0o077)
+        os.umask(mask)
+    return mask
+
+
 # ------------------------------------------------------------------------------------ named partials
 @contextlib.contextmanager
 def _named_partial(dest: Path, folder: Path) -> Iterator[BinaryIO]:
@@ -192,6 +221,11 @@ def _named_partial(dest: Path, folder: Path) -> Iterator[BinaryIO]:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
+            mode = _final_mode(dest)
+            if hasattr(os, "fchmod"):
+                os.fchmod(handle.fileno(), mode)
+            else:  # Windows before Python 3.13
+                os.chmod(path, mode)
         os.replace(path, dest)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -109,7 +109,7 @@ def mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp_pa
         pytest.skip("O_TMPFILE + linkat is not available on this filesystem")
     if request.param == "named":
         monkeypatch.setattr(atomic_file, "_USE_O_TMPFILE", False)
-    return request.param
+    return str(request.param)
 
 
 # ------------------------------------------------------------------------------------ SIGKILL
@@ -243,14 +243,14 @@ def test_sweep_runs_at_most_once_per_interval_per_folder(tmp_path: Path) -> None
 
 
 # ------------------------------------------------------------------------------------ behaviour kept
-def test_success_creates_the_file_0600_and_nothing_else(mode: str, tmp_path: Path) -> None:
+def test_success_creates_the_file_with_the_umask_mode_and_nothing_else(mode: str, tmp_path: Path) -> None:
     dest = tmp_path / "out.bin"
     with atomic_write(dest) as handle:
         handle.write(b"new")
         if mode == "unnamed":
             assert os.listdir(tmp_path) == []  # no name until verified
     assert dest.read_bytes() == b"new" and os.listdir(tmp_path) == ["out.bin"]
-    assert stat.S_IMODE(dest.stat().st_mode) == 0o600 & ~_umask()
+    assert stat.S_IMODE(dest.stat().st_mode) == 0o666 & ~_umask()  # like cp (issue 11)
 
 
 def _write_then_fail(dest: Path) -> None:
