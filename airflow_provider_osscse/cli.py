@@ -34,6 +34,7 @@ from airflow_provider_osscse.cli_terminal import (
     restore_log_handlers,
 )
 from airflow_provider_osscse.exceptions import OSSCSEError, UnauthenticatedObjectError, UsageError
+from airflow_provider_osscse.transport.results import ObjectInfo, oss_uri
 
 if TYPE_CHECKING:
     from airflow_provider_osscse.hooks.encrypted_oss import EncryptedOSSHook
@@ -99,7 +100,9 @@ def _emit(payload: dict[str, Any], as_json: bool) -> None:
     else:
         width = max(len(k) for k in payload) if payload else 0
         for name, value in payload.items():
-            print(f"{name:<{width}}  {value}")
+            # Mappings (matdesc, user_metadata) as JSON, so a script can parse the value back.
+            shown = json.dumps(value, sort_keys=True) if isinstance(value, (dict, list)) else value
+            print(f"{name:<{width}}  {shown}")
 
 
 def parse_object_uri(uri: str) -> tuple[str, str]:
@@ -175,11 +178,30 @@ def cmd_inspect(args: argparse.Namespace, bar: TerminalBar) -> int:
     return 0
 
 
+def _long_line(info: ObjectInfo) -> str:
+    """``ls -l``'s columns: size (plaintext bytes when known), encrypted, CMK, CMK version, tag, URI."""
+    size = info.plaintext_size if info.plaintext_size is not None else info.ciphertext_size
+    tag = ("bound" if info.integrity_bound else "unbound") if info.integrity_tag else "none"
+    encrypted = "yes" if info.encrypted else "no"
+    return f"{size:>12}  {encrypted:<3}  {info.cmk or '-'}  {info.key_version or '-'}  {tag:<7}  {info.uri}"
+
+
 def cmd_ls(args: argparse.Namespace, bar: TerminalBar) -> int:
     bucket, prefix = parse_oss_uri(args.prefix)
-    for key in _hook(args).list_keys(prefix, bucket):
-        print(f"oss://{bucket}/{key}")
-    return 0
+    hook = _hook(args)
+    failed = 0
+    for key in hook.list_keys(prefix, bucket):
+        if not args.long:
+            print(f"oss://{bucket}/{key}")
+            continue
+        try:
+            info = hook.inspect(key, bucket)  # one HEAD per object; nothing unwrapped
+        except OSSCSEError as exc:  # e.g. malformed envelope headers: say so, list the rest
+            failed += 1
+            print(f"osscse: {oss_uri(bucket, key)}: {type(exc).__name__}: {exc}", file=sys.stderr)
+            continue
+        print(_long_line(info))
+    return 1 if failed else 0
 
 
 def cmd_rewrap(args: argparse.Namespace, bar: TerminalBar) -> int:

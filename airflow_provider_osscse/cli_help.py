@@ -32,3 +32,16 @@ INTEGRITY_HELP = (
     "SDK) UNAUTHENTICATED with a warning; off: no verification. Default: the OSS connection's "
     "'integrity' extra, else require"
 )
+
+#: ``ls``: what ``-l``'s columns mean (read from one HEAD per object; nothing is unwrapped).
+LS_DESCRIPTION = (
+    "Print oss://BUCKET/KEY for every object under the prefix. With -l, one line per object from its "
+    "headers only (one HEAD each; nothing is unwrapped, no CMK is needed):\n"
+    "  SIZE  ENCRYPTED  CMK  CMK_VERSION  TAG  oss://BUCKET/KEY\n"
+    "SIZE is the plaintext size in bytes; ENCRYPTED yes or no; CMK the identity in the object's "
+    "headers (e.g. vault-transit:transit/orders, kms:<key id>, rsa-sha256:<fingerprint>) and "
+    "CMK_VERSION the CMK version that wrapped the data key, '-' when unknown or not encrypted; TAG "
+    "the integrity tag: bound (to this bucket and key), unbound, or none. An object whose headers "
+    "cannot be read is reported on stderr, the rest is listed, and the exit status is 1.\n"
+    "Example:\n  osscse ls -l oss://my-bucket/reports/"
+)

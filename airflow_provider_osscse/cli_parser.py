@@ -12,7 +12,7 @@ import textwrap
 from typing import Any
 
 from airflow_provider_osscse import __version__
-from airflow_provider_osscse.cli_help import EPILOG, INTEGRITY_HELP
+from airflow_provider_osscse.cli_help import EPILOG, INTEGRITY_HELP, LS_DESCRIPTION
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -120,14 +120,19 @@ def build_parser() -> argparse.ArgumentParser:
         "inspect",
         "describe an object's envelope (no decryption)",
         "Show what an object's headers say about its encryption: wrap and content algorithms, the CMK "
-        "and its version, sizes, integrity tag. Nothing is unwrapped or decrypted; no CMK is needed.",
+        "and its version, sizes, integrity tag, matdesc (as JSON), and the object's own user metadata "
+        "(x-oss-meta-* other than the encryption headers, as JSON) and content type. Nothing is "
+        "unwrapped or decrypted; no CMK is needed.",
         common,
     )
     p.add_argument("src", metavar="oss://BUCKET/KEY", help="the object to describe")
     p.add_argument("--json", action="store_true", help="print one JSON document (for scripts) instead of a table")
 
-    p = command("ls", "list keys under a prefix", "Print oss://BUCKET/KEY for every object under the prefix.", common)
+    p = command("ls", "list keys under a prefix", LS_DESCRIPTION, common)
     p.add_argument("prefix", metavar="oss://BUCKET/PREFIX", help="bucket and key prefix (empty: the whole bucket)")
+    p.add_argument(
+        "-l", "--long", action="store_true", help="one line per object from its headers (one HEAD each; see above)"
+    )
 
     p = command(
         "rewrap",

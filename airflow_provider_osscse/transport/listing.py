@@ -2,20 +2,45 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import oss2
 
 from airflow_provider_osscse.envelope.headers import (
+    CSE_PREFIX,
+    LEGACY_CEK_ALG_HEADER,
+    LEGACY_WRAP_ALG_HEADER,
+    OSSCSE_PREFIX,
+    USER_META_PREFIX,
     WRAP_ALG_VAULT_TRANSIT,
     Envelope,
     is_encrypted,
+    normalise_metadata,
     parse_envelope,
 )
 from airflow_provider_osscse.envelope.keywrap import Cmk
 from airflow_provider_osscse.transport.results import ObjectInfo
 from airflow_provider_osscse.transport.transfer_base import TransferBase
+
+#: Headers that describe the encryption (current, this project's and legacy), not the user's data.
+_ENCRYPTION_HEADER_PREFIXES = (
+    CSE_PREFIX,
+    OSSCSE_PREFIX,
+    USER_META_PREFIX + "oss-crypto-",
+    LEGACY_CEK_ALG_HEADER,
+    LEGACY_WRAP_ALG_HEADER,
+)
+
+
+def own_user_metadata(headers: Mapping[str, str]) -> dict[str, str]:
+    """The ``x-oss-meta-*`` entries the writer chose (names without the prefix), i.e. what ``put
+    --meta`` set: the encryption headers are described by the other ``ObjectInfo`` fields instead."""
+    return {
+        name[len(USER_META_PREFIX) :]: value
+        for name, value in sorted(normalise_metadata(headers).items())
+        if name.startswith(USER_META_PREFIX) and not name.startswith(_ENCRYPTION_HEADER_PREFIXES)
+    }
 
 
 def key_version_of(envelope: Envelope, keys: Cmk | None = None) -> str | None:
@@ -46,6 +71,8 @@ class ListingOperations(TransferBase):
             "ciphertext_size": stored.size,
             "etag": stored.etag,
             "last_modified": stored.last_modified,
+            "user_metadata": own_user_metadata(stored.headers),
+            "content_type": stored.content_type,
         }
         if not is_encrypted(stored.headers):
             return ObjectInfo(

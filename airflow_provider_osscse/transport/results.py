@@ -169,6 +169,11 @@ class ObjectInfo(_XComMixin):
     #: Whether the tag binds the object's bucket and key (v2 default): a copy made without this
     #: package's ``copy`` does not verify; ``False`` for unbound, v1 or missing tags.
     integrity_bound: bool = False
+    #: The object's own ``x-oss-meta-*`` entries, names without that prefix; the encryption headers
+    #: (``client-side-encryption-*``, ``osscse-*``) are left out: they are described above.
+    user_metadata: dict[str, str] = field(default_factory=dict, hash=False)
+    #: The stored Content-Type (``None`` when OSS returned none).
+    content_type: str | None = None
 
 
 @dataclass(frozen=True)
