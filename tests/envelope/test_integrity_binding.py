@@ -3,16 +3,11 @@ header values bounded before use."""
 
 from __future__ import annotations
 
-import base64
-import hmac
 import os
-import struct
 import time
 import tracemalloc
 
 import pytest
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from airflow_provider_osscse.envelope import (
     EnvelopeReader,
@@ -30,6 +25,7 @@ from airflow_provider_osscse.envelope.headers import (
 from airflow_provider_osscse.envelope.integrity import INTEGRITY_HEADER, MAX_SEGMENT_COUNT, rebind_tag
 from airflow_provider_osscse.envelope.matdesc import MATDESC_HEADER
 from airflow_provider_osscse.exceptions import EnvelopeFormatError, IntegrityError
+from tests.legacy_tags import v1_tag
 
 SEG = 64 * 1024
 PLAIN = os.urandom(3 * SEG + 123)
@@ -111,26 +107,11 @@ def test_rebind_refuses_an_object_that_was_already_moved(rsa_key) -> None:
         )
 
 
-def _v1_tag(data_key: bytes, iv: bytes, plain: bytes, seg: int) -> str:
-    """The v1 construction as earlier releases wrote it (docs/integrity.md), computed independently."""
-    k = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"airflow-provider-osscse/integrity/v1").derive(
-        data_key
-    )
-    u64 = struct.Struct(">Q").pack
-    macs = []
-    for i, start in enumerate(range(0, len(plain), seg)):
-        piece = plain[start : start + seg]
-        macs.append(hmac.new(k, b"seg" + u64(i) + piece + u64(len(piece)), "sha256").digest())
-    cek = b"AES/CTR/NoPadding"
-    outer = b"osscse-tag-v1" + u64(len(cek)) + cek + iv + u64(len(plain)) + u64(seg) + b"".join(macs)
-    return f"v1;seg={seg};tag={base64.b64encode(hmac.new(k, outer, 'sha256').digest()).decode()}"
-
-
 def test_v1_tags_of_earlier_versions_still_verify_and_still_catch_tampering(rsa_key) -> None:
     obj = encrypt_object(PLAIN, rsa_key, object_name="obj", integrity=False)
     meta, ct = obj.metadata, b"".join(obj.chunks)
     ck = rsa_key.unwrap(parse_envelope(meta, object_name="obj").wrapped)
-    meta[INTEGRITY_HEADER] = _v1_tag(ck.key, ck.iv, PLAIN, SEG)
+    meta[INTEGRITY_HEADER] = v1_tag(ck.key, ck.iv, PLAIN, SEG)
     assert _read(meta, ct, rsa_key, ObjectBinding("any", "name")) == PLAIN
     bad = bytes([ct[0] ^ 1]) + ct[1:]
     with pytest.raises(IntegrityError):

@@ -10,13 +10,10 @@ explicit option, objects of earlier versions (identity in the matdesc, v1 tags) 
 
 from __future__ import annotations
 
-import base64
-import hmac
 import io
 import json
 import logging
 import os
-import struct
 import time
 import tracemalloc
 from collections.abc import Callable
@@ -26,8 +23,7 @@ from typing import Any
 import oss2
 import pytest
 import structlog
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from cryptography.hazmat.primitives import serialization
 from oss2.crypto import RsaProvider
 
 from airflow_provider_osscse.envelope.headers import (
@@ -47,6 +43,7 @@ from airflow_provider_osscse.exceptions import (
 from airflow_provider_osscse.hooks.encrypted_oss import EncryptedOSSHook
 from airflow_provider_osscse.keys.reference import resolve_cmk
 from airflow_provider_osscse.transport.results import PlaintextBytes, PlaintextStream
+from tests.legacy_tags import v1_tag
 from tests.transfer_fixtures import oss_conn
 
 from .conftest import BUCKET, PART
@@ -437,19 +434,6 @@ def test_inspect_names_the_cmk_and_version_from_our_headers_and_falls_back_to_th
 
 
 # ------------------------------------------------------------------ objects of earlier versions
-def _v1_tag(key_bytes: bytes, iv: bytes, plain: bytes, seg: int) -> str:
-    """The v1 construction as earlier releases wrote it (docs/integrity.md), computed independently."""
-    k = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"airflow-provider-osscse/integrity/v1").derive(
-        key_bytes
-    )
-    u64 = struct.Struct(">Q").pack
-    macs = []
-    for i, start in enumerate(range(0, len(plain), seg)):
-        piece = plain[start : start + seg]
-        macs.append(hmac.new(k, b"seg" + u64(i) + piece + u64(len(piece)), "sha256").digest())
-    cek = b"AES/CTR/NoPadding"
-    outer = b"osscse-tag-v1" + u64(len(cek)) + cek + iv + u64(len(plain)) + u64(seg) + b"".join(macs)
-    return f"v1;seg={seg};tag={base64.b64encode(hmac.new(k, outer, 'sha256').digest()).decode()}"
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -466,7 +450,7 @@ def test_objects_of_earlier_versions_read_and_rewrap_under_require(
     data_key = resolve_cmk(rsa_ref).unwrap(wrapped)
     headers = {k: v for k, v in meta.items() if k.startswith(CSE_PREFIX) and not k.endswith(("data-size", "part-size"))}
     headers[MATDESC_HEADER] = json.dumps({"osscse-cmk": meta[CMK_HEADER]})  # as earlier versions wrote it
-    headers[INTEGRITY_HEADER] = _v1_tag(data_key.key, data_key.iv, data, 128 * 1024)
+    headers[INTEGRITY_HEADER] = v1_tag(data_key.key, data_key.iv, data, 128 * 1024)
     key = f"secure/legacy/{size}"
     hook.get_bucket().put_object(key, bytes(ciphertext), headers=headers)
     got = hook.read(key)

@@ -9,11 +9,8 @@ rebuilt independently of the package's own writer for the legacy parts.
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import hmac
 import json
-import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -21,8 +18,9 @@ from typing import Any
 import alibabacloud_oss_v2 as oss_v2
 import oss2
 from alibabacloud_oss_v2.crypto.master_rsa_cipher import MasterRsaCipher
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from cryptography.hazmat.primitives import serialization
+
+from tests.legacy_tags import v1_tag
 
 CSE = "x-oss-meta-client-side-encryption-"
 MATDESC_HEADER = CSE + "matdesc"
@@ -152,21 +150,6 @@ def stored_headers(server: Any, bucket: str, key: str) -> dict[str, str]:
 def matdesc_of(headers: Mapping[str, str]) -> dict[str, str] | None:
     text = headers.get(MATDESC_HEADER)
     return None if text is None else json.loads(text)
-
-
-def v1_tag(key_bytes: bytes, iv: bytes, plain: bytes, segment_size: int) -> str:
-    """The v1 integrity tag as earlier versions wrote it (docs/integrity.md), computed independently."""
-    k = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"airflow-provider-osscse/integrity/v1").derive(
-        key_bytes
-    )
-    u64 = struct.Struct(">Q").pack
-    macs = []
-    for i, start in enumerate(range(0, len(plain), segment_size)):
-        piece = plain[start : start + segment_size]
-        macs.append(hmac.new(k, b"seg" + u64(i) + piece + u64(len(piece)), "sha256").digest())
-    cek = b"AES/CTR/NoPadding"
-    outer = b"osscse-tag-v1" + u64(len(cek)) + cek + iv + u64(len(plain)) + u64(segment_size) + b"".join(macs)
-    return f"v1;seg={segment_size};tag={base64.b64encode(hmac.new(k, outer, 'sha256').digest()).decode()}"
 
 
 def legacy_matdesc(entries: Mapping[str, str]) -> str:
