@@ -17,6 +17,8 @@ LAYERS = {
     "exceptions": -1,
     # The one retry policy sits under keys/ and transport/, which both use it (and import nothing above).
     "retry": 0,
+    # Which fields of an Airflow connection the keys and the hook read, and Airflow's lookup (lazy).
+    "airflow_connections": 0,
     "envelope": 0,
     "keys": 1,
     "transport": 2,
@@ -30,6 +32,8 @@ LAYERS = {
     "cli_rewrap": 4,
     "cli_help": 4,
     "cli_parser": 4,
+    "cli_connections": 4,
+    "cli_errors": 4,
     "lineage": 4,
 }
 #: Third-party packages that would mean I/O or Airflow inside the pure core.
@@ -77,6 +81,17 @@ def _layer_of(module: str) -> str | None:
 
 def _modules() -> list[Path]:
     return sorted(p for p in PACKAGE.rglob("*.py"))
+
+
+#: Top-level entries of the package outside the layers: the package marker, the provider info that
+#: Airflow reads at discovery, and the standalone local services.
+UNLAYERED = {"__init__", "__main__", "provider_info", "testing", "__pycache__"}
+
+
+def test_every_module_of_the_package_has_a_layer() -> None:
+    """A new top-level module must say where it sits, or the layer rule would silently skip it."""
+    names = {p.name.removesuffix(".py") for p in PACKAGE.iterdir() if p.suffix == ".py" or p.is_dir()}
+    assert names - UNLAYERED - set(LAYERS) == set()
 
 
 @pytest.mark.parametrize("path", _modules(), ids=lambda p: str(p.relative_to(PACKAGE)))

@@ -95,6 +95,12 @@ class IntegrityStatus(str, enum.Enum):  # noqa: UP042 - StrEnum would change str
     SKIPPED = "skipped"
 
 
+#: Set (``extra={UNVERIFIED_READ_RECORD: True}``) on the WARNING record of every read whose plaintext
+#: is not verified, so an interface that reports such reads itself, in its own words (the ``osscse``
+#: command's ``warning: ... is UNAUTHENTICATED`` line), can drop the record instead of saying it twice.
+UNVERIFIED_READ_RECORD = "osscse_unverified_read"
+
+
 def derive_mac_key(data_key: DataKey, version: str = INTEGRITY_VERSION) -> bytes:
     """HKDF-SHA256 of the data key: binds the tag to the *unwrapped* key, so CMK rotation keeps it valid."""
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_HKDF_INFO[version]).derive(data_key.key)

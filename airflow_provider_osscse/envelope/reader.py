@@ -36,8 +36,9 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import BinaryIO, NoReturn
 
 from airflow_provider_osscse.envelope.aes_ctr import CtrCipher
-from airflow_provider_osscse.envelope.headers import Envelope, parse_envelope
+from airflow_provider_osscse.envelope.headers import CMK_HEADER, Envelope, parse_envelope
 from airflow_provider_osscse.envelope.integrity import (
+    UNVERIFIED_READ_RECORD,
     IntegrityBuilder,
     IntegrityPolicy,
     IntegrityStatus,
@@ -52,6 +53,7 @@ from airflow_provider_osscse.envelope.streams import DEFAULT_CHUNK_SIZE, ByteSou
 from airflow_provider_osscse.exceptions import (
     KeyUnwrapError,
     NoMatchingKeyError,
+    Remedy,
     UnauthenticatedObjectError,
 )
 
@@ -61,12 +63,23 @@ log = logging.getLogger(__name__)
 #: anonymous temporary file (never plaintext, and unlinked from the start where the OS allows).
 SPOOL_IN_MEMORY = 8 * 1024 * 1024
 
-#: How to accept an untagged object, in the words of every interface (the hook, operators and CLI).
-ACCEPT_UNTAGGED_HINT = (
-    "to read it anyway, accept unauthenticated objects explicitly: integrity='if-present' (hook, "
-    "operators), --integrity if-present (osscse), or the OSS connection extra "
-    '{"integrity": "if-present"} as the deployment\'s default'
+#: How to accept an untagged object; each interface says the setting in its words (``integrity='if-present'``,
+#: ``--integrity if-present``). The connection extra is the same everywhere.
+ACCEPT_UNTAGGED = Remedy(
+    "integrity",
+    value="if-present",
+    note='to read it anyway, unauthenticated (the OSS connection extra {"integrity": "if-present"} makes '
+    "that the deployment's default)",
 )
+
+
+def read_cmk_remedy(wrapped: WrappedDataKey, *, named: bool = False) -> Remedy:
+    """Give a CMK that unwraps ``wrapped``: the one its CMK identity header names (``named``: the
+    message already says which)."""
+    if named or not wrapped.cmk_identity:
+        return Remedy("read_cmk", note="naming that CMK" if named else "naming the CMK that wrapped it")
+    return Remedy("read_cmk", note=f"naming the CMK that wrapped it ({wrapped.cmk_identity}, header {CMK_HEADER})")
+
 
 #: A callable choosing the CMK for an object from its wrap-alg and matdesc.
 KeyResolver = Callable[[WrappedDataKey], Cmk]
@@ -86,11 +99,17 @@ def resolve_key(keys: Keys, wrapped: WrappedDataKey, *, object_name: str) -> Cmk
     for candidate in candidates:
         if candidate.matches(wrapped):
             return candidate
-    names = ", ".join(c.reference for c in candidates) or "none"
-    named = f"CMK {wrapped.cmk_identity!r}" if wrapped.cmk_identity else f"matdesc {dict(wrapped.matdesc)!r}"
+    if wrapped.cmk_identity:
+        named = f"with {wrapped.wrap_alg!r} by CMK {wrapped.cmk_identity!r} (header {CMK_HEADER})"
+    else:  # an official SDK's object: no identity, only the wrap-alg and matdesc
+        named = f"with {wrapped.wrap_alg!r} and matdesc {dict(wrapped.matdesc)!r}"
+    given = ", ".join(c.reference for c in candidates)
     raise NoMatchingKeyError(
-        f"no configured CMK ({names}) matches wrap-alg {wrapped.wrap_alg!r} and {named}",
+        f"it is wrapped {named}, and no configured CMK ({given}) matches it"
+        if candidates
+        else f"it is wrapped {named}, and no CMK was given to read it",
         object_name=object_name,
+        remedy=read_cmk_remedy(wrapped, named=True),
     )
 
 
@@ -122,14 +141,15 @@ class EnvelopeReader:
         if self.integrity_policy is IntegrityPolicy.REQUIRE and self.envelope.integrity is None:
             raise UnauthenticatedObjectError(
                 "it has no integrity tag (written by an official SDK, or the tag was "
-                f"stripped) and the integrity policy is 'require'; {ACCEPT_UNTAGGED_HINT}",
+                "stripped) and the integrity policy is 'require'",
                 object_name=object_name,
+                remedy=ACCEPT_UNTAGGED,
             )
         self.cmk = resolve_key(keys, self.envelope.wrapped, object_name=object_name)
         try:
             self._content_key: DataKey = self.cmk.unwrap(self.envelope.wrapped)
-        except KeyUnwrapError as exc:
-            raise exc.for_object(object_name) from None
+        except KeyUnwrapError as exc:  # its own words (e.g. "only a public key") and what to give instead
+            raise exc.for_object(object_name).with_remedy(read_cmk_remedy(self.envelope.wrapped)) from None
         self.status: IntegrityStatus | None = None
 
     @property
@@ -144,12 +164,14 @@ class EnvelopeReader:
             log.warning(
                 "object %r: integrity verification is off (integrity='off'); its plaintext is unauthenticated",
                 self.object_name,
+                extra={UNVERIFIED_READ_RECORD: True},
             )
         else:
             self.status = IntegrityStatus.UNAUTHENTICATED
             log.warning(
                 "object %r has no integrity tag; read UNAUTHENTICATED because the integrity policy is 'if-present'",
                 self.object_name,
+                extra={UNVERIFIED_READ_RECORD: True},
             )
         return self.status
 
@@ -167,6 +189,7 @@ class EnvelopeReader:
             "with integrity='require' the whole object is verified before a range is released",
             self.object_name,
             self.integrity_policy.value,
+            extra={UNVERIFIED_READ_RECORD: True},
         )
         return self.status
 
@@ -215,9 +238,9 @@ class EnvelopeReader:
         tag = self.envelope.integrity
         if tag is None:
             raise UnauthenticatedObjectError(
-                "the object has no integrity tag to verify (written by an official SDK or with integrity off): "
-                "read it under the 'if-present' or 'off' integrity policy",
+                "the object has no integrity tag to verify (written by an official SDK or with integrity off)",
                 object_name=self.object_name,
+                remedy=ACCEPT_UNTAGGED,
             )
         return tag
 
@@ -249,9 +272,10 @@ class EnvelopeReader:
             if self.status is not IntegrityStatus.VERIFIED:
                 if self.integrity_policy is IntegrityPolicy.REQUIRE:
                     raise UnauthenticatedObjectError(
-                        "a range alone cannot be verified and the integrity "
-                        "policy is 'require'; verify the whole object first, or use 'if-present'",
+                        "a range alone cannot be verified and the integrity policy is 'require' "
+                        "(verify the whole object first)",
                         object_name=self.object_name,
+                        remedy=Remedy("integrity", value="if-present", note="to read the range unverified"),
                     )
                 if self.status is None:
                     self.unverified_range_status()

@@ -79,14 +79,6 @@ class KmsConnectionSettings:
             oss2_passphrase=str(passphrase) if passphrase else None,
         )
 
-    @classmethod
-    def from_airflow_connection(cls, conn_id: str) -> KmsConnectionSettings:
-        """Read the Airflow connection ``conn_id`` (Airflow is imported only here, when it is needed)."""
-        from airflow.sdk import BaseHook
-
-        conn = BaseHook.get_connection(conn_id)
-        return cls.from_connection_fields(conn_id, conn.login, conn.password, conn.extra_dejson)
-
     def encryption_context(self) -> dict[str, str] | None:
         """The EncryptionContext from extra ``oss2_passphrase`` (registered with the masker), or None."""
         if not self.oss2_passphrase:

@@ -12,8 +12,11 @@ Choosing the CMK for an object (bounded, never "try every key"):
    does not hold is refused at once: trying other keys could only fail, one service call each.
 
 Failures: no candidate → :class:`NoMatchingKeyError`; every candidate failed to unwrap →
-:class:`KeyUnwrapError`. Service errors (unreachable, permission) propagate unchanged from the first
-candidate that raises them, because retrying another key would hide the real problem.
+:class:`KeyUnwrapError` (the one candidate's own error, e.g. "only a public key", when there was
+one; :class:`PublicKeyOnlyError` when no candidate holds a private key). Each says, as a remedy,
+which CMK to give instead (the one the object's header names). Service errors (unreachable,
+permission) propagate unchanged from the first candidate that raises them, because retrying another
+key would hide the real problem.
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from airflow_provider_osscse.envelope.keywrap import Cmk, DataKey, DataKeyRequest, WrappedDataKey
-from airflow_provider_osscse.exceptions import KeyUnwrapError, NoMatchingKeyError
+from airflow_provider_osscse.envelope.reader import read_cmk_remedy
+from airflow_provider_osscse.exceptions import KeyUnwrapError, NoMatchingKeyError, PublicKeyOnlyError
 
 #: Default bound on blind attempts for objects that name no CMK identity.
 DEFAULT_MAX_FALLBACK_ATTEMPTS = 3
@@ -96,9 +100,15 @@ class Keyring(Cmk):
                 errors.append(exc)
         if len(errors) == 1:
             raise errors[0]  # the one candidate's own words (e.g. which key KMS actually used)
+        # Each candidate's own words, without its remedy: one remedy for the whole, said once.
+        reasons = "; ".join(e.message or type(e).__name__ for e in errors)
+        if all(isinstance(e, PublicKeyOnlyError) for e in errors):
+            raise PublicKeyOnlyError(
+                f"none of {len(found)} candidate CMK(s) could unwrap the data key: none holds a private key ({reasons})"
+            )
         raise KeyUnwrapError(
-            f"none of {len(found)} candidate CMK(s) could unwrap the data key (wrap-alg {wrapped.wrap_alg}): "
-            + "; ".join(str(e) for e in errors)
+            f"none of {len(found)} candidate CMK(s) could unwrap the data key (wrap-alg {wrapped.wrap_alg}): {reasons}",
+            remedy=read_cmk_remedy(wrapped),
         )
 
     def rewrap_from(self, wrapped: WrappedDataKey, source: Cmk) -> WrappedDataKey:
@@ -126,7 +136,8 @@ class Keyring(Cmk):
         what = f"CMK {named!r}" if named else f"wrap-alg {wrapped.wrap_alg!r}"
         return NoMatchingKeyError(
             f"no configured CMK matches the object's {what}; keyring holds: "
-            + ", ".join(m.reference for m in self.members)
+            + ", ".join(m.reference for m in self.members),
+            remedy=read_cmk_remedy(wrapped, named=named is not None),
         )
 
     def __repr__(self) -> str:

@@ -3,7 +3,8 @@
 The CMK (:mod:`~airflow_provider_osscse.keys.alicloud_kms`) decides *what* to ask KMS and checks
 every answer against its pinned key; this module only knows *how* to ask: the wire form that keeps
 data keys out of URLs and logs, the retry policy for a key service, and the mapping of KMS error
-codes to this package's error types (never quoting the SDK's text, which may echo parameters).
+codes to this package's error types (never quoting the SDK's text, which may echo parameters). Each
+message names the KMS endpoint, the key and the connection of the CMK reference, and the likely fix.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from airflow_provider_osscse.exceptions import (
     KeyNotFoundError,
@@ -19,6 +21,7 @@ from airflow_provider_osscse.exceptions import (
     KeyUnwrapError,
 )
 from airflow_provider_osscse.keys.retry import RetryPolicy, TransientKeyServiceError, call_key_service
+from airflow_provider_osscse.keys.vault_calls import POLICY_DOCS, connection_of, network_reason
 
 T = TypeVar("T")
 
@@ -46,6 +49,9 @@ class KmsRpc:
     ) -> None:
         self._client = client
         self._reference = reference
+        conn = connection_of(reference)
+        self._conn = f"connection '{conn}'" if conn else "the KMS connection"
+        self._key = urlsplit(reference).path.strip("/") or reference
         self._retry = retry
         self._runtime = runtime
         self._context = dict(context) if context else None
@@ -126,8 +132,13 @@ class KmsRpc:
             except Exception as exc:
                 status = _status(exc)
                 if getattr(exc, "code", None) is None or (status is not None and status >= 500):
-                    kind = f"HTTP {status}" if status else "connection failed"
-                    raise TransientKeyServiceError(f"{action}: {kind}") from None
+                    if status:
+                        raise TransientKeyServiceError(f"KMS{self._at} answered HTTP {status} to {action}") from None
+                    reason = network_reason(getattr(exc, "inner_exception", None) or exc)
+                    raise TransientKeyServiceError(
+                        f"cannot reach KMS{self._at} ({action}: {reason}): check the endpoint and region of "
+                        f"{self._conn}, and the network"
+                    ) from None
                 raise
 
         error: Exception
@@ -140,22 +151,37 @@ class KmsRpc:
             error = self._mapped(action, code)
         raise error
 
+    @property
+    def _at(self) -> str:
+        """`` at <endpoint>`` of the client (its configured endpoint), or nothing when it has none."""
+        endpoint = getattr(self._client, "_endpoint", None)
+        if not isinstance(endpoint, str) or not endpoint:
+            return ""
+        protocol = getattr(self._client, "_protocol", None)
+        return f" at {endpoint}" if "://" in endpoint or not protocol else f" at {str(protocol).lower()}://{endpoint}"
+
     def _mapped(self, action: str, code: str) -> Exception:
         if code.startswith(_NOT_FOUND):
-            return KeyNotFoundError(f"CMK {self._reference}: KMS says {code} (key missing or disabled)")
+            return KeyNotFoundError(
+                f"CMK {self._reference}: KMS{self._at} has no enabled key '{self._key}' ({code}): check the key id "
+                f"or alias in the CMK reference, the region and endpoint of {self._conn}, and that the key is enabled"
+            )
         if code.startswith("Forbidden"):
-            return KeyPermissionError(f"CMK {self._reference}: the KMS credentials may not call kms:{action} ({code})")
+            return KeyPermissionError(
+                f"CMK {self._reference}: the KMS credentials of {self._conn} may not call kms:{action} on key "
+                f"'{self._key}'{self._at} ({code}): allow it in their RAM policy ({POLICY_DOCS})"
+            )
         if code.startswith(_AUTH):
             return KeyPermissionError(
-                f"CMK {self._reference}: KMS rejected the credentials ({code}); check the "
-                "AccessKey ID/secret or STS token of the connection"
+                f"CMK {self._reference}: KMS{self._at} rejected the credentials ({code}); check the "
+                f"AccessKey ID/secret or STS token of {self._conn}"
             )
         if action in ("Decrypt", "ReEncrypt") and code.startswith(("InvalidCiphertext", "InvalidParameter")):
             return KeyUnwrapError(
                 f"CMK {self._reference} could not unwrap the data key ({code}): wrong key for "
                 "this object or corrupted wrapped values"
             )
-        return KeyServiceError(f"CMK {self._reference}: KMS {action} failed ({code})")
+        return KeyServiceError(f"CMK {self._reference}: KMS {action} failed{self._at} ({code})")
 
 
 def _status(exc: BaseException) -> int | None:

@@ -44,6 +44,7 @@ from airflow_provider_osscse.envelope.keywrap import (
 from airflow_provider_osscse.exceptions import (
     CmkReferenceError,
     KeyUnwrapError,
+    PublicKeyOnlyError,
     WeakRsaKeyError,
 )
 from airflow_provider_osscse.keys.identified_cmk import ConfiguredCmk
@@ -137,7 +138,7 @@ class LocalRsaKey(ConfiguredCmk):
     def private_key_pem(self) -> bytes:
         """PKCS#8 PEM of the private key (secret: never log it)."""
         if self._private is None:
-            raise KeyUnwrapError(f"RSA CMK {self._reference!r} has only a public key")
+            raise PublicKeyOnlyError(f"RSA CMK {self._reference!r} has only a public key")
         return self._private.private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         )
@@ -225,7 +226,9 @@ class LocalRsaKey(ConfiguredCmk):
 
     def unwrap(self, wrapped: WrappedDataKey) -> DataKey:
         if self._private is None:
-            raise KeyUnwrapError(f"RSA CMK {self._reference!r} has only a public key: unwrapping needs the private key")
+            raise PublicKeyOnlyError(
+                f"RSA CMK {self._reference!r} has only a public key: unwrapping needs the private key"
+            )
         if self.is_weak:  # constructed only with allow_weak_key_for_unwrap=True
             log.warning(
                 "RSA CMK %r is a %d-bit key, under the %d-bit minimum: unwrapping with it only because "
@@ -258,9 +261,14 @@ class LocalRsaKey(ConfiguredCmk):
         mask_key_bytes(key, iv)
         return DataKey(key=key, iv=iv)
 
+    def _public_only(self) -> str:
+        return f"RSA CMK {self._reference!r} has only a public key: unwrapping needs the private key"
+
     def _decrypt(self, ciphertext: bytes, pad: padding.AsymmetricPadding) -> bytes:
         if self._private is None:  # unwrap() checks first; this keeps _decrypt safe on its own
-            raise KeyUnwrapError(f"RSA CMK {self._reference!r} has only a public key: unwrapping needs the private key")
+            raise PublicKeyOnlyError(
+                f"RSA CMK {self._reference!r} has only a public key: unwrapping needs the private key"
+            )
         if len(ciphertext) != self._private.key_size // 8:
             raise KeyUnwrapError(self._mismatch())
         try:

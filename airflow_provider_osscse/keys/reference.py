@@ -26,8 +26,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
+from airflow_provider_osscse.airflow_connections import ConnectionLookup, airflow_connection, is_connection_not_found
 from airflow_provider_osscse.envelope.keywrap import Cmk
-from airflow_provider_osscse.exceptions import CmkConnectionNotFoundError, CmkReferenceError
+from airflow_provider_osscse.exceptions import CmkConnectionNotFoundError, CmkReferenceError, ConnectionNotFoundError
 from airflow_provider_osscse.keys.retry import DEFAULT_RETRY, RetryPolicy
 
 if TYPE_CHECKING:
@@ -120,17 +121,18 @@ def parse_cmk_reference(reference: str) -> CmkReference:
 
 @contextmanager
 def _connection_defined(ref: CmkReference) -> Iterator[None]:
-    """Turn Airflow's "connection not found" inside the block into :class:`CmkConnectionNotFoundError`.
+    """Turn "connection not found" inside the block into :class:`CmkConnectionNotFoundError`.
 
     The message names the reference and the connection id, so the user knows which one to define.
     """
-    from airflow.sdk.exceptions import AirflowNotFoundException  # what airflow.exceptions re-exports
-
     try:
         yield
-    except AirflowNotFoundException:
+    except Exception as exc:
+        if not is_connection_not_found(exc):
+            raise
+        detail = f": {exc}" if isinstance(exc, ConnectionNotFoundError) else ""
         raise CmkConnectionNotFoundError(
-            f"CMK reference {ref.raw!r}: Airflow connection {ref.conn_id!r} is not defined"
+            f"CMK reference {ref.raw!r}: Airflow connection {ref.conn_id!r} is not defined{detail}"
         ) from None
 
 
@@ -158,8 +160,13 @@ def resolve_cmk(
     *,
     matdesc: Mapping[str, str] | None = None,
     retry: RetryPolicy = DEFAULT_RETRY,
+    connections: ConnectionLookup = airflow_connection,
 ) -> Cmk:
-    """Build the CMK named by ``reference`` from Airflow connections (``matdesc``: extra user entries)."""
+    """Build the CMK named by ``reference`` from Airflow connections (``matdesc``: extra user entries).
+
+    ``connections`` looks up the KMS connection of a ``kms://`` reference (default: Airflow's lookup).
+    Vault connections are always read by the hashicorp provider's ``VaultHook``, which owns Vault auth.
+    """
     ref = parse_cmk_reference(reference)
     if ref.scheme == "vault-transit":
         from airflow_provider_osscse.keys.vault_transit import VaultTransitKey
@@ -191,7 +198,10 @@ def resolve_cmk(
         from airflow_provider_osscse.keys.alicloud_kms_connection import KmsConnectionSettings
 
         with _connection_defined(ref):
-            settings = KmsConnectionSettings.from_airflow_connection(ref.conn_id)
+            conn = connections(ref.conn_id)
+        settings = KmsConnectionSettings.from_connection_fields(
+            ref.conn_id, conn.login, conn.password, conn.extra_dejson
+        )
         return settings.cmk(ref.name, reference=ref.raw, matdesc=matdesc, retry=retry)
     from airflow_provider_osscse.keys.rsa_file import load_rsa_file_key
 

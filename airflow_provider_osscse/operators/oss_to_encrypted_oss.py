@@ -7,9 +7,12 @@ from collections.abc import Iterator, Mapping, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+import oss2
+
 from airflow_provider_osscse.exceptions import AlreadyEncryptedError, ObjectVerificationError
 from airflow_provider_osscse.lineage import operator_lineage, oss_dataset
 from airflow_provider_osscse.operators.base import EncryptedOSSBaseOperator, osscse_template_fields
+from airflow_provider_osscse.transport.oss_errors import OssSite, translate_oss_error
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -143,7 +146,11 @@ class OSSToEncryptedOSSOperator(EncryptedOSSBaseOperator):
                 self.log.info("Skipping %s: already client-side encrypted", info.uri)
                 return None
             raise AlreadyEncryptedError(f"{info.uri} is already encrypted; refusing to encrypt ciphertext again")
-        raw = source.get_bucket(source_bucket).get_object(source_key)
+        try:
+            raw = source.get_bucket(source_bucket).get_object(source_key)
+        except oss2.exceptions.OssError as exc:  # one line naming bucket, key and fix, not oss2's dict
+            site = OssSite("GetObject", bucket=source_bucket, key=source_key, connection=self.source_oss_conn_id)
+            raise (translate_oss_error(exc, site) or exc) from exc
         digest = hashlib.sha256()
 
         def chunks() -> Iterator[bytes]:

@@ -35,7 +35,7 @@ from airflow_provider_osscse.envelope.integrity import IntegrityPolicy
 from airflow_provider_osscse.envelope.integrity_tag import INTEGRITY_HEADER, ObjectBinding
 from airflow_provider_osscse.envelope.keywrap import Cmk
 from airflow_provider_osscse.envelope.multipart import plan_parts
-from airflow_provider_osscse.envelope.reader import EnvelopeReader
+from airflow_provider_osscse.envelope.reader import EnvelopeReader, read_cmk_remedy
 from airflow_provider_osscse.envelope.writer import rewrapped_metadata
 from airflow_provider_osscse.exceptions import (
     IntegrityError,
@@ -46,6 +46,7 @@ from airflow_provider_osscse.transport.multipart_upload import (
     copy_part_action,
     run_multipart,
 )
+from airflow_provider_osscse.transport.oss_errors import translated
 from airflow_provider_osscse.transport.results import RewrapResult, oss_uri
 from airflow_provider_osscse.transport.transfer_base import (
     StoredObject,
@@ -64,6 +65,7 @@ class CopyRewrapOperations(TransferBase):
     """``copy`` (tags re-bound to the destination) and ``rewrap`` (new wrapped data key, same tag)."""
 
     # ----------------------------------------------------------------- copy
+    @translated("copy")
     def copy(
         self,
         source_key: str,
@@ -110,8 +112,9 @@ class CopyRewrapOperations(TransferBase):
         if wrapper is None:
             raise NoMatchingKeyError(
                 f"{stored.uri}: its integrity tag is bound to its bucket and key, so a copy needs the tag "
-                f"re-bound to {destination}, which needs a CMK that unwraps its data key; configure cmk= "
-                f"or decrypt_cmks= (a plain OSS copy would not verify under the new name)"
+                f"re-bound to {destination}, which needs a CMK that unwraps its data key (a plain OSS copy "
+                f"would not verify under the new name)",
+                remedy=read_cmk_remedy(envelope.wrapped),
             )
         reader = EnvelopeReader(
             stored.headers,
@@ -191,6 +194,7 @@ class CopyRewrapOperations(TransferBase):
         return outcome.etag
 
     # ----------------------------------------------------------------- rewrap
+    @translated("rewrap")
     def rewrap(self, key: str, keys: Cmk, *, bucket: str | None = None, dry_run: bool = False) -> RewrapResult:
         """Re-wrap the data key under ``keys`` (a Keyring whose primary is the target CMK).
 

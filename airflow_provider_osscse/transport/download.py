@@ -32,6 +32,7 @@ import oss2.exceptions
 
 from airflow_provider_osscse.envelope.headers import is_encrypted
 from airflow_provider_osscse.envelope.integrity import (
+    UNVERIFIED_READ_RECORD,
     IntegrityBuilder,
     IntegrityPolicy,
     IntegrityStatus,
@@ -44,6 +45,7 @@ from airflow_provider_osscse.exceptions import (
     InvalidRangeError,
     NotEncryptedError,
     ObjectChangedError,
+    Remedy,
     UnauthenticatedObjectError,
 )
 from airflow_provider_osscse.transport.atomic_file import atomic_write
@@ -52,6 +54,7 @@ from airflow_provider_osscse.transport.file_download import (
     download_to_fd,
     range_size_for,
 )
+from airflow_provider_osscse.transport.oss_errors import translated, translated_iter
 from airflow_provider_osscse.transport.ranged_download import iter_ranges
 from airflow_provider_osscse.transport.results import (
     DownloadResult,
@@ -115,11 +118,13 @@ class DownloadOperations(TransferBase):
         if not is_encrypted(stored.headers):
             if not self.config.allow_plaintext:
                 raise NotEncryptedError(
-                    f"{stored.uri} is not client-side encrypted; pass allow_plaintext=True to read it as is"
+                    f"{stored.uri} is not client-side encrypted",
+                    remedy=Remedy("allow_plaintext", note="to read it as it is stored"),
                 )
             self._log.warning(
                 "%s is not client-side encrypted; read as stored because allow_plaintext=True (integrity: skipped)",
                 stored.uri,
+                extra={UNVERIFIED_READ_RECORD: True},
             )
             return OpenedObject(stored, None)
         reader = EnvelopeReader(
@@ -188,12 +193,14 @@ class DownloadOperations(TransferBase):
         builder = reader.integrity_builder()
         if builder is None:  # unreachable: _open refuses untagged objects when the policy verifies
             raise UnauthenticatedObjectError(
-                f"{stored.uri} has no integrity tag to verify; read it with integrity='if-present' to accept that"
+                f"{stored.uri} has no integrity tag to verify",
+                remedy=Remedy("integrity", value="if-present", note="to accept that (unauthenticated)"),
             )
         self._fetch(stored, fd, reader, builder, sink)
         reader.verify_parallel(builder, stored.size)
 
     # ----------------------------------------------------------------- download
+    @translated("download")
     def download(
         self, key: str, destination: str | os.PathLike[str], keys: Cmk | None, *, bucket: str | None = None
     ) -> DownloadResult:
@@ -222,6 +229,7 @@ class DownloadOperations(TransferBase):
         )
 
     # ----------------------------------------------------------------- stream / read
+    @translated("stream")
     def stream(
         self, key: str, keys: Cmk | None, *, bucket: str | None = None, byte_range: str | None = None
     ) -> PlaintextStream:
@@ -243,10 +251,12 @@ class DownloadOperations(TransferBase):
             if reader is not None and not reader.verifies:
                 reader.unverified_status()
             chunks = self._whole_chunks(opened)
+        chunks = translated_iter(chunks, lambda: self.oss_site("stream", key, bucket))
         return PlaintextStream(
             chunks, uri=opened.stored.uri, cmk=opened.cmk, key_version=opened.key_version, integrity=opened.integrity
         )
 
+    @translated("read")
     def read(
         self, key: str, keys: Cmk | None, *, bucket: str | None = None, byte_range: str | None = None
     ) -> PlaintextBytes:

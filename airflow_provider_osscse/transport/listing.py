@@ -20,6 +20,7 @@ from airflow_provider_osscse.envelope.headers import (
     parse_envelope,
 )
 from airflow_provider_osscse.envelope.keywrap import Cmk
+from airflow_provider_osscse.transport.oss_errors import translated, translated_iter
 from airflow_provider_osscse.transport.results import ObjectInfo
 from airflow_provider_osscse.transport.transfer_base import TransferBase
 
@@ -60,6 +61,7 @@ def key_version_of(envelope: Envelope, keys: Cmk | None = None) -> str | None:
 class ListingOperations(TransferBase):
     """``inspect`` (``ObjectInfo`` from a HEAD), ``exists``, ``list_keys``, ``delete``."""
 
+    @translated("inspect")
     def inspect(self, key: str, keys: Cmk | None = None, *, bucket: str | None = None) -> ObjectInfo:
         """Describe the envelope from a HEAD; never unwraps. Length headers are checked against the
         stored size first (a mismatch is an ``EnvelopeFormatError``, not a wrong description)."""
@@ -104,14 +106,18 @@ class ListingOperations(TransferBase):
             **common,
         )
 
+    @translated("exists")
     def exists(self, key: str, *, bucket: str | None = None) -> bool:
         oss_bucket = self._bucket(bucket)
         return bool(self.config.retry.call(lambda: oss_bucket.object_exists(key), what=f"HEAD {key!r}"))
 
     def list_keys(self, prefix: str = "", *, bucket: str | None = None) -> Iterator[str]:
-        for info in oss2.ObjectIteratorV2(self._bucket(bucket), prefix=prefix):
-            yield info.key
+        """The keys under ``prefix``, listed page by page as they are consumed."""
+        infos = oss2.ObjectIteratorV2(self._bucket(bucket), prefix=prefix)
+        keys = (info.key for info in infos)
+        return translated_iter(keys, lambda: self.oss_site("list_keys", prefix or None, bucket))
 
+    @translated("delete")
     def delete(self, key: str, *, bucket: str | None = None) -> None:
         oss_bucket = self._bucket(bucket)
         self.config.retry.call(lambda: oss_bucket.delete_object(key), what=f"DELETE {key!r}")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -22,7 +22,7 @@ class TransferLogger(Protocol):
 
     def info(self, msg: str, /, *args: object) -> object: ...
 
-    def warning(self, msg: str, /, *args: object) -> object: ...
+    def warning(self, msg: str, /, *args: object, extra: Mapping[str, object] | None = ...) -> object: ...
 
 
 @dataclass(frozen=True)

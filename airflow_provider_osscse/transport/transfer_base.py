@@ -14,13 +14,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import oss2
-import oss2.exceptions
 
 from airflow_provider_osscse.envelope.headers import CSE_PREFIX, USER_META_PREFIX
 from airflow_provider_osscse.envelope.integrity import IntegrityPolicy
 from airflow_provider_osscse.envelope.integrity_tag import ObjectBinding
 from airflow_provider_osscse.exceptions import ObjectNotFoundError
 from airflow_provider_osscse.retry import RetryPolicy
+from airflow_provider_osscse.transport.oss_errors import OssSite, translated
 from airflow_provider_osscse.transport.progress import (
     ProgressCallback,
     ProgressReporter,
@@ -83,7 +83,11 @@ class StoredObject:
 
 
 class TransferBase:
-    """The state shared by the operation mixins; ``bucket_for(name)`` yields oss2 buckets."""
+    """The state shared by the operation mixins; ``bucket_for(name)`` yields oss2 buckets.
+
+    ``connection_name`` (the Airflow connection the credentials came from) is only named in errors,
+    e.g. "check the access key secret of connection 'oss_default'".
+    """
 
     def __init__(
         self,
@@ -92,11 +96,13 @@ class TransferBase:
         *,
         logger: TransferLogger | None = None,
         progress_callback: ProgressCallback | None = None,
+        connection_name: str | None = None,
     ) -> None:
         self._bucket_for = bucket_for
         self.config = config
         self._log: TransferLogger = logger or log
         self._progress_callback = progress_callback
+        self._connection_name = connection_name
 
     def _bucket(self, name: str | None) -> oss2.Bucket:
         return self._bucket_for(name)
@@ -104,13 +110,27 @@ class TransferBase:
     def _progress(self, label: str, total: int | None) -> ProgressReporter:
         return ProgressReporter(label, total, logger=self._log, callback=self._progress_callback)
 
-    def head(self, key: str, *, bucket: str | None = None) -> StoredObject:
-        """HEAD the object; a missing object is :class:`ObjectNotFoundError`."""
-        oss_bucket = self._bucket(bucket)
+    def oss_site(self, operation: str, key: str | None, bucket: str | None) -> OssSite:
+        """Where ``operation`` on ``key`` in ``bucket`` (``None``: the default bucket) goes, for its errors."""
         try:
-            result = self.config.retry.call(lambda: oss_bucket.head_object(key), what=f"HEAD {key!r}")
-        except oss2.exceptions.NotFound as exc:
-            raise ObjectNotFoundError(f"{oss_uri(oss_bucket.bucket_name, key)} does not exist") from exc
+            oss_bucket = self._bucket(bucket)
+        except Exception:  # noqa: BLE001 - only decorates an error already being raised
+            return OssSite(operation, bucket, key, connection=self._connection_name)
+        return OssSite(
+            operation,
+            getattr(oss_bucket, "bucket_name", bucket),
+            key,
+            endpoint=getattr(oss_bucket, "endpoint", None),
+            connection=self._connection_name,
+            default_bucket=bucket is None,
+        )
+
+    @translated("head")
+    def head(self, key: str, *, bucket: str | None = None) -> StoredObject:
+        """HEAD the object; a missing object is :class:`ObjectNotFoundError` (a missing bucket
+        :class:`~airflow_provider_osscse.exceptions.BucketNotFoundError`, one of them)."""
+        oss_bucket = self._bucket(bucket)
+        result = self.config.retry.call(lambda: oss_bucket.head_object(key), what=f"HEAD {key!r}")
         headers = {k.lower(): v for k, v in result.headers.items()}
         return StoredObject(
             bucket=oss_bucket.bucket_name,

@@ -33,6 +33,7 @@ from airflow_provider_osscse.transport.multipart_upload import (
     run_multipart,
     upload_part_action,
 )
+from airflow_provider_osscse.transport.oss_errors import translated
 from airflow_provider_osscse.transport.parallel import run_bounded
 from airflow_provider_osscse.transport.part_body import (
     PartBody,
@@ -56,6 +57,7 @@ from airflow_provider_osscse.transport.upload_source import (
 class UploadOperations(TransferBase):
     """``put``: one PUT up to ``multipart_threshold``, a parallel multipart upload above."""
 
+    @translated("put")
     def put(
         self,
         key: str,

@@ -12,7 +12,7 @@ import oss2
 import pytest
 from oss2.crypto import RsaProvider
 
-from airflow_provider_osscse.exceptions import UnauthenticatedObjectError
+from airflow_provider_osscse.exceptions import OssUnavailableError, UnauthenticatedObjectError
 from airflow_provider_osscse.hooks.encrypted_oss import EncryptedOSSHook
 
 from .conftest import BUCKET, PART
@@ -62,8 +62,9 @@ def test_persistent_failure_aborts_leaving_no_object_and_no_parts(
     oss_env.inject_fault(
         "PUT", path_contains="faults/dead", query_contains="partNumber=3", action="status:500", times=50
     )
-    with pytest.raises(oss2.exceptions.ServerError):
+    with pytest.raises(OssUnavailableError) as caught:  # translated, one line; oss2's error is the cause
         hook.upload(io.BytesIO(os.urandom(4 * PART)), "faults/dead")
+    assert isinstance(caught.value.__cause__, oss2.exceptions.ServerError) and caught.value.status == 500
     assert not hook.exists("faults/dead") and _no_uploads_left(oss_env)
 
 

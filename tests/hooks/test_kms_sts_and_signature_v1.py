@@ -22,6 +22,7 @@ import pytest
 import structlog
 from oss2.crypto import RsaProvider
 
+from airflow_provider_osscse.exceptions import OssCredentialsError
 from airflow_provider_osscse.hooks.encrypted_oss import EncryptedOSSHook
 from airflow_provider_osscse.testing.oss_server import LocalOSSServer
 
@@ -164,9 +165,10 @@ def test_wrong_security_token_is_refused_with_invalid_security_token(
 ) -> None:
     _sts_conn(monkeypatch, sts_server, "oss_sts_wrong", "expired-or-wrong-token")
     hook = EncryptedOSSHook("oss_sts_wrong", cmk=rsa_ref)
-    with pytest.raises(oss2.exceptions.OssError) as caught:
+    with pytest.raises(OssCredentialsError) as caught:  # translated, one line; oss2's error is the cause
         hook.upload(io.BytesIO(b"x"), "sts/refused")
     assert (caught.value.status, caught.value.code) == (403, "InvalidSecurityToken")
+    assert isinstance(caught.value.__cause__, oss2.exceptions.OssError) and "security_token" in str(caught.value)
     assert "expired-or-wrong-token" not in str(caught.value)
     ok, message = hook.test_connection()
     assert not ok and "InvalidSecurityToken" in message
