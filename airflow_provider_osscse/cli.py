@@ -1,8 +1,14 @@
 """``osscse``: the hook's operations from a shell, using Airflow connections by id.
 
-Airflow is imported only when a command runs (``--help`` stays fast). Expected failures (a missing
-object, a wrong key, a tampered object, a bad connection) print one line on stderr and exit 1;
-usage errors exit 2 (argparse). A progress bar is drawn on stderr only when it is a terminal.
+stdout is data: ``cat`` bytes, ``--json`` documents and the one-line results of ``put``/``get``/
+``ls``/``inspect``/``rewrap``; everything else (log records, notes, warnings, the progress bar, which
+is drawn only on a terminal) goes to stderr (``cli_terminal.CommandOutput``). Expected failures (a
+missing object, a wrong key, a tampered object, a bad connection) print one line on stderr and exit 1;
+usage errors exit 2, an interruption 130.
+
+Airflow is imported only when a connection must be read through it (a URI or metadata-DB
+connection, a secrets backend, a Vault CMK): ``cli_connections`` reads JSON ``AIRFLOW_CONN_<ID>``
+variables itself, so ``inspect``, and ``put`` with a KMS or RSA CMK, start in well under a second.
 
 Reads follow the hook's integrity policy: ``--integrity`` when given, else the OSS connection's
 ``integrity`` extra, else ``require``. So by default an untagged or altered object fails (exit 1)
@@ -12,32 +18,30 @@ log records, only what this module prints.
 
 Next to it: :mod:`~airflow_provider_osscse.cli_parser` (options and help), ``cli_help`` (the CMK
 reference forms), ``cli_paths`` (``get``'s destination, decided like ``cp`` before any transfer),
-``cli_rewrap`` (per-object lines and the summary of a prefix rewrap), ``cli_terminal`` (stdout/stderr).
+``cli_rewrap`` (per-object lines and the summary of a prefix rewrap), ``cli_terminal`` (stdout/stderr),
+``cli_connections`` (connections as Airflow finds them, without importing it when possible).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_osscse.cli_errors import describe
+from airflow_provider_osscse.cli_errors import is_expected as _is_expected
 from airflow_provider_osscse.cli_parser import build_parser
 from airflow_provider_osscse.cli_paths import STDOUT, download_destination, object_key
 from airflow_provider_osscse.cli_rewrap import rewrap_each
-from airflow_provider_osscse.cli_terminal import (
-    TerminalBar,
-    move_log_handlers_off_stdout,
-    reserve_stdout_for_data,
-    restore_log_handlers,
-)
-from airflow_provider_osscse.exceptions import OSSCSEError, UnauthenticatedObjectError, UsageError
+from airflow_provider_osscse.cli_terminal import CommandOutput
+from airflow_provider_osscse.envelope.integrity import UNVERIFIED_READ_RECORD
+from airflow_provider_osscse.exceptions import OSSCSEError, UsageError
 from airflow_provider_osscse.transport.results import ObjectInfo, oss_uri
 
 if TYPE_CHECKING:
-    from airflow_provider_osscse.hooks.encrypted_oss import EncryptedOSSHook
+    from airflow_provider_osscse.hooks.encrypted_oss_operations import EncryptedOSSOperations
 
 
 def parse_oss_uri(uri: str) -> tuple[str, str]:
@@ -60,20 +64,16 @@ def _meta(pairs: Sequence[str], option: str = "--meta") -> dict[str, str]:
     return out
 
 
-#: Appended to a refused untagged read when the error does not already name the CLI's option.
-_ACCEPT_UNTAGGED = "pass --integrity if-present to read it anyway (unauthenticated)"
-
-
 def _status_text(status: object) -> str:
     """``verified`` / ``unauthenticated`` / ``skipped`` from an ``IntegrityStatus`` or its string."""
     return str(getattr(status, "value", status))
 
 
-def _warn_unverified(uri: str, status: object) -> bool:
+def _warn_unverified(term: CommandOutput, uri: str, status: object) -> bool:
     """One stderr line for a read whose plaintext was not authenticated; returns whether it warned.
 
-    The reader logs the same at WARNING, but a shell user does not see Airflow's log records (they
-    may go nowhere, or to stdout, which ``cat`` reserves for data), so the CLI says it itself.
+    The reader logs the same at WARNING, but log records depend on the verbosity (``-q`` hides them),
+    and this warning must never be silent, so the CLI says it itself.
     """
     text = _status_text(status)
     if status is None or text == "verified":
@@ -82,27 +82,27 @@ def _warn_unverified(uri: str, status: object) -> bool:
         "unauthenticated": "it has no integrity tag and was read because of --integrity if-present",
         "skipped": "integrity verification was skipped (--integrity off, a byte range, or a plaintext object)",
     }.get(text, f"integrity status {text}")
-    print(f"osscse: warning: {uri} is UNAUTHENTICATED: {why}; its content may have been altered", file=sys.stderr)
+    term.warning(f"{uri} is UNAUTHENTICATED: {why}; its content may have been altered")
     return True
 
 
-def _hook(args: argparse.Namespace, bar: TerminalBar | None = None, **kwargs: Any) -> EncryptedOSSHook:
-    from airflow_provider_osscse.hooks.encrypted_oss import EncryptedOSSHook
+def _hook(args: argparse.Namespace, term: CommandOutput | None = None, **kwargs: Any) -> EncryptedOSSOperations:
+    """The hook's operations on ``--oss-conn-id``, with the connections ``osscse`` reads (no Airflow
+    import unless one needs it) and the progress bar when there is one."""
+    from airflow_provider_osscse.cli_connections import CommandLineOSS
 
-    hook = EncryptedOSSHook(args.oss_conn_id, progress_callback=bar, **kwargs)
-    move_log_handlers_off_stdout()
-    return hook
+    return CommandLineOSS(args.oss_conn_id, progress_callback=term.bar if term else None, **kwargs)
 
 
-def _emit(payload: dict[str, Any], as_json: bool) -> None:
+def _emit(term: CommandOutput, payload: dict[str, Any], as_json: bool) -> None:
     if as_json:
-        print(json.dumps(payload, indent=2, sort_keys=True))
+        term.result(json.dumps(payload, indent=2, sort_keys=True))
     else:
         width = max(len(k) for k in payload) if payload else 0
         for name, value in payload.items():
             # Mappings (matdesc, user_metadata) as JSON, so a script can parse the value back.
             shown = json.dumps(value, sort_keys=True) if isinstance(value, (dict, list)) else value
-            print(f"{name:<{width}}  {shown}")
+            term.result(f"{name:<{width}}  {shown}")
 
 
 def parse_object_uri(uri: str) -> tuple[str, str]:
@@ -111,22 +111,22 @@ def parse_object_uri(uri: str) -> tuple[str, str]:
     return bucket, object_key(key, uri)
 
 
-def cmd_put(args: argparse.Namespace, bar: TerminalBar) -> int:
+def cmd_put(args: argparse.Namespace, term: CommandOutput) -> int:
     bucket, key = parse_object_uri(args.dest)
     matdesc = _meta(args.matdesc, "--matdesc") if args.matdesc else None  # None: the connection's extra
-    hook = _hook(args, bar, cmk=args.cmk, matdesc=matdesc, bind_integrity_tag=not args.unbound_tag)
+    hook = _hook(args, term, cmk=args.cmk, matdesc=matdesc, bind_integrity_tag=not args.unbound_tag)
     result = hook.upload(args.src, key, bucket, metadata=_meta(args.meta), content_type=args.content_type)
-    bar.close()
-    print(result.uri)
+    term.bar.close()
+    term.result(result.uri)
     return 0
 
 
-def _reading_hook(args: argparse.Namespace, bar: TerminalBar | None) -> EncryptedOSSHook:
+def _reading_hook(args: argparse.Namespace, term: CommandOutput | None) -> EncryptedOSSOperations:
     """The hook of ``get``/``cat``: the first ``--cmk`` and the others as decrypt CMKs, the integrity flags."""
     cmks = args.cmk or []
     return _hook(
         args,
-        bar,
+        term,
         cmk=cmks[0] if cmks else None,
         decrypt_cmks=cmks[1:],
         integrity=args.integrity,
@@ -134,29 +134,29 @@ def _reading_hook(args: argparse.Namespace, bar: TerminalBar | None) -> Encrypte
     )
 
 
-def cmd_get(args: argparse.Namespace, bar: TerminalBar) -> int:
+def cmd_get(args: argparse.Namespace, term: CommandOutput) -> int:
     """Like ``cp``: into a folder under the key's base name, ``-`` to stdout, no overwrite without ``--force``."""
     bucket, key = parse_object_uri(args.src)
     if args.dest == STDOUT:
         args.range = None
-        return cmd_cat(args, bar)
+        return cmd_cat(args, term)
     dest = download_destination(args.dest, key, force=args.force)  # before any transfer
-    hook = _reading_hook(args, bar)
+    hook = _reading_hook(args, term)
     result = hook.download(key, dest, bucket)
-    bar.close()
-    _warn_unverified(result.uri, result.integrity)
-    print(f"{result.path} ({result.size} bytes, integrity {_status_text(result.integrity)})", file=sys.stderr)
+    term.bar.close()
+    _warn_unverified(term, result.uri, result.integrity)
+    term.result(f"{result.path} ({result.size} bytes, integrity {_status_text(result.integrity)})")
     return 0
 
 
-def cmd_cat(args: argparse.Namespace, bar: TerminalBar) -> int:
+def cmd_cat(args: argparse.Namespace, term: CommandOutput) -> int:
     bucket, key = parse_object_uri(args.src)
     hook = _reading_hook(args, None)
-    out = getattr(args, "data_out", None) or sys.stdout.buffer
+    out = term.data
     with hook.stream(key, bucket, byte_range=args.range) as stream:
         # An unverified read is announced before its first byte (its status is known up front); a
         # verified one has status None until the first chunk, which comes only after the tag verified.
-        warned = _warn_unverified(stream.uri, stream.integrity)
+        warned = _warn_unverified(term, stream.uri, stream.integrity)
         size = 0
         for chunk in stream:
             out.write(chunk)
@@ -164,17 +164,14 @@ def cmd_cat(args: argparse.Namespace, bar: TerminalBar) -> int:
         out.flush()
         status, uri = stream.integrity, stream.uri
     if not warned:
-        _warn_unverified(uri, status)
-    print(
-        f"osscse: {uri}: {size} bytes, integrity {_status_text(status) if status is not None else 'unknown'}",
-        file=sys.stderr,
-    )
+        _warn_unverified(term, uri, status)
+    term.note(f"{uri}: {size} bytes, integrity {_status_text(status) if status is not None else 'unknown'}")
     return 0
 
 
-def cmd_inspect(args: argparse.Namespace, bar: TerminalBar) -> int:
+def cmd_inspect(args: argparse.Namespace, term: CommandOutput) -> int:
     bucket, key = parse_object_uri(args.src)
-    _emit(_hook(args).inspect(key, bucket).to_xcom(), args.json)
+    _emit(term, _hook(args).inspect(key, bucket).to_xcom(), args.json)
     return 0
 
 
@@ -186,25 +183,25 @@ def _long_line(info: ObjectInfo) -> str:
     return f"{size:>12}  {encrypted:<3}  {info.cmk or '-'}  {info.key_version or '-'}  {tag:<7}  {info.uri}"
 
 
-def cmd_ls(args: argparse.Namespace, bar: TerminalBar) -> int:
+def cmd_ls(args: argparse.Namespace, term: CommandOutput) -> int:
     bucket, prefix = parse_oss_uri(args.prefix)
     hook = _hook(args)
     failed = 0
     for key in hook.list_keys(prefix, bucket):
         if not args.long:
-            print(f"oss://{bucket}/{key}")
+            term.result(oss_uri(bucket, key))
             continue
         try:
             info = hook.inspect(key, bucket)  # one HEAD per object; nothing unwrapped
         except OSSCSEError as exc:  # e.g. malformed envelope headers: say so, list the rest
             failed += 1
-            print(f"osscse: {oss_uri(bucket, key)}: {type(exc).__name__}: {exc}", file=sys.stderr)
+            term.error(f"{oss_uri(bucket, key)}: {describe(exc, 'ls')}")
             continue
-        print(_long_line(info))
+        term.result(_long_line(info))
     return 1 if failed else 0
 
 
-def cmd_rewrap(args: argparse.Namespace, bar: TerminalBar) -> int:
+def cmd_rewrap(args: argparse.Namespace, term: CommandOutput) -> int:
     bucket, target = parse_oss_uri(args.target)
     hook = _hook(args, cmk=args.cmk, decrypt_cmks=args.decrypt_cmk or [])
     keys = (
@@ -213,13 +210,12 @@ def cmd_rewrap(args: argparse.Namespace, bar: TerminalBar) -> int:
         else list(hook.list_keys(target, bucket))
     )
     if not keys:
-        print(f"osscse: no objects under {args.target}; nothing to rewrap", file=sys.stderr)
-        return 0
-    return rewrap_each(hook, bucket, keys, new_cmk=args.cmk, dry_run=args.dry_run, is_expected=_is_expected)
+        term.note(f"no objects under {args.target}; nothing to rewrap")
+    return rewrap_each(hook, bucket, keys, new_cmk=args.cmk, dry_run=args.dry_run, is_expected=_is_expected, term=term)
 
 
 #: The function of each command; ``main`` dispatches on ``args.command``.
-COMMANDS: dict[str, Callable[[argparse.Namespace, TerminalBar], int]] = {
+COMMANDS: dict[str, Callable[[argparse.Namespace, CommandOutput], int]] = {
     "put": cmd_put,
     "get": cmd_get,
     "cat": cmd_cat,
@@ -234,47 +230,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if getattr(args, "src", None) == "-" and args.command == "put":
         args.src = sys.stdin.buffer
-    bar = TerminalBar()
-    to_stdout = args.command == "cat" or (args.command == "get" and args.dest == STDOUT)
-    saved_stdout = reserve_stdout_for_data(args) if to_stdout else None
+    with CommandOutput(-1 if args.quiet else args.verbose) as term:
+        # Unverified reads are announced by the command itself (_warn_unverified), also under -q.
+        term.drop_records(UNVERIFIED_READ_RECORD, "airflow_provider_osscse.envelope.reader", "airflow_provider_osscse")
+        return _run(args, term)
+
+
+def _run(args: argparse.Namespace, term: CommandOutput) -> int:
+    """The command, with its exit status: 0 done, 1 an expected failure (one line), 2 usage, 130 interrupted."""
     try:
-        return COMMANDS[args.command](args, bar)
+        return COMMANDS[args.command](args, term)
     except UsageError as exc:
-        print(f"osscse: error: {exc}", file=sys.stderr)
+        term.error(f"error: {exc}")
         return 2
     except KeyboardInterrupt:
-        print("osscse: interrupted", file=sys.stderr)
+        term.error("interrupted")
         return 130
+    except BrokenPipeError:  # the reader of stdout went away (e.g. `osscse cat ... | head`)
+        term.discard_data()
+        return 141
     except Exception as exc:
         if not _is_expected(exc):
             raise
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        if _is_refused_unauthenticated(exc) and "--integrity if-present" not in message:
-            message = f"{message}; {_ACCEPT_UNTAGGED}"
-        print(f"osscse: {type(exc).__name__}: {message}", file=sys.stderr)
+        term.error(describe(exc, args.command))  # one line, the remedy in this command's flags
         return 1
-    finally:
-        bar.close()
-        restore_log_handlers()
-        if saved_stdout is not None:
-            sys.stdout.flush()  # log lines buffered meanwhile belong on stderr too
-            os.dup2(saved_stdout, 1)
-            os.close(saved_stdout)
-
-
-def _is_refused_unauthenticated(exc: BaseException) -> bool:
-    """An object (or a range) refused because it cannot be verified under ``require``."""
-    return isinstance(exc, UnauthenticatedObjectError)
-
-
-def _is_expected(exc: BaseException) -> bool:
-    """Our errors, oss2's service errors, Airflow's missing connection, and file system errors."""
-    if isinstance(exc, (OSSCSEError, OSError)) or type(exc).__module__.startswith("oss2"):
-        return True  # decided without Airflow: a refused DEST fails before Airflow is imported (or logs)
-    # Imported here: Airflow loads only when a command runs. (airflow.exceptions re-exports this class.)
-    from airflow.sdk.exceptions import AirflowNotFoundException
-
-    return isinstance(exc, AirflowNotFoundException)
 
 
 if __name__ == "__main__":

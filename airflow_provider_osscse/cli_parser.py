@@ -25,7 +25,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"osscse {__version__}", help="print the version")
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--oss-conn-id", default="oss_default", help="Airflow oss connection id (default oss_default)")
+    common.add_argument(
+        "--oss-conn-id",
+        default="oss_default",
+        metavar="ID",
+        help="Airflow connection of the OSS endpoint and credentials (default oss_default): "
+        "AIRFLOW_CONN_<ID>, the metadata DB or the configured secrets backend, as Airflow finds it",
+    )
+    chatter = common.add_mutually_exclusive_group()
+    chatter.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="stderr shows only errors and integrity warnings (no progress, notes or log records)",
+    )
+    chatter.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="more on stderr: -v INFO log records (progress, retries), -vv DEBUG",
+    )
     reading = argparse.ArgumentParser(add_help=False)
     reading.add_argument(
         "--cmk",

@@ -15,15 +15,16 @@ exit non-zero only when something failed. The lines are data (stdout):
 
 from __future__ import annotations
 
-import sys
 from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
+from airflow_provider_osscse.cli_errors import describe
 from airflow_provider_osscse.exceptions import NoMatchingKeyError
 
 if TYPE_CHECKING:
-    from airflow_provider_osscse.hooks.encrypted_oss import EncryptedOSSHook
+    from airflow_provider_osscse.cli_terminal import CommandOutput
+    from airflow_provider_osscse.hooks.encrypted_oss_operations import EncryptedOSSOperations
 
 
 def cmk_text(reference: str | None, version: str | None) -> str:
@@ -35,26 +36,21 @@ def cmk_text(reference: str | None, version: str | None) -> str:
     return f"{ref} v{version}" if version.isdigit() else f"{ref} {version}"
 
 
-def _out(line: str) -> None:
-    """One result line on stdout (data; the module-level ``print`` rule is for logs, not this)."""
-    sys.stdout.write(line + "\n")
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
-
-
 def rewrap_each(
-    hook: EncryptedOSSHook,
+    hook: EncryptedOSSOperations,
     bucket: str,
     keys: Iterable[str],
     *,
     new_cmk: str,
     dry_run: bool,
     is_expected: Callable[[BaseException], bool],
+    term: CommandOutput,
 ) -> int:
-    """Re-wrap (or, with ``dry_run``, plan) every key, print one line each and the summary; exit status."""
+    """Re-wrap (or, with ``dry_run``, plan) every key, print one line each and the summary; exit status.
+
+    The summary is printed also when there was nothing to do (``0 rewrapped, ...``), so a script
+    always finds it as the last line."""
+    _out = term.result
     counts: Counter[str] = Counter()
     for key in keys:
         uri = f"oss://{bucket}/{key}"
@@ -68,7 +64,7 @@ def rewrap_each(
             if not is_expected(exc):
                 raise
             counts["failed"] += 1
-            _out(f"failed {uri}: {type(exc).__name__}: {_one_line(exc)}")
+            _out(f"failed {uri}: {describe(exc, 'rewrap')}")  # one line, remedies in rewrap's flags
             continue
         counts[result.status] += 1
         if result.status == "failed":
@@ -79,16 +75,14 @@ def rewrap_each(
             change = f"{cmk_text(result.from_cmk, result.from_version)} -> {cmk_text(result.to_cmk, result.to_version)}"
             _out(f"{result.status} {uri}: {change}")
     total = sum(counts.values())
-    if not total:
-        return 0
     done = f"{counts['would-rewrap']} would be rewrapped" if dry_run else f"{counts['rewrapped']} rewrapped"
     _out(f"{done}, {counts['already-current']} already current, {counts['skipped']} skipped, {counts['failed']} failed")
     if counts["failed"]:
-        sys.stderr.write(f"osscse: {counts['failed']} of {total} object(s) could not be rewrapped\n")
+        term.error(f"{counts['failed']} of {total} object(s) could not be rewrapped")
     return 1 if counts["failed"] else 0
 
 
-def _object_cmk(hook: EncryptedOSSHook, key: str, bucket: str) -> str:
+def _object_cmk(hook: EncryptedOSSOperations, key: str, bucket: str) -> str:
     """The CMK the object's headers name (identity, else wrap-alg), for the ``skipped`` line."""
     try:
         info = hook.inspect(key, bucket)

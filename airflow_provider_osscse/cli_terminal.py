@@ -1,18 +1,18 @@
 """What the ``osscse`` command line does to the terminal: stdout carries data, everything else stderr.
 
 * :class:`TerminalBar`: transfer progress as a ``rich`` bar on stderr, only when stderr is a terminal.
-* :func:`move_log_handlers_off_stdout` / :func:`restore_log_handlers`: Airflow's logging prints to
-  stdout; while a command runs, its handlers write to stderr instead.
-* :func:`reserve_stdout_for_data`: ``cat`` on the real stdout keeps file descriptor 1 for plaintext.
+* :class:`CommandOutput`: for the time a command runs, stdout carries only data and everything else
+  (log records at the ``-q``/``-v`` level, notes, warnings, the bar) goes to stderr.
 """
 
 from __future__ import annotations
 
-import argparse
+import io
+import logging
 import os
 import sys
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO, TextIO, cast
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
@@ -31,8 +31,8 @@ class TerminalBar:
     its result and again, harmlessly, when the command exits.
     """
 
-    def __init__(self) -> None:
-        self.enabled = sys.stderr.isatty()
+    def __init__(self, *, enabled: bool = True) -> None:
+        self.enabled = enabled and sys.stderr.isatty()
         self._lock = threading.Lock()
         self._progress: Progress | None = None
         self._tasks: dict[str, TaskID] = {}
@@ -88,61 +88,178 @@ class TerminalBar:
             progress.stop()
 
 
-#: Log handlers moved off stdout by the running command, with their former stream.
-_MOVED_HANDLERS: list[tuple[Any, Any]] = []
-#: Libraries whose INFO records are noise on a terminal, and the levels they had before a command.
+#: ``-q`` / default / ``-v`` / ``-vv``: the level of log records shown on stderr.
+_LEVELS = {-1: "ERROR", 0: "WARNING", 1: "INFO", 2: "DEBUG"}
+#: Libraries whose INFO records are noise on a terminal (oss2 logs every expected 404 of a HEAD as
+#: INFO ``Exception: {...}`` with the request's details); shown only from ``-vv``.
 _CHATTY_LIBRARIES = ("oss2",)
-_QUIETED: list[tuple[Any, int]] = []
 
 
-def move_log_handlers_off_stdout() -> None:
-    """stdout carries data (``cat`` bytes, ``--json``): log handlers that Airflow's import pointed at
-    stdout are pointed at stderr instead, also when the CLI runs inside another process (tests,
-    embedding) where ``cat`` cannot reserve file descriptor 1 for itself."""
-    import logging
+class CommandOutput:
+    """stdout carries data, stderr everything else, for the time one command runs.
 
-    for handler in logging.getLogger().handlers:
-        if isinstance(handler, logging.StreamHandler) and _is_stdout(handler.stream):
-            _MOVED_HANDLERS.append((handler, handler.setStream(sys.stderr)))  # noqa: PERF401 - setStream moves it
-    # oss2 logs every 404 (an expected answer to HEAD/exists) as INFO "Exception: {...}" with the
-    # request's details; a shell user gets this package's one-line error instead.
-    for name in _CHATTY_LIBRARIES:
-        library = logging.getLogger(name)
-        _QUIETED.append((library, library.level))
-        library.setLevel(max(library.getEffectiveLevel(), logging.WARNING))
-
-
-def restore_log_handlers() -> None:
-    """Give moved handlers their stream back when the command ends (the CLI may run in a process
-    that lives on, whose stderr of the moment may be closed later)."""
-    while _MOVED_HANDLERS:
-        handler, stream = _MOVED_HANDLERS.pop()
-        if stream is not None:
-            handler.setStream(stream)
-    while _QUIETED:
-        library, level = _QUIETED.pop()
-        library.setLevel(level)
-
-
-def _is_stdout(stream: Any) -> bool:
-    if stream is sys.stdout or stream is sys.__stdout__:
-        return True
-    try:
-        return bool(stream.fileno() == 1)
-    except (AttributeError, OSError, ValueError):
-        return False
-
-
-def reserve_stdout_for_data(args: argparse.Namespace) -> int | None:
-    """For ``cat`` on the real stdout: fd 1 carries only plaintext.
-
-    Airflow's logging prints to stdout (even at import); while ``cat`` runs, fd 1 points at stderr
-    and the plaintext goes to a private duplicate of the original stdout. Returns the fd to restore.
+    * :attr:`data` (bytes) and :meth:`result` (one line of text) write to the real stdout: ``cat``
+      bytes, ``--json`` documents and the one-line results of ``put``/``get``/``ls``/``inspect``/``rewrap``.
+    * Everything else goes to stderr: log records (at ``WARNING``; ``-v`` INFO, ``-vv`` DEBUG, ``-q``
+      ERROR), :meth:`note` lines (hidden by ``-q``), :meth:`warning` lines (always: an unauthenticated
+      read is never silent) and the progress bar (a terminal only, not with ``-q``).
+    * Whatever else writes to stdout while the command runs (Airflow's logging, which prints to
+      stdout from its import on; a library's ``print``) lands on stderr: on a real console file
+      descriptor 1 itself points at stderr meanwhile and the data goes to a private duplicate of the
+      original stdout; when stdout is not the console (tests, embedding), ``sys.stdout`` is swapped.
     """
-    if sys.__stdout__ is None or sys.stdout is not sys.__stdout__:
-        return None  # no console, or captured (tests, embedding): write where we were told
-    sys.stdout.flush()
-    args.data_out = os.fdopen(os.dup(1), "wb")
-    saved = os.dup(1)
-    os.dup2(2, 1)
-    return saved
+
+    def __init__(self, verbosity: int = 0) -> None:
+        self.verbosity = max(-1, min(2, verbosity))
+        self.quiet = self.verbosity < 0
+        self.bar = TerminalBar(enabled=not self.quiet)
+        self.data: BinaryIO = sys.stdout.buffer
+        self._saved_fd: int | None = None
+        self._saved_stdout: TextIO | None = None
+        self._handler: logging.Handler | None = None
+        self._levels: list[tuple[logging.Logger, int]] = []
+        self._filters: list[tuple[logging.Logger, logging.Filter]] = []
+
+    def __enter__(self) -> CommandOutput:
+        sys.stdout.flush()
+        if sys.__stdout__ is not None and sys.stdout is sys.__stdout__ and _fileno(sys.stdout) == 1:
+            self.data = os.fdopen(os.dup(1), "wb")
+            self._saved_fd = os.dup(1)
+            os.dup2(2, 1)
+        else:
+            self.data = _binary(sys.stdout)
+            self._saved_stdout, sys.stdout = sys.stdout, sys.stderr
+        self._configure_logging()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bar.close()
+        try:
+            self.data.flush()
+        except BrokenPipeError:
+            self.discard_data()
+        self._restore_logging()
+        sys.stdout.flush()  # lines buffered meanwhile belong on stderr
+        if self._saved_fd is not None:
+            os.dup2(self._saved_fd, 1)
+            os.close(self._saved_fd)
+            self.data.close()
+        if self._saved_stdout is not None:
+            sys.stdout = self._saved_stdout
+
+    def discard_data(self) -> None:
+        """The reader of stdout went away (``| head``): drop what is left instead of failing again."""
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        if self._saved_fd is not None:
+            os.dup2(devnull, self._saved_fd)  # the real stdout, restored on exit, points nowhere
+            self.data = os.fdopen(devnull, "wb")
+        else:
+            os.close(devnull)
+            self.data = io.BytesIO()
+
+    # ------------------------------------------------------------------ what commands print
+    def result(self, line: str) -> None:
+        """One line of the command's result on stdout (data)."""
+        self.data.write(line.encode("utf-8", "surrogateescape") + b"\n")
+        self.data.flush()
+
+    def note(self, line: str) -> None:
+        """An informational line on stderr (a summary, what was written where); hidden by ``-q``."""
+        if not self.quiet:
+            self.bar.close()
+            _stderr(f"osscse: {line}")
+
+    def warning(self, line: str) -> None:
+        """A warning on stderr, also under ``-q`` (e.g. plaintext that was not authenticated)."""
+        self.bar.close()
+        _stderr(f"osscse: warning: {line}")
+
+    def error(self, line: str) -> None:
+        """An error line on stderr (``osscse: ...``), whatever the verbosity."""
+        self.bar.close()
+        _stderr(f"osscse: {line}")
+
+    # ------------------------------------------------------------------ logging
+    def _configure_logging(self) -> None:
+        level = getattr(logging, _LEVELS[self.verbosity])
+        # Airflow configures its logging when (if) it is imported, from this variable: same level.
+        os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", _LEVELS[self.verbosity])
+        root = logging.getLogger()
+        self._handler = logging.StreamHandler(sys.stderr)
+        self._handler.setLevel(level)
+        self._handler.setFormatter(logging.Formatter("osscse: %(levelname)s: %(name)s: %(message)s"))
+        root.addHandler(self._handler)
+        self._levels.append((root, root.level))
+        root.setLevel(level)
+        for name in _CHATTY_LIBRARIES:
+            library = logging.getLogger(name)
+            self._levels.append((library, library.level))
+            library.setLevel(logging.DEBUG if self.verbosity >= 2 else max(level, logging.WARNING))
+
+    def drop_records(self, flag: str, *logger_names: str) -> None:
+        """Drop log records carrying the attribute ``flag`` (set with ``extra=``) that ``logger_names``
+        create while the command runs: the command reports those events itself, in its own words.
+        A logger's filter sees the records created on it, whichever handlers print them later
+        (this module's, or Airflow's once it is imported)."""
+        drop = _DropFlagged(flag)
+        for name in logger_names:
+            logger = logging.getLogger(name)
+            logger.addFilter(drop)
+            self._filters.append((logger, drop))
+
+    def _restore_logging(self) -> None:
+        if self._handler is not None:
+            logging.getLogger().removeHandler(self._handler)
+            self._handler = None
+        while self._levels:
+            logger, level = self._levels.pop()
+            logger.setLevel(level)
+        while self._filters:
+            logger, drop = self._filters.pop()
+            logger.removeFilter(drop)
+
+
+class _DropFlagged(logging.Filter):
+    def __init__(self, flag: str) -> None:
+        super().__init__()
+        self.flag = flag
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not getattr(record, self.flag, False)
+
+
+def _stderr(line: str) -> None:
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
+def _fileno(stream: Any) -> int | None:
+    try:
+        return int(stream.fileno())
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def _binary(stream: Any) -> BinaryIO:
+    """The byte stream under a text stream (``sys.stdout.buffer``), or an adapter for text-only ones."""
+    buffer = getattr(stream, "buffer", None)
+    if buffer is not None:
+        return cast("BinaryIO", buffer)
+    return cast("BinaryIO", _TextAsBytes(stream))
+
+
+class _TextAsBytes(io.RawIOBase):
+    """Bytes written to a text-only stream (e.g. ``io.StringIO``), decoded as UTF-8."""
+
+    def __init__(self, text: TextIO) -> None:
+        self._text = text
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        self._text.write(bytes(data).decode("utf-8", "surrogateescape"))
+        return len(data)
+
+    def flush(self) -> None:
+        self._text.flush()

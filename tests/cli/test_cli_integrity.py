@@ -142,9 +142,9 @@ def test_if_present_reads_the_untagged_object_only_with_a_warning_on_stderr(
     uri = f"oss://{BUCKET}/{key}"
     common = ("--cmk", rsa_ref, "--oss-conn-id", "oss_v4", "--integrity", "if-present")
 
-    code, _, err = in_process(capfdbinary, "get", uri, str(tmp_path / "out.bin"), *common)
+    code, out, err = in_process(capfdbinary, "get", uri, str(tmp_path / "out.bin"), *common)
     assert code == 0 and (tmp_path / "out.bin").read_bytes() == data, err
-    assert "osscse: warning:" in err and "UNAUTHENTICATED" in err and "integrity unauthenticated" in err
+    assert "osscse: warning:" in err and "UNAUTHENTICATED" in err and b"integrity unauthenticated" in out
 
     code, out, err = in_process(capfdbinary, "cat", uri, *common)
     assert code == 0 and out == data, err
@@ -196,11 +196,11 @@ def test_success_output_of_get_and_cat_reports_the_integrity_status(
     code, out, err = in_process(capfdbinary, "cat", uri, "--cmk", rsa_ref, "--oss-conn-id", "oss_v4")
     assert code == 0 and out == data, err
     assert f"osscse: {uri}: {BIG} bytes, integrity verified" in err and "warning" not in err
-    code, _, err = in_process(
+    code, out, err = in_process(
         capfdbinary, "get", uri, str(tmp_path / "out.bin"), "--cmk", rsa_ref, "--oss-conn-id", "oss_v4"
     )
     assert code == 0 and (tmp_path / "out.bin").read_bytes() == data
-    assert f"({BIG} bytes, integrity verified)" in err and "warning" not in err
+    assert f"({BIG} bytes, integrity verified)".encode() in out and "warning" not in err
     code, out, err = in_process(capfdbinary, "cat", uri, "--range", "-6", "--cmk", rsa_ref, "--oss-conn-id", "oss_v4")
     assert code == 0 and out == data[-6:] and "6 bytes, integrity verified" in err  # whole object verified first
 
@@ -334,3 +334,30 @@ def test_default_integrity_follows_the_connection_extra_and_the_flag_overrides_i
         capfdbinary, "cat", uri, "--cmk", rsa_ref, "--oss-conn-id", lenient_conn, "--integrity", "require"
     )
     assert code == 1 and out == b"" and "--integrity if-present" in err
+
+
+def test_an_unauthenticated_read_is_announced_once_in_the_cli_words_even_when_quiet(
+    oss_env: Any, rsa_ref: str, key: str, upload: Callable[..., bytes]
+) -> None:
+    """The reader's WARNING record (Python wording, ``integrity='if-present'``) is the CLI's own
+    ``warning:`` line said twice; the CLI keeps its line, also under ``-q``, and drops the record."""
+    from tests.cli.cli_process import osscse
+
+    data = upload(key)
+    strip_tag(oss_env, key)
+    for quiet in ((), ("-q",)):
+        done = osscse(
+            "cat",
+            f"oss://{BUCKET}/{key}",
+            "--cmk",
+            rsa_ref,
+            "--oss-conn-id",
+            "oss_v4",
+            "--integrity",
+            "if-present",
+            *quiet,
+        )
+        assert done.returncode == 0 and done.stdout == data
+        warnings = [line for line in done.stderr.decode().splitlines() if "UNAUTHENTICATED" in line]
+        assert len(warnings) == 1 and warnings[0].startswith("osscse: warning: "), done.stderr
+        assert "integrity='if-present'" not in done.stderr.decode()

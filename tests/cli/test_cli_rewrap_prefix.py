@@ -71,12 +71,12 @@ def test_rewrap_dry_run_over_a_prefix_goes_past_an_object_under_another_cmk(
     assert EncryptedOSSHook("oss_v4", cmk=rsa_ref).read("rw-dry/b") == b"y"  # untouched
 
 
-def test_rewrap_of_an_empty_prefix_says_so_and_exits_zero(
+def test_rewrap_of_an_empty_prefix_says_so_prints_the_zero_summary_and_exits_zero(
     oss_env: Any, other_rsa_ref: str, capfd: pytest.CaptureFixture[str]
 ) -> None:
     code = main(["rewrap", f"oss://{BUCKET}/rw-nothing-here/", "--cmk", other_rsa_ref, "--oss-conn-id", "oss_v4"])
     out, err = capfd.readouterr()
-    assert code == 0 and out == ""
+    assert code == 0 and out == "0 rewrapped, 0 already current, 0 skipped, 0 failed\n"
     assert f"no objects under oss://{BUCKET}/rw-nothing-here/" in err
 
 

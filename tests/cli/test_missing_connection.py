@@ -15,11 +15,14 @@ from airflow_provider_osscse.cli import main
 from tests.transfer_fixtures import BUCKET
 
 
-def test_an_undefined_oss_connection_is_one_line_naming_it(oss_env: Any, capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_undefined_oss_connection_is_one_line_naming_it_and_its_variable(
+    oss_env: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
     code = main(["ls", f"oss://{BUCKET}/cli/", "--oss-conn-id", "no_such_oss_conn"])
     err = capsys.readouterr().err
     assert code == 1
-    assert err.startswith("osscse: AirflowNotFoundException: ") and "no_such_oss_conn" in err
+    assert err.startswith("osscse: ConnectionNotFoundError: ") and "'no_such_oss_conn' is not defined" in err
+    assert "AIRFLOW_CONN_NO_SUCH_OSS_CONN" in err and "airflow connections add" in err
     assert err.count("\n") == 1 and "Traceback" not in err
 
 
