@@ -33,6 +33,10 @@ class EncryptedOSSToLocalFilesystemOperator(EncryptedOSSBaseOperator):
         connection's ``integrity`` extra, else ``require``. ``if-present`` accepts untagged objects
         (e.g. written by an official SDK) as ``unauthenticated``; ``off`` verifies nothing.
     :param allow_plaintext: pass through objects without encryption headers instead of failing.
+    :param overwrite: replace files that already exist (default ``True``, so that a retry or a re-run
+        of the task, which Airflow expects to be idempotent, writes the same path again). ``False``
+        fails the task, before any object is transferred, if any destination file exists (like
+        ``osscse get`` without ``--force``). Either way a file is replaced only by a verified one.
 
     ``oss_conn_id`` and the transfer tuning: see
     :class:`~airflow_provider_osscse.operators.base.EncryptedOSSBaseOperator`.
@@ -51,6 +55,7 @@ class EncryptedOSSToLocalFilesystemOperator(EncryptedOSSBaseOperator):
         dest_path: str,
         source_bucket: str | None = None,
         allow_plaintext: bool = False,
+        overwrite: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -58,6 +63,7 @@ class EncryptedOSSToLocalFilesystemOperator(EncryptedOSSBaseOperator):
         self.dest_path = dest_path
         self.source_bucket = source_bucket
         self.allow_plaintext = allow_plaintext
+        self.overwrite = overwrite
         self._results: list[dict[str, Any]] = []
 
     @property
@@ -69,6 +75,7 @@ class EncryptedOSSToLocalFilesystemOperator(EncryptedOSSBaseOperator):
         is_prefix = self.source_key == "" or self.source_key.endswith("/")
         if not is_prefix:
             target = self._single_target(self.source_key)
+            self._refuse_existing([target])
             target.parent.mkdir(parents=True, exist_ok=True)
             result = hook.download(self.source_key, target, self.source_bucket).to_xcom()
             self._results = [result]
@@ -78,6 +85,7 @@ class EncryptedOSSToLocalFilesystemOperator(EncryptedOSSBaseOperator):
         keys = [k for k in hook.list_keys(self.source_key, self.source_bucket) if not k.endswith("/")]
         # Check every key before writing anything: one hostile key refuses the whole prefix.
         targets = [(key, destination_for_key(self.dest_path, key, self.source_key)) for key in keys]
+        self._refuse_existing([target for _, target in targets])
         results: list[dict[str, Any]] = []
         for key, target in targets:
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -99,6 +107,17 @@ class EncryptedOSSToLocalFilesystemOperator(EncryptedOSSBaseOperator):
                 result["uri"],
                 target,
                 status,
+            )
+
+    def _refuse_existing(self, targets: list[Path]) -> None:
+        """With ``overwrite=False``: fail before any transfer if a destination file exists."""
+        if self.overwrite:
+            return
+        existing = [str(t) for t in targets if t.exists()]
+        if existing:
+            shown = ", ".join(existing[:3]) + (f" and {len(existing) - 3} more" if len(existing) > 3 else "")
+            raise FileExistsError(
+                f"{shown} already exist(s) and overwrite=False; remove them, or pass overwrite=True to replace them"
             )
 
     def _single_target(self, key: str) -> Path:
