@@ -6,14 +6,23 @@ exercise Vault Transit and KV through the real HTTP API (hvac, Airflow's ``Vault
 a mock. The launcher owns exactly one process, stops it by PID and registers an ``atexit`` hook so
 an interrupted test session never leaves a server behind.
 
-Standalone: imports nothing from the rest of this package.
+Standalone: imports nothing from the rest of this package (its command line, below, reuses the
+foreground loop of ``testing/serving.py`` that the OSS and KMS servers' command lines use).
+
+Command line, for a shell rather than a test: start a dev server, print the ``export`` lines that point
+``bao``/``vault``, hvac and Airflow's ``vault_default`` connection at it, and serve until Ctrl-C::
+
+    python -m airflow_provider_osscse.testing.openbao [--host 127.0.0.1] [--port 0] [--conn-id vault_default]
 """
 
 from __future__ import annotations
 
+import argparse
 import atexit
+import json
 import os
 import secrets
+import shlex
 import shutil
 import signal
 import socket
@@ -217,3 +226,85 @@ class OpenBaoServer:
     def __repr__(self) -> str:
         state = f"pid={self.pid}, address={self.address!r}" if self.running else "stopped"
         return f"OpenBaoServer({state})"
+
+
+def airflow_connection_json(server: OpenBaoServer) -> str:
+    """The running server as an Airflow ``vault`` connection (JSON form of ``AIRFLOW_CONN_<ID>``).
+
+    Token auth with the root token over plain HTTP on loopback, KV v2 at ``secret`` (the dev server's
+    default mount): what the hashicorp provider's ``VaultHook`` needs, and therefore every
+    ``vault-transit://`` and ``vault-kv://`` CMK reference of this provider.
+    """
+    host, port = server.address.removeprefix("http://").rsplit(":", 1)
+    return json.dumps(
+        {
+            "conn_type": "vault",
+            "host": host,
+            "port": int(port),
+            "password": server.root_token,
+            "schema": "secret",
+            "extra": {"auth_type": "token", "use_tls": False, "kv_engine_version": 2},
+        }
+    )
+
+
+def shell_exports(server: OpenBaoServer, conn_id: str = "vault_default") -> str:
+    """``export`` lines for a POSIX shell: ``VAULT_ADDR`` and ``VAULT_TOKEN`` (read by the ``bao`` and
+    ``vault`` command lines and by hvac) and ``AIRFLOW_CONN_<CONN_ID>`` (read by Airflow and ``osscse``).
+
+    Every value is shell-quoted, so the lines can be pasted or ``eval``-ed as printed.
+    """
+    return "\n".join(
+        f"export {name}={shlex.quote(value)}"
+        for name, value in (
+            ("VAULT_ADDR", server.address),
+            ("VAULT_TOKEN", server.root_token),
+            (f"AIRFLOW_CONN_{conn_id.upper()}", airflow_connection_json(server)),
+        )
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run a dev server in the foreground: exports on stdout once healthy, stopped by SIGINT/SIGTERM.
+
+    stdout carries only the ``export`` lines (so they can be copied, or captured by a script); what
+    to do with them goes to stderr.
+    """
+    parser = argparse.ArgumentParser(
+        prog="python -m airflow_provider_osscse.testing.openbao",
+        description="Run a real OpenBao dev server (in memory, KV v2 at secret/) until Ctrl-C, and print the "
+        "shell exports that point bao/vault, hvac and an Airflow vault connection at it.",
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument(
+        "--root-token", default=None, help="the dev server's root token (default: a random one per run)"
+    )
+    parser.add_argument(
+        "--conn-id",
+        default="vault_default",
+        help="the Airflow connection id to print an AIRFLOW_CONN_<ID> export for (default: vault_default)",
+    )
+    args = parser.parse_args(argv)
+    server = OpenBaoServer(root_token=args.root_token, host=args.host, port=args.port)
+
+    def start() -> str:
+        server.start()
+        sys.stderr.write(
+            f"OpenBao dev server running at {server.address} (pid {server.pid}); run these lines in the shell "
+            "where you use it, and press Ctrl-C here to stop it:\n"
+        )
+        sys.stderr.flush()
+        return shell_exports(server, args.conn_id)
+
+    from airflow_provider_osscse.testing.serving import serve_until_signal
+
+    try:
+        return serve_until_signal(start, server.stop)
+    except OpenBaoError as error:
+        sys.stderr.write(f"error: {error}\n")
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
