@@ -98,7 +98,9 @@ def _parquet_chunks(
         import pyarrow as pa
         import pyarrow.parquet as pq
     except ImportError as exc:  # pragma: no cover - depends on the install
-        raise ImportError("Parquet export needs pyarrow: pip install 'airflow-provider-osscse[parquet]'") from exc
+        raise ImportError(
+            "Parquet export needs pyarrow: pip install pyarrow (or install this package with its 'parquet' extra)"
+        ) from exc
 
     sink = _DrainableSink()
     writer: pq.ParquetWriter | None = None

