@@ -13,7 +13,7 @@ LINT_PATHS := airflow_provider_osscse tests dags scripts bench
 # PYTHONDONTWRITEBYTECODE set, every run recompiles Airflow and re-rewrites ~270 modules (~10 s).
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: venv test test-fast lint demo docs bench lock clean
+.PHONY: venv test test-fast test-deployment lint demo docs bench lock clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,11 @@ test: venv lint
 # tests/conftest.py marks the others (`services`, `slow`) from the fixtures they use.
 test-fast: venv
 	$(PY) -m pytest -n 2 -m "not services and not slow" $(PYTEST_ARGS)
+
+# Only the tier that runs a real Airflow deployment (api-server, scheduler, dag-processor, triggerer
+# as processes; tests/deployment); `make test` runs it too.
+test-deployment: venv
+	$(PY) -m pytest -m deployment $(PYTEST_ARGS)
 
 # Lint, format and type checks (configured in pyproject.toml; .pre-commit-config.yaml runs the same).
 lint: venv

@@ -61,6 +61,7 @@ SERVICE_FIXTURES = frozenset(
         "postgres_server",  # tests/operators/fixtures.py
         "sts_server",  # own LocalOSSServer: tests/hooks/test_kms_sts_v1_extra.py, tests/testing/test_oss_server.py
         "published_kms",  # own LocalKMSServer: tests/keys/test_kms_key_pinning.py
+        "airflow_deployment_processes",  # a real Airflow deployment: tests/deployment (also marked `deployment`)
     }
 )
 

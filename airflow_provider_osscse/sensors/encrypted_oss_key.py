@@ -14,6 +14,7 @@ from airflow_provider_osscse.triggers.encrypted_oss_key import (
     EncryptionExpectation,
     check_keys,
     is_cmk_reference,
+    is_transient_oss_error,
     quiet_oss2_logs,
 )
 
@@ -32,9 +33,10 @@ class EncryptedOSSKeySensor(BaseSensorOperator):
 
     Works with ``mode="poke"``, ``mode="reschedule"`` and ``deferrable=True`` (one poke, then the
     :class:`EncryptedOSSKeyTrigger`, which only reads object metadata). Deferred, a policy violation
-    also fails at once without retries, and transient OSS errors (connection refused, 5xx) are
-    retried with backoff inside the trigger until ``timeout``. oss2's per-poll 404 INFO line is
-    kept out of the task log (:func:`~airflow_provider_osscse.triggers.encrypted_oss_key.quiet_oss2_logs`).
+    also fails at once without retries, and transient OSS errors (connection refused, 5xx), at the
+    first poke as during the wait, are retried with backoff inside the trigger until ``timeout``.
+    oss2's per-poll 404 INFO line is kept out of the task log
+    (:func:`~airflow_provider_osscse.triggers.encrypted_oss_key.quiet_oss2_logs`).
 
     :param bucket_key: an object key, a prefix ending in ``/``, or a pattern with ``wildcard_match``.
     :param expected_cmk: the CMK the objects must name: a reference (``vault-kv://conn/secret/etl``,
@@ -122,8 +124,19 @@ class EncryptedOSSKeySensor(BaseSensorOperator):
         if not self.deferrable:
             super().execute(context)
             return self._matched
-        if self.poke(context):
-            return self._matched
+        try:
+            if self.poke(context):
+                return self._matched
+        except Exception as exc:
+            # OSS unreachable at the first poke: the trigger rides that out like any later blip (backoff until
+            # the timeout) instead of this try failing before the wait has begun.
+            if not is_transient_oss_error(exc):
+                raise
+            self.log.warning(
+                "OSS unavailable at the first check of %s (%s); deferring: the trigger polls again with backoff",
+                self.bucket_key,
+                type(exc).__name__,
+            )
         self.defer(
             trigger=EncryptedOSSKeyTrigger(
                 bucket_key=self.bucket_key,

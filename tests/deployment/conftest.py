@@ -1,0 +1,126 @@
+"""The deployment tier: one real Airflow deployment (tests/deployment/airflow_deployment.py) for the package.
+
+Its processes use the session's services (the plugin's OSS and KMS servers, OpenBao) through
+``AIRFLOW_CONN_*`` variables, plus a second OSS server of its own (``oss_outage``) that a test may stop
+and restart on the same port. The example DAGs write to their own bucket and Transit key
+(``osscse-deploy``), so that rotating the key or listing ``transfer/`` never meets another test's objects.
+
+The deployment lives for this package only (not the whole session): its five processes would
+otherwise keep polling on the 2 cores while the rest of the suite runs. On a failed test the report
+gets the end of each component's log and the task logs of the runs the test triggered.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airflow_provider_osscse.testing.oss_server import LocalOSSServer
+from airflow_provider_osscse.testing.pytest_plugin import airflow_connection_env, new_access_key
+from tests.deployment.airflow_deployment import AirflowDeployment, DeploymentSettings, free_port
+from tests.operators.fixtures import REPO, osscse_services, seed  # noqa: F401 - osscse_services: a fixture
+
+DEPLOY_BUCKET = "osscse-deploy"
+DEPLOY_TRANSIT_KEY = "osscse-deploy"
+DEPLOY_TRANSIT_CMK = f"vault-transit://vault_default/transit/{DEPLOY_TRANSIT_KEY}"
+EXAMPLE_DAGS = ("encrypted_transfer", "compliance_export", "vault_key_custody_etl", "cmk_rotation")
+SENSOR_DAGS = ("osscse_sensor_deferrable", "osscse_sensor_poke", "osscse_sensor_deferrable_short_timeout")
+OUTAGE_CONN_ID = "oss_outage"
+#: An OSS endpoint where nothing listens: every request is refused, for as long as a test waits.
+UNREACHABLE_CONN_ID = "oss_unreachable"
+
+
+@pytest.fixture(scope="package")
+def outage_oss_server(osscse_services: dict[str, Any]) -> Iterator[LocalOSSServer]:  # noqa: F811 - the fixture
+    """An OSS server of the deployment's own, on a fixed port, so a test can stop it and start it again."""
+    server = LocalOSSServer(*new_access_key(), region=osscse_services["oss"].region, port=free_port()).start()
+    try:
+        server.create_bucket(osscse_services["bucket_name"])
+        yield server
+    finally:
+        server.stop()
+
+
+def _orders(today: dt.date) -> list[tuple[Any, ...]]:
+    """Rows for the scheduled catch-up (2024-01-01..03; the fourth day, 01-04, exports a header only) and for
+    the days around today (a run by hand exports yesterday, whichever side of midnight it starts)."""
+    recent = seed.order_rows(today - dt.timedelta(days=2), 3, per_day=5)
+    return seed.order_rows(dt.date(2024, 1, 1), 3, per_day=5) + [(n + 1000, *rest) for n, *rest in recent]
+
+
+@pytest.fixture(scope="package")
+def deployment_inputs(
+    osscse_services: dict[str, Any],  # noqa: F811 - the fixture
+    osscse_airflow_connections: dict[str, str],
+    outage_oss_server: LocalOSSServer,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> dict[str, Any]:
+    """What the example DAGs need (as ``make demo`` seeds it) and the deployment's environment."""
+    data = tmp_path_factory.mktemp("deployment-data")
+    oss = osscse_services["oss"]
+    seed.ensure_bucket(oss.endpoint, oss.access_key_id, oss.access_key_secret, oss.region, DEPLOY_BUCKET)
+    seed.ensure_transit_key(osscse_services["vault"], DEPLOY_TRANSIT_KEY)
+    seed.create_sqlite_orders(data / "orders.db", _orders(dt.datetime.now(dt.UTC).date()))
+    files = seed.write_input_files(data / "input")
+    env = {
+        **osscse_airflow_connections,
+        "AIRFLOW_CONN_VAULT_DECRYPT": os.environ["AIRFLOW_CONN_VAULT_DECRYPT"],  # set by osscse_services
+        "AIRFLOW_CONN_OSSCSE_EXPORT_DB": seed.sqlite_connection_json(data / "orders.db"),
+        f"AIRFLOW_CONN_{OUTAGE_CONN_ID.upper()}": airflow_connection_env(outage_oss_server)["AIRFLOW_CONN_OSS_DEFAULT"],
+        f"AIRFLOW_CONN_{UNREACHABLE_CONN_ID.upper()}": airflow_connection_env(outage_oss_server)[
+            "AIRFLOW_CONN_OSS_DEFAULT"
+        ].replace(outage_oss_server.endpoint, f"http://127.0.0.1:{free_port()}"),
+        # The example DAGs' params default from these (their documented settings).
+        "OSSCSE_DEMO_BUCKET": DEPLOY_BUCKET,
+        "OSSCSE_DEMO_INPUT_DIR": str(data / "input"),
+        "OSSCSE_DEMO_OUTPUT_DIR": str(data / "output"),
+        "OSSCSE_DEMO_WORK_DIR": str(data / "etl"),
+        "OSSCSE_TRANSIT_CMK": DEPLOY_TRANSIT_CMK,
+        "OSSCSE_EXPORT_CMK": DEPLOY_TRANSIT_CMK,
+    }
+    return {"env": env, "data": data, "input_files": files}
+
+
+@pytest.fixture(scope="package")
+def airflow_deployment_processes(
+    deployment_inputs: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[AirflowDeployment]:
+    # OSSCSE_DEPLOYMENT_HOME keeps the home (logs, DB) where it can be read after the session; pytest
+    # removes all but its last three temporary directories, and other sessions run meanwhile.
+    kept = os.environ.get("OSSCSE_DEPLOYMENT_HOME")
+    home = Path(kept) if kept else tmp_path_factory.mktemp("airflow-deployment")
+    if kept:
+        home.mkdir(parents=True, exist_ok=False)  # a fresh home, never a previous run's DB
+    deployment = AirflowDeployment(
+        home,
+        {"example-dags": REPO / "dags", "deployment-test-dags": Path(__file__).with_name("dags")},
+        deployment_inputs["env"],
+        DeploymentSettings.from_env(),
+    )
+    try:
+        yield deployment.start(expected_dags=(*EXAMPLE_DAGS, *SENSOR_DAGS))
+    finally:
+        deployment.stop()
+        (home / "timings.json").write_text(json.dumps(deployment.timings, indent=1))
+
+
+@pytest.fixture
+def airflow_deployment(airflow_deployment_processes: AirflowDeployment) -> AirflowDeployment:
+    """The package's deployment; the runs a test triggers are the ones its failure report shows."""
+    airflow_deployment_processes.triggered.clear()
+    return airflow_deployment_processes
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]  # pluggy's result object
+    deployment = getattr(item, "funcargs", {}).get("airflow_deployment")
+    if report.failed and call.when == "call" and isinstance(deployment, AirflowDeployment):
+        report.sections.append(("airflow deployment logs", deployment.diagnostics(deployment.triggered)))
