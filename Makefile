@@ -51,8 +51,9 @@ demo: venv
 docs: venv
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir build/site
 
-# Both benchmarks; e.g. make bench BENCH_ARGS="--sizes 256M,2G --repeat 3" (see bench/README.md).
+# The benchmarks (BENCH_ARGS go to the throughput ones); e.g. make bench BENCH_ARGS="--sizes 256M,2G --repeat 3" (see bench/README.md).
 bench: venv
+	$(PY) bench/cli_startup.py
 	$(PY) bench/core_throughput.py $(BENCH_ARGS)
 	$(PY) bench/transfer_throughput.py $(BENCH_ARGS)
 
