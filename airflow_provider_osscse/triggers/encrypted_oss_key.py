@@ -240,14 +240,10 @@ class EncryptedOSSKeyTrigger(BaseTrigger):
             },
         )
 
-    def _poll(self) -> KeyCheck:
-        from airflow_provider_osscse.hooks.encrypted_oss import EncryptedOSSHook
-
+    def _poll(self, hook: EncryptedOSSHook) -> KeyCheck:
         expectation = EncryptionExpectation(self.expected_cmk, self.expected_wrap_alg, self.require_integrity_tag)
         with quiet_oss2_logs():
-            return check_keys(
-                EncryptedOSSHook(self.oss_conn_id), self.bucket_name, self.bucket_key, self.wildcard_match, expectation
-            )
+            return check_keys(hook, self.bucket_name, self.bucket_key, self.wildcard_match, expectation)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         if self.expected_cmk is not None and is_cmk_reference(self.expected_cmk):
@@ -262,10 +258,17 @@ class EncryptedOSSKeyTrigger(BaseTrigger):
                 }
             )
             return
+        from airflow_provider_osscse.hooks.encrypted_oss import EncryptedOSSHook
+
+        # One hook for the whole wait: it looks its connection up on the first successful poll only. A lookup
+        # is a call to the triggerer's supervisor, which the poll's thread waits for; a thread waiting for one
+        # while the triggerer stops was never answered and kept the trigger runner from exiting until the
+        # triggerer killed it (seen on every restart of a triggerer with a sensor deferred: 10 s, then SIGKILL).
+        hook = EncryptedOSSHook(self.oss_conn_id)
         failures = 0  # consecutive polls ended by a transient OSS error
         while True:
             try:
-                check = await asyncio.to_thread(self._poll)
+                check = await asyncio.to_thread(self._poll, hook)
             except Exception as exc:  # noqa: BLE001 - transient: back off and poll again; else an error event
                 if not is_transient_oss_error(exc):
                     yield TriggerEvent({"status": "error", "message": f"{type(exc).__name__}: {exc}"})
