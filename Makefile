@@ -25,6 +25,7 @@ venv: $(VENV)/.installed
 
 test: venv lint
 	@bash scripts/ensure-postgres.sh
+	@bash scripts/ensure-redis.sh
 	$(PY) -m pytest $(PYTEST_ARGS)
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet --site-dir build/site
 
@@ -34,9 +35,12 @@ test: venv lint
 test-fast: venv
 	$(PY) -m pytest -n 2 -m "not services and not slow" $(PYTEST_ARGS)
 
-# Only the tier that runs a real Airflow deployment (api-server, scheduler, dag-processor, triggerer
-# as processes; tests/deployment); `make test` runs it too.
+# Only the tier that runs a real Airflow deployment (tests/deployment): PostgreSQL as the metadata DB, Redis
+# as the Celery broker, api-server, scheduler, dag-processor, triggerer and two Celery workers as processes;
+# `make test` runs it too.
 test-deployment: venv
+	@bash scripts/ensure-postgres.sh
+	@bash scripts/ensure-redis.sh
 	$(PY) -m pytest -m deployment $(PYTEST_ARGS)
 
 # Lint, format and type checks (configured in pyproject.toml; .pre-commit-config.yaml runs the same).

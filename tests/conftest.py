@@ -62,6 +62,8 @@ SERVICE_FIXTURES = frozenset(
         "sts_server",  # own LocalOSSServer: tests/hooks/test_kms_sts_v1_extra.py, tests/testing/test_oss_server.py
         "published_kms",  # own LocalKMSServer: tests/keys/test_kms_key_pinning.py
         "airflow_deployment_processes",  # a real Airflow deployment: tests/deployment (also marked `deployment`)
+        "deployment_metadata_db",  # its own PostgreSQL cluster: tests/deployment/conftest.py
+        "celery_broker",  # its own redis-server: tests/deployment/conftest.py
     }
 )
 
@@ -142,6 +144,8 @@ def _service_command(args: Any) -> str | None:
     names = [os.path.basename(a) for a in argv]
     if {"initdb", "pg_ctl", "postgres"} & set(names):
         return "PostgreSQL"
+    if "redis-server" in names:
+        return "Redis"
     # The real OpenBao binary lives in this environment (a test's stand-in script in tmp_path does not).
     if argv and names[0] == "bao" and os.path.realpath(argv[0]).startswith(os.path.realpath(sys.prefix)):
         return "OpenBao"

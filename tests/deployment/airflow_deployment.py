@@ -1,86 +1,51 @@
-"""A real Airflow 3 deployment for tests: scheduler, dag-processor, triggerer and api-server as child processes.
+"""A real Airflow 3 deployment for tests: api-server, scheduler, dag-processor, triggerer, Celery workers.
 
 ``dag.test()`` runs every task in the test process and has no triggerer, so it cannot show what a
 user's deployment does: a run triggered by hand has no logical date, a deferred task is resumed by a
 separate triggerer process, a failing task is retried (or not) by the scheduler. This module starts
-the same processes a user starts, in a temporary ``AIRFLOW_HOME``:
+the same processes a user starts, in a temporary ``AIRFLOW_HOME``, configured only through ``AIRFLOW__*``
+variables (none inherited from the test process), the DAG folders as DAG bundles:
 
-- ``airflow db migrate`` (SQLite in the home unless ``sql_alchemy_conn`` says otherwise), then the four
-  components, each in its own process group, output to ``<home>/component-logs/<name>.log``;
-- configuration only through ``AIRFLOW__*`` variables (none inherited from the test process), connections
-  as ``AIRFLOW_CONN_*`` variables, the DAG folders as DAG bundles (one ``LocalDagBundle`` each);
-- the REST API (``/api/v2``, ``simple_auth_manager_all_admins``: no login) to trigger runs without a
-  logical date and read their state;
-- :meth:`AirflowDeployment.stop` ends every process it started and their descendants by PID (the
-  task supervisor puts each task in a process group of its own, so a group kill alone is not enough).
+- ``airflow db migrate`` (PostgreSQL in the tier; SQLite in the home when ``sql_alchemy_conn`` is unset),
+  the connections imported into that DB (no ``AIRFLOW_CONN_*`` variable reaches the components), then
+  the components, each in its own process group, output to ``<home>/component-logs/<name>.log``: the
+  four of every deployment and, with CeleryExecutor, one ``airflow celery worker`` per worker name;
+- the REST API (``/api/v2``, ``simple_auth_manager_all_admins``: no login) to trigger runs and read them;
+- :meth:`AirflowDeployment.stop` ends every process it started and their descendants by PID (the task
+  supervisor puts each task in a process group of its own, so a group kill alone is not enough) and
+  records them in a :class:`~tests.deployment.processes.Ledger`, which checks at the end that they are gone.
 
-:class:`DeploymentSettings` carries what a later tier changes (executor, metadata DB, extra components
-such as ``celery worker``, extra configuration); :meth:`DeploymentSettings.from_env` reads them from
-``OSSCSE_DEPLOYMENT_*`` variables so the same tests run against another set-up unchanged.
+:class:`DeploymentSettings` (tests/deployment/settings.py) carries what differs between set-ups;
+:meth:`DeploymentSettings.from_env` reads it from ``OSSCSE_DEPLOYMENT_*`` variables so the same tests run
+against another set-up unchanged (e.g. LocalExecutor on SQLite).
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import secrets
-import shlex
-import signal
-import socket
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import psutil
+from tests.deployment import diagnostics
+from tests.deployment.processes import Ledger, free_port, terminate_tree, terminate_trees
+from tests.deployment.settings import Component, DeploymentSettings
 
-COMPONENTS: tuple[tuple[str, ...], ...] = (("api-server",), ("scheduler",), ("dag-processor",), ("triggerer",))
-#: What signalling a process that has already exited raises.
-GONE = (ProcessLookupError, psutil.NoSuchProcess)
+__all__ = ["AirflowDeployment", "ApiError", "Component", "DeploymentError", "DeploymentSettings", "free_port"]
+
 TERMINAL_RUN_STATES = frozenset({"success", "failed"})
 #: Task states after which nothing happens without a further event (``up_for_retry`` waits for a retry).
 SETTLED_TASK_STATES = frozenset({"success", "failed", "up_for_retry", "upstream_failed", "skipped", "removed"})
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@dataclass(frozen=True)
-class DeploymentSettings:
-    """What differs between deployments; the defaults are the cheapest real one (LocalExecutor, SQLite)."""
-
-    executor: str = "LocalExecutor"
-    #: ``None``: SQLite in the deployment's home.
-    sql_alchemy_conn: str | None = None
-    #: Further long-running components, e.g. ``("celery", "worker")``.
-    extra_components: tuple[tuple[str, ...], ...] = ()
-    #: Further ``AIRFLOW__SECTION__KEY`` (or any) variables for every process.
-    extra_env: Mapping[str, str] = field(default_factory=dict)
-    #: Task slots: LocalExecutor forks this many workers at start, so it stays small on 2 cores.
-    parallelism: int = 4
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] = os.environ) -> DeploymentSettings:
-        """``OSSCSE_DEPLOYMENT_EXECUTOR``, ``OSSCSE_DEPLOYMENT_SQL_ALCHEMY_CONN``,
-        ``OSSCSE_DEPLOYMENT_EXTRA_COMPONENTS`` (``;``-separated command lines, e.g. ``celery worker``) and
-        ``OSSCSE_DEPLOYMENT_EXTRA_ENV`` (a JSON object of further variables)."""
-        extra = environ.get("OSSCSE_DEPLOYMENT_EXTRA_COMPONENTS", "")
-        return cls(
-            executor=environ.get("OSSCSE_DEPLOYMENT_EXECUTOR") or cls.executor,
-            sql_alchemy_conn=environ.get("OSSCSE_DEPLOYMENT_SQL_ALCHEMY_CONN") or None,
-            extra_components=tuple(tuple(shlex.split(c)) for c in extra.split(";") if c.strip()),
-            extra_env=json.loads(environ.get("OSSCSE_DEPLOYMENT_EXTRA_ENV") or "{}"),
-        )
 
 
 class DeploymentError(AssertionError):
@@ -103,19 +68,32 @@ class AirflowDeployment:
         home: Path,
         dag_folders: Mapping[str, Path],
         env: Mapping[str, str],
-        settings: DeploymentSettings = DeploymentSettings(),
+        settings: DeploymentSettings | None = None,
+        ledger: Ledger | None = None,
     ) -> None:
+        settings = settings or DeploymentSettings()
+        if settings.celery and not settings.broker_url:
+            raise ValueError("CeleryExecutor needs a broker: set DeploymentSettings.broker_url (a redis:// URL)")
         self.home = home
         self.settings = settings
+        self.ledger = ledger or Ledger()
+        self.ledger.homes.add(str(home))
         self.port = free_port()
         self.api_url = f"http://127.0.0.1:{self.port}"
+        self.components = {c.name: c for c in settings.components()}
+        #: The running components by name (a component stopped by :meth:`stop_component` leaves it).
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.timings: dict[str, float] = {}
         #: (dag_id, run_id) of every run :meth:`trigger` made (the failure report shows their task logs).
         self.triggered: list[tuple[str, str]] = []
-        self._log_dir = home / "component-logs"
+        self.log_dir = self._log_dir = home / "component-logs"
         self._log_dir.mkdir(parents=True, exist_ok=True)
         self.env = self._environment(dag_folders, env)
+        #: conn_id -> connection (JSON) to import into the metadata DB: every ``AIRFLOW_CONN_*`` of ``env``, moved.
+        self.connections: dict[str, str] = {}
+        if settings.connections_in_db:
+            for name in [k for k in self.env if k.startswith("AIRFLOW_CONN_")]:
+                self.connections[name.removeprefix("AIRFLOW_CONN_").lower()] = self.env.pop(name)
 
     # -- set-up -------------------------------------------------------------------------------------
 
@@ -123,14 +101,8 @@ class AirflowDeployment:
         """The test process's environment without its own Airflow/osscse settings, plus the deployment's."""
         own = ("AIRFLOW", "_AIRFLOW", "OSSCSE_", "PYTEST_")
         env = {k: v for k, v in os.environ.items() if not k.startswith(own)}
-        bundles = [
-            {
-                "name": name,
-                "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
-                "kwargs": {"path": str(p)},
-            }
-            for name, p in dag_folders.items()
-        ]
+        bundle = "airflow.dag_processing.bundles.local.LocalDagBundle"
+        bundles = [{"name": n, "classpath": bundle, "kwargs": {"path": str(p)}} for n, p in dag_folders.items()]
         from cryptography.fernet import Fernet
 
         env.update(
@@ -167,50 +139,84 @@ class AirflowDeployment:
                 "PYTHONUNBUFFERED": "1",
             }
         )
+        if self.settings.celery:
+            assert self.settings.broker_url is not None  # checked in __init__
+            # The result backend defaults to the metadata DB (``db+`` + sql_alchemy_conn): PostgreSQL here.
+            env["AIRFLOW__CELERY__BROKER_URL"] = self.settings.broker_url
         env.update(self.settings.extra_env)
         env.update(extra)
         return env
 
     def start(self, expected_dags: Iterable[str], timeout: float = 180) -> AirflowDeployment:
-        """Migrate the DB, start the components, wait for health and for ``expected_dags`` to be parsed."""
+        """Migrate the DB, start the components, import the connections (while the components start: no DAG
+        runs before a test triggers it), wait for health, the workers and for ``expected_dags`` to be parsed."""
         started = time.monotonic()
-        migrate = subprocess.run(
-            [sys.executable, "-m", "airflow", "db", "migrate"],
-            env=self.env,
-            cwd=self.home,
-            capture_output=True,
-            timeout=timeout,
-            check=False,
-        )
-        (self._log_dir / "db-migrate.log").write_bytes(migrate.stdout + migrate.stderr)
+        migrate = self.cli("db", "migrate", timeout=timeout)
+        (self._log_dir / "db-migrate.log").write_text(migrate.stdout + migrate.stderr)
         if migrate.returncode != 0:
             raise DeploymentError(f"airflow db migrate exited {migrate.returncode}:\n{self._tail('db-migrate')}")
         self.timings["db_migrate"] = time.monotonic() - started
-        for command in (*COMPONENTS, *self.settings.extra_components):
-            self._launch(command)
-        self._wait_until_ready(set(expected_dags), started + timeout)
+        for name in self.components:
+            self.start_component(name)
+        if self.connections:
+            self._import_connections()
+            self.timings["connections_import"] = time.monotonic() - started - self.timings["db_migrate"]
+        self._wait_until_ready(set(expected_dags), started, started + timeout)
         self.timings["start"] = time.monotonic() - started
         return self
 
-    def _launch(self, command: tuple[str, ...]) -> None:
-        name = "-".join(command)
-        with (self._log_dir / f"{name}.log").open("wb") as log:
-            self.processes[name] = subprocess.Popen(
-                [sys.executable, "-m", "airflow", *command],
-                env=self.env,
+    def _import_connections(self) -> None:
+        """``airflow connections import`` of :attr:`connections` (stored encrypted with the Fernet key).
+
+        The file holds secrets, so it lives outside the home (which the leak scan reads) and only for the import.
+        """
+        folder = Path(tempfile.mkdtemp(prefix="osscse-connections-"))
+        try:
+            path = folder / "connections.json"
+            path.touch(mode=0o600)
+            path.write_text(json.dumps({conn_id: json.loads(c) for conn_id, c in self.connections.items()}))
+            imported = self.cli("connections", "import", str(path), timeout=120)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        (self._log_dir / "connections-import.log").write_text(imported.stdout + imported.stderr)
+        if imported.returncode != 0 or "Could not import" in imported.stdout + imported.stderr:
+            raise DeploymentError(f"airflow connections import failed:\n{self._tail('connections-import')}")
+
+    def start_component(self, name: str) -> None:
+        """Start the component ``name`` (see :attr:`components`); a restart appends to its log."""
+        component = self.components[name]
+        with (self._log_dir / f"{name}.log").open("ab") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "airflow", *component.command],
+                env={**self.env, **component.env},
                 cwd=self.home,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # its own process group, ended as one at stop()
             )
+        self.processes[name] = process
+        self.ledger.add_process(process.pid, f"airflow {name}")
 
-    def _wait_until_ready(self, expected_dags: set[str], deadline: float) -> None:
+    def stop_component(self, name: str, grace: float = 10) -> None:
+        """End one component (SIGTERM: a graceful stop, as a restart in production) and its descendants."""
+        process = self.processes.pop(name)
+        self.ledger.add_process(process.pid, f"airflow {name}")  # with the descendants it has now
+        self.timings[f"killed_after_grace_{name}"] = terminate_tree(process.pid, grace, group=True)
+        process.wait(timeout=5)  # reap: no zombie left behind
+
+    def _wait_until_ready(self, expected_dags: set[str], started: float, deadline: float) -> None:
         missing: set[str] = set(expected_dags)
         health: Any = None
+        unready: list[str] = []
         while time.monotonic() < deadline:
             self.check_processes()
             try:
                 health = self.api("GET", "/api/v2/monitor/health")
+                if "execution_api_ready" not in self.timings:
+                    # The execution API (Cadwyn) builds its versioned routes at its first request, blocking the
+                    # api-server 10-20 s on 2 cores: the first task's calls time out and retry. Here, not in a test.
+                    self.api("GET", "/execution/health", timeout=max(1.0, deadline - time.monotonic()))
+                    self.timings["execution_api_ready"] = time.monotonic() - started
                 errors = self.api("GET", "/api/v2/importErrors")
                 if errors["total_entries"]:
                     raise DeploymentError(f"DAG import errors: {json.dumps(errors['import_errors'], indent=1)}")
@@ -228,13 +234,30 @@ class AirflowDeployment:
                 (health.get(part) or {}).get("status") == "healthy"
                 for part in ("metadatabase", "scheduler", "triggerer", "dag_processor")
             )
-            if healthy and not missing:
+            unready = self._workers_not_ready()
+            if healthy and not missing and not unready:
                 return
             time.sleep(0.5)
         raise DeploymentError(
-            f"Airflow not ready after the start-up timeout: health {health}, DAGs not parsed {sorted(missing)}\n"
-            + self.diagnostics()
+            f"Airflow not ready after the start-up timeout: health {health}, DAGs not parsed {sorted(missing)}, "
+            f"Celery workers not ready {unready}\n" + self.diagnostics()
         )
+
+    def _workers_not_ready(self) -> list[str]:
+        """The Celery workers that have not yet logged that they consume (the health endpoint does not show them)."""
+        return [
+            name
+            for name, component in self.components.items()
+            if component.command[:2] == ("celery", "worker") and " ready." not in self._tail(name, 400)
+        ]
+
+    def ports(self) -> dict[int, str]:
+        """The loopback ports the components listen on (checked closed at the end of the tier)."""
+        logs = {
+            int(self.env[f"AIRFLOW__LOGGING__{k}_LOG_SERVER_PORT"]): f"{k.lower()} log server"
+            for k in ("WORKER", "TRIGGER")
+        }
+        return {self.port: "the api-server", **logs}
 
     def check_processes(self) -> None:
         """Raise (with its log) if a component has exited: everything after would only time out."""
@@ -245,34 +268,15 @@ class AirflowDeployment:
     # -- stop ---------------------------------------------------------------------------------------
 
     def stop(self, grace: float = 5) -> None:
-        """SIGTERM each component's process group and every descendant, SIGKILL what remains after ``grace``.
-
-        Descendants are collected first, by PID: task processes run in process groups of their own.
-        """
-        targets: dict[int, psutil.Process] = {}
-        for process in self.processes.values():
-            with contextlib.suppress(*GONE):
-                parent = psutil.Process(process.pid)
-                targets[parent.pid] = parent
-                targets.update({child.pid: child for child in parent.children(recursive=True)})
-        for process in self.processes.values():
-            with contextlib.suppress(*GONE):
-                os.killpg(process.pid, signal.SIGTERM)  # start_new_session: the group id is the PID
-        for target in targets.values():
-            with contextlib.suppress(*GONE):
-                target.terminate()
-        _, alive = psutil.wait_procs(list(targets.values()), timeout=grace)
-        self.timings["killed_after_grace"] = len(alive)  # the api-server often: uvicorn's graceful shutdown
-        for process in self.processes.values():
-            with contextlib.suppress(*GONE):
-                os.killpg(process.pid, signal.SIGKILL)
-        for target in alive:
-            with contextlib.suppress(*GONE):
-                target.kill()
-        psutil.wait_procs(alive, timeout=5)
+        """End every component and its descendants, all at once (see :func:`terminate_trees`)."""
+        started = time.monotonic()
+        for name, process in self.processes.items():
+            self.ledger.add_process(process.pid, f"airflow {name}")  # with the descendants it has now
+        self.timings["killed_after_grace"] = terminate_trees([p.pid for p in self.processes.values()], grace, True)
         for process in self.processes.values():
             process.wait(timeout=5)  # reap: no zombie left behind
         self.processes.clear()
+        self.timings["stop"] = time.monotonic() - started
 
     # -- REST API -----------------------------------------------------------------------------------
 
@@ -292,10 +296,14 @@ class AirflowDeployment:
             raise ApiError(f"{method} {path}: HTTP {error.code}: {body}", error.code) from None
         return json.loads(payload) if payload else None
 
-    def trigger(self, dag_id: str, conf: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """Unpause ``dag_id`` and trigger it as the UI's Trigger button does: no logical date. Returns the DAG run."""
+    def trigger(
+        self, dag_id: str, conf: Mapping[str, Any] | None = None, logical_date: str | None = None
+    ) -> dict[str, Any]:
+        """Unpause ``dag_id`` and trigger it, by default as the UI's Trigger button does: no logical date
+        (else an ISO-8601 one, as ``--logical-date``). Returns the DAG run."""
         self.unpause(dag_id)
-        run = self.api("POST", f"/api/v2/dags/{dag_id}/dagRuns", {"logical_date": None, "conf": dict(conf or {})})
+        body = {"logical_date": logical_date, "conf": dict(conf or {})}
+        run = self.api("POST", f"/api/v2/dags/{dag_id}/dagRuns", body)
         self.triggered.append((dag_id, run["dag_run_id"]))
         return dict(run)
 
@@ -381,18 +389,11 @@ class AirflowDeployment:
         return sorted(p for p in run_dir.glob(pattern) if p.is_file())
 
     def _tail(self, name: str, lines: int = 40) -> str:
-        path = self._log_dir / f"{name}.log"
-        text = path.read_text(errors="replace") if path.exists() else "(no log)"
-        return "\n".join(text.splitlines()[-lines:])
+        return diagnostics.tail(self._log_dir / f"{name}.log", lines)
 
     def diagnostics(self, runs: Iterable[tuple[str, str]] = ()) -> str:
-        """The end of each component's log and the task logs of ``runs`` ((dag_id, run_id) pairs)."""
-        parts = [f"== airflow {name} ({self._log_dir / name}.log) ==\n{self._tail(name)}" for name in self.processes]
-        for dag_id, run_id in runs:
-            for path in self.task_log_files(dag_id, run_id):
-                text = path.read_text(errors="replace").splitlines()[-60:]
-                parts.append(f"== {path.relative_to(self.home)} ==\n" + "\n".join(text))
-        return "\n".join(parts)
+        """Which component's log to read, the end of each, and the task logs of ``runs`` ((dag_id, run_id) pairs)."""
+        return diagnostics.report(self, runs)
 
 
 def _quote(run_id: str) -> str:

@@ -1,17 +1,23 @@
 """The deployment tier: one real Airflow deployment (tests/deployment/airflow_deployment.py) for the package.
 
-Its processes use the session's services (the plugin's OSS and KMS servers, OpenBao) through
-``AIRFLOW_CONN_*`` variables, plus a second OSS server of its own (``oss_outage``) that a test may stop
+By default (tests/deployment/settings.py) it is the issue's: a throw-away PostgreSQL cluster as the
+metadata DB, a throw-away ``redis-server`` as the Celery broker, CeleryExecutor with two workers. Its
+processes use the session's services (the plugin's OSS and KMS servers, OpenBao) through connections
+imported into the metadata DB, plus a second OSS server of its own (``oss_outage``) that a test may stop
 and restart on the same port. The example DAGs write to their own bucket and Transit key
 (``osscse-deploy``), so that rotating the key or listing ``transfer/`` never meets another test's objects.
 
-The deployment lives for this package only (not the whole session): its five processes would
+The deployment lives for this package only (not the whole session): its processes would
 otherwise keep polling on the 2 cores while the rest of the suite runs. On a failed test the report
-gets the end of each component's log and the task logs of the runs the test triggered.
+gets which component's log to read, the end of each, and the task logs of the runs the test triggered.
+At the end of the package, :class:`~tests.deployment.processes.Ledger` checks that every process the tier
+started (and every descendant) is gone and that its ports are closed.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -19,12 +25,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg2
 import pytest
 
 from airflow_provider_osscse.testing.oss_server import LocalOSSServer
 from airflow_provider_osscse.testing.pytest_plugin import airflow_connection_env, new_access_key
 from tests.deployment.airflow_deployment import AirflowDeployment, DeploymentSettings, free_port
-from tests.operators.fixtures import REPO, osscse_services, seed  # noqa: F401 - osscse_services: a fixture
+from tests.deployment.processes import Ledger, redis_server
+from tests.operators.fixtures import REPO, osscse_services, postgres_cluster, seed  # noqa: F401 - a fixture
 
 DEPLOY_BUCKET = "osscse-deploy"
 DEPLOY_TRANSIT_KEY = "osscse-deploy"
@@ -36,10 +44,57 @@ OUTAGE_CONN_ID = "oss_outage"
 UNREACHABLE_CONN_ID = "oss_unreachable"
 
 
+@pytest.fixture(scope="package", autouse=True)
+def deployment_ledger() -> Iterator[Ledger]:
+    """Every process and port of the tier; set up first, so checked last: all gone once the package ends."""
+    ledger = Ledger()
+    yield ledger
+    ledger.check()
+
+
 @pytest.fixture(scope="package")
-def outage_oss_server(osscse_services: dict[str, Any]) -> Iterator[LocalOSSServer]:  # noqa: F811 - the fixture
+def deployment_settings() -> DeploymentSettings:
+    return DeploymentSettings.from_env()
+
+
+@pytest.fixture(scope="package")
+def deployment_metadata_db(deployment_settings: DeploymentSettings, deployment_ledger: Ledger) -> Iterator[str | None]:
+    """The metadata DB's URL: a throw-away PostgreSQL cluster of the tier's own (``None``: SQLite in the home)."""
+    if deployment_settings.sql_alchemy_conn or deployment_settings.metadata_db != "postgresql":
+        yield deployment_settings.sql_alchemy_conn
+        return
+    # Airflow's components and the Celery result backend hold pools of connections: more than the default 100.
+    with postgres_cluster("-c max_connections=300") as server:
+        deployment_ledger.add_process(server["pid"], "PostgreSQL (the metadata DB)")
+        deployment_ledger.add_port(server["port"], "PostgreSQL (the metadata DB)")
+        with contextlib.closing(
+            psycopg2.connect(host=server["host"], port=server["port"], user=server["user"], dbname="postgres")
+        ) as db:
+            db.autocommit = True
+            db.cursor().execute("CREATE DATABASE airflow")
+        try:
+            yield f"postgresql+psycopg2://{server['user']}@{server['host']}:{server['port']}/airflow"
+        finally:  # its backends, as they are now: the ledger checks that they end with it
+            deployment_ledger.add_process(server["pid"], "PostgreSQL (the metadata DB)")
+
+
+@pytest.fixture(scope="package")
+def celery_broker(deployment_settings: DeploymentSettings, deployment_ledger: Ledger) -> Iterator[str | None]:
+    """The Celery broker's URL: a throw-away ``redis-server`` (``None`` without CeleryExecutor)."""
+    if deployment_settings.broker_url or not deployment_settings.celery:
+        yield deployment_settings.broker_url
+        return
+    with redis_server() as redis:
+        deployment_ledger.add_process(redis.pid, "redis-server (the Celery broker)")
+        deployment_ledger.add_port(redis.port, "redis-server (the Celery broker)")
+        yield redis.url
+
+
+@pytest.fixture(scope="package")
+def outage_oss_server(osscse_services: dict[str, Any], deployment_ledger: Ledger) -> Iterator[LocalOSSServer]:  # noqa: F811
     """An OSS server of the deployment's own, on a fixed port, so a test can stop it and start it again."""
     server = LocalOSSServer(*new_access_key(), region=osscse_services["oss"].region, port=free_port()).start()
+    deployment_ledger.add_port(server.port, "the outage OSS server")
     try:
         server.create_bucket(osscse_services["bucket_name"])
         yield server
@@ -89,7 +144,12 @@ def deployment_inputs(
 
 @pytest.fixture(scope="package")
 def airflow_deployment_processes(
-    deployment_inputs: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
+    deployment_inputs: dict[str, Any],
+    deployment_settings: DeploymentSettings,
+    deployment_metadata_db: str | None,
+    celery_broker: str | None,
+    deployment_ledger: Ledger,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[AirflowDeployment]:
     # OSSCSE_DEPLOYMENT_HOME keeps the home (logs, DB) where it can be read after the session; pytest
     # removes all but its last three temporary directories, and other sessions run meanwhile.
@@ -101,8 +161,11 @@ def airflow_deployment_processes(
         home,
         {"example-dags": REPO / "dags", "deployment-test-dags": Path(__file__).with_name("dags")},
         deployment_inputs["env"],
-        DeploymentSettings.from_env(),
+        dataclasses.replace(deployment_settings, sql_alchemy_conn=deployment_metadata_db, broker_url=celery_broker),
+        deployment_ledger,
     )
+    for port, what in deployment.ports().items():
+        deployment_ledger.add_port(port, what)
     try:
         yield deployment.start(expected_dags=(*EXAMPLE_DAGS, *SENSOR_DAGS))
     finally:

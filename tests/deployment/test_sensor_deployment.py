@@ -4,9 +4,11 @@ What a deployment showed (issue 11) and ``dag.test()`` cannot: deferred, a polic
 ``up_for_retry`` although the docstring says it fails at once; an OSS outage of about a second during
 deferral ended the wait with ``Connection refused``; each poll logged oss2's 404 ``Exception: {...}``
 line into the task log. Found by this tier: OSS refusing connections at the deferrable sensor's first
-poke (before it defers) failed the try before the wait had begun. The sensor DAGs (tests/deployment/dags)
-configure ``retries=2`` with a 10-minute delay, so a retry shows as ``up_for_retry`` and "failed on
-try 1" means "no retry".
+poke (before it defers) failed the try before the wait had begun. A deferred sensor belongs to no process
+while it waits: it survives a restart of the triggerer, whose replacement takes its trigger over.
+
+The sensor DAGs (tests/deployment/dags) configure ``retries=2`` with a 10-minute delay, so a retry shows
+as ``up_for_retry`` and "failed on try 1" means "no retry".
 """
 
 from __future__ import annotations
@@ -83,6 +85,33 @@ def test_deferred_sensor_waits_through_an_oss_outage_and_succeeds_on_its_first_t
     assert "deferred" in ti["states_seen"]
     logs = wait_for_log(airflow_deployment, dag_id, run_id, "OSS unavailable while waiting")  # it backed off
     assert OSS2_404_LINE not in logs
+
+
+def test_deferred_sensor_survives_a_triggerer_restart_and_succeeds_when_the_object_arrives(
+    airflow_deployment: AirflowDeployment,
+) -> None:
+    dag_id, key = "osscse_sensor_deferrable", new_key("after-restart.csv")
+    run_id = trigger_and_wait_until(airflow_deployment, dag_id, "deferred", key=key)
+    wait_for_log(airflow_deployment, dag_id, run_id, TRIGGER_WAITING)  # the first triggerer polls for it
+    started = time.monotonic()
+    # SIGTERM, as a deploy or a restart does; waits for its exit, longer than the triggerer's own escalation.
+    airflow_deployment.stop_component("triggerer", grace=30)
+    stopped_in = time.monotonic() - started
+    log = (airflow_deployment.log_dir / "triggerer.log").read_text(errors="replace")
+    exits = [line for line in log.splitlines() if "Process exited" in line]
+    # Its trigger runner ended on the first signal (SIGINT), not after the triggerer's 10-second escalation to
+    # SIGTERM and SIGKILL (seen: the poll's thread blocked in a connection lookup the stopping loop never answered).
+    assert exits and "signal_sent=SIGINT" in exits[-1], exits
+    assert stopped_in < 10, stopped_in
+    # The object arrives while no triggerer runs: only the next one can see it.
+    EncryptedOSSHook("oss_default", cmk=TRANSIT_CMK).upload([b"arrived during the restart"], key, TEST_BUCKET)
+    time.sleep(1)
+    ti = next(t for t in airflow_deployment.task_instances(dag_id, run_id) if t["task_id"] == "wait")
+    assert ti["state"] == "deferred", ti  # nothing failed or resumed it meanwhile
+    airflow_deployment.start_component("triggerer")
+
+    ti = airflow_deployment.wait_for_task(dag_id, run_id, "wait", {"success"}, timeout=120)
+    assert (ti["state"], ti["try_number"]) == ("success", 1), ti
 
 
 def test_deferred_sensor_fails_a_plaintext_object_at_once_without_retries(

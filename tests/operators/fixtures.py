@@ -7,6 +7,7 @@ Seeding is ``scripts/demo_seed.py``, the same code ``make demo`` uses.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import pwd
@@ -90,9 +91,18 @@ def _pg_bin(name: str) -> str | None:
 
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[dict[str, Any]]:
+    """A throw-away PostgreSQL cluster (see :func:`postgres_cluster`) for the session."""
+    with postgres_cluster() as server:
+        yield server
+
+
+@contextlib.contextmanager
+def postgres_cluster(*options: str) -> Iterator[dict[str, Any]]:
     """A throw-away PostgreSQL cluster (initdb + pg_ctl) on a free port, stopped by PID.
 
     PostgreSQL refuses to run as root, so as root the cluster belongs to the ``postgres`` user.
+    ``options`` are further ``-c name=value`` server settings. Also the deployment tier's metadata DB
+    (tests/deployment), which reads ``pid`` and ``root`` to check that nothing is left behind.
     """
     initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
     if not initdb or not pg_ctl:
@@ -125,7 +135,7 @@ def postgres_server() -> Iterator[dict[str, Any]]:
             "-l",
             str(root / "server.log"),
             "-o",
-            f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=off",
+            " ".join([f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=off", *options]),
             "start",
         ],
         check=True,
@@ -133,7 +143,7 @@ def postgres_server() -> Iterator[dict[str, Any]]:
     )
     pid = int((data / "postmaster.pid").read_text().splitlines()[0])
     try:
-        yield {"host": "127.0.0.1", "port": port, "user": "osscse", "database": "postgres"}
+        yield {"host": "127.0.0.1", "port": port, "user": "osscse", "database": "postgres", "pid": pid, "root": root}
     finally:
         os.kill(pid, signal.SIGINT)  # "fast" shutdown
         deadline = time.monotonic() + 20
