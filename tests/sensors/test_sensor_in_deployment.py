@@ -213,3 +213,30 @@ def test_an_error_translated_from_a_transient_oss_error_is_transient_too() -> No
     handled_while = RuntimeError("AccessDenied")
     handled_while.__context__ = translated.__cause__  # raised while handling, not from: judged by itself
     assert not is_transient_oss_error(handled_while)
+
+
+# ------------------------------------------------------------------ one connection lookup per wait
+def test_the_trigger_looks_its_connection_up_once_per_wait_not_per_poll(
+    prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In the triggerer a lookup is a call to its supervisor; one left waiting when the triggerer
+    stops kept the runner from exiting (tests/deployment's restart test). The spy only counts: the
+    lookups themselves are Airflow's, against the session's real connection."""
+    key = prefix + "arrives-later.csv"
+    uploader = EncryptedOSSHook("oss_default", cmk=TRANSIT_CMK)
+    uploader.get_conn()  # its own lookup done before the spy counts
+    lookups: list[str] = []
+    real = EncryptedOSSHook.get_connection.__func__  # type: ignore[attr-defined]  # the classmethod's function
+
+    def counting(cls: type[EncryptedOSSHook], conn_id: str) -> Any:
+        lookups.append(conn_id)
+        return real(cls, conn_id)
+
+    monkeypatch.setattr(EncryptedOSSHook, "get_connection", classmethod(counting))
+    trigger = EncryptedOSSKeyTrigger(bucket_key=key, bucket_name=TEST_BUCKET, poll_interval=0.05)
+    timer = threading.Timer(0.6, lambda: uploader.upload([b"payload"], key, TEST_BUCKET))
+    timer.start()  # several polls see nothing first
+    event = first_event(trigger)
+    timer.join()
+    assert event["status"] == "success", event
+    assert lookups == ["oss_default"]
