@@ -9,10 +9,22 @@ process can start one, read that line and stop it by PID.
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 from collections.abc import Callable
 from http.server import HTTPServer
 from types import FrameType
+
+
+class QuietDisconnectsMixin:
+    """A client that hangs up mid-request (a keep-alive closed by oss2's pool, a test cutting a
+    connection on purpose) is normal for a server, not an error: ``socketserver`` would print a
+    traceback to stderr for each; other errors keep the default report."""
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError, ConnectionAbortedError)):
+            return
+        super().handle_error(request, client_address)  # type: ignore[misc]  # socketserver.BaseServer's
 
 
 class ServingThread:

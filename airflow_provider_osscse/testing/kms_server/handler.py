@@ -28,11 +28,12 @@ from airflow_provider_osscse.testing.kms_server.signature import (
     signature_mismatch,
     signatures_match,
 )
+from airflow_provider_osscse.testing.serving import QuietDisconnectsMixin
 
 log = logging.getLogger(__name__)
 
 
-class KMSHTTPServer(ThreadingHTTPServer):
+class KMSHTTPServer(QuietDisconnectsMixin, ThreadingHTTPServer):
     """A threading HTTP server carrying the KMS state the handler needs."""
 
     daemon_threads = True

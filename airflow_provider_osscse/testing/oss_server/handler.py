@@ -21,6 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import cast
 from urllib.parse import unquote
 
+from ..serving import QuietDisconnectsMixin
 from .faults import FaultPlan
 from .operations import OSSRequest, route
 from .protocol import CHUNK_SIZE, OSSServiceError, Response, error_document
@@ -91,7 +92,7 @@ class RequestBodyReader:
             pass
 
 
-class OSSHTTPServer(ThreadingHTTPServer):
+class OSSHTTPServer(QuietDisconnectsMixin, ThreadingHTTPServer):
     """One thread per connection; remembers open connections so ``stop`` can cut them."""
 
     daemon_threads = True
