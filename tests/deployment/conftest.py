@@ -21,6 +21,7 @@ import dataclasses
 import datetime as dt
 import json
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -150,6 +151,7 @@ def airflow_deployment_processes(
     celery_broker: str | None,
     deployment_ledger: Ledger,
     tmp_path_factory: pytest.TempPathFactory,
+    pytestconfig: pytest.Config,
 ) -> Iterator[AirflowDeployment]:
     # OSSCSE_DEPLOYMENT_HOME keeps the home (logs, DB) where it can be read after the session; pytest
     # removes all but its last three temporary directories, and other sessions run meanwhile.
@@ -166,11 +168,22 @@ def airflow_deployment_processes(
     )
     for port, what in deployment.ports().items():
         deployment_ledger.add_port(port, what)
+    began = time.monotonic()
     try:
         yield deployment.start(expected_dags=(*EXAMPLE_DAGS, *SENSOR_DAGS))
     finally:
         deployment.stop()
         (home / "timings.json").write_text(json.dumps(deployment.timings, indent=1))
+        # The tier's cost, in the CI log (issue 12 bounds it): from the first process to the last stopped.
+        reporter = pytestconfig.pluginmanager.get_plugin("terminalreporter")
+        capture = pytestconfig.pluginmanager.get_plugin("capturemanager")
+        if reporter is not None and capture is not None:
+            steps = ", ".join(f"{k} {v:.1f} s" for k, v in deployment.timings.items() if isinstance(v, float))
+            with capture.global_and_fixture_disabled():  # teardown output is otherwise captured
+                reporter.write_line(
+                    f"\ndeployment tier ({deployment_settings.executor}): "
+                    f"{time.monotonic() - began:.0f} s in all; {steps}"
+                )
 
 
 @pytest.fixture
