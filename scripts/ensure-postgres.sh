@@ -14,16 +14,4 @@ if have_postgres; then
     exit 0
 fi
 
-if [ "$(id -u)" -ne 0 ]; then
-    echo "ensure-postgres: PostgreSQL is missing and installing it needs root; the PostgreSQL export test will be skipped" >&2
-    exit 0
-fi
-if ! command -v apt-get >/dev/null 2>&1; then
-    echo "ensure-postgres: no apt-get here; install PostgreSQL yourself to run the PostgreSQL export test" >&2
-    exit 0
-fi
-
-echo "ensure-postgres: installing Debian's postgresql package" >&2
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends postgresql >/dev/null
+exec bash "$(dirname "$0")/install-debian-package.sh" ensure-postgres postgresql "the PostgreSQL export test"

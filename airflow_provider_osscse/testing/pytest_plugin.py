@@ -118,17 +118,9 @@ def airflow_connection_env(
             }
         )
     if openbao is not None:
-        host, port = openbao.address.removeprefix("http://").rsplit(":", 1)
-        env["AIRFLOW_CONN_VAULT_DEFAULT"] = json.dumps(
-            {
-                "conn_type": "vault",
-                "host": host,
-                "port": int(port),
-                "password": openbao.root_token,
-                "schema": "secret",
-                "extra": {"auth_type": "token", "use_tls": False, "kv_engine_version": 2},
-            }
-        )
+        from airflow_provider_osscse.testing.openbao import airflow_connection_json
+
+        env["AIRFLOW_CONN_VAULT_DEFAULT"] = airflow_connection_json(openbao)
     if kms is not None:
         env["AIRFLOW_CONN_KMS_DEFAULT"] = json.dumps(
             {
