@@ -68,7 +68,6 @@ from airflow_provider_osscse.exceptions import (
 )
 from airflow_provider_osscse.keys.identified_cmk import IdentifiedCmk
 from airflow_provider_osscse.keys.kms_calls import KmsRpc, context_json
-from airflow_provider_osscse.keys.masking import mask_key_bytes
 from airflow_provider_osscse.keys.retry import DEFAULT_RETRY, RetryPolicy
 
 #: The EncryptionContext name oss2's ``AliKMSProvider`` puts its passphrase under (a name, not a secret).
@@ -241,7 +240,6 @@ class AlicloudKmsKey(IdentifiedCmk):
             raw = None
         if raw is None:
             raise KeyUnwrapError(f"CMK {self._reference}: KMS returned a non-base64 plaintext")
-        mask_key_bytes(raw)
         return raw
 
     def _reencrypt(self, wrapped: bytes, source: AlicloudKmsKey) -> tuple[bytes, str | None]:
@@ -293,7 +291,6 @@ class AlicloudKmsKey(IdentifiedCmk):
         body = self._rpc.call_in_body("GenerateDataKey", params, models.GenerateDataKeyResponse).body
         self._pin_from_answer("GenerateDataKey", body.key_id)
         key = base64.b64decode(body.plaintext)
-        mask_key_bytes(key)
         data_key = DataKey(key=key, iv=new_iv())
         wrapped_iv, _ = self._encrypt(data_key.iv)
         return data_key, self._wrapped(base64.b64decode(body.ciphertext_blob), wrapped_iv, body.key_version_id)

@@ -49,7 +49,6 @@ from airflow_provider_osscse.envelope.keywrap import (
     WrappedDataKey,
     new_iv,
 )
-from airflow_provider_osscse.keys.masking import mask_key_bytes
 from airflow_provider_osscse.keys.unwrap_cache import UnwrapCache, UnwrapCacheLimits
 
 #: Hard ceilings a configuration may not exceed (validated in :class:`DataKeyCacheLimits`).
@@ -165,7 +164,6 @@ class DataKeyCache:
                 if entry is not None:
                     self._retire(entry)
                 key = os.urandom(DATA_KEY_SIZE)
-                mask_key_bytes(key)
                 entry = _WriteEntry(key=key, created=now)
                 self._entries[scope] = entry
                 self.misses += 1

@@ -48,7 +48,6 @@ from airflow_provider_osscse.exceptions import (
     WeakRsaKeyError,
 )
 from airflow_provider_osscse.keys.identified_cmk import ConfiguredCmk
-from airflow_provider_osscse.keys.masking import mask_key_bytes
 from airflow_provider_osscse.keys.rsa_pem import RsaKeys, load_rsa_keys, rsa_identity
 
 log = logging.getLogger(__name__)
@@ -256,9 +255,6 @@ class LocalRsaKey(ConfiguredCmk):
             raise KeyUnwrapError(self._mismatch())
         if wrapped.wrap_alg == WRAP_ALG_RSA_PKCS1 and iv[8:12] != b"\x00\x00\x00\x00":
             raise KeyUnwrapError(self._mismatch())
-        # Like the Vault and KMS providers: a data key we hold is registered with Airflow's masker,
-        # so a stray print of it (or of a structure holding it) is redacted in task logs.
-        mask_key_bytes(key, iv)
         return DataKey(key=key, iv=iv)
 
     def _public_only(self) -> str:

@@ -1,30 +1,25 @@
-"""Register key material with Airflow's secrets masker, in the exact encodings that could be printed.
+"""Register long-lived secrets with Airflow's secrets masker, in the exact strings that could be printed.
 
 Providers never log key material, but a third-party library, a debug print or an exception from
-deep inside an SDK might. So every secret a provider holds is handed to Airflow's masker as the
-*strings* that could appear: base64 of data keys (what Vault and KMS return and what a careless
-``print`` of a response shows), PEM text of private keys, tokens. Outside Airflow (pure-library use,
-where ``airflow.sdk`` was never imported) this is a no-op and imports nothing: importing Airflow just
-to mask would cost seconds and ~90 MiB in a process that has no task log to protect.
+deep inside an SDK might. So every *long-lived* secret a provider holds (PEM text of private keys,
+tokens, passphrases, access-key secrets) is handed to Airflow's masker as the strings that could
+appear. Outside Airflow (pure-library use, where ``airflow.sdk`` was never imported) this is a no-op
+and imports nothing: importing Airflow just to mask would cost seconds and ~90 MiB in a process that
+has no task log to protect.
 
-Per-object data keys are a safety net only (nothing here logs them), and Airflow's masker recompiles
-one regex of *all* registered secrets on every registration, so masking every data key of a task
-that touches thousands of objects would cost time quadratic in the object count and slow every log
-line. Data keys are therefore masked for the first :data:`DATA_KEY_MASK_LIMIT` objects of a process;
-long-lived secrets (PEM text, tokens, passphrases) are always masked.
+Per-object data keys are deliberately **not** registered. Airflow's masker recompiles one regex of
+every registered secret on each registration and runs every log line through it, so registering a
+data key per object made a task's cost grow with the number of objects it had touched (70x slower
+downloads after a few thousand objects). Data keys are kept out of logs by construction instead:
+``DataKey`` (and every object that holds one) hides its bytes from ``repr``/``str`` and refuses to be
+pickled, no provider logs a key-service response, and the key-service SDKs log no bodies
+(``tests/security/test_debug_logging_leaks.py`` logs at DEBUG through every path to prove it).
 """
 
 from __future__ import annotations
 
-import base64
 import sys
-import threading
 from collections.abc import Iterable
-
-#: How many data keys (and IVs) one process registers with the masker; see the module docstring.
-DATA_KEY_MASK_LIMIT = 512
-_masked_data_keys = 0
-_count_lock = threading.Lock()
 
 
 def _mask(value: str) -> None:
@@ -48,13 +43,3 @@ def mask_strings(values: Iterable[str]) -> None:
             for line in stripped.splitlines():
                 if len(line) >= 16 and not line.startswith("-----"):
                     _mask(line)
-
-
-def mask_key_bytes(*raw: bytes) -> None:
-    """Mask the standard base64 and hex forms of raw key bytes (data keys), up to the process limit."""
-    global _masked_data_keys  # noqa: PLW0603 - one per-process budget; tests reset it like a new task process
-    with _count_lock:
-        if _masked_data_keys >= DATA_KEY_MASK_LIMIT:
-            return
-        _masked_data_keys += 1
-    mask_strings(s for r in raw for s in (base64.b64encode(r).decode("ascii"), r.hex()))

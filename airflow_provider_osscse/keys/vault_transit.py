@@ -39,7 +39,6 @@ from airflow_provider_osscse.exceptions import (
     KeyUnwrapError,
 )
 from airflow_provider_osscse.keys.identified_cmk import IdentifiedCmk
-from airflow_provider_osscse.keys.masking import mask_key_bytes
 from airflow_provider_osscse.keys.retry import DEFAULT_RETRY, RetryPolicy
 from airflow_provider_osscse.keys.vault_calls import vault_call
 
@@ -241,7 +240,6 @@ class VaultTransitKey(IdentifiedCmk):
             if not any(r.get("error") for r in results):
                 key = base64.b64decode(results[0]["plaintext"], validate=True)
                 iv = base64.b64decode(results[1]["plaintext"], validate=True)
-                mask_key_bytes(key, iv)
                 return DataKey(key=key, iv=iv)
         except (ValueError, KeyError, IndexError):
             pass
