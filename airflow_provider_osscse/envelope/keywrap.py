@@ -13,10 +13,14 @@ from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import NoReturn
+from typing import NoReturn, TypeVar
+
+from airflow_provider_osscse.exceptions import OSSCSEError
+
+_T = TypeVar("_T")
 
 #: Length of the AES-256 data key (CEK) in bytes.
 DATA_KEY_SIZE = 32
@@ -166,6 +170,55 @@ class Cmk(ABC):
         data_key = DataKey.generate()
         return data_key, self.wrap(data_key)
 
+    # -- many objects at once ---------------------------------------------------------------
+    # One object's key-service round trip costs more than its encryption when objects are small, so
+    # bulk operations hand a CMK a group of objects at once. Services that batch (Vault Transit's
+    # ``batch_input``) override these; the defaults loop over the one-object methods, so every CMK
+    # supports them. Results keep the input's order, and one object's failure is that object's
+    # result (an exception *value*), never the others': a fleet operation reports per object.
+
+    def new_data_keys(self, count: int, request: DataKeyRequest | None = None) -> list[tuple[DataKey, WrappedDataKey]]:
+        """``count`` fresh data keys, each already wrapped, in as few service calls as the service allows.
+
+        All or nothing: the objects of one group share the CMK, so a failure is raised for the group.
+        """
+        return [self.new_data_key(request) for _ in range(count)]
+
+    def unwrap_many(self, wrapped: Sequence[WrappedDataKey]) -> list[DataKey | OSSCSEError]:
+        """Unwrap each of ``wrapped``; an item that fails gives its error in its place."""
+        return [_outcome(self.unwrap, item) for item in wrapped]
+
+    def rewrap_many(self, wrapped: Sequence[WrappedDataKey]) -> list[WrappedDataKey | OSSCSEError]:
+        """:meth:`rewrap` for each item (natively, batched where the service can); errors per item."""
+        return self.rewrap_many_from(wrapped, self)
+
+    def rewrap_many_from(self, wrapped: Sequence[WrappedDataKey], source: Cmk) -> list[WrappedDataKey | OSSCSEError]:
+        """:meth:`rewrap_from` for each item; override to batch (keep the per-item error contract)."""
+        return [_outcome(lambda item: self.rewrap_from(item, source), item) for item in wrapped]
+
+    def latest_version(self) -> str | None:
+        """The version a wrap under this CMK writes *now*, so a rotation can tell a current object
+        from a stale one by its headers, before any per-object key-service call.
+
+        ``None``: this CMK has no versions (a local RSA key: an object it wrapped is current). CMKs
+        with versions answer with one service call at most per instance and rotation run; a CMK that
+        cannot tell raises :class:`~airflow_provider_osscse.exceptions.KeyServiceError`.
+        """
+        return None
+
+    def is_current(self, wrapped: WrappedDataKey) -> bool:
+        """Whether ``wrapped`` is already under this CMK's newest version (nothing to rewrap).
+
+        Decided from the object's headers and :meth:`latest_version`, never by unwrapping; an object
+        whose version is unknown is not current (the rewrap decides, at one service call).
+        """
+        if not self.matches(wrapped) or self.cmk_for(wrapped).reference != self.reference:
+            return False
+        latest = self.latest_version()
+        if latest is None:
+            return self.key_version(wrapped) is None
+        return self.key_version(wrapped) == latest
+
     def wrap_ivs(
         self, key_bytes: bytes, ivs: Sequence[bytes], *, reuse: WrappedDataKey | None = None
     ) -> list[WrappedDataKey]:
@@ -230,3 +283,11 @@ class Cmk(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.reference!r})"
+
+
+def _outcome(operation: Callable[[WrappedDataKey], _T], item: WrappedDataKey) -> _T | OSSCSEError:
+    """``operation(item)``, or the package error it raised (the item's own result in a batch)."""
+    try:
+        return operation(item)
+    except OSSCSEError as exc:
+        return exc

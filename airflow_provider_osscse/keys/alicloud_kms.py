@@ -48,6 +48,7 @@ import binascii
 import ipaddress
 import re
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
 from urllib.parse import urlsplit
@@ -69,6 +70,7 @@ from airflow_provider_osscse.exceptions import (
 from airflow_provider_osscse.keys.identified_cmk import IdentifiedCmk
 from airflow_provider_osscse.keys.kms_calls import KmsRpc, context_json
 from airflow_provider_osscse.keys.retry import DEFAULT_RETRY, RetryPolicy
+from airflow_provider_osscse.keys.rotation import LATEST_VERSION_TTL
 
 #: The EncryptionContext name oss2's ``AliKMSProvider`` puts its passphrase under (a name, not a secret).
 OSS2_PASSPHRASE_CONTEXT = "x-passphrase"  # noqa: S105
@@ -156,6 +158,7 @@ class AlicloudKmsKey(IdentifiedCmk):
         self._endpoint = endpoint
         self._pin_lock = threading.Lock()
         self._pinned: str | None = None if needs_resolution(key_id) else key_id
+        self._latest: tuple[str, float] | None = None  # (PrimaryKeyVersion, monotonic time read)
 
     # -- pinning -------------------------------------------------------------------------------
     @property
@@ -167,15 +170,35 @@ class AlicloudKmsKey(IdentifiedCmk):
             return self._pinned
 
     def _describe_key_id(self) -> str:
+        return self._describe()[0]
+
+    def _describe(self) -> tuple[str, str | None]:
+        """(KeyId, PrimaryKeyVersion) from one ``DescribeKey``."""
         from alibabacloud_kms20160120 import models
 
         body = self._rpc.call_in_body(
             "DescribeKey", {"KeyId": self.key_id}, models.DescribeKeyResponse, context_param=None
         ).body
-        key_id = body.key_metadata.key_id if body.key_metadata is not None else None
+        metadata = body.key_metadata
+        key_id = metadata.key_id if metadata is not None else None
         if not key_id:
             raise KeyServiceError(f"CMK {self._reference}: KMS DescribeKey named no KeyId for {self.key_id}")
-        return str(key_id)
+        primary = metadata.primary_key_version if metadata is not None else None
+        return str(key_id), str(primary) if primary else None
+
+    def latest_version(self) -> str | None:
+        """The key's ``PrimaryKeyVersion`` (one ``DescribeKey``, trusted for :data:`LATEST_VERSION_TTL`),
+        so a rotation tells current from stale objects by their headers. Needs ``kms:DescribeKey``."""
+        latest = self._latest
+        if latest is not None and time.monotonic() - latest[1] < LATEST_VERSION_TTL:
+            return latest[0]
+        key_id, primary = self._describe()
+        if key_id != self.pinned_key_id:
+            raise self._mismatch("DescribeKey", self.pinned_key_id, key_id)
+        if primary is None:
+            raise KeyServiceError(f"CMK {self._reference}: KMS DescribeKey named no PrimaryKeyVersion")
+        self._latest = (primary, time.monotonic())
+        return primary
 
     def _request_key_id(self) -> str:
         """The ``KeyId`` to send to Encrypt/GenerateDataKey: the pin once known, else as configured."""

@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 
 from airflow_provider_osscse.envelope.keywrap import Cmk, DataKey, DataKeyRequest, WrappedDataKey
 from airflow_provider_osscse.envelope.reader import read_cmk_remedy
-from airflow_provider_osscse.exceptions import KeyUnwrapError, NoMatchingKeyError, PublicKeyOnlyError
+from airflow_provider_osscse.exceptions import KeyUnwrapError, NoMatchingKeyError, OSSCSEError, PublicKeyOnlyError
 
 #: Default bound on blind attempts for objects that name no CMK identity.
 DEFAULT_MAX_FALLBACK_ATTEMPTS = 3
@@ -65,6 +65,37 @@ class Keyring(Cmk):
 
     def new_data_key(self, request: DataKeyRequest | None = None) -> tuple[DataKey, WrappedDataKey]:
         return self.primary.new_data_key(request)
+
+    def new_data_keys(self, count: int, request: DataKeyRequest | None = None) -> list[tuple[DataKey, WrappedDataKey]]:
+        return self.primary.new_data_keys(count, request)
+
+    def unwrap_many(self, wrapped: Sequence[WrappedDataKey]) -> list[DataKey | OSSCSEError]:
+        """Each member unwraps its own objects in one batch; an object its first candidate could not
+        unwrap gets the one-object path (the other candidates, and the keyring's own words)."""
+        results: list[DataKey | OSSCSEError | None] = [None] * len(wrapped)
+        groups: dict[int, tuple[Cmk, list[int]]] = {}
+        for index, item in enumerate(wrapped):
+            found = self.candidates(item)
+            if not found:
+                results[index] = self._no_match(item)
+                continue
+            groups.setdefault(id(found[0]), (found[0], []))[1].append(index)
+        for member, indexes in groups.values():
+            for index, outcome in zip(indexes, member.unwrap_many([wrapped[i] for i in indexes]), strict=True):
+                results[index] = self._unwrap_one(wrapped[index]) if isinstance(outcome, KeyUnwrapError) else outcome
+        return [r if r is not None else self._no_match(w) for r, w in zip(results, wrapped, strict=True)]
+
+    def _unwrap_one(self, wrapped: WrappedDataKey) -> DataKey | OSSCSEError:
+        try:
+            return self.unwrap(wrapped)
+        except OSSCSEError as exc:
+            return exc
+
+    def rewrap_many_from(self, wrapped: Sequence[WrappedDataKey], source: Cmk) -> list[WrappedDataKey | OSSCSEError]:
+        return self.primary.rewrap_many_from(wrapped, source)
+
+    def latest_version(self) -> str | None:
+        return self.primary.latest_version()
 
     def candidates(self, wrapped: WrappedDataKey) -> list[Cmk]:
         """The members to try for ``wrapped``, in order, already bounded (see module docstring)."""

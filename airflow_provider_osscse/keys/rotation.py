@@ -9,11 +9,21 @@ wraps the CMKs:
 * same Vault Transit key → Vault ``rewrap`` (the data key never leaves Vault);
 * same KMS endpoint → KMS ``ReEncrypt`` (the data key never leaves KMS);
 * anything else (RSA → Vault, KMS → Vault, Vault → KMS, ...) → unwrap then wrap, in memory, once.
+
+At fleet scale (issue 13) a rotation first asks each object's headers whether it is already under the
+CMK's newest version (:meth:`Cmk.is_current`, against :meth:`Cmk.latest_version`, read once per
+:data:`LATEST_VERSION_TTL`), so a re-run over current objects makes no per-object key-service call;
+the stale ones go to :meth:`Cmk.rewrap_many` in groups (one Transit ``rewrap`` per
+``TRANSIT_BATCH_OBJECTS`` objects; KMS has no batch API: one ``ReEncrypt`` per object).
 """
 
 from __future__ import annotations
 
 from airflow_provider_osscse.envelope.keywrap import Cmk, WrappedDataKey
+
+#: How long a CMK trusts a read of its newest version (Transit key read, KMS ``DescribeKey``): a
+#: rotation run decides from one read, and a rotation made during a long run is seen within a minute.
+LATEST_VERSION_TTL = 60.0
 
 
 def rewrap_to_latest(wrapped: WrappedDataKey, cmk: Cmk) -> WrappedDataKey:

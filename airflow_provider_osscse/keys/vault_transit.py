@@ -3,7 +3,9 @@
 Wrap-alg ``VAULT/TRANSIT`` (this project's own, documented in ``docs/key-custody.md`` so any reader
 can add it): the data key and the IV are each sent as ``plaintext=base64(raw)`` to
 ``<mount>/encrypt/<key>`` in *one* batch call; the header bytes are the UTF-8 ``vault:vN:...``
-ciphertext strings. Unwrap is one batch ``<mount>/decrypt/<key>`` call. Rotation is Vault's own
+ciphertext strings. Unwrap is one batch ``<mount>/decrypt/<key>`` call. Bulk operations
+(``new_data_keys``, ``unwrap_many``, ``rewrap_many``) put up to :data:`TRANSIT_BATCH_OBJECTS`
+objects in one call, each object's failure reported as its own. Rotation is Vault's own
 ``rewrap`` (the data key is never exposed to us). The base ``new_data_key`` (local random key and
 IV, one batch encrypt) is kept rather than ``datakey/plaintext``: that endpoint cannot also wrap the
 IV, so it would cost two round trips per object instead of one.
@@ -26,26 +28,31 @@ from __future__ import annotations
 import base64
 import re
 import threading
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 # The module-wide name of the one wrap-alg constant (envelope.headers owns the value).
 from airflow_provider_osscse.envelope.headers import WRAP_ALG_VAULT_TRANSIT
-from airflow_provider_osscse.envelope.keywrap import Cmk, DataKey, WrappedDataKey
+from airflow_provider_osscse.envelope.keywrap import Cmk, DataKey, DataKeyRequest, WrappedDataKey
 from airflow_provider_osscse.exceptions import (
     KeyPermissionError,
     KeyServiceError,
     KeyUnwrapError,
+    OSSCSEError,
 )
 from airflow_provider_osscse.keys.identified_cmk import IdentifiedCmk
 from airflow_provider_osscse.keys.retry import DEFAULT_RETRY, RetryPolicy
+from airflow_provider_osscse.keys.rotation import LATEST_VERSION_TTL
 from airflow_provider_osscse.keys.vault_calls import vault_call
+from airflow_provider_osscse.keys.vault_transit_batch import TRANSIT_BATCH_OBJECTS, data_key_of, per_object
 
 if TYPE_CHECKING:
     import hvac
 
 _VERSION = re.compile(r"^vault:v(\d+):")
+_R = TypeVar("_R")
 
 
 def transit_identity(mount: str, key_name: str) -> str:
@@ -104,6 +111,7 @@ class VaultTransitKey(IdentifiedCmk):
         self._retry = retry
         self._exists_lock = threading.Lock()
         self._key_checked = threading.Event()  # set once the key was seen; read without the lock
+        self._latest: tuple[str, float] | None = None  # (vN, monotonic time read)
 
     def _ensure_key_exists(self) -> None:
         """Read ``<mount>/keys/<key>`` once per instance; refuse a missing key before any encrypt.
@@ -157,7 +165,25 @@ class VaultTransitKey(IdentifiedCmk):
                     f"of type '{data.get('type')}', which cannot encrypt; use an encryption key type "
                     "such as aes256-gcm96"
                 )
+            self._note_latest(data)
             self._key_checked.set()
+
+    def _note_latest(self, key_data: Mapping[str, Any]) -> None:
+        latest = key_data.get("latest_version")
+        if isinstance(latest, int) and latest > 0:
+            self._latest = (f"v{latest}", time.monotonic())
+
+    def latest_version(self) -> str | None:
+        """``vN`` of the key's newest version, from ``<mount>/keys/<key>`` (read at most once a
+        :data:`LATEST_VERSION_TTL`), so a rotation decides current or stale without a call per object."""
+        latest = self._latest
+        if latest is not None and time.monotonic() - latest[1] < LATEST_VERSION_TTL:
+            return latest[0]
+        self._key_checked.clear()  # re-read the key (its existence check records the newest version)
+        self._ensure_key_exists()
+        if self._latest is None:
+            raise KeyServiceError(f"CMK {self._reference}: Vault did not say the Transit key's latest version")
+        return self._latest[0]
 
     def _call(self, op: str, fn: Any, **kw: Any) -> Any:
         return vault_call(
@@ -229,21 +255,111 @@ class VaultTransitKey(IdentifiedCmk):
             ) from None
 
     def unwrap(self, wrapped: WrappedDataKey) -> DataKey:
-        batch = self._ciphertext_batch(wrapped)
+        return _one_result(self.unwrap_many([wrapped]))
+
+    # -- many objects: one batch call per TRANSIT_BATCH_OBJECTS objects ----------------------------
+    def _send(self, op: str) -> Callable[[list[dict[str, str]]], list[Mapping[str, Any]]]:
+        return lambda items: self._batch(op, items, invalid_means_unwrap_failure=True)
+
+    def _batch(self, op: str, items: list[dict[str, str]], **kw: Any) -> list[Mapping[str, Any]]:
+        """One ``batch_input`` call; each item's result (``error`` set for an item that failed).
+
+        ``partial_failure_response_code=200``: without it Vault answers 400 to a batch where some
+        items failed, and the per-item results (which the other objects need) are lost.
+        """
+        body = {"batch_input": items, "partial_failure_response_code": 200}
         response = self._call(
-            "decrypt",
-            lambda: self._client.secrets.transit.decrypt_data(self.key_name, batch_input=batch, mount_point=self.mount),
-            invalid_means_unwrap_failure=True,
+            op,
+            lambda: self._client.adapter.post(f"/v1/{self.mount}/{op}/{self.key_name}", json=body),
+            **kw,
         )
-        results = response["data"]["batch_results"]
+        results = (response or {}).get("data", {}).get("batch_results") or []
+        if len(results) != len(items):
+            raise KeyServiceError(
+                f"CMK {self._reference}: Vault answered {len(results)} results to a batch of {len(items)} "
+                f"on {self.mount}/{op}/{self.key_name}"
+            )
+        return list(results)
+
+    def new_data_keys(self, count: int, request: DataKeyRequest | None = None) -> list[tuple[DataKey, WrappedDataKey]]:
+        """Data keys made here, wrapped by ONE ``encrypt`` call per :data:`TRANSIT_BATCH_OBJECTS`."""
+        self._ensure_key_exists()
+        made: list[tuple[DataKey, WrappedDataKey]] = []
+        for start in range(0, count, TRANSIT_BATCH_OBJECTS):
+            keys = [DataKey.generate() for _ in range(min(TRANSIT_BATCH_OBJECTS, count - start))]
+            items = [{"plaintext": base64.b64encode(v).decode("ascii")} for k in keys for v in (k.key, k.iv)]
+            results = self._batch("encrypt", items)
+            for index, data_key in enumerate(keys):
+                pair = results[2 * index : 2 * index + 2]
+                if any(r.get("error") or not r.get("ciphertext") for r in pair):
+                    raise KeyServiceError(f"Vault did not wrap the data keys under CMK {self._reference}")
+                key_ct, iv_ct = (r["ciphertext"].encode("utf-8") for r in pair)
+                made.append((data_key, self._wrapped(key_ct, iv_ct, ciphertext_version(key_ct))))
+        return made
+
+    def unwrap_many(self, wrapped: Sequence[WrappedDataKey]) -> list[DataKey | OSSCSEError]:
+        """ONE ``decrypt`` call per :data:`TRANSIT_BATCH_OBJECTS` objects; errors stay per object."""
+        return per_object(
+            wrapped,
+            self._send("decrypt"),
+            lambda _wrapped, pair: data_key_of(pair, self._reference),
+            items_of=self._ciphertext_batch,
+            op="decrypt",
+            reference=self._reference,
+        )
+
+    def rewrap_many_from(self, wrapped: Sequence[WrappedDataKey], source: Cmk) -> list[WrappedDataKey | OSSCSEError]:
+        """Vault ``rewrap`` in batches when ``source`` is this Transit key (data keys never leave
+        Vault); the objects of any other CMK take the one-object path."""
+        native = [self._native_source(w, source) for w in wrapped]
+        if not any(native):
+            return self._rewrap_by_unwrap(wrapped, source)
+        results: list[WrappedDataKey | OSSCSEError | None] = [None] * len(wrapped)
+        indexes = [i for i, n in enumerate(native) if n]
+        moved = per_object(
+            [wrapped[i] for i in indexes],
+            self._send("rewrap"),
+            self._rewrapped,
+            items_of=self._ciphertext_batch,
+            op="rewrap",
+            reference=self._reference,
+        )
+        for index, outcome in zip(indexes, moved, strict=True):
+            results[index] = outcome
+        others = [i for i, n in enumerate(native) if not n]
+        for index, outcome in zip(others, self._rewrap_by_unwrap([wrapped[i] for i in others], source), strict=True):
+            results[index] = outcome
+        return [r for r in results if r is not None]
+
+    def _rewrap_by_unwrap(self, wrapped: Sequence[WrappedDataKey], source: Cmk) -> list[WrappedDataKey | OSSCSEError]:
+        """From another CMK: unwrap there (batched if it can), wrap here (one encrypt per object)."""
+        outcomes: list[WrappedDataKey | OSSCSEError] = []
+        for data_key in source.unwrap_many(wrapped):
+            try:
+                outcomes.append(data_key if isinstance(data_key, OSSCSEError) else self.wrap(data_key))
+            except OSSCSEError as exc:
+                outcomes.append(exc)
+        return outcomes
+
+    def _native_source(self, wrapped: WrappedDataKey, source: Cmk) -> bool:
+        """Whether ``source`` holds ``wrapped`` under this very Transit key (so Vault can rewrap it)."""
         try:
-            if not any(r.get("error") for r in results):
-                key = base64.b64decode(results[0]["plaintext"], validate=True)
-                iv = base64.b64decode(results[1]["plaintext"], validate=True)
-                return DataKey(key=key, iv=iv)
-        except (ValueError, KeyError, IndexError):
-            pass
-        raise KeyUnwrapError(f"CMK {self._reference} could not unwrap the data key: wrong key or corrupted values")
+            return source.cmk_for(wrapped).rewrap_domain == self.rewrap_domain
+        except OSSCSEError:  # no member for it: the one-object path reports that object's error
+            return False
+
+    def _rewrapped(self, wrapped: WrappedDataKey, pair: list[Mapping[str, Any]]) -> WrappedDataKey:
+        if not all(isinstance(r.get("ciphertext"), str) and r["ciphertext"] for r in pair):
+            raise KeyUnwrapError(f"Vault did not rewrap the data key under CMK {self._reference}")
+        key_ct, iv_ct = (r["ciphertext"].encode("utf-8") for r in pair)
+        return WrappedDataKey(
+            WRAP_ALG_VAULT_TRANSIT,
+            key_ct,
+            iv_ct,
+            wrapped.matdesc,
+            cmk_identity=self.identity,
+            cmk_version=ciphertext_version(key_ct),
+        )
 
     @property
     def rewrap_domain(self) -> str:
@@ -259,25 +375,7 @@ class VaultTransitKey(IdentifiedCmk):
         key's identity, the new ``vN`` and the object's own user matdesc (not this instance's: the
         object keeps what its official readers were configured with).
         """
-        if source.cmk_for(wrapped).rewrap_domain != self.rewrap_domain:
-            return super().rewrap_from(wrapped, source)
-        batch = self._ciphertext_batch(wrapped)
-        response = self._call(
-            "rewrap",
-            lambda: self._client.secrets.transit.rewrap_data(
-                self.key_name, ciphertext="", batch_input=batch, mount_point=self.mount
-            ),
-            invalid_means_unwrap_failure=True,
-        )
-        key_ct, iv_ct = self._ciphertexts(response)
-        return WrappedDataKey(
-            WRAP_ALG_VAULT_TRANSIT,
-            key_ct,
-            iv_ct,
-            wrapped.matdesc,
-            cmk_identity=self.identity,
-            cmk_version=ciphertext_version(key_ct),
-        )
+        return _one_result(self.rewrap_many_from([wrapped], source))
 
     def key_version(self, wrapped: WrappedDataKey) -> str | None:
         """``vN`` of the wrapped data key's ``vault:vN:`` prefix (the ciphertext is authoritative);
@@ -286,3 +384,11 @@ class VaultTransitKey(IdentifiedCmk):
 
     def __reduce__(self) -> Any:
         raise TypeError("VaultTransitKey holds an authenticated Vault client and cannot be pickled")
+
+
+def _one_result(outcomes: Sequence[_R | OSSCSEError]) -> _R:
+    """The one object's result of a one-object batch, or its error raised."""
+    (outcome,) = outcomes
+    if isinstance(outcome, OSSCSEError):
+        raise outcome
+    return outcome

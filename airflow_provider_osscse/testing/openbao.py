@@ -32,6 +32,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 from types import TracebackType
 from typing import IO, TYPE_CHECKING
 
@@ -90,8 +91,17 @@ class OpenBaoServer:
     five characters) to hide it in task logs.
     """
 
-    def __init__(self, *, root_token: str | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        *,
+        root_token: str | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        audit_log: str | os.PathLike[str] | None = None,
+    ) -> None:
         self._root_token = root_token or f"osscse-dev-{secrets.token_urlsafe(12)}"
+        #: Where a file audit device writes (OpenBao accepts audit devices only from its config file).
+        self._audit_path = Path(audit_log) if audit_log is not None else None
         self._host = host
         self._requested_port = port
         self._port: int | None = None
@@ -136,6 +146,7 @@ class OpenBaoServer:
                 "-dev",
                 f"-dev-root-token-id={self._root_token}",
                 f"-dev-listen-address={self._host}:{self._port}",
+                *self._audit_config(),
             ],
             stdin=subprocess.DEVNULL,
             stdout=self._log,
@@ -154,6 +165,17 @@ class OpenBaoServer:
                 f"server output (tail):\n{tail}"
             ) from None
         return self
+
+    def _audit_config(self) -> list[str]:
+        """``-config=FILE`` declaring the file audit device, when one was asked for."""
+        if self._audit_path is None:
+            return []
+        config = self._audit_path.with_suffix(".hcl")
+        config.write_text(
+            f'audit "file" "osscse-file" {{\n  options {{\n    file_path = {json.dumps(str(self._audit_path))}\n  }}\n}}\n',
+            encoding="utf-8",
+        )
+        return [f"-config={config}"]
 
     def _wait_healthy(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -212,6 +234,14 @@ class OpenBaoServer:
 
         return hvac.Client(url=self.address, token=token or self._root_token)
 
+    @property
+    def audit(self) -> OpenBaoAuditLog:
+        """The file audit log (``audit_log=`` given at construction): counts the calls Vault itself
+        served, per path, not what a client believes it sent."""
+        if self._audit_path is None:
+            raise OpenBaoError("this OpenBao server was started without audit_log=")
+        return OpenBaoAuditLog(self._audit_path)
+
     def __enter__(self) -> OpenBaoServer:
         return self.start()
 
@@ -226,6 +256,32 @@ class OpenBaoServer:
     def __repr__(self) -> str:
         state = f"pid={self.pid}, address={self.address!r}" if self.running else "stopped"
         return f"OpenBaoServer({state})"
+
+
+class OpenBaoAuditLog:
+    """Counts the requests an OpenBao file audit device recorded, by request path.
+
+    The audit device writes one JSON line per request and per response; only requests are counted.
+    Secrets in it are HMAC'd by OpenBao, so reading it shows no key material.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def requests(self, path_prefix: str) -> int:
+        """How many requests so far had a path starting with ``path_prefix`` (e.g. ``transit/decrypt/k``)."""
+        if not self.path.exists():
+            return 0
+        count = 0
+        with self.path.open(encoding="utf-8") as handle:
+            for line in handle:
+                try:
+                    entry = json.loads(line)
+                except ValueError:
+                    continue  # a line being written
+                if entry.get("type") == "request" and str(entry.get("request", {}).get("path", "")).startswith(path_prefix):
+                    count += 1
+        return count
 
 
 def airflow_connection_json(server: OpenBaoServer) -> str:

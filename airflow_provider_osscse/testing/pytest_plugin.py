@@ -34,7 +34,7 @@ import pytest
 
 if TYPE_CHECKING:
     from airflow_provider_osscse.testing.kms_server import LocalKMSServer
-    from airflow_provider_osscse.testing.openbao import OpenBaoServer
+    from airflow_provider_osscse.testing.openbao import OpenBaoAuditLog, OpenBaoServer
     from airflow_provider_osscse.testing.oss_server import LocalOSSServer
 
 REGION = "cn-hangzhou"
@@ -82,15 +82,25 @@ def osscse_kms_server() -> Iterator[LocalKMSServer]:
 
 
 @pytest.fixture(scope="session")
-def osscse_openbao() -> Iterator[OpenBaoServer]:
+def osscse_openbao(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpenBaoServer]:
     from airflow_provider_osscse.testing.openbao import OpenBaoServer
 
-    server = OpenBaoServer(root_token=f"osscse-dev-{secrets.token_urlsafe(24)}")
+    server = OpenBaoServer(
+        root_token=f"osscse-dev-{secrets.token_urlsafe(24)}",
+        audit_log=tmp_path_factory.mktemp("openbao-audit") / "audit.log",
+    )
     server.start()
     try:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def osscse_openbao_audit(osscse_openbao: OpenBaoServer) -> OpenBaoAuditLog:
+    """The session OpenBao's file audit log: ``.requests("transit/decrypt/<key>")`` counts the calls
+    the server served. Use a key of the test's own, so other tests' calls are not counted."""
+    return osscse_openbao.audit
 
 
 def airflow_connection_env(
