@@ -197,27 +197,27 @@ class Cmk(ABC):
         return [_outcome(lambda item: self.rewrap_from(item, source), item) for item in wrapped]
 
     def latest_version(self) -> str | None:
-        """The version a wrap under this CMK writes *now*, so a rotation can tell a current object
-        from a stale one by its headers, before any per-object key-service call.
+        """The version a wrap under this CMK writes *now* (one key-service call each time: Transit
+        key read, KMS ``DescribeKey``), so a rotation run reads it once and then tells current from
+        stale objects by their headers alone (:meth:`is_current`).
 
-        ``None``: this CMK has no versions (a local RSA key: an object it wrapped is current). CMKs
-        with versions answer with one service call at most per instance and rotation run; a CMK that
-        cannot tell raises :class:`~airflow_provider_osscse.exceptions.KeyServiceError`.
+        ``None``: this CMK has no versions (a local RSA key) or cannot name them cheaply; objects are
+        then judged by the rewrap itself. A CMK that cannot tell raises ``KeyServiceError``.
         """
         return None
 
-    def is_current(self, wrapped: WrappedDataKey) -> bool:
-        """Whether ``wrapped`` is already under this CMK's newest version (nothing to rewrap).
+    def is_current(self, wrapped: WrappedDataKey, latest_version: str | None) -> bool:
+        """Whether ``wrapped`` is already under this CMK at ``latest_version`` (from
+        :meth:`latest_version`, read once per run): nothing to rewrap, and no key-service call made.
 
-        Decided from the object's headers and :meth:`latest_version`, never by unwrapping; an object
-        whose version is unknown is not current (the rewrap decides, at one service call).
+        ``False`` whenever it cannot be told from the headers (another CMK, an unknown version, a
+        CMK without versions): the rewrap itself then decides, at one service call.
         """
-        if not self.matches(wrapped) or self.cmk_for(wrapped).reference != self.reference:
+        if latest_version is None or not self.matches(wrapped):
             return False
-        latest = self.latest_version()
-        if latest is None:
-            return self.key_version(wrapped) is None
-        return self.key_version(wrapped) == latest
+        if self.cmk_for(wrapped).reference != self.reference:
+            return False
+        return self.key_version(wrapped) == latest_version
 
     def wrap_ivs(
         self, key_bytes: bytes, ivs: Sequence[bytes], *, reuse: WrappedDataKey | None = None

@@ -53,6 +53,7 @@ from airflow_provider_osscse.envelope.streams import DEFAULT_CHUNK_SIZE, ByteSou
 from airflow_provider_osscse.exceptions import (
     KeyUnwrapError,
     NoMatchingKeyError,
+    OSSCSEError,
     Remedy,
     UnauthenticatedObjectError,
 )
@@ -129,9 +130,13 @@ class EnvelopeReader:
         allow_legacy: bool = False,
         binding: ObjectBinding | None = None,
         object_size: int | None = None,
+        data_key: DataKey | OSSCSEError | None = None,
     ) -> None:
         """``binding``: the bucket and key the object was read from (checked against bound tags).
-        ``object_size``: the stored size, checked against the length headers before any is used."""
+        ``object_size``: the stored size, checked against the length headers before any is used.
+        ``data_key``: the object's data key (or the error unwrapping it gave) when a bulk operation
+        already unwrapped many objects' keys in one call (``Cmk.unwrap_many``); every check above
+        still runs, only the unwrap call is not made again."""
         self.object_name = object_name
         self.binding = binding
         self.integrity_policy = IntegrityPolicy(integrity_policy)
@@ -147,7 +152,9 @@ class EnvelopeReader:
             )
         self.cmk = resolve_key(keys, self.envelope.wrapped, object_name=object_name)
         try:
-            self._content_key: DataKey = self.cmk.unwrap(self.envelope.wrapped)
+            if isinstance(data_key, OSSCSEError):
+                raise data_key
+            self._content_key: DataKey = data_key if data_key is not None else self.cmk.unwrap(self.envelope.wrapped)
         except KeyUnwrapError as exc:  # its own words (e.g. "only a public key") and what to give instead
             raise exc.for_object(object_name).with_remedy(read_cmk_remedy(self.envelope.wrapped)) from None
         self.status: IntegrityStatus | None = None

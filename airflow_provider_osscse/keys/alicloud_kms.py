@@ -48,7 +48,6 @@ import binascii
 import ipaddress
 import re
 import threading
-import time
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
 from urllib.parse import urlsplit
@@ -70,7 +69,6 @@ from airflow_provider_osscse.exceptions import (
 from airflow_provider_osscse.keys.identified_cmk import IdentifiedCmk
 from airflow_provider_osscse.keys.kms_calls import KmsRpc, context_json
 from airflow_provider_osscse.keys.retry import DEFAULT_RETRY, RetryPolicy
-from airflow_provider_osscse.keys.rotation import LATEST_VERSION_TTL
 
 #: The EncryptionContext name oss2's ``AliKMSProvider`` puts its passphrase under (a name, not a secret).
 OSS2_PASSPHRASE_CONTEXT = "x-passphrase"  # noqa: S105
@@ -158,7 +156,6 @@ class AlicloudKmsKey(IdentifiedCmk):
         self._endpoint = endpoint
         self._pin_lock = threading.Lock()
         self._pinned: str | None = None if needs_resolution(key_id) else key_id
-        self._latest: tuple[str, float] | None = None  # (PrimaryKeyVersion, monotonic time read)
 
     # -- pinning -------------------------------------------------------------------------------
     @property
@@ -187,17 +184,13 @@ class AlicloudKmsKey(IdentifiedCmk):
         return str(key_id), str(primary) if primary else None
 
     def latest_version(self) -> str | None:
-        """The key's ``PrimaryKeyVersion`` (one ``DescribeKey``, trusted for :data:`LATEST_VERSION_TTL`),
-        so a rotation tells current from stale objects by their headers. Needs ``kms:DescribeKey``."""
-        latest = self._latest
-        if latest is not None and time.monotonic() - latest[1] < LATEST_VERSION_TTL:
-            return latest[0]
+        """The key's ``PrimaryKeyVersion`` (one ``DescribeKey`` per call), so a rotation run tells
+        current from stale objects by their headers. Needs ``kms:DescribeKey``."""
         key_id, primary = self._describe()
         if key_id != self.pinned_key_id:
             raise self._mismatch("DescribeKey", self.pinned_key_id, key_id)
         if primary is None:
             raise KeyServiceError(f"CMK {self._reference}: KMS DescribeKey named no PrimaryKeyVersion")
-        self._latest = (primary, time.monotonic())
         return primary
 
     def _request_key_id(self) -> str:

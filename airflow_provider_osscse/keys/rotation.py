@@ -12,7 +12,7 @@ wraps the CMKs:
 
 At fleet scale (issue 13) a rotation first asks each object's headers whether it is already under the
 CMK's newest version (:meth:`Cmk.is_current`, against :meth:`Cmk.latest_version`, read once per
-:data:`LATEST_VERSION_TTL`), so a re-run over current objects makes no per-object key-service call;
+run), so a re-run over current objects makes no per-object key-service call;
 the stale ones go to :meth:`Cmk.rewrap_many` in groups (one Transit ``rewrap`` per
 ``TRANSIT_BATCH_OBJECTS`` objects; KMS has no batch API: one ``ReEncrypt`` per object).
 """
@@ -20,10 +20,6 @@ the stale ones go to :meth:`Cmk.rewrap_many` in groups (one Transit ``rewrap`` p
 from __future__ import annotations
 
 from airflow_provider_osscse.envelope.keywrap import Cmk, WrappedDataKey
-
-#: How long a CMK trusts a read of its newest version (Transit key read, KMS ``DescribeKey``): a
-#: rotation run decides from one read, and a rotation made during a long run is seen within a minute.
-LATEST_VERSION_TTL = 60.0
 
 
 def rewrap_to_latest(wrapped: WrappedDataKey, cmk: Cmk) -> WrappedDataKey:

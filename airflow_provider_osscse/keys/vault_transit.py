@@ -28,7 +28,6 @@ from __future__ import annotations
 import base64
 import re
 import threading
-import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
@@ -44,7 +43,6 @@ from airflow_provider_osscse.exceptions import (
 )
 from airflow_provider_osscse.keys.identified_cmk import IdentifiedCmk
 from airflow_provider_osscse.keys.retry import DEFAULT_RETRY, RetryPolicy
-from airflow_provider_osscse.keys.rotation import LATEST_VERSION_TTL
 from airflow_provider_osscse.keys.vault_calls import vault_call
 from airflow_provider_osscse.keys.vault_transit_batch import TRANSIT_BATCH_OBJECTS, data_key_of, per_object
 
@@ -111,7 +109,7 @@ class VaultTransitKey(IdentifiedCmk):
         self._retry = retry
         self._exists_lock = threading.Lock()
         self._key_checked = threading.Event()  # set once the key was seen; read without the lock
-        self._latest: tuple[str, float] | None = None  # (vN, monotonic time read)
+        self._latest: str | None = None  # vN, as the last read of the key said
 
     def _ensure_key_exists(self) -> None:
         """Read ``<mount>/keys/<key>`` once per instance; refuse a missing key before any encrypt.
@@ -171,19 +169,15 @@ class VaultTransitKey(IdentifiedCmk):
     def _note_latest(self, key_data: Mapping[str, Any]) -> None:
         latest = key_data.get("latest_version")
         if isinstance(latest, int) and latest > 0:
-            self._latest = (f"v{latest}", time.monotonic())
+            self._latest = f"v{latest}"
 
     def latest_version(self) -> str | None:
-        """``vN`` of the key's newest version, from ``<mount>/keys/<key>`` (read at most once a
-        :data:`LATEST_VERSION_TTL`), so a rotation decides current or stale without a call per object."""
-        latest = self._latest
-        if latest is not None and time.monotonic() - latest[1] < LATEST_VERSION_TTL:
-            return latest[0]
+        """``vN`` of the key's newest version: one read of ``<mount>/keys/<key>`` per call."""
         self._key_checked.clear()  # re-read the key (its existence check records the newest version)
         self._ensure_key_exists()
         if self._latest is None:
             raise KeyServiceError(f"CMK {self._reference}: Vault did not say the Transit key's latest version")
-        return self._latest[0]
+        return self._latest
 
     def _call(self, op: str, fn: Any, **kw: Any) -> Any:
         return vault_call(

@@ -33,7 +33,7 @@ from airflow_provider_osscse.envelope.headers import (
 )
 from airflow_provider_osscse.envelope.integrity import IntegrityPolicy
 from airflow_provider_osscse.envelope.integrity_tag import INTEGRITY_HEADER, ObjectBinding
-from airflow_provider_osscse.envelope.keywrap import Cmk
+from airflow_provider_osscse.envelope.keywrap import Cmk, WrappedDataKey
 from airflow_provider_osscse.envelope.multipart import plan_parts
 from airflow_provider_osscse.envelope.reader import EnvelopeReader, read_cmk_remedy
 from airflow_provider_osscse.envelope.writer import rewrapped_metadata
@@ -41,6 +41,7 @@ from airflow_provider_osscse.exceptions import (
     IntegrityError,
     NoMatchingKeyError,
     ObjectChangedError,
+    OSSCSEError,
 )
 from airflow_provider_osscse.transport.multipart_upload import (
     copy_part_action,
@@ -199,63 +200,99 @@ class CopyRewrapOperations(TransferBase):
         """Re-wrap the data key under ``keys`` (a Keyring whose primary is the target CMK).
 
         Only the wrapped data key and IV (and the CMK identity/version headers) change: the data key,
-        the content and the object's name stay, so its integrity tag stays valid as it is.
+        the content and the object's name stay, so its integrity tag stays valid as it is. One object:
+        the key service's rewrap answer says whether it was current (``rewrap_many`` decides that from
+        headers for a whole fleet).
         """
-        stored = self.head(key, bucket=bucket)
+        plan = self._rewrap_plan(self.head(key, bucket=bucket), keys, None)
+        if isinstance(plan, RewrapResult):
+            return plan
+        stored, wrapped = plan
+        (moved,) = keys.rewrap_many([wrapped])  # native (Transit rewrap, KMS ReEncrypt) where it can be
+        return self._rewrap_apply(stored, wrapped, keys, moved, dry_run)
+
+    def _rewrap_plan(
+        self, stored: StoredObject, keys: Cmk, latest_version: str | None
+    ) -> RewrapResult | tuple[StoredObject, WrappedDataKey]:
+        """The object's final result when its headers decide it (not encrypted: ``failed``; already
+        under ``latest_version``, the target's newest as read once by a fleet run: ``already-current``),
+        else what must be re-wrapped."""
         uri = stored.uri
-        base = {"uri": uri, "bucket": stored.bucket, "key": key, "to_cmk": keys.reference}
         if not is_encrypted(stored.headers):
-            return RewrapResult(
-                status="failed",
-                from_cmk=None,
-                from_version=None,
-                to_version=None,
-                error=f"{uri} is not client-side encrypted",
-                **base,
-            )
+            return self._rewrap_failed(stored.key, stored.bucket, keys, f"{uri} is not client-side encrypted")
         envelope = parse_envelope(stored.headers, object_name=uri)
         envelope.check_object_size(stored.size, object_name=uri)
-        from_cmk = keys.cmk_for(envelope.wrapped).reference
-        from_version = keys.key_version(envelope.wrapped)
-        new_wrapped = keys.rewrap(envelope.wrapped)  # native (Transit rewrap, KMS ReEncrypt) where it can be
-        to_version = keys.key_version(new_wrapped)
+        if keys.is_current(envelope.wrapped, latest_version):
+            version = keys.key_version(envelope.wrapped)
+            return self._rewrap_result(stored, keys, "already-current", keys.reference, version, version)
+        return stored, envelope.wrapped
+
+    def _rewrap_apply(
+        self,
+        stored: StoredObject,
+        wrapped: WrappedDataKey,
+        keys: Cmk,
+        moved: WrappedDataKey | OSSCSEError,
+        dry_run: bool,
+    ) -> RewrapResult:
+        """Write ``moved`` (the re-wrapped data key) into the object's headers, conditional on its ETag."""
+        if isinstance(moved, OSSCSEError):
+            raise moved.for_object(stored.uri)
+        from_cmk = keys.cmk_for(wrapped).reference
+        from_version = keys.key_version(wrapped)
+        to_version = keys.key_version(moved)
         if from_cmk == keys.reference and from_version == to_version:
-            return RewrapResult(
-                status="already-current",
-                from_cmk=from_cmk,
-                from_version=from_version,
-                to_version=to_version,
-                error=None,
-                **base,
-            )
+            return self._rewrap_result(stored, keys, "already-current", from_cmk, from_version, to_version)
         if dry_run:
-            return RewrapResult(
-                status="would-rewrap",
-                from_cmk=from_cmk,
-                from_version=from_version,
-                to_version=to_version,
-                error=None,
-                **base,
-            )
+            return self._rewrap_result(stored, keys, "would-rewrap", from_cmk, from_version, to_version)
+        envelope = parse_envelope(stored.headers, object_name=stored.uri)
         others = {k: v for k, v in stored.user_metadata.items() if not k.startswith((CSE_PREFIX, OSSCSE_PREFIX))}
         # Everything but the wrapped data key is kept, the integrity tag included (same data key, same name).
-        metadata = rewrapped_metadata(envelope, new_wrapped, user_metadata=others, object_name=uri)
+        metadata = rewrapped_metadata(envelope, moved, user_metadata=others, object_name=stored.uri)
         try:
             if stored.size == 0:
                 self._rewrap_empty(stored, metadata)
             else:
-                self._copy_by_parts(stored, self._bucket(stored.bucket), key, metadata)
+                self._copy_by_parts(stored, self._bucket(stored.bucket), stored.key, metadata)
         except ObjectChangedError as exc:
-            return RewrapResult(
-                status="failed",
-                from_cmk=from_cmk,
-                from_version=from_version,
-                to_version=to_version,
-                error=str(exc),
-                **base,
-            )
+            return self._rewrap_result(stored, keys, "failed", from_cmk, from_version, to_version, str(exc))
+        return self._rewrap_result(stored, keys, "rewrapped", from_cmk, from_version, to_version)
+
+    @staticmethod
+    def _rewrap_result(
+        stored: StoredObject,
+        keys: Cmk,
+        status: str,
+        from_cmk: str | None,
+        from_version: str | None,
+        to_version: str | None,
+        error: str | None = None,
+    ) -> RewrapResult:
         return RewrapResult(
-            status="rewrapped", from_cmk=from_cmk, from_version=from_version, to_version=to_version, error=None, **base
+            uri=stored.uri,
+            bucket=stored.bucket,
+            key=stored.key,
+            to_cmk=keys.reference,
+            status=status,
+            from_cmk=from_cmk,
+            from_version=from_version,
+            to_version=to_version,
+            error=error,
+        )
+
+    def _rewrap_failed(self, key: str, bucket: str | None, keys: Cmk, error: object) -> RewrapResult:
+        """A ``failed`` result for an object whose rewrap raised (or that is not encrypted)."""
+        name = bucket if bucket is not None else self._bucket(None).bucket_name
+        return RewrapResult(
+            uri=oss_uri(name, key),
+            bucket=name,
+            key=key,
+            to_cmk=keys.reference,
+            status="failed",
+            from_cmk=None,
+            from_version=None,
+            to_version=None,
+            error=str(error),
         )
 
     def _rewrap_empty(self, stored: StoredObject, metadata: Mapping[str, str]) -> None:

@@ -37,7 +37,7 @@ from airflow_provider_osscse.envelope.integrity import (
     IntegrityPolicy,
     IntegrityStatus,
 )
-from airflow_provider_osscse.envelope.keywrap import Cmk
+from airflow_provider_osscse.envelope.keywrap import Cmk, DataKey
 from airflow_provider_osscse.envelope.ranges import RangePlan, plan_range
 from airflow_provider_osscse.envelope.reader import EnvelopeReader
 from airflow_provider_osscse.envelope.streams import iter_chunks
@@ -45,6 +45,7 @@ from airflow_provider_osscse.exceptions import (
     InvalidRangeError,
     NotEncryptedError,
     ObjectChangedError,
+    OSSCSEError,
     Remedy,
     UnauthenticatedObjectError,
 )
@@ -65,6 +66,7 @@ from airflow_provider_osscse.transport.transfer_base import (
     STREAM_CHUNK,
     StoredObject,
     TransferBase,
+    stored_object,
 )
 
 
@@ -114,7 +116,12 @@ class DownloadOperations(TransferBase):
 
     def _open(self, key: str, keys: Cmk | None, bucket: str | None) -> OpenedObject:
         """HEAD and open the reader: header checks, ``require`` refusal, CMK choice and one unwrap."""
-        stored = self.head(key, bucket=bucket)
+        return self._opened(self.head(key, bucket=bucket), keys)
+
+    def _opened(
+        self, stored: StoredObject, keys: Cmk | None, data_key: DataKey | OSSCSEError | None = None
+    ) -> OpenedObject:
+        """The reader for ``stored`` (from a HEAD or a whole GET); ``data_key`` when already unwrapped."""
         if not is_encrypted(stored.headers):
             if not self.config.allow_plaintext:
                 raise NotEncryptedError(
@@ -134,8 +141,33 @@ class DownloadOperations(TransferBase):
             integrity_policy=self.config.integrity,
             binding=stored.binding,
             object_size=stored.size,
+            data_key=data_key,
         )
         return OpenedObject(stored, reader)
+
+    def _get_whole(self, key: str, bucket: str | None, limit: int) -> tuple[StoredObject, bytes] | None:
+        """ONE GET of the whole object: its headers carry the envelope, so a small object needs no
+        HEAD. ``None`` (the response closed unread) when it is larger than ``limit``: the caller
+        takes the HEAD-then-parallel-ranges path for it."""
+        oss_bucket = self._bucket(bucket)
+
+        def get() -> tuple[StoredObject, bytes] | None:
+            result = oss_bucket.get_object(key)
+            if int(result.content_length or 0) > limit:
+                result.resp.response.close()
+                return None
+            body = result.read()
+            return stored_object(oss_bucket.bucket_name, key, result.headers, len(body), result.etag), body
+
+        return self.config.retry.call(get, what=f"GET {key!r}")
+
+    def _plaintext_of(self, opened: OpenedObject, body: bytes) -> bytes:
+        """A whole object's plaintext from its ciphertext in memory: verified before it is returned
+        (under ``require``/a present tag), else decrypted and its unverified status logged."""
+        reader = opened.reader
+        if reader is None:
+            return body
+        return b"".join(reader.decrypt_chunks(iter((body,)), chunk_size=max(len(body), 1)))
 
     # ----------------------------------------------------------------- fetching
     def _fetch(
@@ -260,7 +292,22 @@ class DownloadOperations(TransferBase):
     def read(
         self, key: str, keys: Cmk | None, *, bucket: str | None = None, byte_range: str | None = None
     ) -> PlaintextBytes:
-        """The whole object or a range, as ``bytes`` carrying ``uri``/``integrity``/``cmk``/``key_version``."""
+        """The whole object or a range, as ``bytes`` carrying ``uri``/``integrity``/``cmk``/``key_version``.
+
+        A whole object up to ``multipart_threshold`` is one GET (the envelope comes with it);
+        larger ones and ranges: HEAD, then ranged GETs pinned to its ETag (see :meth:`stream`).
+        """
+        fetched = self._get_whole(key, bucket, self.config.multipart_threshold) if byte_range is None else None
+        if fetched is not None:
+            opened = self._opened(fetched[0], keys)
+            data = self._plaintext_of(opened, fetched[1])
+            return PlaintextBytes(
+                data,
+                uri=opened.stored.uri,
+                integrity=opened.integrity(),
+                cmk=opened.cmk,
+                key_version=opened.key_version,
+            )
         with self.stream(key, keys, bucket=bucket, byte_range=byte_range) as stream:
             data = b"".join(stream)
         return PlaintextBytes(

@@ -9,7 +9,9 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Self
+from typing import Any, Generic, Self, TypeVar
+
+T = TypeVar("T")
 
 
 def oss_uri(bucket: str, key: str) -> str:
@@ -193,3 +195,27 @@ class RewrapResult(_XComMixin):
     from_version: str | None
     to_version: str | None
     error: str | None = None
+
+
+@dataclass(frozen=True)
+class ObjectOutcome(Generic[T]):
+    """One object's outcome in a bulk operation: its ``result``, or the ``error`` it failed with.
+
+    One object's failure never stops the others, so a bulk operation yields one of these per object.
+    ``to_xcom()`` is JSON-able: the result's own summary, or the error's class and message (package
+    errors never carry key material).
+    """
+
+    key: str
+    result: T | None = None
+    error: Exception | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def to_xcom(self) -> dict[str, Any]:
+        if self.error is not None:
+            return {"key": self.key, "ok": False, "error_type": type(self.error).__name__, "error": str(self.error)}
+        summary = self.result.to_xcom() if isinstance(self.result, _XComMixin) else {}
+        return {"key": self.key, "ok": True, **summary}

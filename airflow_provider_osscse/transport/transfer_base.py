@@ -131,16 +131,7 @@ class TransferBase:
         :class:`~airflow_provider_osscse.exceptions.BucketNotFoundError`, one of them)."""
         oss_bucket = self._bucket(bucket)
         result = self.config.retry.call(lambda: oss_bucket.head_object(key), what=f"HEAD {key!r}")
-        headers = {k.lower(): v for k, v in result.headers.items()}
-        return StoredObject(
-            bucket=oss_bucket.bucket_name,
-            key=key,
-            headers=headers,
-            size=int(result.content_length or 0),
-            etag=result.etag,
-            last_modified=headers.get("last-modified", ""),
-            content_type=headers.get("content-type"),
-        )
+        return stored_object(oss_bucket.bucket_name, key, result.headers, int(result.content_length or 0), result.etag)
 
     def _changed(self, stored: StoredObject) -> bool:
         """Whether the object is gone or has another ETag than when it was HEADed."""
@@ -148,6 +139,20 @@ class TransferBase:
             return self.head(stored.key, bucket=stored.bucket).etag != stored.etag
         except ObjectNotFoundError:
             return True
+
+
+def stored_object(bucket: str, key: str, headers: Mapping[str, str], size: int, etag: str) -> StoredObject:
+    """A :class:`StoredObject` from the response headers of a HEAD or of a whole-object GET."""
+    lowered = {k.lower(): v for k, v in headers.items()}
+    return StoredObject(
+        bucket=bucket,
+        key=key,
+        headers=lowered,
+        size=size,
+        etag=etag,
+        last_modified=lowered.get("last-modified", ""),
+        content_type=lowered.get("content-type"),
+    )
 
 
 def part_headers(headers: Mapping[str, str]) -> dict[str, str]:

@@ -109,10 +109,16 @@ class UploadOperations(TransferBase):
     def _writer(self, cmk: Cmk, bucket: oss2.Bucket, key: str, size: int | None) -> EnvelopeWriter:
         """One data key per object, the tag bound to (bucket, key) unless unbound tags were asked for."""
         # The size lets an opt-in data-key cache enforce its byte bound; plain CMKs ignore it.
-        binding = ObjectBinding(bucket.bucket_name, key) if self.config.bind_integrity_tag else None
         return EnvelopeWriter(
-            cmk, object_name=key, binding=binding, data_key_request=DataKeyRequest(plaintext_size=size)
+            cmk,
+            object_name=key,
+            binding=self._binding(bucket, key),
+            data_key_request=DataKeyRequest(plaintext_size=size),
         )
+
+    def _binding(self, bucket: oss2.Bucket, key: str) -> ObjectBinding | None:
+        """The name a new object's tag is bound to, unless unbound tags were asked for."""
+        return ObjectBinding(bucket.bucket_name, key) if self.config.bind_integrity_tag else None
 
     @staticmethod
     def _with_content_type(headers: dict[str, str], content_type: str | None) -> dict[str, str]:

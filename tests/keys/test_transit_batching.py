@@ -76,22 +76,27 @@ def test_rewrap_many_after_rotation_uses_batched_transit_rewrap_and_never_decryp
     vault_root.secrets.transit.rotate_key(transit_key)
     rotated = VaultTransitKey(vault_root, key_name=transit_key)
     assert rotated.latest_version() == "v2"
-    assert not any(rotated.is_current(w) for _, w in made)
+    assert not any(rotated.is_current(w, "v2") for _, w in made)
     outcomes = Keyring(rotated).rewrap_many([w for _, w in made])
     assert _calls(osscse_openbao_audit, "rewrap", transit_key) == CALLS
     assert _calls(osscse_openbao_audit, "decrypt", transit_key) == 0, "a data key left Vault"
-    assert all(isinstance(o, WrappedDataKey) and o.cmk_version == "v2" and rotated.is_current(o) for o in outcomes)
+    assert all(isinstance(o, WrappedDataKey) and o.cmk_version == "v2" and rotated.is_current(o, "v2") for o in outcomes)
     assert rotated.unwrap_many([o for o in outcomes if isinstance(o, WrappedDataKey)][:3]) == [dk for dk, _ in made[:3]]
 
 
-def test_latest_version_is_read_once_so_a_rotation_run_decides_from_headers(
+def test_latest_version_is_one_key_read_and_current_or_stale_is_then_told_from_headers_alone(
     vault_root: hvac.Client, transit_key: str, osscse_openbao_audit: OpenBaoAuditLog
 ) -> None:
     cmk = VaultTransitKey(vault_root, key_name=transit_key)
     _, wrapped = cmk.new_data_keys(1)[0]
     reads = osscse_openbao_audit.requests(f"transit/keys/{transit_key}")
-    assert all(cmk.is_current(wrapped) for _ in range(100))
-    assert osscse_openbao_audit.requests(f"transit/keys/{transit_key}") == reads
+    latest = cmk.latest_version()
+    assert osscse_openbao_audit.requests(f"transit/keys/{transit_key}") == reads + 1
+    calls = osscse_openbao_audit.requests("transit/")
+    assert all(cmk.is_current(wrapped, latest) for _ in range(100))
+    assert osscse_openbao_audit.requests("transit/") == calls, "is_current called the key service"
+    vault_root.secrets.transit.rotate_key(transit_key)
+    assert not cmk.is_current(wrapped, cmk.latest_version()), "a rotation is seen by the next read"
 
 
 def test_keyring_unwraps_each_members_objects_in_its_own_batch_and_reports_unknown_cmks_per_object(

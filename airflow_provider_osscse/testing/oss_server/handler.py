@@ -21,10 +21,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import cast
 from urllib.parse import unquote
 
-from ..serving import QuietDisconnectsMixin
+from ..serving import NoDelayMixin, QuietDisconnectsMixin
 from .faults import FaultPlan
 from .operations import OSSRequest, route
 from .protocol import CHUNK_SIZE, OSSServiceError, Response, error_document
+from .request_log import RequestLog
 from .signature import Credentials, SignedRequest, verify
 from .storage import ObjectStore
 
@@ -92,7 +93,7 @@ class RequestBodyReader:
             pass
 
 
-class OSSHTTPServer(QuietDisconnectsMixin, ThreadingHTTPServer):
+class OSSHTTPServer(QuietDisconnectsMixin, NoDelayMixin, ThreadingHTTPServer):
     """One thread per connection; remembers open connections so ``stop`` can cut them."""
 
     daemon_threads = True
@@ -107,6 +108,7 @@ class OSSHTTPServer(QuietDisconnectsMixin, ThreadingHTTPServer):
         self.credentials = credentials
         self.region = region
         self.faults = faults
+        self.requests = RequestLog()
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
 
@@ -134,8 +136,7 @@ class OSSRequestHandler(BaseHTTPRequestHandler):
     server: OSSHTTPServer
 
     def setup(self) -> None:
-        super().setup()
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        super().setup()  # TCP_NODELAY is already set, at accept (serving.NoDelayMixin)
         self.server.track(self.connection, True)
 
     def finish(self) -> None:
@@ -160,6 +161,7 @@ class OSSRequestHandler(BaseHTTPRequestHandler):
         raw_path, _, raw_query = self.path.partition("?")
         headers = {name.lower(): value for name, value in self.headers.items()}
         body = RequestBodyReader(self.rfile, headers)
+        self.server.requests.record(method, unquote(raw_path), raw_query)
         try:
             action = self.server.faults.take(method, unquote(raw_path), raw_query)
             if action is not None:

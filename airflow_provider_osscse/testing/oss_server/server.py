@@ -13,6 +13,7 @@ from .faults import FaultPlan
 from .handler import OSSHTTPServer
 from .operations import DEFAULT_CONTENT_TYPE
 from .protocol import USER_META_PREFIX, OSSServiceError
+from .request_log import RequestLog
 from .signature import Credentials
 from .storage import ObjectRecord, ObjectStore
 
@@ -107,6 +108,13 @@ class LocalOSSServer:
     def endpoint(self) -> str:
         """``http://127.0.0.1:PORT``."""
         return f"http://{self._address[0]}:{self.port}"
+
+    @property
+    def requests(self) -> RequestLog:
+        """Every request this server received (since it started): count what was served."""
+        if self._http is None:
+            raise RuntimeError("LocalOSSServer is not running: call start() first")
+        return self._http.requests
 
     @property
     def port(self) -> int:
