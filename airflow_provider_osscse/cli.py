@@ -18,7 +18,8 @@ log records, only what this module prints.
 
 Next to it: :mod:`~airflow_provider_osscse.cli_parser` (options and help), ``cli_help`` (the CMK
 reference forms), ``cli_paths`` (``get``'s destination, decided like ``cp`` before any transfer),
-``cli_rewrap`` (per-object lines and the summary of a prefix rewrap), ``cli_terminal`` (stdout/stderr),
+``cli_rewrap`` (per-object lines and the summary of a prefix rewrap), ``cli_inventory`` (``inventory``
+and ``inspect`` of a prefix: the hook's inventory stream), ``cli_terminal`` (stdout/stderr),
 ``cli_connections`` (connections as Airflow finds them, without importing it when possible).
 """
 
@@ -27,11 +28,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_osscse.cli_errors import describe
 from airflow_provider_osscse.cli_errors import is_expected as _is_expected
+from airflow_provider_osscse.cli_inventory import inspect_each, inventory_each, names_prefix
 from airflow_provider_osscse.cli_parser import build_parser
 from airflow_provider_osscse.cli_paths import STDOUT, download_destination, object_key
 from airflow_provider_osscse.cli_rewrap import rewrap_each
@@ -170,9 +172,27 @@ def cmd_cat(args: argparse.Namespace, term: CommandOutput) -> int:
 
 
 def cmd_inspect(args: argparse.Namespace, term: CommandOutput) -> int:
-    bucket, key = parse_object_uri(args.src)
+    """One object as a table (or ``--json`` document); a prefix (``oss://B/P/``) one line per object."""
+    bucket, key = parse_oss_uri(args.src)
+    if names_prefix(key):
+        return inspect_each(_hook(args), bucket, key, as_json=args.json, line=_long_line, term=term)
     _emit(term, _hook(args).inspect(key, bucket).to_xcom(), args.json)
     return 0
+
+
+def cmd_inventory(args: argparse.Namespace, term: CommandOutput) -> int:
+    bucket, prefix = parse_oss_uri(args.prefix)
+    current = _meta(args.current_version, "--current-version")
+    return inventory_each(
+        _hook(args, max_workers=args.concurrency),  # the connection pool sized for the HEADs in flight
+        bucket,
+        prefix,
+        fmt=args.format,
+        summary_only=args.summary,
+        concurrency=args.concurrency,
+        current_versions=current,
+        term=term,
+    )
 
 
 def _long_line(info: ObjectInfo) -> str:
@@ -204,14 +224,29 @@ def cmd_ls(args: argparse.Namespace, term: CommandOutput) -> int:
 def cmd_rewrap(args: argparse.Namespace, term: CommandOutput) -> int:
     bucket, target = parse_oss_uri(args.target)
     hook = _hook(args, cmk=args.cmk, decrypt_cmks=args.decrypt_cmk or [])
-    keys = (
-        [target]
-        if target and not target.endswith("/") and hook.exists(target, bucket)
-        else list(hook.list_keys(target, bucket))
+    single = bool(target) and not target.endswith("/") and hook.exists(target, bucket)
+    listed = [target] if single else hook.list_keys(target, bucket)
+    seen = False
+
+    def keys() -> Iterator[str]:  # streamed from the listing: constant memory for any prefix
+        nonlocal seen
+        for key in listed:
+            seen = True
+            yield key
+
+    status = rewrap_each(
+        hook,
+        bucket,
+        keys(),
+        new_cmk=args.cmk,
+        dry_run=args.dry_run,
+        concurrency=args.concurrency,
+        is_expected=_is_expected,
+        term=term,
     )
-    if not keys:
+    if not seen:
         term.note(f"no objects under {args.target}; nothing to rewrap")
-    return rewrap_each(hook, bucket, keys, new_cmk=args.cmk, dry_run=args.dry_run, is_expected=_is_expected, term=term)
+    return status
 
 
 #: The function of each command; ``main`` dispatches on ``args.command``.
@@ -222,6 +257,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, CommandOutput], int]] = {
     "inspect": cmd_inspect,
     "ls": cmd_ls,
     "rewrap": cmd_rewrap,
+    "inventory": cmd_inventory,
 }
 
 

@@ -2,7 +2,8 @@
 
 Why a module of its own: the command line's behaviour lives in :mod:`airflow_provider_osscse.cli`;
 these are words only, shared by the top-level help and every command that takes ``--cmk``, and kept
-in one place so the forms shown match :mod:`airflow_provider_osscse.keys.reference`.
+in one place so the forms shown match :mod:`airflow_provider_osscse.keys.reference`; also the longer
+descriptions of ``ls`` and ``inventory``.
 """
 
 from __future__ import annotations
@@ -44,4 +45,24 @@ LS_DESCRIPTION = (
     "the integrity tag: bound (to this bucket and key), unbound, or none. An object whose headers "
     "cannot be read is reported on stderr, the rest is listed, and the exit status is 1.\n"
     "Example:\n  osscse ls -l oss://my-bucket/reports/"
+)
+
+#: ``inventory``: what a record holds and what ``--summary`` adds up (read from one HEAD per object).
+INVENTORY_DESCRIPTION = (
+    "Stream one record per object under the prefix, from its headers only (concurrent HEADs; nothing "
+    "is unwrapped, no CMK and no key service is needed), in listing order and in constant memory "
+    "whatever the number of objects. Columns (CSV) or keys (JSON lines): bucket, key, size, "
+    "last_modified (UTC), encrypted, wrap_alg, cmk, key_version, integrity_tag (bound, unbound or "
+    "absent), content_type, matdesc, error. cmk is the CMK identity in the object's headers; for objects "
+    "of the official SDKs, which write none, matdesc:<JSON> or unidentified:<wrap-alg>. An object that "
+    "cannot be read is a record with error set (and a line on stderr); the rest is listed and the exit "
+    "status is 1. A one-line tally goes to stderr at the end.\n"
+    "With --summary only the summary is printed: counts and bytes of all, encrypted, plaintext, "
+    "untagged and unbound-tag objects, stale ones (with --current-version), per CMK and per CMK "
+    "version, and the errors; one JSON document, or a CSV table (measure,cmk,key_version,objects,bytes) "
+    "with --format csv.\n"
+    "Examples:\n"
+    "  osscse inventory oss://my-bucket/exports/ > inventory.jsonl\n"
+    "  osscse inventory oss://my-bucket/exports/ --format csv --summary \\\n"
+    "      --current-version vault-transit:transit/orders=v4"
 )

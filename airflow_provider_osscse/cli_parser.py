@@ -12,7 +12,8 @@ import textwrap
 from typing import Any
 
 from airflow_provider_osscse import __version__
-from airflow_provider_osscse.cli_help import EPILOG, INTEGRITY_HELP, LS_DESCRIPTION
+from airflow_provider_osscse.cli_help import EPILOG, INTEGRITY_HELP, INVENTORY_DESCRIPTION, LS_DESCRIPTION
+from airflow_provider_osscse.cli_inventory import concurrency_argument
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -142,16 +143,51 @@ def build_parser() -> argparse.ArgumentParser:
         "Show what an object's headers say about its encryption: wrap and content algorithms, the CMK "
         "and its version, sizes, integrity tag, matdesc (as JSON), and the object's own user metadata "
         "(x-oss-meta-* other than the encryption headers, as JSON) and content type. Nothing is "
-        "unwrapped or decrypted; no CMK is needed.",
+        "unwrapped or decrypted; no CMK is needed.\n"
+        "A prefix (a key ending in '/', or none) describes every object under it, one line each as "
+        "'ls -l' prints it (with --json, each object's JSON document on one line), from concurrent HEADs.\n"
+        "Examples:\n  osscse inspect oss://my-bucket/reports/q1.csv\n  osscse inspect oss://my-bucket/reports/ --json",
         common,
     )
-    p.add_argument("src", metavar="oss://BUCKET/KEY", help="the object to describe")
-    p.add_argument("--json", action="store_true", help="print one JSON document (for scripts) instead of a table")
+    p.add_argument(
+        "src", metavar="oss://BUCKET/KEY_OR_PREFIX", help="the object to describe, or a prefix ending in '/'"
+    )
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON document (for scripts) instead of a table; for a prefix, one per line",
+    )
 
     p = command("ls", "list keys under a prefix", LS_DESCRIPTION, common)
     p.add_argument("prefix", metavar="oss://BUCKET/PREFIX", help="bucket and key prefix (empty: the whole bucket)")
     p.add_argument(
         "-l", "--long", action="store_true", help="one line per object from its headers (one HEAD each; see above)"
+    )
+
+    p = command(
+        "inventory", "list a prefix's objects with CMK, version and tag (headers only)", INVENTORY_DESCRIPTION, common
+    )
+    p.add_argument("prefix", metavar="oss://BUCKET/PREFIX", help="bucket and key prefix (empty: the whole bucket)")
+    p.add_argument(
+        "--format", choices=["jsonl", "csv"], default="jsonl", help="records (and the summary) as JSON or CSV"
+    )
+    p.add_argument(
+        "--summary", action="store_true", help="print only the summary (counts per CMK and version), not the records"
+    )
+    p.add_argument(
+        "--concurrency",
+        type=concurrency_argument,
+        default=8,
+        metavar="N",
+        help="HEAD requests in flight (1-64, default 8)",
+    )
+    p.add_argument(
+        "--current-version",
+        action="append",
+        default=[],
+        metavar="CMK=VERSION",
+        help="the current version of a CMK (identity as in the cmk column, repeatable): its objects on "
+        "another version are counted as stale in the summary",
     )
 
     p = command(
@@ -169,5 +205,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--dry-run", action="store_true", help="report what would be rewrapped (would-rewrap lines); change nothing"
+    )
+    p.add_argument(
+        "--concurrency",
+        type=concurrency_argument,
+        default=8,
+        metavar="N",
+        help="objects in flight (1-64, default 8); key-service calls are batched per 128 objects",
     )
     return parser

@@ -1,9 +1,9 @@
 """``osscse rewrap`` over a prefix: every object handled, each reported on one line, then a summary.
 
-Why here and not in the hook: the hook re-wraps one object and raises on an object it has no CMK
-for, which is right for a DAG task. A shell user re-wrapping a prefix wants the opposite: go on
-past an object under another CMK (``skipped``) or one that failed, say what happened to each, and
-exit non-zero only when something failed. The lines are data (stdout):
+The hook's fleet rewrap (``rewrap_many``) does the work; this module says what happened to each
+object as a shell user wants it: an object under another CMK is ``skipped`` (not a failure), a
+failure is one line in the command's own words, and the exit status is non-zero only when something
+failed. The lines are data (stdout):
 
     rewrapped oss://b/k: OLD_REF vN -> NEW_REF vM
     would-rewrap oss://b/k: OLD_REF vN -> NEW_REF vM        (--dry-run)
@@ -43,32 +43,29 @@ def rewrap_each(
     *,
     new_cmk: str,
     dry_run: bool,
+    concurrency: int,
     is_expected: Callable[[BaseException], bool],
     term: CommandOutput,
 ) -> int:
     """Re-wrap (or, with ``dry_run``, plan) every key, print one line each and the summary; exit status.
 
-    The summary is printed also when there was nothing to do (``0 rewrapped, ...``), so a script
-    always finds it as the last line."""
+    A fleet operation (``hook.rewrap_many``): ``concurrency`` objects at a time, current objects
+    skipped by their headers, key-service calls batched. The summary is printed also when there was
+    nothing to do (``0 rewrapped, ...``), so a script always finds it as the last line."""
     _out = term.result
     counts: Counter[str] = Counter()
-    for key in keys:
-        uri = f"oss://{bucket}/{key}"
-        try:
-            result = hook.rewrap(key, bucket, new_cmk=new_cmk, dry_run=dry_run)
-        except NoMatchingKeyError:
+    for result in hook.rewrap_many(keys, bucket, new_cmk=new_cmk, dry_run=dry_run, concurrency=concurrency):
+        uri, exc = result.uri, result.exception
+        if isinstance(exc, NoMatchingKeyError):
             counts["skipped"] += 1
-            _out(f"skipped {uri}: other CMK {_object_cmk(hook, key, bucket)} (not --cmk nor a --decrypt-cmk)")
+            _out(f"skipped {uri}: other CMK {_object_cmk(hook, result.key, bucket)} (not --cmk nor a --decrypt-cmk)")
             continue
-        except Exception as exc:
-            if not is_expected(exc):
-                raise
-            counts["failed"] += 1
-            _out(f"failed {uri}: {describe(exc, 'rewrap')}")  # one line, remedies in rewrap's flags
-            continue
+        if exc is not None and not is_expected(exc):
+            raise exc
         counts[result.status] += 1
         if result.status == "failed":
-            _out(f"failed {uri}: {result.error}")
+            why = describe(exc, "rewrap") if exc is not None else result.error  # remedies in rewrap's flags
+            _out(f"failed {uri}: {why}")
         elif result.status == "already-current":
             _out(f"already-current {uri}")
         else:

@@ -44,6 +44,7 @@ def get_provider_info() -> dict[str, Any]:
                     f"{PKG}.operators.oss_to_encrypted_oss",
                     f"{PKG}.operators.sql_to_encrypted_oss",
                     f"{PKG}.operators.rewrap",
+                    f"{PKG}.operators.inventory",
                 ],
             }
         ],

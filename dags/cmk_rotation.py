@@ -3,9 +3,12 @@
 Only the wrapped data keys change; object contents are not re-encrypted. The DAG proves it:
 ``inventory`` records each object's key version and plaintext SHA-256, ``rotate_transit_key``
 rotates the key in Vault, ``rewrap`` (a dry run of the whole prefix first, then the real one, mapped
-with ``.partial().expand()`` into one task instance per object, as a large prefix would be sharded)
-moves every object to the newest version, and ``verify`` checks that every object now names that
-version and still decrypts to the same bytes. A re-run finds everything ``already-current``.
+with ``.partial().expand()`` over the *listing shards* of ``shards``: one task instance per
+``objects_per_shard`` objects, so a prefix of millions spreads over the workers in a few hundred
+tasks, not one per object) moves every object to the newest version, and ``verify`` checks that
+every object now names that version and still decrypts to the same bytes. A re-run finds everything
+``already-current`` without a key-service call per object. The demo's ``objects_per_shard`` is 2, so
+its handful of objects makes several shards; use ~10,000 for real prefixes.
 
 | setting | environment | embedded default |
 |---|---|---|
@@ -24,7 +27,7 @@ from urllib.parse import urlsplit
 import pendulum
 from airflow.sdk import Param, dag, task
 
-from airflow_provider_osscse.operators.rewrap import EncryptedOSSRewrapOperator
+from airflow_provider_osscse.operators.rewrap import EncryptedOSSListingShardsOperator, EncryptedOSSRewrapOperator
 
 
 def _object_states(bucket: str, prefix: str, cmk: str) -> dict[str, dict]:
@@ -54,6 +57,7 @@ def _object_states(bucket: str, prefix: str, cmk: str) -> dict[str, dict]:
         "cmk": Param(
             os.environ.get("OSSCSE_TRANSIT_CMK", "vault-transit://vault_default/transit/osscse-demo"), type="string"
         ),
+        "objects_per_shard": Param(2, type="integer", minimum=1),
     },
     doc_md=__doc__,
 )
@@ -87,10 +91,12 @@ def cmk_rotation() -> None:
         dry_run=True,
     )
 
-    @task
-    def object_keys(states: dict) -> list[str]:
-        """The shards: one key per mapped rewrap (a large prefix could be split by sub-prefix instead)."""
-        return sorted(states)
+    shards = EncryptedOSSListingShardsOperator(
+        task_id="shards",
+        prefix="{{ params.prefix }}",
+        bucket="{{ params.bucket }}",
+        objects_per_shard="{{ params.objects_per_shard }}",
+    )
 
     @task
     def verify(before: dict, new_version: str, reports: list[dict], bucket: str, prefix: str, cmk: str) -> dict:
@@ -116,8 +122,8 @@ def cmk_rotation() -> None:
         task_id="rewrap",
         bucket="{{ params.bucket }}",
         decrypt_cmks=["{{ params.cmk }}"],
-    ).expand(key=object_keys(before))
-    before >> new_version >> dry_run >> rewrap
+    ).expand(shard=shards.output)
+    before >> new_version >> dry_run >> shards
     verify(before, new_version, rewrap.output, "{{ params.bucket }}", "{{ params.prefix }}", "{{ params.cmk }}")
 
 

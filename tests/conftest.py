@@ -34,8 +34,9 @@ import pytest  # noqa: E402
 @pytest.fixture(autouse=True)
 def _fresh_secrets_masker_per_test() -> Iterator[None]:
     """Each test starts like a new Airflow task process: an empty secrets masker. Without this the
-    session's masker accumulates every PEM and token of hundreds of tests, and since it recompiles one regex of all of them per registration and
-    applies it to every log record, later tests slow down by an order of magnitude."""
+    session's masker accumulates every PEM and token of hundreds of tests, and since it recompiles
+    one regex of all of them per registration and applies it to every log record, later tests slow
+    down by an order of magnitude."""
     yield
     if "airflow.sdk" in sys.modules:
         from airflow.sdk._shared.secrets_masker import reset_secrets_masker

@@ -30,6 +30,7 @@ LAYERS = {
     "cli_terminal": 4,
     "cli_paths": 4,
     "cli_rewrap": 4,
+    "cli_inventory": 4,
     "cli_help": 4,
     "cli_parser": 4,
     "cli_connections": 4,

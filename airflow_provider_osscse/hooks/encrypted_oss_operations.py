@@ -40,17 +40,21 @@ from airflow_provider_osscse.transport.encrypted_objects import (
     EncryptedObjects,
     TransferConfig,
 )
+from airflow_provider_osscse.transport.inventory_records import InventoryStream
+from airflow_provider_osscse.transport.ordered_pool import DEFAULT_CONCURRENCY
 from airflow_provider_osscse.transport.oss_client import OssClientFactory, OssSettings
 from airflow_provider_osscse.transport.oss_errors import OssSite, translate_oss_error
 from airflow_provider_osscse.transport.progress import ProgressCallback, TransferLogger
 from airflow_provider_osscse.transport.results import (
     DownloadResult,
     ObjectInfo,
+    ObjectOutcome,
     PlaintextBytes,
     PlaintextStream,
     RewrapResult,
     UploadResult,
 )
+from airflow_provider_osscse.transport.upload_source import UploadSource
 
 if TYPE_CHECKING:
     from airflow_provider_osscse.airflow_connections import ConnectionFields
@@ -255,6 +259,12 @@ class EncryptedOSSOperations:
         """The envelope as the headers describe it; nothing is unwrapped or decrypted."""
         return self._objects.inspect(key, bucket=bucket)
 
+    def inventory(self, prefix: str = "", bucket: str | None = None, *, concurrency: int = 8) -> InventoryStream:
+        """A record per object under ``prefix`` (key, size, CMK, version, tag, ...) from its HEAD only,
+        in listing order, ``concurrency`` HEADs at a time, in constant memory; never unwraps and never
+        calls a key service. Summarise with ``transport.inventory_report.InventorySummary``."""
+        return self._objects.inventory(prefix, bucket=bucket, concurrency=concurrency)
+
     def copy(
         self, source_key: str, dest_key: str, source_bucket: str | None = None, dest_bucket: str | None = None
     ) -> str:
@@ -270,8 +280,12 @@ class EncryptedOSSOperations:
     def exists(self, key: str, bucket: str | None = None) -> bool:
         return self._objects.exists(key, bucket=bucket)
 
-    def list_keys(self, prefix: str = "", bucket: str | None = None) -> Iterator[str]:
-        return self._objects.list_keys(prefix, bucket=bucket)
+    def list_keys(
+        self, prefix: str = "", bucket: str | None = None, *, start_after: str | None = None, end_at: str | None = None
+    ) -> Iterator[str]:
+        """Keys under ``prefix``, page by page as consumed (optionally the shard after ``start_after``
+        up to ``end_at``, see :meth:`listing_shards`)."""
+        return self._objects.list_keys(prefix, bucket=bucket, start_after=start_after, end_at=end_at)
 
     def delete(self, key: str, bucket: str | None = None) -> None:
         self._objects.delete(key, bucket=bucket)
@@ -287,6 +301,79 @@ class EncryptedOSSOperations:
         if keys is None:  # unreachable: target is a non-empty reference, so the keyring has it
             raise CmkReferenceError("rewrap needs a target CMK", remedy=Remedy("new_cmk", "cmk"))
         return self._objects.rewrap(key, keys, bucket=bucket, dry_run=dry_run)
+
+    # ------------------------------------------------------------------ many objects
+    # Groups of objects share one key-service call (Transit batch), ``concurrency`` threads make the
+    # OSS requests, and each object gets its own outcome: see ``transport.bulk``.
+    def upload_many(
+        self,
+        items: Iterable[tuple[UploadSource, str]],
+        bucket: str | None = None,
+        *,
+        metadata: Mapping[str, str] | None = None,
+        content_type: str | None = None,
+        concurrency: int = DEFAULT_CONCURRENCY,
+    ) -> Iterator[ObjectOutcome[UploadResult]]:
+        """Encrypt and upload each ``(source, object key)``; outcomes in input order, one per object."""
+        self._warn_if_unbound()
+        pairs = ((key, source) for source, key in items)
+        return self._objects.put_many(
+            pairs,
+            self._write_key(),
+            bucket=bucket,
+            metadata=metadata,
+            content_type=content_type,
+            concurrency=concurrency,
+        )
+
+    def read_many(
+        self, keys: Iterable[str], bucket: str | None = None, *, concurrency: int = DEFAULT_CONCURRENCY
+    ) -> Iterator[ObjectOutcome[PlaintextBytes]]:
+        """Each object's verified plaintext (small objects: one GET each, data keys unwrapped per group)."""
+        return self._objects.read_many(keys, self._read_keys(), bucket=bucket, concurrency=concurrency)
+
+    def download_many(
+        self,
+        items: Iterable[tuple[str, str | os.PathLike[str]]],
+        bucket: str | None = None,
+        *,
+        concurrency: int = DEFAULT_CONCURRENCY,
+    ) -> Iterator[ObjectOutcome[DownloadResult]]:
+        """Each ``(object key, destination)``, verified before the file gets its name."""
+        return self._objects.download_many(items, self._read_keys(), bucket=bucket, concurrency=concurrency)
+
+    def rewrap_many(
+        self,
+        keys: Iterable[str] | None = None,
+        bucket: str | None = None,
+        *,
+        prefix: str | None = None,
+        start_after: str | None = None,
+        end_at: str | None = None,
+        new_cmk: str | None = None,
+        dry_run: bool = False,
+        concurrency: int = DEFAULT_CONCURRENCY,
+    ) -> Iterator[RewrapResult]:
+        """Rotate ``keys``, or every object under ``prefix`` (optionally one shard of it, see
+        :meth:`listing_shards`), concurrently and resumably: current objects are skipped by their
+        headers, stale ones re-wrapped in batches (see ``transport.bulk``)."""
+        target = new_cmk or self.cmk
+        if not target:
+            raise CmkReferenceError("rewrap needs a target CMK", remedy=Remedy("new_cmk", "cmk"))
+        cmks = self._read_keys(target)
+        if cmks is None:  # unreachable: target is a non-empty reference, so the keyring has it
+            raise CmkReferenceError("rewrap needs a target CMK", remedy=Remedy("new_cmk", "cmk"))
+        if keys is None:
+            if prefix is None:
+                raise ValueError("rewrap_many needs object keys or a prefix")
+            keys = self._objects.list_keys(prefix, bucket=bucket, start_after=start_after, end_at=end_at)
+        return self._objects.rewrap_many(keys, cmks, bucket=bucket, dry_run=dry_run, concurrency=concurrency)
+
+    def listing_shards(
+        self, prefix: str = "", bucket: str | None = None, *, objects_per_shard: int = 10_000
+    ) -> list[dict[str, str | None]]:
+        """The listing of ``prefix`` cut into shards to map a fleet operation over (``.expand``)."""
+        return self._objects.listing_shards(prefix, bucket=bucket, objects_per_shard=objects_per_shard)
 
 
 def _one_line(exc: BaseException) -> str:

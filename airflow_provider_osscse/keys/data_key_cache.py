@@ -39,7 +39,7 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 from airflow_provider_osscse.envelope.keywrap import (
     DATA_KEY_SIZE,
@@ -103,6 +103,9 @@ class DataKeyCacheLimits:
 class _WriteEntry:
     """One cached data key. ``key`` is secret; the dataclass repr is never used (see DataKeyCache)."""
 
+    def __reduce__(self) -> NoReturn:  # pickle and copy would carry ``key``
+        raise TypeError("a data-key cache entry holds a data key and cannot be pickled or copied")
+
     key: bytes = field(repr=False)
     created: float
     objects: int = 0  # objects reserved (each gets one IV)
@@ -112,20 +115,28 @@ class _WriteEntry:
     pool: deque[tuple[bytes, WrappedDataKey]] = field(default_factory=deque, repr=False)
     retired: bool = False  # no new objects; IVs for objects already reserved may still be wrapped
     dead: bool = False  # dropped (service error, rotation seen): reserved objects must start over
-    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    filling: bool = False  # a batch is being wrapped: threads finding the pool empty wait for it
+    batches: bool = True  # False once the CMK wrapped fewer IVs than asked (KMS) or has no wrap_ivs
+    wraps_per_object: bool = False  # the CMK has no wrap_ivs: one ``wrap`` per object
 
 
 class DataKeyCache:
     """Write-side cache: one data key per (CMK reference, wrap-alg), reused within the limits.
 
-    Thread-safe: bookkeeping under one lock, key-service calls (IV batches) under a per-entry lock,
-    so threads writing under one CMK share a batch and other CMKs are not blocked.
+    Thread-safe, and no lock is ever held during a key-service call: with real network latency a
+    lock held across a call would let the writers under one CMK through one per round trip. The
+    bookkeeping is done under one lock, released for the call, and the result installed under it
+    again. A CMK that batches gets one call in flight per data key: threads that find the IV pool
+    empty meanwhile wait for that call's IVs (no stampede). A CMK that wraps one IV per call (KMS;
+    no ``wrap_ivs``) is called by each thread for its own IV, concurrently, once the data key's
+    first call has wrapped the key. IVs already in a pool are served without waiting for any call.
     """
 
     def __init__(self, limits: DataKeyCacheLimits | None = None) -> None:
         self.limits = limits or DataKeyCacheLimits()
         self._entries: OrderedDict[tuple[str, str], _WriteEntry] = OrderedDict()
         self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)  # an entry's batch arrived or it died
         self.hits = 0  # objects served with an already existing data key
         self.misses = 0  # new data keys made
         self.uncached = 0  # objects passed straight to the CMK (unknown or too large size)
@@ -177,31 +188,49 @@ class DataKeyCache:
             return entry
 
     def _take_iv(self, cmk: Cmk, entry: _WriteEntry) -> tuple[bytes, WrappedDataKey] | None:
-        """Pop a wrapped IV, wrapping a batch first if the pool is empty; None if the entry died."""
-        with entry.lock:
+        """Pop a wrapped IV, wrapping more first if the pool is empty; None if the entry died.
+
+        The lock is released for the key-service call (see the class docstring)."""
+        with self._changed:
+            while not entry.pool and not entry.dead and entry.filling:
+                self._changed.wait()  # one batch is on its way for this data key
             if entry.pool:
                 return entry.pool.popleft()
             if entry.dead:
                 return None
-            with self._lock:  # a retired key only serves the objects already reserved on it
-                cap = (entry.objects if entry.retired else self.limits.max_objects) - entry.prepared
-            count = max(1, min(self.limits.iv_batch_size, cap))
-            ivs = [new_iv() for _ in range(count)]
-            try:
+            # a retired key only serves the objects already reserved on it
+            cap = (entry.objects if entry.retired else self.limits.max_objects) - entry.prepared
+            count = max(1, min(self.limits.iv_batch_size, cap)) if entry.batches else 1
+            single_flight = entry.batches or entry.template is None  # the first call wraps the key
+            entry.filling = single_flight  # no call was in flight (the loop above waited for it)
+            template, per_object = entry.template, entry.wraps_per_object
+        ivs = [new_iv() for _ in range(count)]
+        try:
+            wrapped: list[WrappedDataKey] | None = None
+            if not per_object:
                 try:
-                    wrapped = cmk.wrap_ivs(entry.key, ivs, reuse=entry.template)
+                    wrapped = cmk.wrap_ivs(entry.key, ivs, reuse=template)
                 except NotImplementedError:
-                    ivs = ivs[:1]  # no batching: one ordinary wrap per object, same data key
-                    wrapped = [cmk.wrap(DataKey(key=entry.key, iv=ivs[0]))]
-            except BaseException:
-                self._drop(entry)
-                raise
-            with self._lock:
-                self.iv_batches += 1
+                    per_object = True
+            if wrapped is None:  # no batching: one ordinary wrap per object, same data key
+                wrapped = [cmk.wrap(DataKey(key=entry.key, iv=ivs[0]))]
+        except BaseException:
+            with self._changed:
+                if single_flight:
+                    entry.filling = False
+                self._drop(entry)  # wakes the threads waiting for this batch
+            raise
+        with self._changed:
+            if single_flight:
+                entry.filling = False
+                self._changed.notify_all()
+            self.iv_batches += 1
             if not wrapped or len(wrapped) > len(ivs):
                 self._drop(entry)
                 return None
-            ivs = ivs[: len(wrapped)]  # a service that cannot batch may wrap a leading part only
+            if per_object or len(wrapped) < len(ivs):  # a service that cannot batch wraps a leading part
+                entry.batches, entry.wraps_per_object = False, per_object
+            ivs = ivs[: len(wrapped)]
             if entry.template is None:
                 entry.template = wrapped[0]
             entry.prepared += len(ivs)
@@ -209,11 +238,12 @@ class DataKeyCache:
             return entry.pool.popleft()
 
     def _drop(self, entry: _WriteEntry) -> None:
-        with self._lock:
-            for scope, held in list(self._entries.items()):
-                if held is entry:
-                    del self._entries[scope]
-            entry.retired = entry.dead = True
+        """Forget ``entry``; threads waiting for its batch start over. Called with the lock held."""
+        for scope, held in list(self._entries.items()):
+            if held is entry:
+                del self._entries[scope]
+        entry.retired = entry.dead = True
+        self._changed.notify_all()
 
     @staticmethod
     def _retire(entry: _WriteEntry) -> None:

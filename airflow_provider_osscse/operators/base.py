@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow.sdk import BaseOperator
 
@@ -39,6 +39,26 @@ def cmk_list(cmks: str | Sequence[str] | None) -> list[str]:
     return [cmks] if isinstance(cmks, str) else list(cmks)
 
 
+#: Failures named in the error of a task that moved many objects (the count is always complete).
+MAX_NAMED_FAILURES = 5
+
+
+def raise_failures(operation: str, failures: Sequence[tuple[str, BaseException]], total: int) -> NoReturn:
+    """Fail a task whose many-object ``operation`` finished with ``failures`` (the others succeeded).
+
+    The first object's own error is raised (its class says what went wrong, e.g. ``IntegrityError``),
+    with a note naming how many objects failed and which.
+    """
+    named = "; ".join(f"{name}: {error}" for name, error in failures[:MAX_NAMED_FAILURES])
+    more = len(failures) - MAX_NAMED_FAILURES
+    first = failures[0][1]
+    first.add_note(
+        f"{len(failures)} of {total} objects failed to {operation} (the other {total - len(failures)} succeeded): "
+        f"{named}" + (f" and {more} more (see the task log)" if more > 0 else "")
+    )
+    raise first
+
+
 class EncryptedOSSBaseOperator(BaseOperator):
     """Shared arguments of the transfer operators, and :attr:`hook`, the ``EncryptedOSSHook`` they use.
 
@@ -55,7 +75,10 @@ class EncryptedOSSBaseOperator(BaseOperator):
         ``False`` writes unbound tags, giving that up; only for objects that other tools copy or move.
     :param multipart_threshold: uploads of at least this many bytes (or of unknown size) go multipart.
     :param part_size: the multipart part size in bytes.
-    :param max_workers: parts transferred in parallel.
+    :param max_workers: parts of one large object transferred in parallel.
+    :param concurrency: objects in flight at once when an operator moves many (a folder, a prefix, a
+        rotation): their OSS requests run on that many threads, and their key-service calls are
+        batched per group of objects (``transport.bulk``).
     """
 
     template_fields: Sequence[str] = OSSCSE_TEMPLATE_FIELDS
@@ -71,9 +94,12 @@ class EncryptedOSSBaseOperator(BaseOperator):
         multipart_threshold: int = 32 * 2**20,
         part_size: int = 8 * 2**20,
         max_workers: int = 4,
+        concurrency: int = 8,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1, got {concurrency}")
         if integrity is not None:
             from airflow_provider_osscse.envelope.integrity import IntegrityPolicy
 
@@ -86,6 +112,7 @@ class EncryptedOSSBaseOperator(BaseOperator):
         self.multipart_threshold = multipart_threshold
         self.part_size = part_size
         self.max_workers = max_workers
+        self.concurrency = concurrency
 
     @property
     def decrypt_cmk_list(self) -> list[str]:

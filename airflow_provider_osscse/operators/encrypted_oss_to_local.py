@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_osscse.lineage import file_dataset, operator_lineage, oss_dataset
-from airflow_provider_osscse.operators.base import EncryptedOSSBaseOperator, osscse_template_fields
+from airflow_provider_osscse.operators.base import EncryptedOSSBaseOperator, osscse_template_fields, raise_failures
 from airflow_provider_osscse.operators.local_paths import destination_for_key, safe_relative_key
 
 if TYPE_CHECKING:
@@ -38,7 +38,7 @@ class EncryptedOSSToLocalFilesystemOperator(EncryptedOSSBaseOperator):
         fails the task, before any object is transferred, if any destination file exists (like
         ``osscse get`` without ``--force``). Either way a file is replaced only by a verified one.
 
-    ``oss_conn_id`` and the transfer tuning: see
+    ``oss_conn_id`` and the transfer tuning (``concurrency``: objects of a prefix downloaded at once): see
     :class:`~airflow_provider_osscse.operators.base.EncryptedOSSBaseOperator`.
 
     :return: ``DownloadResult.to_xcom()`` for one object; a list of them for a prefix. Each carries
@@ -86,13 +86,24 @@ class EncryptedOSSToLocalFilesystemOperator(EncryptedOSSBaseOperator):
         # Check every key before writing anything: one hostile key refuses the whole prefix.
         targets = [(key, destination_for_key(self.dest_path, key, self.source_key)) for key in keys]
         self._refuse_existing([target for _, target in targets])
-        results: list[dict[str, Any]] = []
-        for key, target in targets:
+        for _, target in targets:
             target.parent.mkdir(parents=True, exist_ok=True)
-            result = hook.download(key, target, self.source_bucket).to_xcom()
-            self._log_result(result, target)
+        # Many objects at once (data keys unwrapped per group, bounded threads); every object is
+        # tried, and the task fails after the others were written if any could not be.
+        results: list[dict[str, Any]] = []
+        failures: list[tuple[str, BaseException]] = []
+        by_key = dict(targets)
+        for outcome in hook.download_many(targets, self.source_bucket, concurrency=self.concurrency):
+            if outcome.result is None:
+                failures.append((outcome.key, outcome.error or RuntimeError("unknown error")))
+                self.log.error("Could not download %s: %s", outcome.key, outcome.error)
+                continue
+            result = outcome.result.to_xcom()
+            self._log_result(result, by_key[outcome.key])
             results.append(result)
         self._results = results
+        if failures:
+            raise_failures("download", failures, len(targets))
         return results
 
     def _log_result(self, result: dict[str, Any], target: Path) -> None:

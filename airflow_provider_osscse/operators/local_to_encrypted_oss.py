@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_osscse.lineage import file_dataset, operator_lineage, oss_dataset
-from airflow_provider_osscse.operators.base import EncryptedOSSBaseOperator, osscse_template_fields
+from airflow_provider_osscse.operators.base import EncryptedOSSBaseOperator, osscse_template_fields, raise_failures
 from airflow_provider_osscse.operators.local_paths import expand_local_source, key_for_file
 
 if TYPE_CHECKING:
@@ -25,8 +25,9 @@ class LocalFilesystemToEncryptedOSSOperator(EncryptedOSSBaseOperator):
     :param metadata: extra user metadata (``x-oss-meta-*``) for every object. Never put secrets in it.
     :param content_type: the objects' ``Content-Type``.
 
-    ``oss_conn_id``, ``matdesc``, ``bind_integrity_tag``, ``multipart_threshold``, ``part_size`` and
-    ``max_workers``: see :class:`~airflow_provider_osscse.operators.base.EncryptedOSSBaseOperator`.
+    ``oss_conn_id``, ``matdesc``, ``bind_integrity_tag``, ``multipart_threshold``, ``part_size``,
+    ``max_workers`` and ``concurrency`` (files of a folder or glob uploaded at once): see
+    :class:`~airflow_provider_osscse.operators.base.EncryptedOSSBaseOperator`.
 
     :return: ``UploadResult.to_xcom()`` for a single file; a list of them for a glob or directory.
     """
@@ -65,29 +66,48 @@ class LocalFilesystemToEncryptedOSSOperator(EncryptedOSSBaseOperator):
         root, files = expand_local_source(self.source_path)
         if not files:
             raise FileNotFoundError(f"no files match {self.source_path!r}")
-        results: list[dict[str, Any]] = []
-        for path in files:
-            key = key_for_file(path, root, self.dest_key)
+        if root is None:  # one file
+            path = files[0]
             result = self.hook.upload(
                 path,
-                key,
+                key_for_file(path, root, self.dest_key),
                 self.dest_bucket,
                 metadata=self.metadata,
                 content_type=self.content_type,
                 size=os.path.getsize(path),
             )
-            self.log.info(
-                "Encrypted %s -> %s (%d bytes, CMK %s %s)",
-                path,
-                result.uri,
-                result.size,
-                result.cmk,
-                result.key_version or "",
-            )
+            self._log_upload(path, result.uri, result.size, result.cmk, result.key_version)
+            self._written, self._read = [result.to_xcom()], [str(path.resolve())]
+            return self._written[0]
+        # A folder or glob: many objects at once (data keys per group, bounded threads); every file is
+        # tried, and the task fails after the others were uploaded if any could not be.
+        by_key = {key_for_file(path, root, self.dest_key): path for path in files}
+        outcomes = self.hook.upload_many(
+            ((path, key) for key, path in by_key.items()),
+            self.dest_bucket,
+            metadata=self.metadata,
+            content_type=self.content_type,
+            concurrency=self.concurrency,
+        )
+        results: list[dict[str, Any]] = []
+        failures: list[tuple[str, BaseException]] = []
+        for outcome in outcomes:
+            path = by_key[outcome.key]
+            if outcome.result is None:
+                failures.append((str(path), outcome.error or RuntimeError("unknown error")))
+                self.log.error("Could not encrypt %s -> %s: %s", path, outcome.key, outcome.error)
+                continue
+            result = outcome.result
+            self._log_upload(path, result.uri, result.size, result.cmk, result.key_version)
             results.append(result.to_xcom())
             self._read.append(str(path.resolve()))
         self._written = results
-        return results[0] if root is None else results
+        if failures:
+            raise_failures("upload", failures, len(by_key))
+        return results
+
+    def _log_upload(self, path: Any, uri: str, size: int, cmk: str, version: str | None) -> None:
+        self.log.info("Encrypted %s -> %s (%d bytes, CMK %s %s)", path, uri, size, cmk, version or "")
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
         return operator_lineage(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.exceptions import AirflowException
@@ -13,40 +13,52 @@ from airflow_provider_osscse.operators.base import EncryptedOSSBaseOperator, oss
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+    from airflow_provider_osscse.transport.results import RewrapResult
+
 #: Failures listed in the report (the counts are always complete).
 MAX_REPORTED_FAILURES = 50
+#: A progress line in the task log every this many objects.
+PROGRESS_EVERY = 1000
 
 
 class EncryptedOSSRewrapOperator(EncryptedOSSBaseOperator):
-    """Rewrap the data key of one object or of every object under a prefix.
+    """Rewrap the data key of one object, of every object under a prefix, or of one listing shard.
 
-    Only the wrapped key and IV in the object's metadata change (a server-side copy onto itself),
-    so a rotation costs one key-service round trip per object, whatever the object's size. A re-run
-    reports objects already on the newest CMK version as ``already-current``; shard big prefixes by
-    mapping: ``EncryptedOSSRewrapOperator.partial(...).expand(key=["logs/2024/", "logs/2025/"])``.
+    Only the wrapped key and IV in the object's metadata change (a server-side copy onto itself), so
+    content is never re-encrypted. A prefix is a fleet operation (``hook.rewrap_many``): objects
+    already on the target's newest version are skipped by their headers (no key-service call, so a
+    re-run after a killed run finishes only what is left), stale ones are re-wrapped in batches
+    (one Vault Transit ``rewrap`` per 128 objects; KMS ``ReEncrypt`` per object), ``concurrency``
+    objects at a time. Shard a big prefix over workers by mapping over listing pages, not objects::
 
-    :param key: an object key, or a prefix ending in ``/``.
+        shards = EncryptedOSSListingShardsOperator(task_id="shards", prefix="logs/", objects_per_shard=10_000)
+        EncryptedOSSRewrapOperator.partial(task_id="rewrap", decrypt_cmks=[CMK]).expand(shard=shards.output)
+
+    :param key: an object key, or a prefix ending in ``/`` (ignored when ``shard`` is given).
+    :param shard: one element of :class:`EncryptedOSSListingShardsOperator`'s list
+        (``{"prefix", "start_after", "end_at"}``): the keys of that listing range.
     :param new_cmk: the CMK to wrap under; ``None`` rewraps under the newest version of the first
         ``decrypt_cmks`` entry (a Vault Transit rotation).
     :param decrypt_cmks: CMK references that may unwrap the current data keys.
     :param dry_run: report ``would-rewrap`` without changing anything.
     :param fail_on_error: fail the task (after pushing the report under XCom key ``rewrap_report``)
-        when any object failed.
+        when any object failed; the other objects are rewrapped first either way.
 
-    ``oss_conn_id`` and ``matdesc`` (written with the new wrapped key): see
+    ``oss_conn_id``, ``concurrency`` and ``matdesc`` (written with the new wrapped key): see
     :class:`~airflow_provider_osscse.operators.base.EncryptedOSSBaseOperator`.
 
     :return: ``{"prefix", "bucket", "dry_run", "total", "counts": {status: n}, "to_versions",
-        "failures": [{"key", "error"}]}``.
+        "failures": [{"key", "error"}]}`` (at most :data:`MAX_REPORTED_FAILURES` failures listed).
     """
 
-    template_fields: Sequence[str] = osscse_template_fields("key", "bucket", "new_cmk")
+    template_fields: Sequence[str] = osscse_template_fields("key", "bucket", "new_cmk", "shard")
     ui_color = "#fce4ec"
 
     def __init__(
         self,
         *,
-        key: str,
+        key: str = "",
+        shard: Mapping[str, str | None] | None = None,
         bucket: str | None = None,
         new_cmk: str | None = None,
         dry_run: bool = False,
@@ -55,6 +67,7 @@ class EncryptedOSSRewrapOperator(EncryptedOSSBaseOperator):
     ) -> None:
         super().__init__(**kwargs)
         self.key = key
+        self.shard = shard
         self.bucket = bucket
         self.new_cmk = new_cmk
         # Not ``self.dry_run``: that is BaseOperator's method (render the template fields only).
@@ -77,38 +90,93 @@ class EncryptedOSSRewrapOperator(EncryptedOSSBaseOperator):
             raise ValueError("give new_cmk, or decrypt_cmks whose first entry is rewrapped onto its newest version")
         hook = self.hook
         bucket = hook.get_bucket(self.bucket).bucket_name
-        if self.key == "" or self.key.endswith("/"):
-            keys = [k for k in hook.list_keys(self.key, bucket) if not k.endswith("/")]
+        prefix = self.shard.get("prefix") or "" if self.shard is not None else self.key
+        if self.shard is not None or prefix == "" or prefix.endswith("/"):
+            shard = self.shard or {}
+            listed = hook.list_keys(prefix, bucket, start_after=shard.get("start_after"), end_at=shard.get("end_at"))
+            keys: Iterable[str] = (k for k in listed if not k.endswith("/"))
         else:
             keys = [self.key]
+        results = hook.rewrap_many(
+            keys, bucket, new_cmk=target, dry_run=self.rewrap_dry_run, concurrency=self.concurrency
+        )
+        report = RewrapReport(prefix=prefix, bucket=bucket, dry_run=self.rewrap_dry_run)
+        for result in results:
+            report.add(result)
+            if result.status == "failed":
+                self.log.warning("Rewrap failed for %s: %s", result.uri, result.error)
+            if report.total % PROGRESS_EVERY == 0:
+                self.log.info(
+                    "Rewrap of oss://%s/%s: %d objects so far %s", bucket, prefix, report.total, dict(report.counts)
+                )
+        summary = report.to_xcom()
+        self.log.info("Rewrap of oss://%s/%s: %s", bucket, prefix, summary["counts"])
+        if report.counts["failed"] and self.fail_on_error:
+            context["ti"].xcom_push(key="rewrap_report", value=summary)
+            raise AirflowException(
+                f"{report.counts['failed']} of {report.total} objects failed to rewrap: {report.failures[:3]}"
+            )
+        return summary
 
-        counts: Counter[str] = Counter()
-        to_versions: Counter[str] = Counter()
-        failures: list[dict[str, str]] = []
-        for key in keys:
-            try:
-                result = hook.rewrap(key, bucket, new_cmk=target, dry_run=self.rewrap_dry_run)
-                status, error, to_version = result.status, result.error, result.to_version
-            except Exception as exc:  # noqa: BLE001 - one bad object must not stop the rotation of the others
-                status, error, to_version = "failed", f"{type(exc).__name__}: {exc}", None
-            counts[status] += 1
-            if to_version and status in ("rewrapped", "already-current", "would-rewrap"):
-                to_versions[to_version] += 1
-            if status == "failed":
-                self.log.warning("Rewrap failed for oss://%s/%s: %s", bucket, key, error)
-                if len(failures) < MAX_REPORTED_FAILURES:
-                    failures.append({"key": key, "error": error or "unknown error"})
-        report = {
-            "prefix": self.key,
-            "bucket": bucket,
-            "dry_run": self.rewrap_dry_run,
-            "total": len(keys),
-            "counts": dict(counts),
-            "to_versions": dict(to_versions),
-            "failures": failures,
+
+class RewrapReport:
+    """Counts of a rewrap run in constant memory (failures listed up to :data:`MAX_REPORTED_FAILURES`)."""
+
+    def __init__(self, *, prefix: str, bucket: str, dry_run: bool) -> None:
+        self.prefix, self.bucket, self.dry_run = prefix, bucket, dry_run
+        self.total = 0
+        self.counts: Counter[str] = Counter()
+        self.to_versions: Counter[str] = Counter()
+        self.failures: list[dict[str, str]] = []
+
+    def add(self, result: RewrapResult) -> None:
+        self.total += 1
+        self.counts[result.status] += 1
+        if result.to_version and result.status in ("rewrapped", "already-current", "would-rewrap"):
+            self.to_versions[result.to_version] += 1
+        if result.status == "failed" and len(self.failures) < MAX_REPORTED_FAILURES:
+            self.failures.append({"key": result.key, "error": result.error or "unknown error"})
+
+    def to_xcom(self) -> dict[str, Any]:
+        return {
+            "prefix": self.prefix,
+            "bucket": self.bucket,
+            "dry_run": self.dry_run,
+            "total": self.total,
+            "counts": dict(self.counts),
+            "to_versions": dict(self.to_versions),
+            "failures": self.failures,
         }
-        self.log.info("Rewrap of oss://%s/%s: %s", bucket, self.key, dict(counts))
-        if counts["failed"] and self.fail_on_error:
-            context["ti"].xcom_push(key="rewrap_report", value=report)
-            raise AirflowException(f"{counts['failed']} of {len(keys)} objects failed to rewrap: {failures[:3]}")
-        return report
+
+
+class EncryptedOSSListingShardsOperator(EncryptedOSSBaseOperator):
+    """Cut a prefix's listing into shards of ``objects_per_shard`` keys, to map a fleet operation over
+    workers (``EncryptedOSSRewrapOperator.partial(...).expand(shard=shards.output)``): one task per
+    shard, not per object. Listing costs one request per 1000 keys; nothing is read or unwrapped.
+
+    :param prefix: the prefix to shard.
+    :param objects_per_shard: keys per shard (e.g. 10,000: minutes of work per mapped task).
+    :return: ``[{"prefix", "start_after", "end_at"}, ...]`` (one small dict per shard).
+    """
+
+    template_fields: Sequence[str] = osscse_template_fields("prefix", "bucket", "objects_per_shard")
+    ui_color = "#fce4ec"
+
+    def __init__(
+        self, *, prefix: str, bucket: str | None = None, objects_per_shard: int | str = 10_000, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.prefix = prefix
+        self.bucket = bucket
+        self.objects_per_shard = objects_per_shard
+
+    def execute(self, context: Context) -> list[dict[str, str | None]]:
+        per_shard = int(self.objects_per_shard)  # templated: "{{ params.n }}" renders to a string
+        shards = self.hook.listing_shards(self.prefix, self.bucket, objects_per_shard=per_shard)
+        self.log.info(
+            "oss://%s listing cut into %d shard(s) of up to %d objects",
+            self.prefix,
+            len(shards),
+            per_shard,
+        )
+        return shards

@@ -171,9 +171,9 @@ class OpenBaoServer:
         if self._audit_path is None:
             return []
         config = self._audit_path.with_suffix(".hcl")
+        path = json.dumps(str(self._audit_path))
         config.write_text(
-            f'audit "file" "osscse-file" {{\n  options {{\n    file_path = {json.dumps(str(self._audit_path))}\n  }}\n}}\n',
-            encoding="utf-8",
+            f'audit "file" "osscse-file" {{\n  options {{\n    file_path = {path}\n  }}\n}}\n', encoding="utf-8"
         )
         return [f"-config={config}"]
 
@@ -279,7 +279,9 @@ class OpenBaoAuditLog:
                     entry = json.loads(line)
                 except ValueError:
                     continue  # a line being written
-                if entry.get("type") == "request" and str(entry.get("request", {}).get("path", "")).startswith(path_prefix):
+                if entry.get("type") == "request" and str(entry.get("request", {}).get("path", "")).startswith(
+                    path_prefix
+                ):
                     count += 1
         return count
 

@@ -6,7 +6,7 @@ of :data:`BULK_GROUP_OBJECTS` objects: the CMK is asked once per group (``Cmk.ne
 API, one call per object), and the objects' OSS requests run on at most ``concurrency`` threads.
 The next group's key-service call overlaps with the current group's requests.
 
-Memory stays flat in the object count: at most two groups are in flight, whole-object reads are
+Memory stays flat in the object count: at most a group and the threads' objects are in flight, whole-object reads are
 limited to :data:`WHOLE_OBJECT_LIMIT` (larger objects take the one-object path, ranged and
 parallel), and outcomes are yielded in input order as they complete, never collected.
 
@@ -18,9 +18,7 @@ group's key-service failure is every one of its objects' outcome.
 from __future__ import annotations
 
 import os
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
 from itertools import islice
 from typing import TypeVar
 
@@ -38,6 +36,7 @@ from airflow_provider_osscse.exceptions import OSSCSEError
 from airflow_provider_osscse.transport.atomic_file import atomic_write
 from airflow_provider_osscse.transport.copy_rewrap import CopyRewrapOperations
 from airflow_provider_osscse.transport.download import DownloadOperations
+from airflow_provider_osscse.transport.ordered_pool import DEFAULT_CONCURRENCY, ordered_bounded_map
 from airflow_provider_osscse.transport.oss_errors import translate_oss_error
 from airflow_provider_osscse.transport.results import (
     DownloadResult,
@@ -60,8 +59,6 @@ BULK_GROUP_OBJECTS = 128
 #: Bulk reads fetch a whole object in ONE GET up to this size (envelope from the GET's headers);
 #: a group holds at most this times :data:`BULK_GROUP_OBJECTS` bytes of ciphertext in memory.
 WHOLE_OBJECT_LIMIT = 1024 * 1024
-#: Default number of threads making OSS requests.
-DEFAULT_CONCURRENCY = 8
 
 
 class BulkOperations(UploadOperations, DownloadOperations, CopyRewrapOperations):
@@ -219,19 +216,17 @@ class BulkOperations(UploadOperations, DownloadOperations, CopyRewrapOperations)
     ) -> Iterator[ObjectOutcome[T]]:
         """GET each small object whole (on the pool), unwrap the group's data keys in one call, then
         ``finish`` each object (verify, decrypt, deliver) on the pool."""
-        pool_holder: list[ThreadPoolExecutor] = []
+
+        def fetch(key: str) -> tuple[StoredObject, bytes] | OSSCSEError | None:
+            try:
+                return self._get_whole(key, bucket, WHOLE_OBJECT_LIMIT)
+            except OSSCSEError as exc:
+                return exc
+            except oss2.exceptions.OssError as exc:
+                return self._oss_error(exc, operation, key, bucket)
 
         def prepare(group: list[str]) -> list[Callable[[], T]]:
-            pool = pool_holder[0]
-            fetches = [pool.submit(self._get_whole, key, bucket, WHOLE_OBJECT_LIMIT) for key in group]
-            fetched: list[tuple[StoredObject, bytes] | OSSCSEError | None] = []
-            for key, future in zip(group, fetches, strict=True):
-                try:
-                    fetched.append(future.result())
-                except OSSCSEError as exc:
-                    fetched.append(exc)
-                except oss2.exceptions.OssError as exc:
-                    fetched.append(self._oss_error(exc, operation, key, bucket))
+            fetched = list(ordered_bounded_map(fetch, group, concurrency=concurrency))  # the group's GETs
             data_keys = self._unwrap_group(fetched, cmks)
 
             def task(index: int) -> Callable[[], T]:
@@ -247,7 +242,7 @@ class BulkOperations(UploadOperations, DownloadOperations, CopyRewrapOperations)
 
             return [task(i) for i in range(len(group))]
 
-        yield from self._pipelined(keys, lambda key: key, prepare, concurrency, operation, bucket, pool_holder)
+        yield from self._pipelined(keys, lambda key: key, prepare, concurrency, operation, bucket)
 
     @staticmethod
     def _unwrap_group(
@@ -289,20 +284,18 @@ class BulkOperations(UploadOperations, DownloadOperations, CopyRewrapOperations)
         Resumable by construction: a re-run finds what a killed run finished current and skips it.
         Yields one :class:`RewrapResult` per object (``failed`` with its error, never raised).
         """
-        pool_holder: list[ThreadPoolExecutor] = []
         latest: list[str | None] = []  # the target's newest version, read once, at the first group
 
+        def plan(key: str) -> RewrapResult | tuple[StoredObject, WrappedDataKey]:
+            try:
+                return self._rewrap_plan(self.head(key, bucket=bucket), cmks, latest[0])
+            except OSSCSEError as exc:
+                return self._rewrap_failed(key, bucket, cmks, exc)
+
         def prepare(group: list[str]) -> list[Callable[[], RewrapResult]]:
-            pool = pool_holder[0]
-            heads = [pool.submit(self.head, key, bucket=bucket) for key in group]
             if not latest:
                 latest.append(cmks.latest_version())
-            plans: list[RewrapResult | tuple[StoredObject, WrappedDataKey]] = []
-            for key, future in zip(group, heads, strict=True):
-                try:
-                    plans.append(self._rewrap_plan(future.result(), cmks, latest[0]))
-                except OSSCSEError as exc:
-                    plans.append(self._rewrap_failed(key, bucket, cmks, exc))
+            plans = list(ordered_bounded_map(plan, group, concurrency=concurrency))  # the group's HEADs
             stale = [i for i, plan in enumerate(plans) if not isinstance(plan, RewrapResult)]
             moved = cmks.rewrap_many([plans[i][1] for i in stale]) if stale else []  # type: ignore[index]
             new_wrapped = dict(zip(stale, moved, strict=True))
@@ -316,7 +309,7 @@ class BulkOperations(UploadOperations, DownloadOperations, CopyRewrapOperations)
 
             return [task(i) for i in range(len(group))]
 
-        for outcome in self._pipelined(keys, lambda key: key, prepare, concurrency, "rewrap", bucket, pool_holder):
+        for outcome in self._pipelined(keys, lambda key: key, prepare, concurrency, "rewrap", bucket):
             if outcome.result is not None:
                 yield outcome.result
             else:
@@ -331,36 +324,41 @@ class BulkOperations(UploadOperations, DownloadOperations, CopyRewrapOperations)
         concurrency: int,
         operation: str,
         bucket: str | None,
-        pool_holder: list[ThreadPoolExecutor] | None = None,
     ) -> Iterator[ObjectOutcome[T]]:
-        """Groups of :data:`BULK_GROUP_OBJECTS`: ``prepare`` (the group's key-service call, on this
-        thread) returns one task per object, run on the pool; outcomes in input order, at most two
-        groups in flight."""
+        """Groups of :data:`BULK_GROUP_OBJECTS`: ``prepare`` (the group's key-service call) returns
+        one task per object, run on ``concurrency`` threads; outcomes in input order. The next group
+        is prepared as soon as the window (one group plus the threads) has room, so its key-service
+        call overlaps with the current group's requests."""
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
-        source = iter(items)
-        with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix=f"osscse-{operation}") as pool:
-            if pool_holder is not None:
-                pool_holder.append(pool)
-            in_flight: deque[tuple[str, Future[T] | OSSCSEError]] = deque()
-            while True:
-                group = list(islice(source, BULK_GROUP_OBJECTS))
-                if group:
-                    keys = [key_of(item) for item in group]
-                    try:
-                        tasks = prepare(group)
-                        in_flight.extend(
-                            (key, pool.submit(self._translated_task, task, key, operation, bucket))
-                            for key, task in zip(keys, tasks, strict=True)
-                        )
-                    except OSSCSEError as exc:  # the group's key-service call failed: each object says so
-                        in_flight.extend((key, exc) for key in keys)
-                # Keep the next group's preparation overlapping with this group's requests.
-                while in_flight and (not group or len(in_flight) > BULK_GROUP_OBJECTS):
-                    key, pending = in_flight.popleft()
-                    yield _outcome_of(key, pending)
-                if not group:
-                    return
+
+        def tasks() -> Iterator[tuple[str, Callable[[], T] | OSSCSEError]]:
+            source = iter(items)
+            while group := list(islice(source, BULK_GROUP_OBJECTS)):
+                keys = [key_of(item) for item in group]
+                try:
+                    yield from zip(keys, prepare(group), strict=True)
+                except OSSCSEError as exc:  # the group's key-service call failed: each object says so
+                    yield from ((key, exc) for key in keys)
+
+        def run(entry: tuple[str, Callable[[], T] | OSSCSEError]) -> ObjectOutcome[T]:
+            key, task = entry
+            if isinstance(task, OSSCSEError):
+                return ObjectOutcome(key=key, error=task)
+            try:
+                return ObjectOutcome(key=key, result=self._translated_task(task, key, operation, bucket))
+            except OSSCSEError as exc:
+                return ObjectOutcome(key=key, error=exc)
+            except (OSError, ValueError) as exc:  # a local file that cannot be read or written
+                return ObjectOutcome(key=key, error=OSSCSEError(f"{key}: {type(exc).__name__}: {exc}"))
+
+        yield from ordered_bounded_map(
+            run,
+            tasks(),
+            concurrency=concurrency,
+            window=BULK_GROUP_OBJECTS + concurrency,
+            thread_name_prefix=f"osscse-{operation}",
+        )
 
     def _translated_task(self, task: Callable[[], T], key: str, operation: str, bucket: str | None) -> T:
         try:
@@ -371,17 +369,6 @@ class BulkOperations(UploadOperations, DownloadOperations, CopyRewrapOperations)
     def _oss_error(self, exc: oss2.exceptions.OssError, operation: str, key: str, bucket: str | None) -> OSSCSEError:
         translated = translate_oss_error(exc, self.oss_site(operation, key, bucket))
         return translated if translated is not None else OSSCSEError(f"{operation} {key}: {type(exc).__name__}")
-
-
-def _outcome_of(key: str, pending: Future[T] | OSSCSEError) -> ObjectOutcome[T]:
-    if isinstance(pending, OSSCSEError):
-        return ObjectOutcome(key=key, error=pending)
-    try:
-        return ObjectOutcome(key=key, result=pending.result())
-    except OSSCSEError as exc:
-        return ObjectOutcome(key=key, error=exc)
-    except (OSError, ValueError) as exc:  # a local file that cannot be read or written
-        return ObjectOutcome(key=key, error=OSSCSEError(f"{key}: {type(exc).__name__}: {exc}"))
 
 
 def _size_of(source: UploadSource) -> int | None:

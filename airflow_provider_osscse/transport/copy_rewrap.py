@@ -281,7 +281,7 @@ class CopyRewrapOperations(TransferBase):
         )
 
     def _rewrap_failed(self, key: str, bucket: str | None, keys: Cmk, error: object) -> RewrapResult:
-        """A ``failed`` result for an object whose rewrap raised (or that is not encrypted)."""
+        """A ``failed`` result for an object whose rewrap raised (the error kept) or that is not encrypted."""
         name = bucket if bucket is not None else self._bucket(None).bucket_name
         return RewrapResult(
             uri=oss_uri(name, key),
@@ -293,6 +293,7 @@ class CopyRewrapOperations(TransferBase):
             from_version=None,
             to_version=None,
             error=str(error),
+            exception=error if isinstance(error, BaseException) else None,
         )
 
     def _rewrap_empty(self, stored: StoredObject, metadata: Mapping[str, str]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -111,11 +112,42 @@ class ListingOperations(TransferBase):
         oss_bucket = self._bucket(bucket)
         return bool(self.config.retry.call(lambda: oss_bucket.object_exists(key), what=f"HEAD {key!r}"))
 
-    def list_keys(self, prefix: str = "", *, bucket: str | None = None) -> Iterator[str]:
-        """The keys under ``prefix``, listed page by page as they are consumed."""
-        infos = oss2.ObjectIteratorV2(self._bucket(bucket), prefix=prefix)
-        keys = (info.key for info in infos)
+    def list_keys(
+        self,
+        prefix: str = "",
+        *,
+        bucket: str | None = None,
+        start_after: str | None = None,
+        end_at: str | None = None,
+    ) -> Iterator[str]:
+        """The keys under ``prefix``, listed page by page as they are consumed; with ``start_after``
+        and ``end_at`` only the keys after the one and up to the other (a shard of a listing)."""
+        infos = oss2.ObjectIteratorV2(self._bucket(bucket), prefix=prefix, start_after=start_after or "")
+        keys: Iterator[str] = (info.key for info in infos)
+        if end_at is not None:
+            keys = itertools.takewhile(lambda key: key <= end_at, keys)
         return translated_iter(keys, lambda: self.oss_site("list_keys", prefix or None, bucket))
+
+    def listing_shards(
+        self, prefix: str = "", *, bucket: str | None = None, objects_per_shard: int = 10_000
+    ) -> list[dict[str, str | None]]:
+        """Cut the listing of ``prefix`` into shards of ``objects_per_shard`` keys, for mapping a fleet
+        operation over workers (one task per shard, not per object). Each shard is
+        ``{"prefix", "start_after", "end_at"}`` (``None``: from the first / to the last key); listing
+        costs one request per 1000 keys and the memory of the boundaries only."""
+        if objects_per_shard < 1:
+            raise ValueError("objects_per_shard must be at least 1")
+        shards: list[dict[str, str | None]] = []
+        start_after: str | None = None
+        count, last = 0, None
+        for key in self.list_keys(prefix, bucket=bucket):
+            count, last = count + 1, key
+            if count == objects_per_shard:
+                shards.append({"prefix": prefix, "start_after": start_after, "end_at": key})
+                start_after, count = key, 0
+        if count or not shards:
+            shards.append({"prefix": prefix, "start_after": start_after, "end_at": None if count else last})
+        return shards
 
     @translated("delete")
     def delete(self, key: str, *, bucket: str | None = None) -> None:

@@ -23,7 +23,11 @@ class _XComMixin:
     """``to_xcom()``: a plain dict copy so callers can push it or ``json.dumps`` it directly."""
 
     def to_xcom(self) -> dict[str, Any]:
-        return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
+        return {
+            f.name: _plain(getattr(self, f.name))
+            for f in dataclasses.fields(self)  # type: ignore[arg-type]
+            if f.metadata.get("xcom", True)
+        }
 
 
 def _plain(value: Any) -> Any:
@@ -195,6 +199,9 @@ class RewrapResult(_XComMixin):
     from_version: str | None
     to_version: str | None
     error: str | None = None
+    #: The error itself (``failed`` results of a bulk rewrap), for callers that tell kinds apart (the
+    #: command line prints ``skipped`` for an object under a CMK it was not given); not in XCom.
+    exception: BaseException | None = field(default=None, compare=False, repr=False, metadata={"xcom": False})
 
 
 @dataclass(frozen=True)

@@ -147,9 +147,11 @@ def test_vault_key_custody_etl_twice_by_hand_writes_an_rsa_wrapped_object_read_b
         assert plaintext.startswith(b"customer,total_cents\n") and at_rest.data != plaintext
 
 
-#: Objects cmk_rotation finds however many encrypted_transfer left: its mapped rewraps (one per object) are
-#: wider than one worker's slots (``worker_concurrency``), so the other worker must take some.
-ROTATION_SEEDS = 6
+#: Objects cmk_rotation finds however many encrypted_transfer left: its mapped rewraps (one per listing
+#: shard of ``objects_per_shard`` = 2 objects, the DAG's default) are wider than one worker's slots
+#: (``worker_concurrency``), so the other worker must take some.
+ROTATION_SEEDS = 8
+ROTATION_OBJECTS_PER_SHARD = 2
 
 
 def test_cmk_rotation_twice_by_hand_moves_every_object_to_the_new_key_version_with_rewraps_on_both_workers(
@@ -165,7 +167,8 @@ def test_cmk_rotation_twice_by_hand_moves_every_object_to_the_new_key_version_wi
     for trigger in (trigger_dated, trigger_undated):
         run = succeeded(airflow_deployment, "cmk_rotation", trigger(airflow_deployment, "cmk_rotation"))
         rewraps = [t for t in run["task_instances"] if t["task_id"] == "rewrap"]
-        assert sorted(t["map_index"] for t in rewraps) == list(range(len(before))), rewraps  # one per object
+        shards = -(-len(before) // ROTATION_OBJECTS_PER_SHARD)
+        assert sorted(t["map_index"] for t in rewraps) == list(range(shards)), rewraps  # one per listing shard
         if airflow_deployment.settings.celery:
             assert {t["hostname"] for t in rewraps} == set(airflow_deployment.settings.celery_workers), rewraps
         latest = vault.secrets.transit.read_key(name=DEPLOY_TRANSIT_KEY, mount_point="transit")

@@ -80,7 +80,9 @@ def test_rewrap_many_after_rotation_uses_batched_transit_rewrap_and_never_decryp
     outcomes = Keyring(rotated).rewrap_many([w for _, w in made])
     assert _calls(osscse_openbao_audit, "rewrap", transit_key) == CALLS
     assert _calls(osscse_openbao_audit, "decrypt", transit_key) == 0, "a data key left Vault"
-    assert all(isinstance(o, WrappedDataKey) and o.cmk_version == "v2" and rotated.is_current(o, "v2") for o in outcomes)
+    assert all(
+        isinstance(o, WrappedDataKey) and o.cmk_version == "v2" and rotated.is_current(o, "v2") for o in outcomes
+    )
     assert rotated.unwrap_many([o for o in outcomes if isinstance(o, WrappedDataKey)][:3]) == [dk for dk, _ in made[:3]]
 
 
@@ -114,9 +116,7 @@ def test_keyring_unwraps_each_members_objects_in_its_own_batch_and_reports_unkno
 
 
 @pytest.mark.parametrize("count", [0, 1])
-def test_the_one_object_methods_are_the_batch_of_one(
-    count: int, vault_root: hvac.Client, transit_key: str
-) -> None:
+def test_the_one_object_methods_are_the_batch_of_one(count: int, vault_root: hvac.Client, transit_key: str) -> None:
     cmk = VaultTransitKey(vault_root, key_name=transit_key)
     assert cmk.unwrap_many([]) == [] and cmk.new_data_keys(0) == []
     if count:

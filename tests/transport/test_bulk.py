@@ -9,14 +9,18 @@ corrupted object, an object not encrypted, an unknown CMK.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import hvac
 import oss2
 import pytest
 
-from airflow_provider_osscse.exceptions import IntegrityError, NoMatchingKeyError, NotEncryptedError, ObjectNotFoundError
+from airflow_provider_osscse.exceptions import (
+    IntegrityError,
+    NoMatchingKeyError,
+    NotEncryptedError,
+    ObjectNotFoundError,
+)
 from airflow_provider_osscse.keys.keyring import Keyring
 from airflow_provider_osscse.keys.local_rsa import LocalRsaKey
 from airflow_provider_osscse.keys.vault_transit import VaultTransitKey
@@ -46,13 +50,13 @@ def objects(bucket: oss2.Bucket) -> EncryptedObjects:
 
 
 @pytest.fixture
-def transit(osscse_openbao: OpenBaoServer) -> Iterator[VaultTransitKey]:
+def transit(osscse_openbao: OpenBaoServer) -> VaultTransitKey:
     client: hvac.Client = osscse_openbao.client()
     if "transit/" not in client.sys.list_mounted_secrets_engines()["data"]:
         client.sys.enable_secrets_engine("transit")
     name = f"bulk-{uuid.uuid4().hex[:8]}"
     client.secrets.transit.create_key(name)
-    yield VaultTransitKey(client, key_name=name)
+    return VaultTransitKey(client, key_name=name)
 
 
 def _bodies(n: int) -> list[bytes]:
@@ -93,7 +97,11 @@ def test_one_object_failing_never_hides_the_others(
     stored = bucket.get_object(keys[9])
     tampered = bytearray(stored.read())
     tampered[0] ^= 1
-    bucket.put_object(keys[9], bytes(tampered), headers={k: v for k, v in stored.headers.items() if k.lower().startswith("x-oss-meta-")})
+    bucket.put_object(
+        keys[9],
+        bytes(tampered),
+        headers={k: v for k, v in stored.headers.items() if k.lower().startswith("x-oss-meta-")},
+    )
     outcomes = list(objects.download_many(((k, tmp_path / k.rsplit("/", 1)[1]) for k in keys), transit, concurrency=3))
     errors = {o.key: type(o.error) for o in outcomes if o.error is not None}
     assert errors == {
@@ -145,7 +153,10 @@ def test_rewrap_many_batches_transit_rewrap_never_decrypts_and_a_rerun_is_one_he
     again = list(objects.rewrap_many(keys, rotated, concurrency=4))
     assert [r.status for r in again] == ["already-current"] * N
     assert osscse_openbao_audit.requests(f"transit/rewrap/{transit.key_name}") == rewraps, "no key-service call"
-    assert oss_env.requests.by_method(f"/{BUCKET}/{prefix}") and oss_env.requests.count(f"/{BUCKET}/{prefix}") - before == N
+    assert (
+        oss_env.requests.by_method(f"/{BUCKET}/{prefix}")
+        and oss_env.requests.count(f"/{BUCKET}/{prefix}") - before == N
+    )
     assert [o.result for o in objects.read_many(keys, rotated)] == _bodies(N)
 
 

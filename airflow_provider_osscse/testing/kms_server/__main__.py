@@ -25,6 +25,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--region", default="cn-hangzhou")
     parser.add_argument("--security-token", default=None)
     parser.add_argument(
+        "--latency-ms", type=float, default=0.0, help="delay every answer this long (a remote key service, for benches)"
+    )
+    parser.add_argument(
         "--create-key", action="append", default=[], metavar="alias/NAME", help="create a key with this alias"
     )
     return parser.parse_args(argv)
@@ -39,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         host=args.host,
         port=args.port,
         security_token=args.security_token,
+        latency_seconds=args.latency_ms / 1000,
     )
     try:
         for alias in args.create_key:

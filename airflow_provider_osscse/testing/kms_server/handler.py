@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
@@ -28,21 +29,24 @@ from airflow_provider_osscse.testing.kms_server.signature import (
     signature_mismatch,
     signatures_match,
 )
-from airflow_provider_osscse.testing.serving import QuietDisconnectsMixin
+from airflow_provider_osscse.testing.serving import NoDelayMixin, QuietDisconnectsMixin
 
 log = logging.getLogger(__name__)
 
 
-class KMSHTTPServer(QuietDisconnectsMixin, ThreadingHTTPServer):
+class KMSHTTPServer(QuietDisconnectsMixin, NoDelayMixin, ThreadingHTTPServer):
     """A threading HTTP server carrying the KMS state the handler needs."""
 
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], api: KMSApi, credentials: CredentialRegistry) -> None:
+    def __init__(
+        self, address: tuple[str, int], api: KMSApi, credentials: CredentialRegistry, *, latency_seconds: float = 0.0
+    ) -> None:
         super().__init__(address, KMSRequestHandler)
         self.api = api
         self.credentials = credentials
+        self.latency_seconds = latency_seconds
 
 
 class KMSRequestHandler(BaseHTTPRequestHandler):
@@ -66,6 +70,8 @@ class KMSRequestHandler(BaseHTTPRequestHandler):
         action = "?"
         try:
             body = self._read_body()
+            if self.server.latency_seconds > 0:
+                time.sleep(self.server.latency_seconds)  # a remote region's round trip (benches)
             action, response = self._dispatch(body)
             response["RequestId"] = request_id
             self._send(200, response, request_id)

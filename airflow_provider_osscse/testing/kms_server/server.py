@@ -23,7 +23,8 @@ class LocalKMSServer:
     ``endpoint`` is ``host:port`` without scheme, which is what the SDKs take (with ``protocol="http"``).
     ``reencrypt_names_source=False`` answers ``ReEncrypt`` in the published API reference's shape
     (``KeyId``/``KeyVersionId`` of the key that decrypted the original, no ``SourceKeyId``); see
-    :mod:`.api`.
+    :mod:`.api`. ``latency_seconds`` delays every answer (after the request is read), so a bench can
+    measure against a key service in another region; tests count calls instead of timing them.
     """
 
     def __init__(
@@ -36,7 +37,11 @@ class LocalKMSServer:
         port: int = 0,
         security_token: str | None = None,
         reencrypt_names_source: bool = True,
+        latency_seconds: float = 0.0,
     ) -> None:
+        if not 0 <= latency_seconds <= 10:
+            raise ValueError("latency_seconds must be in [0, 10]")
+        self._latency_seconds = latency_seconds
         self._access_key_id = access_key_id
         self._reencrypt_names_source = reencrypt_names_source
         self._access_key_secret = access_key_secret
@@ -59,7 +64,9 @@ class LocalKMSServer:
         if self._httpd is not None:
             return self
         api = KMSApi(self._keystore, reencrypt_names_source=self._reencrypt_names_source)
-        self._httpd = KMSHTTPServer((self._host, self._requested_port), api, self._credentials)
+        self._httpd = KMSHTTPServer(
+            (self._host, self._requested_port), api, self._credentials, latency_seconds=self._latency_seconds
+        )
         self._serving = ServingThread(self._httpd, "osscse-local-kms")
         return self
 

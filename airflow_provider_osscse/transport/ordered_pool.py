@@ -1,0 +1,53 @@
+"""Run a task per item on a bounded pool, results in the items' order, memory bounded by a window.
+
+Every many-object operation (inventory, bulk upload/read/download/rewrap) is this one idea: at most
+``window`` items taken from a lazy source and not yet yielded, whatever the number of objects, so a
+listing of millions is consumed only as fast as results are, and memory stays flat. No oss2 and no
+I/O here, so the command line and DAG parsing can import it cheaply.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Generator, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TypeVar
+
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+
+#: Objects in flight by default: enough to hide a round trip, few enough for a shared OSS endpoint.
+DEFAULT_CONCURRENCY = 8
+#: Above this, threads cost more than they save (and exceed the oss2 connection pool).
+MAX_CONCURRENCY = 64
+
+
+def ordered_bounded_map(
+    task: Callable[[Item], Result],
+    items: Iterable[Item],
+    *,
+    concurrency: int,
+    window: int | None = None,
+    thread_name_prefix: str = "osscse-inventory",
+) -> Generator[Result, None, None]:
+    """``task(item)`` for every item on ``concurrency`` threads, yielded in the items' order.
+
+    At most ``window`` (default ``2 * concurrency``) items are taken from ``items`` and not yet
+    yielded, so memory is bounded by the window whatever the number of items, and ``items`` (a lazy
+    listing) is consumed only as fast as results are. A task's exception is raised when its result
+    is due. Closing the iterator early cancels what has not started and waits for what has.
+    """
+    window = window or 2 * concurrency
+    pending: deque[Future[Result]] = deque()
+    pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix=thread_name_prefix)
+    try:
+        for item in items:
+            if len(pending) >= window:
+                yield pending.popleft().result()
+            pending.append(pool.submit(task, item))
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        for future in pending:
+            future.cancel()
+        pool.shutdown(wait=True, cancel_futures=True)
