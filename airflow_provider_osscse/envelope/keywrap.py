@@ -123,7 +123,7 @@ class Cmk(ABC):
 
     Implementations: ``keys.local_rsa.LocalRsaKey``, ``keys.vault_transit.VaultTransitKey``,
     ``keys.vault_kv.VaultKvRsaKey``, ``keys.alicloud_kms.AlicloudKmsKey``; wrappers around one
-    (``keys.keyring.Keyring``, ``keys.data_key_cache.CachingCmk``) delegate every method.
+    (``keys.keyring.Keyring``, ``keys.caching_cmk.CachingCmk``) delegate every method.
     Callers never ask which one they hold: what a CMK may need travels in a :class:`DataKeyRequest`,
     and a native rewrap is found through :meth:`cmk_for` and :attr:`rewrap_domain`.
 
@@ -177,12 +177,13 @@ class Cmk(ABC):
     # supports them. Results keep the input's order, and one object's failure is that object's
     # result (an exception *value*), never the others': a fleet operation reports per object.
 
-    def new_data_keys(self, count: int, request: DataKeyRequest | None = None) -> list[tuple[DataKey, WrappedDataKey]]:
-        """``count`` fresh data keys, each already wrapped, in as few service calls as the service allows.
+    def new_data_keys(self, requests: Sequence[DataKeyRequest]) -> list[tuple[DataKey, WrappedDataKey]]:
+        """A fresh data key per request (one per object, saying its size), each already wrapped, in as
+        few service calls as the service allows.
 
         All or nothing: the objects of one group share the CMK, so a failure is raised for the group.
         """
-        return [self.new_data_key(request) for _ in range(count)]
+        return [self.new_data_key(request) for request in requests]
 
     def unwrap_many(self, wrapped: Sequence[WrappedDataKey]) -> list[DataKey | OSSCSEError]:
         """Unwrap each of ``wrapped``; an item that fails gives its error in its place."""

@@ -183,9 +183,7 @@ class EncryptedOSSOperations:
         with self._cmk_lock:
             wrapper = self._cmk_cache.get(cache_key)
             if wrapper is None:
-                from airflow_provider_osscse.keys.data_key_cache import (
-                    with_data_key_cache,
-                )
+                from airflow_provider_osscse.keys.caching_cmk import with_data_key_cache
                 from airflow_provider_osscse.keys.reference import resolve_cmk
 
                 cmk = resolve_cmk(reference, matdesc=matdesc or None, connections=self._connection)

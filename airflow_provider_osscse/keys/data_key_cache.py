@@ -1,7 +1,7 @@
 """Optional, bounded, in-memory data-key caches. Both are off by default.
 
 Two caches, both thread-safe, both refusing pickling, both with reprs that show counts only (the
-read side lives in ``keys.unwrap_cache``; :class:`CachingCmk` puts either around a CMK):
+read side lives in ``keys.unwrap_cache``; ``keys.caching_cmk.CachingCmk`` puts either around a CMK):
 
 :class:`DataKeyCache` (writes, "many small objects")
     Reuses one data key, and its wrapped form, for up to ``max_objects`` objects /
@@ -24,7 +24,7 @@ that shared it; a data key lives in process memory up to ``max_age_seconds``; re
 takes effect when the entry expires (or, for writes, at the next IV batch). Hence hard, validated
 limits, scoping by CMK reference and wrap-alg, and no serialization or logging of key material.
 
-Wiring: :func:`with_data_key_cache` wraps a resolved CMK in one line; writers pass the object's size
+Wiring: ``keys.caching_cmk.with_data_key_cache`` wraps a resolved CMK in one line; writers pass the object's size
 in the :class:`DataKeyRequest` of ``cmk.new_data_key(request)``, which every CMK accepts (only this
 cache reads it). Rewrap goes straight to the wrapped CMK, so Transit ``rewrap`` and KMS ``ReEncrypt``
 stay native behind the cache.
@@ -37,7 +37,6 @@ import os
 import threading
 import time
 from collections import OrderedDict, deque
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
@@ -49,7 +48,6 @@ from airflow_provider_osscse.envelope.keywrap import (
     WrappedDataKey,
     new_iv,
 )
-from airflow_provider_osscse.keys.unwrap_cache import UnwrapCache, UnwrapCacheLimits
 
 #: Hard ceilings a configuration may not exceed (validated in :class:`DataKeyCacheLimits`).
 MAX_AGE_CEILING_SECONDS = 3600.0
@@ -283,107 +281,3 @@ class DataKeyCache:
 
     def __reduce__(self) -> Any:
         raise TypeError("DataKeyCache holds data keys and cannot be pickled")
-
-
-# ------------------------------------------------------------------------------------- the wrapper
-class CachingCmk(Cmk):
-    """A CMK whose new data keys come from a :class:`DataKeyCache` and/or whose unwraps go
-    through an :class:`UnwrapCache`. Either may be ``None`` (that side is then not cached).
-
-    ``CachingCmk(cmk, UnwrapCache(...))`` (the pre-write-cache form) still means a read cache.
-    """
-
-    def __init__(
-        self,
-        inner: Cmk,
-        cache: DataKeyCache | UnwrapCache | None = None,
-        *,
-        unwrap_cache: UnwrapCache | None = None,
-    ) -> None:
-        if isinstance(cache, UnwrapCache):
-            if unwrap_cache is not None:
-                raise TypeError("two unwrap caches given")
-            cache, unwrap_cache = None, cache
-        self.inner = inner
-        self.cache: DataKeyCache | None = cache
-        self.unwrap_cache = unwrap_cache
-        self.wrap_alg = inner.wrap_alg
-
-    @property
-    def reference(self) -> str:
-        return self.inner.reference
-
-    @property
-    def matdesc(self) -> Mapping[str, str]:
-        return self.inner.matdesc
-
-    @property
-    def identity(self) -> str | None:
-        return self.inner.identity
-
-    def wrap(self, data_key: DataKey) -> WrappedDataKey:
-        return self.inner.wrap(data_key)
-
-    def wrap_ivs(
-        self, key_bytes: bytes, ivs: Sequence[bytes], *, reuse: WrappedDataKey | None = None
-    ) -> list[WrappedDataKey]:
-        return self.inner.wrap_ivs(key_bytes, ivs, reuse=reuse)
-
-    def new_data_key(self, request: DataKeyRequest | None = None) -> tuple[DataKey, WrappedDataKey]:
-        """From the write cache when one is set and the request names the object's size; else from the CMK."""
-        if self.cache is None:
-            return self.inner.new_data_key(request)
-        return self.cache.new_data_key(self.inner, request)
-
-    def unwrap(self, wrapped: WrappedDataKey) -> DataKey:
-        if self.unwrap_cache is None:
-            return self.inner.unwrap(wrapped)
-        cached = self.unwrap_cache.get(self.inner.reference, wrapped)
-        if cached is not None:
-            return cached
-        data_key = self.inner.unwrap(wrapped)
-        self.unwrap_cache.put(self.inner.reference, wrapped, data_key)
-        return data_key
-
-    def rewrap_from(self, wrapped: WrappedDataKey, source: Cmk) -> WrappedDataKey:
-        """The inner CMK's rewrap (native where its service has one); nothing of it is cached."""
-        return self.inner.rewrap_from(wrapped, source)
-
-    def cmk_for(self, wrapped: WrappedDataKey) -> Cmk:
-        return self.inner.cmk_for(wrapped)
-
-    @property
-    def rewrap_domain(self) -> object | None:
-        return self.inner.rewrap_domain
-
-    def matches(self, wrapped: WrappedDataKey) -> bool:
-        return self.inner.matches(wrapped)
-
-    def key_version(self, wrapped: WrappedDataKey) -> str | None:
-        return self.inner.key_version(wrapped)
-
-    def __repr__(self) -> str:
-        return f"CachingCmk({self.inner!r}, {self.cache!r}, {self.unwrap_cache!r})"
-
-    __str__ = __repr__
-
-    def __reduce__(self) -> Any:
-        raise TypeError("CachingCmk holds data keys and cannot be pickled")
-
-
-def with_data_key_cache(
-    cmk: Cmk,
-    limits: DataKeyCacheLimits | None,
-    *,
-    unwrap_limits: UnwrapCacheLimits | None = None,
-) -> Cmk:
-    """``cmk`` itself when both limits are ``None`` (the default: no caching), else a
-    :class:`CachingCmk` with its own caches. Call once per resolved CMK and keep the result:
-    the cache lives as long as the returned wrapper."""
-    if limits is None and unwrap_limits is None:
-        return cmk
-    return CachingCmk(
-        cmk,
-        DataKeyCache(limits) if limits is not None else None,
-        unwrap_cache=UnwrapCache(unwrap_limits) if unwrap_limits is not None else None,
-    )

@@ -66,8 +66,8 @@ class Keyring(Cmk):
     def new_data_key(self, request: DataKeyRequest | None = None) -> tuple[DataKey, WrappedDataKey]:
         return self.primary.new_data_key(request)
 
-    def new_data_keys(self, count: int, request: DataKeyRequest | None = None) -> list[tuple[DataKey, WrappedDataKey]]:
-        return self.primary.new_data_keys(count, request)
+    def new_data_keys(self, requests: Sequence[DataKeyRequest]) -> list[tuple[DataKey, WrappedDataKey]]:
+        return self.primary.new_data_keys(requests)
 
     def unwrap_many(self, wrapped: Sequence[WrappedDataKey]) -> list[DataKey | OSSCSEError]:
         """Each member unwraps its own objects in one batch; an object its first candidate could not

@@ -2,7 +2,7 @@
 
 Unwrapped keys by (CMK reference, wrap-alg, SHA-256 of the wrapped values), so re-reading the same
 object (ranged reads, sensors, lookup files) costs no key-service call. Thread-safe; refuses
-pickling; its repr shows counts only. Used through ``keys.data_key_cache.CachingCmk``
+pickling; its repr shows counts only. Used through ``keys.caching_cmk.CachingCmk``
 (trade-offs: ``docs/key-custody.md``, "Data-key caches").
 """
 

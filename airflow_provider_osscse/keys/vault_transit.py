@@ -275,9 +275,10 @@ class VaultTransitKey(IdentifiedCmk):
             )
         return list(results)
 
-    def new_data_keys(self, count: int, request: DataKeyRequest | None = None) -> list[tuple[DataKey, WrappedDataKey]]:
+    def new_data_keys(self, requests: Sequence[DataKeyRequest]) -> list[tuple[DataKey, WrappedDataKey]]:
         """Data keys made here, wrapped by ONE ``encrypt`` call per :data:`TRANSIT_BATCH_OBJECTS`."""
         self._ensure_key_exists()
+        count = len(requests)
         made: list[tuple[DataKey, WrappedDataKey]] = []
         for start in range(0, count, TRANSIT_BATCH_OBJECTS):
             keys = [DataKey.generate() for _ in range(min(TRANSIT_BATCH_OBJECTS, count - start))]

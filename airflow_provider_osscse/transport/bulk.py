@@ -89,7 +89,8 @@ class BulkOperations(UploadOperations, DownloadOperations, CopyRewrapOperations)
                 for i, (_, _, size) in enumerate(sized)
                 if size is not None and size <= self.config.multipart_threshold
             ]
-            keys = cmk.new_data_keys(len(small), DataKeyRequest(plaintext_size=None)) if small else []
+            requests = [DataKeyRequest(plaintext_size=sized[i][2]) for i in small]  # sizes: a write cache's bound
+            keys = cmk.new_data_keys(requests) if small else []
             by_index = dict(zip(small, keys, strict=True))
 
             def task(index: int) -> Callable[[], UploadResult]:

@@ -27,16 +27,11 @@ from hvac.adapters import JSONAdapter
 from airflow_provider_osscse.envelope.aes_ctr import CtrCipher
 from airflow_provider_osscse.envelope.keywrap import Cmk, DataKey, DataKeyRequest, WrappedDataKey
 from airflow_provider_osscse.keys.alicloud_kms import AlicloudKmsKey
-from airflow_provider_osscse.keys.data_key_cache import (
-    CachingCmk,
-    DataKeyCache,
-    DataKeyCacheLimits,
-    UnwrapCache,
-    UnwrapCacheLimits,
-    with_data_key_cache,
-)
+from airflow_provider_osscse.keys.caching_cmk import CachingCmk, with_data_key_cache
+from airflow_provider_osscse.keys.data_key_cache import DataKeyCache, DataKeyCacheLimits
 from airflow_provider_osscse.keys.keyring import Keyring
 from airflow_provider_osscse.keys.local_rsa import LocalRsaKey
+from airflow_provider_osscse.keys.unwrap_cache import UnwrapCache, UnwrapCacheLimits
 from airflow_provider_osscse.keys.vault_kv import VaultKvRsaKey
 from airflow_provider_osscse.keys.vault_transit import VaultTransitKey
 from tests.keys.counting_key import CountingKey

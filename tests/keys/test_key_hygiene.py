@@ -27,7 +27,7 @@ def test_unwrapped_data_key_shows_no_bytes_in_repr_str_or_format_and_refuses_pic
     """Data keys are kept out of logs by construction, not by the masker (whose cost grew per object)."""
     cmk = VaultTransitKey(vault_root, key_name=transit_key)
     data_key = cmk.unwrap(cmk.wrap(DataKey.generate()))
-    shown = f"{data_key!r} {data_key!s} {data_key} {[data_key]} {({'k': data_key})}"
+    shown = f"{data_key!r} {data_key!s} {data_key} {[data_key]} { ({'k': data_key}) }"
     for raw in (data_key.key, data_key.iv):
         for form in (base64.b64encode(raw).decode(), raw.hex(), repr(raw)):
             assert form not in shown

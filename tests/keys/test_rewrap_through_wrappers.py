@@ -18,9 +18,11 @@ from alibabacloud_tea_openapi.utils_models import Config
 from airflow_provider_osscse.envelope.keywrap import Cmk, DataKey, DataKeyRequest, WrappedDataKey
 from airflow_provider_osscse.envelope.writer import EnvelopeWriter
 from airflow_provider_osscse.keys.alicloud_kms import AlicloudKmsKey
-from airflow_provider_osscse.keys.data_key_cache import DataKeyCacheLimits, UnwrapCacheLimits, with_data_key_cache
+from airflow_provider_osscse.keys.caching_cmk import with_data_key_cache
+from airflow_provider_osscse.keys.data_key_cache import DataKeyCacheLimits
 from airflow_provider_osscse.keys.keyring import Keyring
 from airflow_provider_osscse.keys.local_rsa import LocalRsaKey
+from airflow_provider_osscse.keys.unwrap_cache import UnwrapCacheLimits
 from airflow_provider_osscse.keys.vault_transit import VaultTransitKey
 from airflow_provider_osscse.testing.openbao import OpenBaoServer
 from tests.keys.rsa_forms import pem

@@ -14,7 +14,7 @@ import math
 import hvac
 import pytest
 
-from airflow_provider_osscse.envelope.keywrap import DataKey, WrappedDataKey
+from airflow_provider_osscse.envelope.keywrap import DataKey, DataKeyRequest, WrappedDataKey
 from airflow_provider_osscse.exceptions import KeyPermissionError, KeyUnwrapError, NoMatchingKeyError
 from airflow_provider_osscse.keys.keyring import Keyring
 from airflow_provider_osscse.keys.local_rsa import LocalRsaKey
@@ -34,7 +34,7 @@ def test_new_data_keys_wraps_a_group_of_objects_in_one_encrypt_call_per_batch(
     vault_root: hvac.Client, transit_key: str, osscse_openbao_audit: OpenBaoAuditLog
 ) -> None:
     cmk = VaultTransitKey(vault_root, key_name=transit_key)
-    made = cmk.new_data_keys(OBJECTS)
+    made = cmk.new_data_keys([DataKeyRequest()] * OBJECTS)
     assert len(made) == OBJECTS
     assert _calls(osscse_openbao_audit, "encrypt", transit_key) == CALLS
     assert len({dk.key for dk, _ in made}) == OBJECTS, "every object gets its own data key"
@@ -45,7 +45,7 @@ def test_unwrap_many_is_one_decrypt_call_per_batch_and_a_corrupted_object_fails_
     vault_root: hvac.Client, transit_key: str, osscse_openbao_audit: OpenBaoAuditLog
 ) -> None:
     cmk = VaultTransitKey(vault_root, key_name=transit_key)
-    made = cmk.new_data_keys(OBJECTS)
+    made = cmk.new_data_keys([DataKeyRequest()] * OBJECTS)
     wrapped = [w for _, w in made]
     bad = TRANSIT_BATCH_OBJECTS + 3  # in the second call
     wrapped[bad] = dataclasses.replace(wrapped[bad], wrapped_key=b"vault:v1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
@@ -62,7 +62,7 @@ def test_a_batch_call_that_fails_as_a_whole_is_reported_for_each_of_its_objects(
     vault_root: hvac.Client, transit_key: str, approle_client
 ) -> None:
     """A token that may not decrypt: every object says so (nothing silently dropped)."""
-    made = VaultTransitKey(vault_root, key_name=transit_key).new_data_keys(3)
+    made = VaultTransitKey(vault_root, key_name=transit_key).new_data_keys([DataKeyRequest()] * 3)
     reader = VaultTransitKey(approle_client('path "sys/*" { capabilities = ["deny"] }'), key_name=transit_key)
     outcomes = reader.unwrap_many([w for _, w in made])
     assert len(outcomes) == 3 and all(isinstance(o, KeyPermissionError) for o in outcomes)
@@ -72,7 +72,7 @@ def test_rewrap_many_after_rotation_uses_batched_transit_rewrap_and_never_decryp
     vault_root: hvac.Client, transit_key: str, osscse_openbao_audit: OpenBaoAuditLog
 ) -> None:
     cmk = VaultTransitKey(vault_root, key_name=transit_key)
-    made = cmk.new_data_keys(OBJECTS)
+    made = cmk.new_data_keys([DataKeyRequest()] * OBJECTS)
     vault_root.secrets.transit.rotate_key(transit_key)
     rotated = VaultTransitKey(vault_root, key_name=transit_key)
     assert rotated.latest_version() == "v2"
@@ -90,7 +90,7 @@ def test_latest_version_is_one_key_read_and_current_or_stale_is_then_told_from_h
     vault_root: hvac.Client, transit_key: str, osscse_openbao_audit: OpenBaoAuditLog
 ) -> None:
     cmk = VaultTransitKey(vault_root, key_name=transit_key)
-    _, wrapped = cmk.new_data_keys(1)[0]
+    _, wrapped = cmk.new_data_keys([DataKeyRequest()] * 1)[0]
     reads = osscse_openbao_audit.requests(f"transit/keys/{transit_key}")
     latest = cmk.latest_version()
     assert osscse_openbao_audit.requests(f"transit/keys/{transit_key}") == reads + 1
@@ -107,7 +107,12 @@ def test_keyring_unwraps_each_members_objects_in_its_own_batch_and_reports_unkno
     transit = VaultTransitKey(vault_root, key_name=transit_key)
     rsa = LocalRsaKey.generate(reference="rsa-batch")
     stranger = LocalRsaKey.generate(reference="rsa-stranger")
-    items = [*transit.new_data_keys(4), rsa.new_data_key(), stranger.new_data_key(), *transit.new_data_keys(2)]
+    items = [
+        *transit.new_data_keys([DataKeyRequest()] * 4),
+        rsa.new_data_key(),
+        stranger.new_data_key(),
+        *transit.new_data_keys([DataKeyRequest()] * 2),
+    ]
     before = _calls(osscse_openbao_audit, "decrypt", transit_key)
     outcomes = Keyring(rsa, [transit]).unwrap_many([w for _, w in items])
     assert _calls(osscse_openbao_audit, "decrypt", transit_key) == before + 1
@@ -118,7 +123,7 @@ def test_keyring_unwraps_each_members_objects_in_its_own_batch_and_reports_unkno
 @pytest.mark.parametrize("count", [0, 1])
 def test_the_one_object_methods_are_the_batch_of_one(count: int, vault_root: hvac.Client, transit_key: str) -> None:
     cmk = VaultTransitKey(vault_root, key_name=transit_key)
-    assert cmk.unwrap_many([]) == [] and cmk.new_data_keys(0) == []
+    assert cmk.unwrap_many([]) == [] and cmk.new_data_keys([DataKeyRequest()] * 0) == []
     if count:
         data_key = DataKey.generate()
         assert cmk.unwrap(cmk.wrap(data_key)) == data_key

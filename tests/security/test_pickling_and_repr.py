@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from airflow_provider_osscse.envelope.keywrap import DataKey
-from airflow_provider_osscse.keys.data_key_cache import CachingCmk, DataKeyCache
+from airflow_provider_osscse.keys.caching_cmk import CachingCmk
+from airflow_provider_osscse.keys.data_key_cache import DataKeyCache
 from airflow_provider_osscse.keys.keyring import Keyring
 from airflow_provider_osscse.keys.reference import resolve_cmk
 
