@@ -308,6 +308,9 @@ class SegmentHasher:
     def __repr__(self) -> str:
         return f"SegmentHasher(index={self._index}, length={self._length})"
 
+    def __reduce__(self) -> NoReturn:  # also refuses copy.copy (a twin would share the MAC state)
+        raise TypeError("SegmentHasher holds key material and cannot be pickled or copied")
+
 
 class StreamingTagger:
     """Feeds sequential plaintext into an :class:`IntegrityBuilder`, cutting it into segments.
@@ -321,6 +324,9 @@ class StreamingTagger:
         self._index = 0
         self._hasher: SegmentHasher | None = None
         self._seen = 0
+
+    def __reduce__(self) -> NoReturn:  # also refuses copy.copy (a twin would share the MAC state)
+        raise TypeError("StreamingTagger holds key material and cannot be pickled or copied")
 
     @property
     def builder(self) -> IntegrityBuilder:

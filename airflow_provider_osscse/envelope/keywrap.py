@@ -202,8 +202,9 @@ class Cmk(ABC):
         key read, KMS ``DescribeKey``), so a rotation run reads it once and then tells current from
         stale objects by their headers alone (:meth:`is_current`).
 
-        ``None``: this CMK has no versions (a local RSA key) or cannot name them cheaply; objects are
-        then judged by the rewrap itself. A CMK that cannot tell raises ``KeyServiceError``.
+        ``None``: this CMK has no versions (a local RSA key). A versioned CMK that does not override
+        this (Vault KV) answers ``None`` too: its objects record a version, so none is judged current
+        from headers and the rewrap itself decides. A CMK that cannot tell raises ``KeyServiceError``.
         """
         return None
 
@@ -211,12 +212,10 @@ class Cmk(ABC):
         """Whether ``wrapped`` is already under this CMK at ``latest_version`` (from
         :meth:`latest_version`, read once per run): nothing to rewrap, and no key-service call made.
 
-        ``False`` whenever it cannot be told from the headers (another CMK, an unknown version, a
-        CMK without versions): the rewrap itself then decides, at one service call.
+        Decided from the headers: this CMK (not another keyring member) wrapped it, and its version is
+        ``latest_version`` (for a CMK without versions: it records none either).
         """
-        if latest_version is None or not self.matches(wrapped):
-            return False
-        if self.cmk_for(wrapped).reference != self.reference:
+        if not self.matches(wrapped) or self.cmk_for(wrapped).reference != self.reference:
             return False
         return self.key_version(wrapped) == latest_version
 

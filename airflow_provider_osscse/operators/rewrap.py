@@ -135,7 +135,10 @@ class RewrapReport:
         if result.to_version and result.status in ("rewrapped", "already-current", "would-rewrap"):
             self.to_versions[result.to_version] += 1
         if result.status == "failed" and len(self.failures) < MAX_REPORTED_FAILURES:
-            self.failures.append({"key": result.key, "error": result.error or "unknown error"})
+            error = result.error or "unknown error"
+            if result.exception is not None:  # the kind of failure first, as a task's error shows it
+                error = f"{type(result.exception).__name__}: {error}"
+            self.failures.append({"key": result.key, "error": error})
 
     def to_xcom(self) -> dict[str, Any]:
         return {

@@ -14,9 +14,10 @@ import logging
 import os
 import socket
 import uuid
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TextIO
 from urllib.parse import quote, quote_plus
 
 import pytest
@@ -43,6 +44,12 @@ DEBUG_LOGGERS = (
     "alibabacloud_tea_openapi",
     "Tea",
     "darabonba",
+    # the names the KMS SDK's cores, its credential providers and the old core SDK really log under
+    "alibabacloud-tea",
+    "darabonba-core",
+    "credentials",
+    "aliyunsdkcore",
+    "py.warnings",
     "aiohttp",
     "httpx",
     "httpcore",
@@ -270,14 +277,18 @@ def debug_logs(capfd: pytest.CaptureFixture[str]) -> Iterator[Callable[..., str]
     """Every logger at DEBUG, collected; returns ``text(new_only=False)``: log records plus fd 1/2 output.
 
     A handler is put on the root logger and on every existing logger that does not propagate, so a
-    library with its own handler (or Airflow's task loggers) is captured too; fd capture catches
-    structlog or print output that bypasses ``logging``.
+    library with its own handler (or Airflow's task loggers) is captured too; every existing logger
+    with a level of its own (a library that set itself to INFO or CRITICAL) is set to DEBUG; fd
+    capture catches structlog or print output that bypasses ``logging``; every warning shown is kept
+    too (pytest would keep it for its summary only) and still handed on to pytest.
     """
     handler = _Collect()
     saved: list[tuple[logging.Logger, int, bool]] = []
     targets = {logging.getLogger(name) for name in DEBUG_LOGGERS}
     targets |= {
-        lg for lg in logging.Logger.manager.loggerDict.values() if isinstance(lg, logging.Logger) and not lg.propagate
+        lg
+        for lg in logging.Logger.manager.loggerDict.values()
+        if isinstance(lg, logging.Logger) and (not lg.propagate or lg.level != logging.NOTSET or lg.disabled)
     }
     for lg in targets:
         saved.append((lg, lg.level, lg.disabled))
@@ -288,6 +299,21 @@ def debug_logs(capfd: pytest.CaptureFixture[str]) -> Iterator[Callable[..., str]
         lg.addHandler(handler)
     chunks: list[str] = []
     mark = [0, 0]
+    shown_before = warnings.showwarning
+
+    def show(
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: TextIO | None = None,
+        line: str | None = None,
+    ) -> None:
+        """Every warning shown is kept here too, then handed on (to pytest's own recording)."""
+        handler.texts.append(warnings.formatwarning(message, category, filename, lineno, line))
+        shown_before(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
 
     def text(new_only: bool = False) -> str:
         """Everything captured so far; ``new_only``: only what came since the previous call."""
@@ -301,6 +327,7 @@ def debug_logs(capfd: pytest.CaptureFixture[str]) -> Iterator[Callable[..., str]
     try:
         yield text
     finally:
+        warnings.showwarning = shown_before
         for lg in attached:
             lg.removeHandler(handler)
         for lg, level, disabled in saved:
