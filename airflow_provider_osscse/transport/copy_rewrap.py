@@ -10,8 +10,12 @@ Init. Untagged, unbound and v1 objects name no place and keep the plain COPY. Ev
 conditional on the source's ETag.
 
 **Rewrap.** Only the wrapped data key changes (same data key, same name), so the tag stays valid
-as it is. The new headers are written by UploadPartCopy onto the object itself, conditional on the
-ETag and re-checked before Complete (a REPLACE copy may not change CSE headers).
+as it is. A REPLACE copy may not change CSE headers, so the new headers are written by a new
+upload of the same ciphertext: up to :data:`REWRAP_BY_PUT_LIMIT`, a GET conditional on the ETag
+seen at the start and one PUT of those bytes (no multipart upload, so a killed run leaves nothing
+half-done: the object is the old or the new version); above it, UploadPartCopy onto the object
+itself, each part conditional on the ETag and the ETag re-checked before Complete (a failed run
+aborts its upload).
 """
 
 from __future__ import annotations
@@ -57,6 +61,10 @@ from airflow_provider_osscse.transport.transfer_base import (
 
 #: Standard headers a REPLACE copy would otherwise drop; carried over as the source has them.
 _KEPT_STANDARD_HEADERS = ("cache-control", "content-disposition", "content-encoding", "content-language", "expires")
+
+#: Objects up to this size are rewrapped by GET + PUT of their ciphertext (two requests, no
+#: multipart upload to leave behind); larger ones by UploadPartCopy (no content through the client).
+REWRAP_BY_PUT_LIMIT = 1024 * 1024
 
 #: The read CMKs for a copy, or a callable giving them only when a bound tag needs re-binding.
 CopyKeys = Cmk | Callable[[], Cmk | None] | None
@@ -250,8 +258,8 @@ class CopyRewrapOperations(TransferBase):
         # Everything but the wrapped data key is kept, the integrity tag included (same data key, same name).
         metadata = rewrapped_metadata(envelope, moved, user_metadata=others, object_name=stored.uri)
         try:
-            if stored.size == 0:
-                self._rewrap_empty(stored, metadata)
+            if stored.size <= REWRAP_BY_PUT_LIMIT:
+                self._rewrap_by_put(stored, metadata)
             else:
                 self._copy_by_parts(stored, self._bucket(stored.bucket), stored.key, metadata)
         except ObjectChangedError as exc:
@@ -296,16 +304,26 @@ class CopyRewrapOperations(TransferBase):
             exception=error if isinstance(error, BaseException) else None,
         )
 
-    def _rewrap_empty(self, stored: StoredObject, metadata: Mapping[str, str]) -> None:
-        """An empty object has no range to copy: re-PUT it, conditional on the ETag."""
-        headers = dict(metadata)
-        headers["If-Match"] = _quoted(stored.etag)
-        if stored.content_type:
-            headers["Content-Type"] = stored.content_type
-        if self.head(stored.key, bucket=stored.bucket).etag != stored.etag:
-            raise ObjectChangedError(f"{stored.uri} changed during the rewrap; nothing was written")
+    def _rewrap_by_put(self, stored: StoredObject, metadata: Mapping[str, str]) -> None:
+        """GET the ciphertext (If-Match the ETag the plan was made from), PUT it back with the new
+        headers and the standard headers the object had. Nothing is decrypted."""
+        bucket = self._bucket(stored.bucket)
+        condition = {"If-Match": _quoted(stored.etag)}
         try:
-            self._bucket(stored.bucket).put_object(stored.key, b"", headers=headers)
+            body = self.config.retry.call(
+                lambda: bucket.get_object(stored.key, headers=condition).read(), what=f"GET {stored.uri}"
+            )
+        except oss2.exceptions.PreconditionFailed as exc:
+            raise ObjectChangedError(f"{stored.uri} changed during the rewrap; nothing was written") from exc
+        if len(body) != stored.size:
+            raise ObjectChangedError(f"{stored.uri} changed during the rewrap (size); nothing was written")
+        headers = self._replace_headers(stored, metadata)
+        del headers["x-oss-metadata-directive"]
+        headers.update(condition)  # honoured where the service supports conditional writes
+        try:
+            self.config.retry.call(
+                lambda: bucket.put_object(stored.key, body, headers=headers), what=f"PUT {stored.uri}"
+            )
         except oss2.exceptions.PreconditionFailed as exc:
             raise ObjectChangedError(f"{stored.uri} changed during the rewrap; nothing was written") from exc
 

@@ -4,7 +4,9 @@
 rotated Vault Transit key and is killed with SIGKILL once it has reported some objects: no cleanup
 code runs. The re-run skips what the first run finished (judged from the objects' headers and one
 read of the key's newest version) and rewraps the rest; a third run makes no Transit ``rewrap`` call
-at all. Every object still decrypts to its bytes. Calls are counted at OpenBao's audit log.
+at all. Every object still decrypts to its bytes, and no multipart upload is left behind (small
+objects are rewrapped by one PUT, so a kill leaves each object old or new, never half-written).
+Calls are counted at OpenBao's audit log.
 """
 
 from __future__ import annotations
@@ -56,6 +58,8 @@ def test_a_rewrap_killed_mid_run_is_finished_by_the_rerun_and_a_third_run_calls_
 
     rerun = osscse(*args)
     assert rerun.returncode == 0, rerun.stderr.decode()
+    # Small objects are rewrapped by GET + PUT: a kill leaves no multipart upload behind (issue 14).
+    assert [u.key for u in oss_env.list_multipart_uploads(BUCKET) if u.key.startswith(prefix)] == []
     statuses = _statuses(rerun.stdout.decode())
     assert statuses["already-current"] >= 50 and statuses["failed"] == 0
     assert statuses["already-current"] + statuses["rewrapped"] == OBJECTS
