@@ -15,10 +15,13 @@ unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: venv test test-fast test-deployment lint demo docs bench lock clean
 
+# Bytecode is compiled at install time (uv only does it when asked; the editable project in place), since
+# with PYTHONDONTWRITEBYTECODE set no command would ever write it: `osscse inspect` took 3.1 s without it, 1.3 s with.
 $(VENV)/.installed: pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(VENV)/bin/pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
 	$(UV) pip install --quiet --compile-bytecode --python $(PY) -c constraints.txt -e ".[$(EXTRAS)]"
+	$(PY) -m compileall -q airflow_provider_osscse
 	@touch $@
 
 venv: $(VENV)/.installed
@@ -60,6 +63,7 @@ bench: venv
 	$(PY) bench/cli_startup.py
 	$(PY) bench/core_throughput.py $(BENCH_ARGS)
 	$(PY) bench/transfer_throughput.py $(BENCH_ARGS)
+	$(PY) bench/many_objects.py $(MANY_ARGS)
 
 # Refresh the lock: re-resolve every dependency (all extras) to the newest allowed versions.
 lock:
