@@ -33,7 +33,6 @@ from airflow_provider_osscse.envelope.headers import (
 from airflow_provider_osscse.envelope.keywrap import Cmk, DataKey, DataKeyRequest, WrappedDataKey
 from airflow_provider_osscse.envelope.writer import EnvelopeWriter
 from airflow_provider_osscse.exceptions import OSSCSEError
-from airflow_provider_osscse.transport.atomic_file import atomic_write
 from airflow_provider_osscse.transport.copy_rewrap import CopyRewrapOperations
 from airflow_provider_osscse.transport.download import DownloadOperations
 from airflow_provider_osscse.transport.ordered_pool import DEFAULT_CONCURRENCY, ordered_bounded_map
@@ -189,20 +188,7 @@ class BulkOperations(UploadOperations, DownloadOperations, CopyRewrapOperations)
             destination = destinations.pop(key)
             if fetched is None:
                 return self.download(key, destination, cmks, bucket=bucket)
-            opened = self._opened(fetched[0], cmks, data_key)
-            data = self._plaintext_of(opened, fetched[1])  # raises before anything is written
-            with atomic_write(destination) as handle:
-                handle.write(data)
-            return DownloadResult(
-                uri=opened.stored.uri,
-                bucket=opened.stored.bucket,
-                key=key,
-                path=os.fspath(destination),
-                size=len(data),
-                integrity=opened.integrity() or "skipped",
-                cmk=opened.cmk,
-                key_version=opened.key_version,
-            )
+            return self._deliver_whole(self._opened(fetched[0], cmks, data_key), fetched[1], destination)
 
         yield from self._fetched_many(keys_of(), cmks, bucket, concurrency, finish, "download")
 

@@ -236,7 +236,14 @@ class DownloadOperations(TransferBase):
     def download(
         self, key: str, destination: str | os.PathLike[str], keys: Cmk | None, *, bucket: str | None = None
     ) -> DownloadResult:
-        """Decrypt into an anonymous temp file beside ``destination``, verify, then give it the name."""
+        """Decrypt into an anonymous temp file beside ``destination``, verify, then give it the name.
+
+        An object up to ``multipart_threshold`` is one GET, verified in memory before the file is
+        written; larger ones: HEAD, then parallel ranged GETs into the temp file.
+        """
+        fetched = self._get_whole(key, bucket, self.config.multipart_threshold)
+        if fetched is not None:
+            return self._deliver_whole(self._opened(fetched[0], keys), fetched[1], destination)
         opened = self._open(key, keys, bucket)
         stored, reader = opened.stored, opened.reader
         builder = reader.integrity_builder() if reader is not None and reader.verifies else None
@@ -255,6 +262,24 @@ class DownloadOperations(TransferBase):
             key=key,
             path=os.fspath(destination),
             size=stored.size,
+            integrity=opened.integrity() or IntegrityStatus.SKIPPED.value,
+            cmk=opened.cmk,
+            key_version=opened.key_version,
+        )
+
+    def _deliver_whole(self, opened: OpenedObject, body: bytes, destination: str | os.PathLike[str]) -> DownloadResult:
+        """A whole object's ciphertext in memory to ``destination``: verified (raises before anything
+        is written), then written to a temp file beside it and renamed."""
+        data = self._plaintext_of(opened, body)
+        with atomic_write(destination) as handle:
+            handle.write(data)
+        stored = opened.stored
+        return DownloadResult(
+            uri=stored.uri,
+            bucket=stored.bucket,
+            key=stored.key,
+            path=os.fspath(destination),
+            size=len(data),
             integrity=opened.integrity() or IntegrityStatus.SKIPPED.value,
             cmk=opened.cmk,
             key_version=opened.key_version,
