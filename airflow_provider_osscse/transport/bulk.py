@@ -263,7 +263,8 @@ class BulkOperations(UploadOperations, DownloadOperations, CopyRewrapOperations)
         dry_run: bool = False,
         concurrency: int = DEFAULT_CONCURRENCY,
     ) -> Iterator[RewrapResult]:
-        """Rotate many objects: HEAD each (on the pool); skip the current ones by their headers (the
+        """Rotate many objects: read each one's headers (one GET of its first 64 KiB: a small object
+        comes whole, so re-wrapping it is one PUT more; on the pool); skip the current ones (the
         target's newest version is read once per run: no per-object key-service call); re-wrap the
         stale ones in ONE ``rewrap_many`` per group (Transit → Transit never releases a data key);
         write each object's new headers (on the pool).
@@ -273,11 +274,19 @@ class BulkOperations(UploadOperations, DownloadOperations, CopyRewrapOperations)
         """
         latest: list[str | None] = []  # the target's newest version, read once, at the first group
 
+        bodies: dict[str, bytes | None] = {}  # whole ciphertexts of small stale objects, until written
+
         def plan(key: str) -> RewrapResult | tuple[StoredObject, WrappedDataKey]:
             try:
-                return self._rewrap_plan(self.head(key, bucket=bucket), cmks, latest[0])
+                stored, body = self._probe(key, bucket)  # one request: headers (and a small object whole)
+                planned = self._rewrap_plan(stored, cmks, latest[0])
             except OSSCSEError as exc:
                 return self._rewrap_failed(key, bucket, cmks, exc)
+            except oss2.exceptions.OssError as exc:
+                return self._rewrap_failed(key, bucket, cmks, self._oss_error(exc, "rewrap", key, bucket))
+            if not isinstance(planned, RewrapResult):
+                bodies[key] = body
+            return planned
 
         def prepare(group: list[str]) -> list[Callable[[], RewrapResult]]:
             if not latest:
@@ -292,7 +301,9 @@ class BulkOperations(UploadOperations, DownloadOperations, CopyRewrapOperations)
                 if isinstance(plan, RewrapResult):
                     return lambda: plan
                 stored, wrapped = plan
-                return lambda: self._rewrap_apply(stored, wrapped, cmks, new_wrapped[index], dry_run)
+                return lambda: self._rewrap_apply(
+                    stored, wrapped, cmks, new_wrapped[index], dry_run, bodies.pop(stored.key, None)
+                )
 
             return [task(i) for i in range(len(group))]
 

@@ -57,6 +57,7 @@ from airflow_provider_osscse.transport.transfer_base import (
     StoredObject,
     TransferBase,
     part_headers,
+    stored_object,
 )
 
 #: Standard headers a REPLACE copy would otherwise drop; carried over as the source has them.
@@ -65,6 +66,9 @@ _KEPT_STANDARD_HEADERS = ("cache-control", "content-disposition", "content-encod
 #: Objects up to this size are rewrapped by GET + PUT of their ciphertext (two requests, no
 #: multipart upload to leave behind); larger ones by UploadPartCopy (no content through the client).
 REWRAP_BY_PUT_LIMIT = 1024 * 1024
+#: A fleet rewrap reads each object's headers with a GET of its first bytes instead of a HEAD (the
+#: same one request): an object up to this size then comes whole, and re-wrapping it is one PUT more.
+REWRAP_PROBE_BYTES = 64 * 1024
 
 #: The read CMKs for a copy, or a callable giving them only when a bound tag needs re-binding.
 CopyKeys = Cmk | Callable[[], Cmk | None] | None
@@ -235,6 +239,21 @@ class CopyRewrapOperations(TransferBase):
             return self._rewrap_result(stored, keys, "already-current", keys.reference, version, version)
         return stored, envelope.wrapped
 
+    def _probe(self, key: str, bucket: str | None) -> tuple[StoredObject, bytes | None]:
+        """One GET of the first :data:`REWRAP_PROBE_BYTES`: the headers a HEAD would give, and the
+        whole ciphertext when the object is that small (``None`` otherwise)."""
+        oss_bucket = self._bucket(bucket)
+
+        def get() -> tuple[StoredObject, bytes | None]:
+            result = oss_bucket.get_object(key, byte_range=(0, REWRAP_PROBE_BYTES - 1))
+            body = result.read()
+            content_range = result.headers.get("Content-Range") or ""
+            total = int(content_range.rpartition("/")[2]) if "/" in content_range else len(body)
+            stored = stored_object(oss_bucket.bucket_name, key, result.headers, total, result.etag)
+            return stored, body if len(body) == total else None
+
+        return self.config.retry.call(get, what=f"GET {key!r} (first bytes)")
+
     def _rewrap_apply(
         self,
         stored: StoredObject,
@@ -242,8 +261,10 @@ class CopyRewrapOperations(TransferBase):
         keys: Cmk,
         moved: WrappedDataKey | OSSCSEError,
         dry_run: bool,
+        body: bytes | None = None,
     ) -> RewrapResult:
-        """Write ``moved`` (the re-wrapped data key) into the object's headers, conditional on its ETag."""
+        """Write ``moved`` (the re-wrapped data key) into the object's headers, conditional on its ETag
+        (``body``: the whole ciphertext, when the caller already read it with the headers)."""
         if isinstance(moved, OSSCSEError):
             raise moved.for_object(stored.uri)
         from_cmk = keys.cmk_for(wrapped).reference
@@ -259,7 +280,7 @@ class CopyRewrapOperations(TransferBase):
         metadata = rewrapped_metadata(envelope, moved, user_metadata=others, object_name=stored.uri)
         try:
             if stored.size <= REWRAP_BY_PUT_LIMIT:
-                self._rewrap_by_put(stored, metadata)
+                self._rewrap_by_put(stored, metadata, body)
             else:
                 self._copy_by_parts(stored, self._bucket(stored.bucket), stored.key, metadata)
         except ObjectChangedError as exc:
@@ -304,17 +325,19 @@ class CopyRewrapOperations(TransferBase):
             exception=error if isinstance(error, BaseException) else None,
         )
 
-    def _rewrap_by_put(self, stored: StoredObject, metadata: Mapping[str, str]) -> None:
-        """GET the ciphertext (If-Match the ETag the plan was made from), PUT it back with the new
-        headers and the standard headers the object had. Nothing is decrypted."""
+    def _rewrap_by_put(self, stored: StoredObject, metadata: Mapping[str, str], body: bytes | None = None) -> None:
+        """PUT the ciphertext back with the new headers and the standard headers the object had;
+        the ciphertext read with the headers (``body``), else by a GET If-Match the ETag the plan was
+        made from. Nothing is decrypted."""
         bucket = self._bucket(stored.bucket)
         condition = {"If-Match": _quoted(stored.etag)}
-        try:
-            body = self.config.retry.call(
-                lambda: bucket.get_object(stored.key, headers=condition).read(), what=f"GET {stored.uri}"
-            )
-        except oss2.exceptions.PreconditionFailed as exc:
-            raise ObjectChangedError(f"{stored.uri} changed during the rewrap; nothing was written") from exc
+        if body is None:
+            try:
+                body = self.config.retry.call(
+                    lambda: bucket.get_object(stored.key, headers=condition).read(), what=f"GET {stored.uri}"
+                )
+            except oss2.exceptions.PreconditionFailed as exc:
+                raise ObjectChangedError(f"{stored.uri} changed during the rewrap; nothing was written") from exc
         if len(body) != stored.size:
             raise ObjectChangedError(f"{stored.uri} changed during the rewrap (size); nothing was written")
         headers = self._replace_headers(stored, metadata)

@@ -37,6 +37,10 @@ def ordered_bounded_map(
     listing) is consumed only as fast as results are. A task's exception is raised when its result
     is due. Closing the iterator early cancels what has not started and waits for what has.
     """
+    if concurrency == 1:  # nothing to overlap: no pool, no hand-off between threads per item
+        for item in items:
+            yield task(item)
+        return
     window = window or 2 * concurrency
     pending: deque[Future[Result]] = deque()
     pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix=thread_name_prefix)
