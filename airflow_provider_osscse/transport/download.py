@@ -23,6 +23,7 @@ so in their result (``integrity``: ``unauthenticated`` or ``skipped``).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import tempfile
 from collections.abc import Callable, Iterator
@@ -37,11 +38,13 @@ from airflow_provider_osscse.envelope.integrity import (
     IntegrityPolicy,
     IntegrityStatus,
 )
+from airflow_provider_osscse.envelope.integrity_tag import INTEGRITY_HEADER
 from airflow_provider_osscse.envelope.keywrap import Cmk, DataKey
 from airflow_provider_osscse.envelope.ranges import RangePlan, plan_range
 from airflow_provider_osscse.envelope.reader import EnvelopeReader
 from airflow_provider_osscse.envelope.streams import iter_chunks
 from airflow_provider_osscse.exceptions import (
+    IntegrityError,
     InvalidRangeError,
     NotEncryptedError,
     ObjectChangedError,
@@ -156,8 +159,14 @@ class DownloadOperations(TransferBase):
             if int(result.content_length or 0) > limit:
                 result.resp.response.close()
                 return None
-            body = result.read()
-            return stored_object(oss_bucket.bucket_name, key, result.headers, len(body), result.etag), body
+            stored = stored_object(oss_bucket.bucket_name, key, result.headers, 0, result.etag)
+            if INTEGRITY_HEADER in stored.headers and self.config.integrity is not IntegrityPolicy.OFF:
+                body = result.resp.read()  # the integrity tag checks every byte: no CRC-64 pass needed
+            else:
+                body = result.read()  # through oss2's CRC-64, checked here (nothing stronger will be)
+                if result.server_crc is not None and result.client_crc != result.server_crc:
+                    raise IntegrityError(f"{stored.uri}: the bytes received do not match OSS's CRC-64; read it again")
+            return dataclasses.replace(stored, size=len(body)), body
 
         return self.config.retry.call(get, what=f"GET {key!r}")
 
