@@ -59,6 +59,7 @@ from airflow_provider_osscse.transport.file_download import (
     range_size_for,
 )
 from airflow_provider_osscse.transport.oss_errors import translated, translated_iter
+from airflow_provider_osscse.transport.progress import DEFAULT_MIN_REPORT_SIZE
 from airflow_provider_osscse.transport.ranged_download import iter_ranges
 from airflow_provider_osscse.transport.results import (
     DownloadResult,
@@ -247,10 +248,12 @@ class DownloadOperations(TransferBase):
     ) -> DownloadResult:
         """Decrypt into an anonymous temp file beside ``destination``, verify, then give it the name.
 
-        An object up to ``multipart_threshold`` is one GET, verified in memory before the file is
-        written; larger ones: HEAD, then parallel ranged GETs into the temp file.
+        An object smaller than both ``multipart_threshold`` and the size from which transfers report
+        progress is one GET, verified in memory before the file is written; larger ones: HEAD, then
+        parallel ranged GETs into the temp file, with progress in the log.
         """
-        fetched = self._get_whole(key, bucket, self.config.multipart_threshold)
+        limit = min(self.config.multipart_threshold, DEFAULT_MIN_REPORT_SIZE - 1)
+        fetched = self._get_whole(key, bucket, limit)
         if fetched is not None:
             return self._deliver_whole(self._opened(fetched[0], keys), fetched[1], destination)
         opened = self._open(key, keys, bucket)
