@@ -152,15 +152,7 @@ class BulkOperations(UploadOperations, DownloadOperations, CopyRewrapOperations)
         ) -> PlaintextBytes:
             if opened_body is None:
                 return self.read(key, cmks, bucket=bucket)
-            opened = self._opened(opened_body[0], cmks, data_key)
-            data = self._plaintext_of(opened, opened_body[1])
-            return PlaintextBytes(
-                data,
-                uri=opened.stored.uri,
-                integrity=opened.integrity(),
-                cmk=opened.cmk,
-                key_version=opened.key_version,
-            )
+            return self._read_whole(self._opened(opened_body[0], cmks, data_key), opened_body[1])
 
         yield from self._fetched_many(keys, cmks, bucket, concurrency, finish, "read")
 

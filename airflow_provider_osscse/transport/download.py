@@ -279,6 +279,13 @@ class DownloadOperations(TransferBase):
             key_version=opened.key_version,
         )
 
+    def _read_whole(self, opened: OpenedObject, body: bytes) -> PlaintextBytes:
+        """A whole object's ciphertext in memory as verified plaintext carrying its read's facts."""
+        data = self._plaintext_of(opened, body)
+        return PlaintextBytes(
+            data, uri=opened.stored.uri, integrity=opened.integrity(), cmk=opened.cmk, key_version=opened.key_version
+        )
+
     def _deliver_whole(self, opened: OpenedObject, body: bytes, destination: str | os.PathLike[str]) -> DownloadResult:
         """A whole object's ciphertext in memory to ``destination``: verified (raises before anything
         is written), then written to a temp file beside it and renamed."""
@@ -336,15 +343,7 @@ class DownloadOperations(TransferBase):
         """
         fetched = self._get_whole(key, bucket, self.config.multipart_threshold) if byte_range is None else None
         if fetched is not None:
-            opened = self._opened(fetched[0], keys)
-            data = self._plaintext_of(opened, fetched[1])
-            return PlaintextBytes(
-                data,
-                uri=opened.stored.uri,
-                integrity=opened.integrity(),
-                cmk=opened.cmk,
-                key_version=opened.key_version,
-            )
+            return self._read_whole(self._opened(fetched[0], keys), fetched[1])
         with self.stream(key, keys, bucket=bucket, byte_range=byte_range) as stream:
             data = b"".join(stream)
         return PlaintextBytes(
