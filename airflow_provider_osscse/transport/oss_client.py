@@ -28,6 +28,7 @@ import oss2
 from airflow_provider_osscse.envelope.integrity import IntegrityPolicy
 from airflow_provider_osscse.envelope.matdesc import dump_matdesc
 from airflow_provider_osscse.exceptions import EnvelopeFormatError, OssConnectionError
+from airflow_provider_osscse.transport.oss_session import oss_session
 
 SIGNATURE_VERSIONS = ("v1", "v4")
 
@@ -152,10 +153,14 @@ _CRC_FREE_LOCK = threading.Lock()
 def without_client_crc(bucket: oss2.Bucket) -> oss2.Bucket:
     """The same bucket (auth, endpoint, session and its pool shared) with oss2's client CRC64 off.
 
-    Used only for UploadPart of :class:`~airflow_provider_osscse.transport.part_body.PartBody` parts,
-    whose bytes are verified by MD5 against the part ETag instead (cheaper, and ``hashlib`` releases
-    the GIL where ``crcmod`` holds it). Built once per bucket object and cached; a bucket whose CRC is
-    already off, or that is not an ``oss2.Bucket`` (a stand-in), is returned as it is.
+    oss2 builds a ``crcmod`` CRC-64 (tables computed in pure Python, ~0.5 ms) for every PUT and GET
+    and runs every byte through it with the GIL held. Requests sent through this twin are checked
+    otherwise, or need no CRC: UploadPart of a
+    :class:`~airflow_provider_osscse.transport.part_body.PartBody` (MD5 against the part ETag),
+    whole-object PUTs and GETs (``Content-MD5``, and a CRC-64 computed with tables built once: see
+    :mod:`~airflow_provider_osscse.transport.transfer_checksums`), and ranged GETs (oss2 never compares
+    a range's CRC; the integrity tag checks the bytes). Built once per bucket object and cached; a
+    bucket whose CRC is already off, or that is not an ``oss2.Bucket`` (a stand-in), is returned as it is.
     """
     if not isinstance(bucket, oss2.Bucket) or not bucket.enable_crc:
         return bucket
@@ -178,7 +183,7 @@ class OssClientFactory:
     def __init__(self, settings: OssSettings, *, pool_size: int = 10) -> None:
         self.settings = settings
         self._auth = settings.make_auth()
-        self._session = oss2.Session(pool_size=pool_size)
+        self._session = oss_session(pool_size)  # the environment (proxies, CA bundle) read once
         self._buckets: dict[str, oss2.Bucket] = {}
         self._lock = threading.Lock()
 
