@@ -317,7 +317,8 @@ class ConnectionNotFoundError(OSSCSEError, LookupError):
 
 
 class TransferChecksumError(OSSCSEError):
-    """What OSS stored differs from what was sent (its ETag is not the MD5 of the bytes sent).
+    """Bytes were corrupted in transit: what OSS stored differs from what was sent (its ETag is not
+    the MD5 of the bytes sent), or what was received differs from what OSS stored (its CRC-64).
 
     A corrupted transfer: transient, so the request is retried within the transport's retry policy.
     """

@@ -44,7 +44,6 @@ from airflow_provider_osscse.envelope.ranges import RangePlan, plan_range
 from airflow_provider_osscse.envelope.reader import EnvelopeReader
 from airflow_provider_osscse.envelope.streams import iter_chunks
 from airflow_provider_osscse.exceptions import (
-    IntegrityError,
     InvalidRangeError,
     NotEncryptedError,
     ObjectChangedError,
@@ -58,6 +57,7 @@ from airflow_provider_osscse.transport.file_download import (
     download_to_fd,
     range_size_for,
 )
+from airflow_provider_osscse.transport.oss_client import without_client_crc
 from airflow_provider_osscse.transport.oss_errors import translated, translated_iter
 from airflow_provider_osscse.transport.progress import DEFAULT_MIN_REPORT_SIZE
 from airflow_provider_osscse.transport.ranged_download import iter_ranges
@@ -72,6 +72,7 @@ from airflow_provider_osscse.transport.transfer_base import (
     TransferBase,
     stored_object,
 )
+from airflow_provider_osscse.transport.transfer_checksums import check_received_crc
 
 
 @dataclass(frozen=True)
@@ -154,19 +155,18 @@ class DownloadOperations(TransferBase):
         HEAD. ``None`` (the response closed unread) when it is larger than ``limit``: the caller
         takes the HEAD-then-parallel-ranges path for it."""
         oss_bucket = self._bucket(bucket)
+        crc_free = without_client_crc(oss_bucket)  # oss2 would build CRC-64 tables for every GET
 
         def get() -> tuple[StoredObject, bytes] | None:
-            result = oss_bucket.get_object(key)
+            result = crc_free.get_object(key)
             if int(result.content_length or 0) > limit:
                 result.resp.response.close()
                 return None
             stored = stored_object(oss_bucket.bucket_name, key, result.headers, 0, result.etag)
-            if INTEGRITY_HEADER in stored.headers and self.config.integrity is not IntegrityPolicy.OFF:
-                body = result.resp.read()  # the integrity tag checks every byte: no CRC-64 pass needed
-            else:
-                body = result.read()  # through oss2's CRC-64, checked here (nothing stronger will be)
-                if result.server_crc is not None and result.client_crc != result.server_crc:
-                    raise IntegrityError(f"{stored.uri}: the bytes received do not match OSS's CRC-64; read it again")
+            body = result.read()
+            if INTEGRITY_HEADER not in stored.headers or self.config.integrity is IntegrityPolicy.OFF:
+                # Nothing stronger will check these bytes (the integrity tag checks every byte).
+                check_received_crc(stored.uri, body, result.server_crc)
             return dataclasses.replace(stored, size=len(body)), body
 
         return self.config.retry.call(get, what=f"GET {key!r}")

@@ -46,6 +46,7 @@ from airflow_provider_osscse.transport.transfer_base import (
     TransferBase,
     part_headers,
 )
+from airflow_provider_osscse.transport.transfer_checksums import put_object_checked
 from airflow_provider_osscse.transport.upload_source import (
     RandomAccessSource,
     UploadSource,
@@ -140,9 +141,7 @@ class UploadOperations(TransferBase):
             writer.metadata(plaintext_length=len(data), integrity=tag, user_metadata=metadata), content_type
         )
         ciphertext = writer.cipher(0).update(data)
-        result = self.config.retry.call(
-            lambda: bucket.put_object(key, ciphertext, headers=headers), what=f"PUT {key!r}"
-        )
+        result = put_object_checked(bucket, key, ciphertext, headers, retry=self.config.retry, what=f"PUT {key!r}")
         return result.etag, 1
 
     def _put_multipart_random(

@@ -1,4 +1,6 @@
-"""Injected faults of the kinds real OSS produces: dropped connections, 5xx answers, slow answers.
+"""Injected faults of the kinds real OSS produces: dropped connections, 5xx answers, slow answers,
+and bytes corrupted on the wire (one bit of the request body as received, or of the response body
+as sent).
 
 Transfer code has to survive these (retries, resumable uploads, no orphaned parts). A fault
 matches on method and substrings of the decoded path / raw query, applies to the next ``times``
@@ -31,16 +33,17 @@ class Fault:
 
 @dataclass(frozen=True)
 class FaultAction:
-    """What to do to one request: ``reset`` the connection, answer ``status``, or ``delay`` first."""
+    """What to do to one request: ``reset`` the connection, answer ``status``, ``delay`` first, or
+    ``corrupt`` one bit of its body (a request with a body: as received; else the answer's, as sent)."""
 
-    kind: str  # "reset" | "status" | "delay"
+    kind: str  # "reset" | "status" | "delay" | "corrupt"
     status: int = 0
     seconds: float = 0.0
 
 
 def parse_action(action: str) -> FaultAction:
-    if action == "reset":
-        return FaultAction("reset")
+    if action in ("reset", "corrupt"):
+        return FaultAction(action)
     if action in _STATUS_ACTIONS:
         return FaultAction("status", status=_STATUS_ACTIONS[action])
     if action.startswith("delay:"):
@@ -48,7 +51,9 @@ def parse_action(action: str) -> FaultAction:
         if seconds < 0:
             raise ValueError("delay must not be negative")
         return FaultAction("delay", seconds=seconds)
-    raise ValueError(f"unknown fault action {action!r}; use 'reset', 'status:500', 'status:503' or 'delay:SECONDS'")
+    raise ValueError(
+        f"unknown fault action {action!r}; use 'reset', 'corrupt', 'status:500', 'status:503' or 'delay:SECONDS'"
+    )
 
 
 class FaultPlan:

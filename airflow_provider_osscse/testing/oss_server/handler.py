@@ -44,6 +44,15 @@ class RequestBodyReader:
         self._chunked = "chunked" in headers.get("transfer-encoding", "").lower()
         self._left = 0 if self._chunked else int(headers.get("content-length", "0") or "0")
         self._finished = not self._chunked and self._left == 0
+        self._corrupt = False
+
+    @property
+    def has_body(self) -> bool:
+        return not self._finished
+
+    def corrupt_next_byte(self) -> None:
+        """Flip the lowest bit of the next byte read: corruption on the wire that TCP did not catch."""
+        self._corrupt = True
 
     def _read_exact_line(self) -> bytes:
         line = self._rfile.readline(65537)
@@ -72,6 +81,9 @@ class RequestBodyReader:
         self._left -= len(data)
         if self._chunked and self._left == 0:
             self._read_exact_line()  # CRLF after the chunk data
+        if self._corrupt:
+            self._corrupt = False
+            data = _flip_first_bit(data)
         return data
 
     def chunks(self) -> Iterator[bytes]:
@@ -91,6 +103,10 @@ class RequestBodyReader:
     def drain(self) -> None:
         for _ in self.chunks():
             pass
+
+
+def _flip_first_bit(data: bytes) -> bytes:
+    return bytes([data[0] ^ 1]) + data[1:]
 
 
 class OSSHTTPServer(QuietDisconnectsMixin, NoDelayMixin, ThreadingHTTPServer):
@@ -164,8 +180,14 @@ class OSSRequestHandler(BaseHTTPRequestHandler):
         self.server.requests.record(method, unquote(raw_path), raw_query)
         try:
             action = self.server.faults.take(method, unquote(raw_path), raw_query)
+            corrupt_answer = False
             if action is not None:
-                if action.kind == "delay":
+                if action.kind == "corrupt":
+                    if body.has_body:
+                        body.corrupt_next_byte()
+                    else:
+                        corrupt_answer = True
+                elif action.kind == "delay":
                     time.sleep(action.seconds)
                 elif action.kind == "reset":
                     body.drain()
@@ -196,7 +218,7 @@ class OSSRequestHandler(BaseHTTPRequestHandler):
                     request_id,
                 )
                 return
-            self._send(response, request_id, head=method == "HEAD")
+            self._send(response, request_id, head=method == "HEAD", corrupt=corrupt_answer)
         except (ClientDisconnectedError, ConnectionError, TimeoutError):
             self.close_connection = True
 
@@ -220,7 +242,7 @@ class OSSRequestHandler(BaseHTTPRequestHandler):
         self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         self.close_connection = True
 
-    def _send(self, response: Response, request_id: str, *, head: bool) -> None:
+    def _send(self, response: Response, request_id: str, *, head: bool, corrupt: bool = False) -> None:
         self.send_response(response.status)
         headers = dict(response.headers)
         if not head or "Content-Length" not in headers:
@@ -234,6 +256,8 @@ class OSSRequestHandler(BaseHTTPRequestHandler):
                 response.stream.close()
             return
         for chunk in response.chunks():
+            if corrupt and chunk:
+                chunk, corrupt = _flip_first_bit(chunk), False
             self.wfile.write(chunk)
 
     def _send_error(self, error: OSSServiceError, request_id: str) -> None:

@@ -215,7 +215,9 @@ class LocalOSSServer:
 
         ``action``: ``"reset"`` (read the request, then drop the connection without a response),
         ``"status:500"`` / ``"status:503"`` (an ``InternalError`` answer), ``"delay:SECONDS"``
-        (wait, then serve normally). ``path_contains`` matches the decoded path, ``query_contains``
+        (wait, then serve normally), ``"corrupt"`` (flip one bit of the request body as received, or,
+        for a request without a body, of the answer's body as sent: corruption on the wire that TCP
+        did not catch). ``path_contains`` matches the decoded path, ``query_contains``
         the raw query string.
         """
         self._faults.add(method, path_contains, query_contains, action, times)
