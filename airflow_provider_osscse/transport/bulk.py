@@ -4,7 +4,10 @@ Small objects cost more in round trips than in encryption, so a bulk operation w
 of :data:`BULK_GROUP_OBJECTS` objects: the CMK is asked once per group (``Cmk.new_data_keys``,
 ``unwrap_many``, ``rewrap_many``: one Vault Transit ``batch_input`` call; KMS, which has no batch
 API, one call per object), and the objects' OSS requests run on at most ``concurrency`` threads.
-The next group's key-service call overlaps with the current group's requests.
+The stages overlap, also with ``concurrency=1``: while one group's objects are written or delivered
+by the pool, the next group is prepared on the caller's thread (its data keys made, or its GETs
+sent), and a read group's unwrap runs on a key-service thread beside the next group's GETs, so a
+Vault round trip or the RSA private-key operations (which release the GIL) cost no wall time.
 
 Memory stays flat in the object count: at most a group and the threads' objects are in flight, whole-object reads are
 limited to :data:`WHOLE_OBJECT_LIMIT` (larger objects take the one-object path, ranged and
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from itertools import islice
 from typing import TypeVar
 
@@ -193,8 +197,9 @@ class BulkOperations(UploadOperations, DownloadOperations, CopyRewrapOperations)
         finish: Callable[[tuple[StoredObject, bytes] | None, str, DataKey | OSSCSEError | None], T],
         operation: str,
     ) -> Iterator[ObjectOutcome[T]]:
-        """GET each small object whole (on the pool), unwrap the group's data keys in one call, then
-        ``finish`` each object (verify, decrypt, deliver) on the pool."""
+        """GET each small object whole (on the pool), unwrap the group's data keys in one call (on a
+        key-service thread, beside the next group's GETs), then ``finish`` each object (verify,
+        decrypt, deliver) on the pool."""
 
         def fetch(key: str) -> tuple[StoredObject, bytes] | OSSCSEError | None:
             try:
@@ -204,9 +209,12 @@ class BulkOperations(UploadOperations, DownloadOperations, CopyRewrapOperations)
             except oss2.exceptions.OssError as exc:
                 return self._oss_error(exc, operation, key, bucket)
 
+        key_stage = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"osscse-{operation}-keys")
+
         def prepare(group: list[str]) -> list[Callable[[], T]]:
             fetched = list(ordered_bounded_map(fetch, group, concurrency=concurrency))  # the group's GETs
-            data_keys = self._unwrap_group(fetched, cmks)
+            # The unwrap runs beside the next group's GETs (a Vault round trip, or RSA, which releases the GIL).
+            data_keys = key_stage.submit(self._unwrap_group, fetched, cmks)
 
             def task(index: int) -> Callable[[], T]:
                 item = fetched[index]
@@ -217,11 +225,14 @@ class BulkOperations(UploadOperations, DownloadOperations, CopyRewrapOperations)
                         raise error
 
                     return failed
-                return lambda: finish(item, group[index], data_keys.get(index))
+                return lambda: finish(item, group[index], data_keys.result().get(index))
 
             return [task(i) for i in range(len(group))]
 
-        yield from self._pipelined(keys, lambda key: key, prepare, concurrency, operation, bucket)
+        try:
+            yield from self._pipelined(keys, lambda key: key, prepare, concurrency, operation, bucket)
+        finally:
+            key_stage.shutdown(wait=True, cancel_futures=True)
 
     @staticmethod
     def _unwrap_group(
@@ -348,6 +359,7 @@ class BulkOperations(UploadOperations, DownloadOperations, CopyRewrapOperations)
             concurrency=concurrency,
             window=BULK_GROUP_OBJECTS + concurrency,
             thread_name_prefix=f"osscse-{operation}",
+            inline_when_single=False,  # even one thread: the next group is prepared beside this one's tasks
         )
 
     def _translated_task(self, task: Callable[[], T], key: str, operation: str, bucket: str | None) -> T:

@@ -29,6 +29,7 @@ def ordered_bounded_map(
     concurrency: int,
     window: int | None = None,
     thread_name_prefix: str = "osscse-inventory",
+    inline_when_single: bool = True,
 ) -> Generator[Result, None, None]:
     """``task(item)`` for every item on ``concurrency`` threads, yielded in the items' order.
 
@@ -36,8 +37,12 @@ def ordered_bounded_map(
     yielded, so memory is bounded by the window whatever the number of items, and ``items`` (a lazy
     listing) is consumed only as fast as results are. A task's exception is raised when its result
     is due. Closing the iterator early cancels what has not started and waits for what has.
+
+    With one thread the tasks run inline on the caller's thread (no hand-off per item), unless
+    ``inline_when_single`` is false: then one worker runs them, so that producing the next items
+    (a bulk operation's next group: its GETs and key-service call) overlaps with the tasks.
     """
-    if concurrency == 1:  # nothing to overlap: no pool, no hand-off between threads per item
+    if concurrency == 1 and inline_when_single:  # nothing to overlap: no pool, no hand-off per item
         for item in items:
             yield task(item)
         return
