@@ -177,10 +177,23 @@ class InventorySummary:
         )
 
 
+#: A text cell starting with one of these is a formula to a spreadsheet (CSV injection): object keys
+#: and CMK headers are written by whoever may write to the bucket, and inventories are opened by auditors.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _csv_line(values: Iterable[Any]) -> str:
     buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="").writerow(["" if v is None else v for v in values])
+    csv.writer(buffer, lineterminator="").writerow([_inert("" if v is None else v) for v in values])
     return buffer.getvalue()
+
+
+def _inert(value: Any) -> Any:
+    """A text cell a spreadsheet would evaluate gets a leading ``'`` (OWASP's advice), so it opens as
+    text; numbers and the lone ``-`` of :data:`NO_VERSION` are left as they are."""
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS) and value != NO_VERSION:
+        return "'" + value
+    return value
 
 
 def _csv_cell(value: Any) -> Any:

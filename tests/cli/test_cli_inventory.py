@@ -170,3 +170,19 @@ def test_an_empty_prefix_in_csv_is_the_header_alone(oss_env: Any, capfd: pytest.
     assert capfd.readouterr().out.splitlines() == [
         "bucket,key,size,last_modified,encrypted,wrap_alg,cmk,key_version,integrity_tag,content_type,matdesc,error"
     ]
+
+
+def test_inventory_csv_cells_a_spreadsheet_would_evaluate_open_as_text(
+    oss_env: Any, make_hook: Callable[..., EncryptedOSSHook], capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Object keys are chosen by whoever may write to the bucket; a key like ``=HYPERLINK(...)`` must
+    not become a live formula in the auditor's spreadsheet (CSV injection). JSON lines keep it as is."""
+    key = f"=HYPERLINK(1)-{uuid.uuid4().hex[:10]}"
+    make_hook().get_bucket().put_object(key, b"plain")
+    capfd.readouterr()
+    assert main(["inventory", f"oss://{BUCKET}/{key}", "--format", "csv", *CONN]) == 0
+    rows = list(csv.DictReader(io.StringIO(capfd.readouterr().out)))
+    assert [(row["key"], row["key_version"]) for row in rows] == [("'" + key, "")]
+
+    assert main(["inventory", f"oss://{BUCKET}/{key}", *CONN]) == 0
+    assert [json.loads(line)["key"] for line in capfd.readouterr().out.splitlines()] == [key]
