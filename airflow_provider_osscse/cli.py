@@ -19,7 +19,8 @@ log records, only what this module prints.
 Next to it: :mod:`~airflow_provider_osscse.cli_parser` (options and help), ``cli_help`` (the CMK
 reference forms), ``cli_paths`` (``get``'s destination, decided like ``cp`` before any transfer),
 ``cli_rewrap`` (per-object lines and the summary of a prefix rewrap), ``cli_inventory`` (``inventory``
-and ``inspect`` of a prefix: the hook's inventory stream), ``cli_terminal`` (stdout/stderr),
+and ``inspect`` of a prefix: the hook's inventory stream), ``cli_uploads`` (``uploads``: multipart
+uploads in progress, this provider's abandoned ones aborted), ``cli_terminal`` (stdout/stderr),
 ``cli_connections`` (connections as Airflow finds them, without importing it when possible).
 """
 
@@ -36,8 +37,9 @@ from airflow_provider_osscse.cli_errors import is_expected as _is_expected
 from airflow_provider_osscse.cli_inventory import inspect_each, inventory_each, names_prefix
 from airflow_provider_osscse.cli_parser import build_parser
 from airflow_provider_osscse.cli_paths import STDOUT, download_destination, object_key
-from airflow_provider_osscse.cli_rewrap import rewrap_each
+from airflow_provider_osscse.cli_rewrap import abort_abandoned_rewraps, rewrap_each
 from airflow_provider_osscse.cli_terminal import CommandOutput
+from airflow_provider_osscse.cli_uploads import uploads_each
 from airflow_provider_osscse.envelope.integrity import UNVERIFIED_READ_RECORD
 from airflow_provider_osscse.exceptions import OSSCSEError, UsageError
 from airflow_provider_osscse.transport.results import ObjectInfo, oss_uri
@@ -225,6 +227,8 @@ def cmd_rewrap(args: argparse.Namespace, term: CommandOutput) -> int:
     bucket, target = parse_oss_uri(args.target)
     hook = _hook(args, cmk=args.cmk, decrypt_cmks=args.decrypt_cmk or [])
     single = bool(target) and not target.endswith("/") and hook.exists(target, bucket)
+    if not single and not args.dry_run:  # first, the rewrap uploads a killed run left under the prefix
+        abort_abandoned_rewraps(hook, bucket, target, term=term)
     listed = [target] if single else hook.list_keys(target, bucket)
     seen = False
 
@@ -249,6 +253,16 @@ def cmd_rewrap(args: argparse.Namespace, term: CommandOutput) -> int:
     return status
 
 
+def cmd_uploads(args: argparse.Namespace, term: CommandOutput) -> int:
+    bucket, prefix = parse_oss_uri(args.prefix)
+    if args.older_than is not None and not args.abort:
+        raise UsageError("--older-than chooses which uploads --abort aborts; add --abort (or drop --older-than)")
+    hook = _hook(args)
+    return uploads_each(
+        hook, bucket, prefix, abort=args.abort, older_than=args.older_than, as_json=args.json, term=term
+    )
+
+
 #: The function of each command; ``main`` dispatches on ``args.command``.
 COMMANDS: dict[str, Callable[[argparse.Namespace, CommandOutput], int]] = {
     "put": cmd_put,
@@ -258,6 +272,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, CommandOutput], int]] = {
     "ls": cmd_ls,
     "rewrap": cmd_rewrap,
     "inventory": cmd_inventory,
+    "uploads": cmd_uploads,
 }
 
 

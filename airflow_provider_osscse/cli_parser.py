@@ -14,6 +14,7 @@ from typing import Any
 from airflow_provider_osscse import __version__
 from airflow_provider_osscse.cli_help import EPILOG, INTEGRITY_HELP, INVENTORY_DESCRIPTION, LS_DESCRIPTION
 from airflow_provider_osscse.cli_inventory import concurrency_argument
+from airflow_provider_osscse.cli_uploads import UPLOADS_DESCRIPTION, duration_argument
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -212,5 +213,30 @@ def build_parser() -> argparse.ArgumentParser:
         default=8,
         metavar="N",
         help="objects in flight (1-64, default 8); key-service calls are batched per 128 objects",
+    )
+
+    p = command(
+        "uploads",
+        "list multipart uploads in progress; abort this provider's abandoned ones",
+        UPLOADS_DESCRIPTION,
+        common,
+    )
+    p.add_argument("prefix", metavar="oss://BUCKET/PREFIX", help="bucket and key prefix (empty: the whole bucket)")
+    p.add_argument(
+        "--abort",
+        action="store_true",
+        help="abort this provider's uploads idle for at least --older-than; other clients' uploads (no marker "
+        "of this provider) are never aborted",
+    )
+    p.add_argument(
+        "--older-than",
+        type=duration_argument,
+        default=None,
+        metavar="DURATION",
+        help="with --abort: only uploads to which no part was written for this long, e.g. 30m, 2h, 1h30m, 1d, "
+        "0 for any (default 1h, so an upload a running task is still making is left alone)",
+    )
+    p.add_argument(
+        "--json", action="store_true", help="one JSON document per upload (for scripts); the summary on stderr"
     )
     return parser

@@ -11,6 +11,11 @@ failed. The lines are data (stdout):
     skipped oss://b/k: other CMK <identity> (not --cmk nor a --decrypt-cmk)
     failed oss://b/k: <why>
     N rewrapped, N already current, N skipped, N failed
+
+Before the objects of a prefix, one line per multipart upload a killed rewrap left there, which this
+run aborts first (see ``transport.abandoned_uploads``)::
+
+    aborted-upload oss://b/k: rewrap upload UPLOAD_ID, initiated 2025-01-01T10:00:00Z
 """
 
 from __future__ import annotations
@@ -77,6 +82,21 @@ def rewrap_each(
     if counts["failed"]:
         term.error(f"{counts['failed']} of {total} object(s) could not be rewrapped")
     return 1 if counts["failed"] else 0
+
+
+def abort_abandoned_rewraps(hook: EncryptedOSSOperations, bucket: str, prefix: str, *, term: CommandOutput) -> None:
+    """Abort the ``rewrap`` uploads a killed run left under ``prefix`` and say so, one line each (an
+    abort that failed on stderr: the rewrap goes on, and a later run or ``osscse uploads --abort``
+    tries again)."""
+    from airflow_provider_osscse.transport.abandoned_uploads import iso_utc
+
+    for outcome in hook.multipart_uploads.abort_abandoned_rewraps(prefix, bucket=bucket):
+        upload = outcome.upload
+        what = f"rewrap upload {upload.upload_id}, initiated {iso_utc(upload.initiated)}"
+        if outcome.status == "aborted":
+            term.result(f"aborted-upload {upload.uri}: {what}")
+        else:
+            term.error(f"{upload.uri}: could not abort the abandoned {what}: {outcome.error}")
 
 
 def _object_cmk(hook: EncryptedOSSOperations, key: str, bucket: str) -> str:

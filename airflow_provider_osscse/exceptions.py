@@ -222,7 +222,7 @@ class RangeNotSatisfiableError(InvalidRangeError):
 
 
 class PartPlanError(OSSCSEError, ValueError):
-    """A multipart plan is impossible (object too large for 10,000 parts) or a part does not fit the plan."""
+    """A multipart plan is impossible (object too large for 9,999 data parts) or a part does not fit the plan."""
 
 
 # -- CMKs and key services -----------------------------------------------------------------------------

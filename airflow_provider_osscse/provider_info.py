@@ -45,6 +45,7 @@ def get_provider_info() -> dict[str, Any]:
                     f"{PKG}.operators.sql_to_encrypted_oss",
                     f"{PKG}.operators.rewrap",
                     f"{PKG}.operators.inventory",
+                    f"{PKG}.operators.abandoned_uploads",
                 ],
             }
         ],

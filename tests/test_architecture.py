@@ -31,6 +31,7 @@ LAYERS = {
     "cli_paths": 4,
     "cli_rewrap": 4,
     "cli_inventory": 4,
+    "cli_uploads": 4,
     "cli_help": 4,
     "cli_parser": 4,
     "cli_connections": 4,

@@ -3,7 +3,9 @@
 All parts share the data key and IV; part ``n`` (1-based) starts its counter at
 ``IV + (n-1) * part_size / 16``, so the finished object equals one continuous encryption. That only
 works when every part except the last has the same size and that size is a multiple of 16. OSS also
-wants every non-last part ≥ 100 KiB (oss2 checks it) and at most 10,000 parts.
+wants every non-last part ≥ 100 KiB (oss2 checks it) and part numbers 1..10,000; a plan uses at most
+9,999 of them, because part 10,000 is this provider's upload marker (``transport.multipart_upload``:
+never named in Complete, it identifies an upload a killed run left behind).
 """
 
 from __future__ import annotations
@@ -18,8 +20,10 @@ from airflow_provider_osscse.exceptions import PartPlanError
 MIN_PART_SIZE = 100 * 1024
 #: OSS refuses parts larger than this.
 MAX_PART_SIZE = 5 * 1024**3
-#: OSS allows at most this many parts per upload.
-MAX_PART_COUNT = 10_000
+#: OSS's highest part number (parts are numbered 1..10,000).
+MAX_PART_NUMBER = 10_000
+#: Data parts a plan may use: part :data:`MAX_PART_NUMBER` is reserved for the upload marker.
+MAX_PART_COUNT = MAX_PART_NUMBER - 1
 DEFAULT_PART_SIZE = 8 * 1024 * 1024
 
 
@@ -82,7 +86,7 @@ def plan_parts(total_size: int, part_size: int = DEFAULT_PART_SIZE) -> PartPlan:
     """The plan for ``total_size`` bytes, using ``part_size`` adjusted *upward* where it must be.
 
     The size is rounded up to a multiple of 16 and to at least 100 KiB, then grown until the object
-    fits in 10,000 parts. Objects beyond 10,000 × 5 GiB cannot be uploaded at all.
+    fits in :data:`MAX_PART_COUNT` (9,999) parts. Objects beyond 9,999 × 5 GiB cannot be uploaded at all.
     """
     if total_size < 0:
         raise PartPlanError(f"total size must be >= 0, got {total_size}")

@@ -36,6 +36,7 @@ from airflow_provider_osscse.envelope.matdesc import dump_matdesc
 from airflow_provider_osscse.exceptions import CmkReferenceError, Remedy
 from airflow_provider_osscse.keys.data_key_cache import DataKeyCacheLimits
 from airflow_provider_osscse.keys.keyring import Keyring
+from airflow_provider_osscse.transport.abandoned_uploads import MultipartUploads
 from airflow_provider_osscse.transport.encrypted_objects import (
     EncryptedObjects,
     TransferConfig,
@@ -154,6 +155,14 @@ class EncryptedOSSOperations:
             progress_callback=self.progress_callback,
             connection_name=self.oss_conn_id,
         )
+
+    @cached_property
+    def multipart_uploads(self) -> MultipartUploads:
+        """Multipart uploads in progress: ``.in_progress(prefix)`` lists them (this provider's named by
+        the purpose in their marker part), ``.abort_abandoned(prefix, older_than=...)`` aborts this
+        provider's abandoned ones, never another client's (see ``transport.abandoned_uploads``)."""
+        config = self._objects.config
+        return MultipartUploads(self._clients.bucket, config, logger=self._logger, connection_name=self.oss_conn_id)
 
     def get_conn(self) -> OssClientFactory:
         """The (cached) client factory: ``.service()`` and ``.bucket(name)`` give oss2 objects."""
@@ -354,7 +363,8 @@ class EncryptedOSSOperations:
     ) -> Iterator[RewrapResult]:
         """Rotate ``keys``, or every object under ``prefix`` (optionally one shard of it, see
         :meth:`listing_shards`), concurrently and resumably: current objects are skipped by their
-        headers, stale ones re-wrapped in batches (see ``transport.bulk``)."""
+        headers, stale ones re-wrapped in batches (see ``transport.bulk``). A ``prefix`` run first
+        aborts the rewrap uploads a killed run left in its key range (logged; not in a dry run)."""
         target = new_cmk or self.cmk
         if not target:
             raise CmkReferenceError("rewrap needs a target CMK", remedy=Remedy("new_cmk", "cmk"))
@@ -364,6 +374,10 @@ class EncryptedOSSOperations:
         if keys is None:
             if prefix is None:
                 raise ValueError("rewrap_many needs object keys or a prefix")
+            if not dry_run:  # a dry run changes nothing, abandoned uploads included
+                self.multipart_uploads.abort_abandoned_rewraps(
+                    prefix, bucket=bucket, start_after=start_after, end_at=end_at
+                )
             keys = self._objects.list_keys(prefix, bucket=bucket, start_after=start_after, end_at=end_at)
         return self._objects.rewrap_many(keys, cmks, bucket=bucket, dry_run=dry_run, concurrency=concurrency)
 

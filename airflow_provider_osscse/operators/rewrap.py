@@ -29,7 +29,10 @@ class EncryptedOSSRewrapOperator(EncryptedOSSBaseOperator):
     already on the target's newest version are skipped by their headers (no key-service call, so a
     re-run after a killed run finishes only what is left), stale ones are re-wrapped in batches
     (one Vault Transit ``rewrap`` per 128 objects; KMS ``ReEncrypt`` per object), ``concurrency``
-    objects at a time. Shard a big prefix over workers by mapping over listing pages, not objects::
+    objects at a time. A prefix or shard run first aborts the multipart uploads a killed rewrap left
+    in its own key range (found by their marker part; never another client's, never outside the
+    range, so concurrent shards never touch each other's), logged and counted in the report. Shard
+    a big prefix over workers by mapping over listing pages, not objects::
 
         shards = EncryptedOSSListingShardsOperator(task_id="shards", prefix="logs/", objects_per_shard=10_000)
         EncryptedOSSRewrapOperator.partial(task_id="rewrap", decrypt_cmks=[CMK]).expand(shard=shards.output)
@@ -48,7 +51,8 @@ class EncryptedOSSRewrapOperator(EncryptedOSSBaseOperator):
     :class:`~airflow_provider_osscse.operators.base.EncryptedOSSBaseOperator`.
 
     :return: ``{"prefix", "bucket", "dry_run", "total", "counts": {status: n}, "to_versions",
-        "failures": [{"key", "error"}]}`` (at most :data:`MAX_REPORTED_FAILURES` failures listed).
+        "failures": [{"key", "error"}], "aborted_uploads"}`` (at most :data:`MAX_REPORTED_FAILURES`
+        failures listed; ``aborted_uploads``: abandoned rewrap uploads aborted first).
     """
 
     template_fields: Sequence[str] = osscse_template_fields("key", "bucket", "new_cmk", "shard")
@@ -91,8 +95,11 @@ class EncryptedOSSRewrapOperator(EncryptedOSSBaseOperator):
         hook = self.hook
         bucket = hook.get_bucket(self.bucket).bucket_name
         prefix = self.shard.get("prefix") or "" if self.shard is not None else self.key
+        report = RewrapReport(prefix=prefix, bucket=bucket, dry_run=self.rewrap_dry_run)
         if self.shard is not None or prefix == "" or prefix.endswith("/"):
             shard = self.shard or {}
+            if not self.rewrap_dry_run:  # first, what a killed rewrap of this range left behind
+                report.aborted_uploads = self._abort_abandoned(prefix, bucket, shard)
             listed = hook.list_keys(prefix, bucket, start_after=shard.get("start_after"), end_at=shard.get("end_at"))
             keys: Iterable[str] = (k for k in listed if not k.endswith("/"))
         else:
@@ -100,7 +107,6 @@ class EncryptedOSSRewrapOperator(EncryptedOSSBaseOperator):
         results = hook.rewrap_many(
             keys, bucket, new_cmk=target, dry_run=self.rewrap_dry_run, concurrency=self.concurrency
         )
-        report = RewrapReport(prefix=prefix, bucket=bucket, dry_run=self.rewrap_dry_run)
         for result in results:
             report.add(result)
             if result.status == "failed":
@@ -118,6 +124,19 @@ class EncryptedOSSRewrapOperator(EncryptedOSSBaseOperator):
             )
         return summary
 
+    def _abort_abandoned(self, prefix: str, bucket: str, shard: Mapping[str, str | None]) -> int:
+        """Abort the ``rewrap`` uploads a killed run left in this task's key range; how many were aborted."""
+        outcomes = self.hook.multipart_uploads.abort_abandoned_rewraps(
+            prefix, bucket=bucket, start_after=shard.get("start_after"), end_at=shard.get("end_at")
+        )
+        for outcome in outcomes:
+            upload = outcome.upload
+            if outcome.status == "aborted":
+                self.log.warning(
+                    "Aborted the rewrap upload %s of %s that a killed run left", upload.upload_id, upload.uri
+                )
+        return sum(outcome.status == "aborted" for outcome in outcomes)
+
 
 class RewrapReport:
     """Counts of a rewrap run in constant memory (failures listed up to :data:`MAX_REPORTED_FAILURES`)."""
@@ -128,6 +147,8 @@ class RewrapReport:
         self.counts: Counter[str] = Counter()
         self.to_versions: Counter[str] = Counter()
         self.failures: list[dict[str, str]] = []
+        #: Abandoned rewrap uploads (of a killed run) aborted before the objects were rewrapped.
+        self.aborted_uploads = 0
 
     def add(self, result: RewrapResult) -> None:
         self.total += 1
@@ -149,6 +170,7 @@ class RewrapReport:
             "counts": dict(self.counts),
             "to_versions": dict(self.to_versions),
             "failures": self.failures,
+            "aborted_uploads": self.aborted_uploads,
         }
 
 

@@ -15,7 +15,8 @@ upload of the same ciphertext: up to :data:`REWRAP_BY_PUT_LIMIT`, a GET conditio
 seen at the start and one PUT of those bytes (no multipart upload, so a killed run leaves nothing
 half-done: the object is the old or the new version); above it, UploadPartCopy onto the object
 itself, each part conditional on the ETag and the ETag re-checked before Complete (a failed run
-aborts its upload).
+aborts its upload; a killed one leaves an upload whose marker part says ``rewrap``, which the next
+fleet rewrap of its key range aborts, see ``transport.abandoned_uploads``).
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ from airflow_provider_osscse.transport.multipart_upload import (
     copy_part_action,
     run_multipart,
 )
+from airflow_provider_osscse.transport.oss_client import without_client_crc
 from airflow_provider_osscse.transport.oss_errors import translated
 from airflow_provider_osscse.transport.results import RewrapResult, oss_uri
 from airflow_provider_osscse.transport.transfer_base import (
@@ -59,6 +61,7 @@ from airflow_provider_osscse.transport.transfer_base import (
     part_headers,
     stored_object,
 )
+from airflow_provider_osscse.transport.transfer_checksums import check_received_crc, put_object_checked
 
 #: Standard headers a REPLACE copy would otherwise drop; carried over as the source has them.
 _KEPT_STANDARD_HEADERS = ("cache-control", "content-disposition", "content-encoding", "content-language", "expires")
@@ -110,7 +113,8 @@ class CopyRewrapOperations(TransferBase):
             except oss2.exceptions.PreconditionFailed as exc:
                 raise ObjectChangedError(f"{stored.uri} changed during the copy; nothing was written") from exc
             return cast("str", result.etag)  # oss2 is untyped; its results carry the ETag as str
-        return self._copy_by_parts(stored, target, dest_key, metadata if metadata is not None else stored.user_metadata)
+        copied = metadata if metadata is not None else stored.user_metadata
+        return self._copy_by_parts(stored, target, dest_key, copied, purpose="copy")
 
     def _copied_metadata(
         self, stored: StoredObject, destination: ObjectBinding, keys: CopyKeys
@@ -160,9 +164,10 @@ class CopyRewrapOperations(TransferBase):
         return headers
 
     def _copy_by_parts(
-        self, stored: StoredObject, target: oss2.Bucket, dest_key: str, metadata: Mapping[str, str]
+        self, stored: StoredObject, target: oss2.Bucket, dest_key: str, metadata: Mapping[str, str], *, purpose: str
     ) -> str:
-        """UploadPartCopy of the ciphertext ranges with ``metadata`` at Init, conditional on the ETag."""
+        """UploadPartCopy of the ciphertext ranges with ``metadata`` at Init, conditional on the ETag;
+        ``purpose`` (``copy`` or ``rewrap``) is what the upload's marker part says it is for."""
         envelope = parse_envelope(metadata, object_name=stored.uri) if is_encrypted(metadata) else None
         part_size = envelope.part_size if envelope and envelope.part_size else None
         plan = plan_parts(stored.size, part_size or self.config.part_size)
@@ -196,6 +201,7 @@ class CopyRewrapOperations(TransferBase):
                 max_workers=self.config.max_workers,
                 retry=self.config.retry,
                 before_complete=unchanged,
+                purpose=purpose,
             )
         except oss2.exceptions.PreconditionFailed as exc:
             raise ObjectChangedError(f"{stored.uri} changed during the operation; nothing was written") from exc
@@ -243,14 +249,18 @@ class CopyRewrapOperations(TransferBase):
         """One GET of the first :data:`REWRAP_PROBE_BYTES`: the headers a HEAD would give, and the
         whole ciphertext when the object is that small (``None`` otherwise)."""
         oss_bucket = self._bucket(bucket)
+        crc_free = without_client_crc(oss_bucket)  # oss2 never compares a range's CRC
 
         def get() -> tuple[StoredObject, bytes | None]:
-            result = oss_bucket.get_object(key, byte_range=(0, REWRAP_PROBE_BYTES - 1))
+            result = crc_free.get_object(key, byte_range=(0, REWRAP_PROBE_BYTES - 1))
             body = result.read()
             content_range = result.headers.get("Content-Range") or ""
             total = int(content_range.rpartition("/")[2]) if "/" in content_range else len(body)
             stored = stored_object(oss_bucket.bucket_name, key, result.headers, total, result.etag)
-            return stored, body if len(body) == total else None
+            if len(body) != total:
+                return stored, None
+            check_received_crc(stored.uri, body, result.server_crc)  # the whole object: it goes back as it is
+            return stored, body
 
         return self.config.retry.call(get, what=f"GET {key!r} (first bytes)")
 
@@ -282,7 +292,7 @@ class CopyRewrapOperations(TransferBase):
             if stored.size <= REWRAP_BY_PUT_LIMIT:
                 self._rewrap_by_put(stored, metadata, body)
             else:
-                self._copy_by_parts(stored, self._bucket(stored.bucket), stored.key, metadata)
+                self._copy_by_parts(stored, self._bucket(stored.bucket), stored.key, metadata, purpose="rewrap")
         except ObjectChangedError as exc:
             return self._rewrap_result(stored, keys, "failed", from_cmk, from_version, to_version, str(exc))
         return self._rewrap_result(stored, keys, "rewrapped", from_cmk, from_version, to_version)
@@ -332,10 +342,16 @@ class CopyRewrapOperations(TransferBase):
         bucket = self._bucket(stored.bucket)
         condition = {"If-Match": _quoted(stored.etag)}
         if body is None:
+            crc_free = without_client_crc(bucket)
+
+            def get() -> bytes:
+                result = crc_free.get_object(stored.key, headers=condition)
+                data: bytes = result.read()
+                check_received_crc(stored.uri, data, result.server_crc)  # the bytes go back as they are
+                return data
+
             try:
-                body = self.config.retry.call(
-                    lambda: bucket.get_object(stored.key, headers=condition).read(), what=f"GET {stored.uri}"
-                )
+                body = self.config.retry.call(get, what=f"GET {stored.uri}")
             except oss2.exceptions.PreconditionFailed as exc:
                 raise ObjectChangedError(f"{stored.uri} changed during the rewrap; nothing was written") from exc
         if len(body) != stored.size:
@@ -344,9 +360,7 @@ class CopyRewrapOperations(TransferBase):
         del headers["x-oss-metadata-directive"]
         headers.update(condition)  # honoured where the service supports conditional writes
         try:
-            self.config.retry.call(
-                lambda: bucket.put_object(stored.key, body, headers=headers), what=f"PUT {stored.uri}"
-            )
+            put_object_checked(bucket, stored.key, body, headers, retry=self.config.retry, what=f"PUT {stored.uri}")
         except oss2.exceptions.PreconditionFailed as exc:
             raise ObjectChangedError(f"{stored.uri} changed during the rewrap; nothing was written") from exc
 

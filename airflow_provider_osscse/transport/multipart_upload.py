@@ -11,6 +11,17 @@ exactly those parts (``InvalidPart`` otherwise), so the object is made of verifi
 ETag is deliberately not re-derived and checked: the multipart ETag rule is not documented by OSS,
 and a wrong guess would delete every committed upload.
 
+**The marker part.** Right after Init, before any data part, every upload gets part
+:data:`MARKER_PART_NUMBER` (10,000, which plans never use for data): a small fixed body per *purpose*
+(``put``, ``copy``, ``rewrap``), so its ETag (the body's MD5) in ListParts says "this provider
+started this upload, for this" without guessing. OSS has no metadata on an upload in progress, and a
+process killed between Init and Complete runs no clean-up; the marker lets a later run, ``osscse
+uploads --abort`` or an operator find exactly the uploads this provider abandoned
+(``transport.abandoned_uploads``) and never touch another client's. Complete never names the
+marker, so OSS drops it with the upload: the object's bytes and ETag are what they would be without
+it. A kill between Init's answer and the marker's is the one window left (a lifecycle rule for
+incomplete uploads is the backstop, docs/deployment.md).
+
 The same driver copies server-side ranges (UploadPartCopy) for copy and rewrap: the part action is
 a parameter. Part sizes and ranges are planned by :func:`~airflow_provider_osscse.envelope.multipart.plan_parts`
 (the one planner, which knows OSS's part limits); this module only drives the parts it is given.
@@ -18,6 +29,7 @@ a parameter. Part sizes and ranges are planned by :func:`~airflow_provider_osscs
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 from collections.abc import Callable, Mapping
@@ -26,7 +38,8 @@ from dataclasses import dataclass
 import oss2
 from oss2.models import PartInfo
 
-from airflow_provider_osscse.envelope.multipart import MAX_PART_COUNT
+from airflow_provider_osscse.envelope.headers import CSE_PREFIX
+from airflow_provider_osscse.envelope.multipart import MAX_PART_COUNT, MAX_PART_NUMBER
 from airflow_provider_osscse.exceptions import PartPlanError, TransferChecksumError
 from airflow_provider_osscse.retry import RetryPolicy
 from airflow_provider_osscse.transport.oss_client import without_client_crc
@@ -39,6 +52,36 @@ log = logging.getLogger(__name__)
 
 #: ``send(upload_id, part_number) -> (etag, bytes_sent)``
 PartAction = Callable[[str, int], tuple[str, int]]
+
+#: The part number of the upload marker (OSS's highest; plans use 1..9,999 for data).
+MARKER_PART_NUMBER = MAX_PART_NUMBER
+#: What an upload is for, as its marker says: ``put`` (encrypt and upload), ``copy`` (server-side
+#: copy to another name), ``rewrap`` (new wrapped data key, the object copied onto itself).
+UPLOAD_PURPOSES = ("put", "copy", "rewrap")
+#: Marker bodies are this long: a multiple of 16, like every part of an encrypted upload.
+_MARKER_SIZE = 64
+
+
+def marker_body(purpose: str) -> bytes:
+    """The marker part's fixed body for ``purpose`` (64 bytes); versioned, so a later format is told apart."""
+    if purpose not in UPLOAD_PURPOSES:
+        raise ValueError(f"upload purpose must be one of {', '.join(UPLOAD_PURPOSES)}, not {purpose!r}")
+    return f"airflow-provider-osscse upload marker v1: {purpose}".ljust(_MARKER_SIZE - 1).encode() + b"\n"
+
+
+def _md5_etag(data: bytes) -> str:
+    return hashlib.md5(data, usedforsecurity=False).hexdigest().upper()
+
+
+#: The marker part's ETag (upper-case hex MD5, as OSS answers UploadPart and ListParts) -> purpose.
+_PURPOSE_BY_MARKER_ETAG = {_md5_etag(marker_body(p)): p for p in UPLOAD_PURPOSES}
+
+
+def marker_purpose(part_number: int, etag: str | None) -> str | None:
+    """The purpose a listed part says its upload has, ``None`` when it is not this provider's marker."""
+    if part_number != MARKER_PART_NUMBER:
+        return None
+    return _PURPOSE_BY_MARKER_ETAG.get(_unquoted(etag or "").upper())
 
 
 @dataclass(frozen=True)
@@ -61,19 +104,26 @@ def run_multipart(
     retry: RetryPolicy = DEFAULT_RETRY,
     progress: ProgressReporter | None = None,
     before_complete: Callable[[], None] | None = None,
+    purpose: str = "put",
 ) -> MultipartOutcome:
-    """Init, send ``part_count`` parts with a bounded pool, complete; abort on any remaining failure.
+    """Init, send the marker part for ``purpose``, send ``part_count`` parts with a bounded pool,
+    complete; abort on any remaining failure.
 
     ``before_complete`` runs after the last part and may raise to abort (rewrap uses it to re-check
     the source ETag). The error that caused the abort propagates unchanged.
     """
     if part_count < 1 or part_count > MAX_PART_COUNT:
-        raise PartPlanError(f"a multipart upload has 1..{MAX_PART_COUNT} parts, not {part_count}")
+        raise PartPlanError(
+            f"a multipart upload has 1..{MAX_PART_COUNT} data parts (part {MARKER_PART_NUMBER} is its marker), "
+            f"not {part_count}: plan it with envelope.multipart.plan_parts"
+        )
+    marker = marker_body(purpose)  # an unknown purpose fails before anything is started
     upload_id = retry.call(
         lambda: bucket.init_multipart_upload(key, headers=dict(init_headers)).upload_id,
         what=f"InitiateMultipartUpload {key!r}",
     )
     try:
+        _send_marker(bucket, key, upload_id, marker, init_headers, retry)
         etags = _send_all(upload_id, part_count, send_part, max_workers, retry, progress, key)
         if before_complete is not None:
             before_complete()
@@ -112,6 +162,26 @@ def _send_all(
 
     run_bounded(one, range(1, part_count + 1), max_workers=max_workers, thread_name_prefix="osscse-part")
     return etags
+
+
+def _send_marker(
+    bucket: oss2.Bucket, key: str, upload_id: str, body: bytes, init_headers: Mapping[str, str], retry: RetryPolicy
+) -> None:
+    """Upload the marker part (with the CSE headers every part of an encrypted upload repeats) and
+    check OSS stored exactly it: its ETag is what identifies the upload later."""
+    headers = {k.lower(): v for k, v in init_headers.items() if k.lower().startswith(CSE_PREFIX)}
+    expected = _md5_etag(body)
+    crc_free = without_client_crc(bucket)  # the ETag (MD5) check below is the transfer check
+
+    def send() -> None:
+        etag = crc_free.upload_part(key, upload_id, MARKER_PART_NUMBER, body, headers=headers).etag
+        if _unquoted(etag or "").upper() != expected:
+            raise TransferChecksumError(
+                f"UploadPart {MARKER_PART_NUMBER} (the upload marker) of {key!r}: OSS stored a part with "
+                f"ETag {etag!r}, not the marker's {expected}; corrupted in transit"
+            )
+
+    retry.call(send, what=f"UploadPart {MARKER_PART_NUMBER} (upload marker) of {key!r}")
 
 
 def _unquoted(etag: str) -> str:

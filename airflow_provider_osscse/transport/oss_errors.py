@@ -56,6 +56,8 @@ _RAM_ACTIONS = {
     "delete": "oss:DeleteObject",
     "copy": "oss:GetObject on the source and oss:PutObject on the destination",
     "rewrap": "oss:GetObject and oss:PutObject",
+    "list uploads": "oss:ListMultipartUploads and oss:ListParts",
+    "abort upload": "oss:AbortMultipartUpload",
 }
 #: Codes of a refused identity, and what to check for each (of the connection named).
 _CREDENTIALS = {

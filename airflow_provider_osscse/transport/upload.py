@@ -26,7 +26,7 @@ from airflow_provider_osscse.envelope.headers import (
 )
 from airflow_provider_osscse.envelope.integrity_tag import ObjectBinding
 from airflow_provider_osscse.envelope.keywrap import Cmk, DataKeyRequest
-from airflow_provider_osscse.envelope.multipart import PartPlan, plan_parts
+from airflow_provider_osscse.envelope.multipart import MAX_PART_COUNT, PartPlan, plan_parts
 from airflow_provider_osscse.envelope.writer import EnvelopeWriter
 from airflow_provider_osscse.exceptions import PartPlanError
 from airflow_provider_osscse.transport.multipart_upload import (
@@ -210,13 +210,13 @@ class UploadOperations(TransferBase):
         else:
             etag, parts = self._put_single(bucket, key, bytes(head), writer, metadata, content_type)
             return etag, parts, len(head)
-        part_size = plan_parts(10_000 * self.config.part_size, self.config.part_size).part_size
+        part_size = plan_parts(MAX_PART_COUNT * self.config.part_size, self.config.part_size).part_size
         tag, total, spool = writer.spool_encrypt(
             cast(Iterable[bytes], _chain(head, chunks)), segment_size=part_size, chunk_size=STREAM_CHUNK
         )
         with spool:
             plan = plan_parts(total, part_size)
-            if plan.part_size != part_size:  # more than 10,000 parts at this size: cannot re-segment
+            if plan.part_size != part_size:  # more than MAX_PART_COUNT parts at this size: cannot re-segment
                 raise PartPlanError(
                     f"stream of {total} bytes needs a part size above {part_size}; pass size= or a larger part_size"
                 )

@@ -256,9 +256,10 @@ class OSSRequestHandler(BaseHTTPRequestHandler):
                 response.stream.close()
             return
         for chunk in response.chunks():
+            sent = chunk
             if corrupt and chunk:
-                chunk, corrupt = _flip_first_bit(chunk), False
-            self.wfile.write(chunk)
+                sent, corrupt = _flip_first_bit(chunk), False
+            self.wfile.write(sent)
 
     def _send_error(self, error: OSSServiceError, request_id: str) -> None:
         document = error_document(error, request_id, self.headers.get("Host", "localhost"))
