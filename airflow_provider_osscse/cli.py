@@ -41,7 +41,7 @@ from airflow_provider_osscse.cli_rewrap import abort_abandoned_rewraps, rewrap_e
 from airflow_provider_osscse.cli_terminal import CommandOutput
 from airflow_provider_osscse.cli_uploads import uploads_each
 from airflow_provider_osscse.envelope.integrity import UNVERIFIED_READ_RECORD
-from airflow_provider_osscse.exceptions import OSSCSEError, UsageError
+from airflow_provider_osscse.exceptions import UsageError
 from airflow_provider_osscse.transport.results import ObjectInfo, oss_uri
 
 if TYPE_CHECKING:
@@ -208,19 +208,11 @@ def _long_line(info: ObjectInfo) -> str:
 def cmd_ls(args: argparse.Namespace, term: CommandOutput) -> int:
     bucket, prefix = parse_oss_uri(args.prefix)
     hook = _hook(args)
-    failed = 0
+    if args.long:  # the inventory's stream: concurrent HEADs, listing order, an unreadable one on stderr
+        return inspect_each(hook, bucket, prefix, as_json=False, line=_long_line, term=term, note_empty=False)
     for key in hook.list_keys(prefix, bucket):
-        if not args.long:
-            term.result(oss_uri(bucket, key))
-            continue
-        try:
-            info = hook.inspect(key, bucket)  # one HEAD per object; nothing unwrapped
-        except OSSCSEError as exc:  # e.g. malformed envelope headers: say so, list the rest
-            failed += 1
-            term.error(f"{oss_uri(bucket, key)}: {describe(exc, 'ls')}")
-            continue
-        term.result(_long_line(info))
-    return 1 if failed else 0
+        term.result(oss_uri(bucket, key))
+    return 0
 
 
 def cmd_rewrap(args: argparse.Namespace, term: CommandOutput) -> int:

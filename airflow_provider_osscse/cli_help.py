@@ -37,7 +37,7 @@ INTEGRITY_HELP = (
 #: ``ls``: what ``-l``'s columns mean (read from one HEAD per object; nothing is unwrapped).
 LS_DESCRIPTION = (
     "Print oss://BUCKET/KEY for every object under the prefix. With -l, one line per object from its "
-    "headers only (one HEAD each; nothing is unwrapped, no CMK is needed):\n"
+    "headers only (one HEAD each, eight at a time; nothing is unwrapped, no CMK is needed):\n"
     "  SIZE  ENCRYPTED  CMK  CMK_VERSION  TAG  oss://BUCKET/KEY\n"
     "SIZE is the plaintext size in bytes; ENCRYPTED yes or no; CMK the identity in the object's "
     "headers (e.g. vault-transit:transit/orders, kms:<key id>, rsa-sha256:<fingerprint>) and "

@@ -99,8 +99,10 @@ def inspect_each(
     as_json: bool,
     line: Callable[[ObjectInfo], str],
     term: CommandOutput,
+    note_empty: bool = True,
 ) -> int:
-    """``inspect`` of a prefix: ``line(info)`` per object, or its ``inspect --json`` document on one line."""
+    """``inspect`` of a prefix (and ``ls -l``): ``line(info)`` per object, or its ``inspect --json``
+    document on one line; ``note_empty``: say on stderr when there is nothing (``ls`` stays silent)."""
     failed = shown = 0
     with hook.inventory(prefix, bucket) as stream:
         for record in stream:
@@ -109,6 +111,6 @@ def inspect_each(
                 continue
             shown += 1
             term.result(json.dumps(record.info.to_xcom(), sort_keys=True) if as_json else line(record.info))
-    if not shown and not failed:
+    if note_empty and not shown and not failed:
         term.note(f"no objects under oss://{bucket}/{prefix}")
     return 1 if failed else 0

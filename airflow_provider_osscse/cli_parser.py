@@ -162,7 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("ls", "list keys under a prefix", LS_DESCRIPTION, common)
     p.add_argument("prefix", metavar="oss://BUCKET/PREFIX", help="bucket and key prefix (empty: the whole bucket)")
     p.add_argument(
-        "-l", "--long", action="store_true", help="one line per object from its headers (one HEAD each; see above)"
+        "-l", "--long", action="store_true", help="one line per object from its headers (concurrent HEADs; see above)"
     )
 
     p = command(

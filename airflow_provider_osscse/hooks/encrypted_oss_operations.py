@@ -266,11 +266,22 @@ class EncryptedOSSOperations:
         """The envelope as the headers describe it; nothing is unwrapped or decrypted."""
         return self._objects.inspect(key, bucket=bucket)
 
-    def inventory(self, prefix: str = "", bucket: str | None = None, *, concurrency: int = 8) -> InventoryStream:
+    def inventory(
+        self,
+        prefix: str = "",
+        bucket: str | None = None,
+        *,
+        concurrency: int = 8,
+        start_after: str | None = None,
+        end_at: str | None = None,
+    ) -> InventoryStream:
         """A record per object under ``prefix`` (key, size, CMK, version, tag, ...) from its HEAD only,
         in listing order, ``concurrency`` HEADs at a time, in constant memory; never unwraps and never
-        calls a key service. Summarise with ``transport.inventory_report.InventorySummary``."""
-        return self._objects.inventory(prefix, bucket=bucket, concurrency=concurrency)
+        calls a key service. ``start_after``/``end_at``: one shard of the listing (:meth:`listing_shards`).
+        Summarise with ``transport.inventory_report.InventorySummary``."""
+        return self._objects.inventory(
+            prefix, bucket=bucket, concurrency=concurrency, start_after=start_after, end_at=end_at
+        )
 
     def copy(
         self, source_key: str, dest_key: str, source_bucket: str | None = None, dest_bucket: str | None = None

@@ -52,10 +52,17 @@ class InventoryOperations(ListingOperations):
     """``inventory`` (a prefix) and ``inventory_of`` (any iterable of keys): records from HEADs only."""
 
     def inventory(
-        self, prefix: str = "", *, bucket: str | None = None, concurrency: int = DEFAULT_CONCURRENCY
+        self,
+        prefix: str = "",
+        *,
+        bucket: str | None = None,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        start_after: str | None = None,
+        end_at: str | None = None,
     ) -> InventoryStream:
-        """A record per object under ``prefix`` (listed page by page), ``concurrency`` HEADs at a time."""
-        keys = self.list_keys(prefix, bucket=bucket)
+        """A record per object under ``prefix`` (listed page by page), ``concurrency`` HEADs at a time;
+        ``start_after``/``end_at`` make it one shard of the listing (``listing_shards``)."""
+        keys = self.list_keys(prefix, bucket=bucket, start_after=start_after, end_at=end_at)
         return self._inventory(keys, bucket=bucket, concurrency=concurrency, prefix=prefix)
 
     def inventory_of(

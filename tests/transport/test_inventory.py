@@ -259,3 +259,23 @@ def test_concurrency_out_of_range_is_refused_before_any_request(objects: Encrypt
     for bad in (0, 65, True, "8"):
         with pytest.raises(ValueError, match="concurrency must be"):
             objects.inventory("x/", concurrency=bad)  # type: ignore[arg-type]
+
+
+def test_an_inventory_of_each_listing_shard_covers_every_object_once(
+    objects: EncryptedObjects, oss_env: LocalOSSServer, prefix: str
+) -> None:
+    """Mapped over ``listing_shards`` (as a fleet rewrap is), the shards' inventories together are the
+    prefix's inventory: nothing twice, nothing missed."""
+    bucket = plain_bucket(oss_env)
+    names = [f"{prefix}{i:02d}" for i in range(7)]
+    for name in names:
+        bucket.put_object(name, b"plain")
+    shards = objects.listing_shards(prefix, objects_per_shard=3)
+    assert len(shards) == 3
+
+    seen = [
+        record.key
+        for shard in shards
+        for record in objects.inventory(prefix, concurrency=2, start_after=shard["start_after"], end_at=shard["end_at"])
+    ]
+    assert seen == names
