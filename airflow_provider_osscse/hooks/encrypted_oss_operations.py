@@ -220,8 +220,7 @@ class EncryptedOSSOperations:
     def _read_keys(self, primary: str | None = None) -> Keyring | None:
         """The CMKs accepted on reads (no matdesc needed: objects name their CMK); ``primary`` (a
         rewrap's target) first and resolved as the write CMK, since it wraps."""
-        refs = [r for r in (primary, self.cmk, *self.decrypt_cmks) if r]
-        refs = list(dict.fromkeys(refs))
+        refs = list(dict.fromkeys(r for r in (primary, self.cmk, *self.decrypt_cmks) if r))  # in order, once
         if not refs:
             return None
         first = self._write_key(refs[0]) if primary else self._resolve(refs[0])
@@ -275,10 +274,9 @@ class EncryptedOSSOperations:
         start_after: str | None = None,
         end_at: str | None = None,
     ) -> InventoryStream:
-        """A record per object under ``prefix`` (key, size, CMK, version, tag, ...) from its HEAD only,
-        in listing order, ``concurrency`` HEADs at a time, in constant memory; never unwraps and never
-        calls a key service. ``start_after``/``end_at``: one shard of the listing (:meth:`listing_shards`).
-        Summarise with ``transport.inventory_report.InventorySummary``."""
+        """A record per object under ``prefix`` (or one shard of it: :meth:`listing_shards`) from its HEAD
+        only (key, size, CMK, version, tag, ...), in listing order, ``concurrency`` HEADs at a time, in
+        constant memory; never unwraps. Summarise with ``transport.inventory_report.InventorySummary``."""
         return self._objects.inventory(
             prefix, bucket=bucket, concurrency=concurrency, start_after=start_after, end_at=end_at
         )
@@ -286,11 +284,9 @@ class EncryptedOSSOperations:
     def copy(
         self, source_key: str, dest_key: str, source_bucket: str | None = None, dest_bucket: str | None = None
     ) -> str:
-        """Server-side copy that stays valid at its new name; returns the new ETag.
-
-        An object whose tag is bound to its name gets the tag re-bound to ``dest_key`` (the data key
-        is unwrapped with the hook's read CMKs; no content is read); other objects are copied as they are.
-        """
+        """Server-side copy that stays valid at its new name; returns the new ETag. An object whose tag
+        is bound to its name gets the tag re-bound to ``dest_key`` (the data key is unwrapped with the
+        hook's read CMKs; no content is read); other objects are copied as they are."""
         return self._objects.copy(
             source_key, dest_key, source_bucket=source_bucket, dest_bucket=dest_bucket, keys=self._read_keys
         )
@@ -372,24 +368,20 @@ class EncryptedOSSOperations:
         dry_run: bool = False,
         concurrency: int = DEFAULT_CONCURRENCY,
     ) -> Iterator[RewrapResult]:
-        """Rotate ``keys``, or every object under ``prefix`` (optionally one shard of it, see
-        :meth:`listing_shards`), concurrently and resumably: current objects are skipped by their
-        headers, stale ones re-wrapped in batches (see ``transport.bulk``). A ``prefix`` run first
-        aborts the rewrap uploads a killed run left in its key range (logged; not in a dry run)."""
+        """Rotate ``keys``, or every object under ``prefix`` (or one shard: :meth:`listing_shards`),
+        concurrently and resumably: current objects skipped by their headers, stale ones re-wrapped in
+        batches (``transport.bulk``); a prefix run first aborts the rewrap uploads a killed run left."""
         target = new_cmk or self.cmk
-        if not target:
-            raise CmkReferenceError("rewrap needs a target CMK", remedy=Remedy("new_cmk", "cmk"))
-        cmks = self._read_keys(target)
-        if cmks is None:  # unreachable: target is a non-empty reference, so the keyring has it
+        cmks = self._read_keys(target) if target else None  # a keyring whose primary is the target
+        if cmks is None:
             raise CmkReferenceError("rewrap needs a target CMK", remedy=Remedy("new_cmk", "cmk"))
         if keys is None:
             if prefix is None:
                 raise ValueError("rewrap_many needs object keys or a prefix")
+            shard = {"bucket": bucket, "start_after": start_after, "end_at": end_at}
             if not dry_run:  # a dry run changes nothing, abandoned uploads included
-                self.multipart_uploads.abort_abandoned_rewraps(
-                    prefix, bucket=bucket, start_after=start_after, end_at=end_at
-                )
-            keys = self._objects.list_keys(prefix, bucket=bucket, start_after=start_after, end_at=end_at)
+                self.multipart_uploads.abort_abandoned_rewraps(prefix, **shard)
+            keys = self._objects.list_keys(prefix, **shard)
         return self._objects.rewrap_many(keys, cmks, bucket=bucket, dry_run=dry_run, concurrency=concurrency)
 
     def listing_shards(
