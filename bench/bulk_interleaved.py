@@ -27,24 +27,15 @@ from pathlib import Path
 from typing import Any
 
 from services import CountedServer, write_rsa_key
-from transfer_throughput import ACCESS_KEY_ID, ACCESS_KEY_SECRET, BUCKET, REGION
+from transfer_throughput import ACCESS_KEY_ID, ACCESS_KEY_SECRET, BUCKET, REGION, oss2_rsa_key_pair
 
 DIRECTIONS = ("upload", "read", "download")
 
 
 def _crypto_bucket(endpoint: str, key_file: str) -> Any:
     import oss2
-    from cryptography.hazmat.primitives import serialization
 
-    private = serialization.load_pem_private_key(Path(key_file).read_bytes(), password=None)
-    pair = {
-        "private_key": private.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        ).decode(),
-        "public_key": private.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode(),
-    }
+    pair = oss2_rsa_key_pair(Path(key_file).read_bytes())
     auth = oss2.AuthV4(ACCESS_KEY_ID, ACCESS_KEY_SECRET)
     return oss2.CryptoBucket(
         auth, endpoint, BUCKET, crypto_provider=oss2.RsaProvider(key_pair=pair), region=REGION, session=oss2.Session()

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from services import audit_offset, fetch_counts, vault_calls
-from transfer_throughput import ACCESS_KEY_ID, ACCESS_KEY_SECRET, BUCKET, REGION
+from transfer_throughput import ACCESS_KEY_ID, ACCESS_KEY_SECRET, BUCKET, REGION, oss2_rsa_key_pair
 
 #: The bulk hook API (issue 13) by operation; ``bulk_outcomes`` is the one place that calls it.
 BULK_METHODS = {"upload": "upload_many", "read": "read_many", "download": "download_many", "rewrap": "rewrap_many"}
@@ -175,18 +175,7 @@ def make_client(spec: dict[str, Any], data: bytes) -> tuple[Any, dict[str, Op]]:
     if spec["kind"] == "plain":
         bucket = oss2.Bucket(auth, spec["endpoint"], BUCKET, session=session, region=REGION)
     else:
-        from cryptography.hazmat.primitives import serialization
-
-        private = serialization.load_pem_private_key(Path(spec["key_file"]).read_bytes(), password=None)
-        pair = {
-            "private_key": private.private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-            ).decode(),
-            "public_key": private.public_key()
-            .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-            .decode(),
-        }
-        provider = oss2.RsaProvider(key_pair=pair)
+        provider = oss2.RsaProvider(key_pair=oss2_rsa_key_pair(Path(spec["key_file"]).read_bytes()))
         bucket = oss2.CryptoBucket(
             auth, spec["endpoint"], BUCKET, crypto_provider=provider, region=REGION, session=session
         )

@@ -66,6 +66,22 @@ def make_file(path: Path, size: int) -> None:
 
 
 # --------------------------------------------------------------------------- child (one measurement)
+def oss2_rsa_key_pair(pem: bytes) -> dict[str, str]:
+    """The ``key_pair`` oss2's ``RsaProvider`` takes (PKCS#8 private, SubjectPublicKeyInfo public PEM),
+    from the hook's ``rsa-file`` PEM: CryptoBucket and the hook then use the same RSA key."""
+    from cryptography.hazmat.primitives import serialization
+
+    private = serialization.load_pem_private_key(pem, password=None)
+    return {
+        "private_key": private.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ).decode(),
+        "public_key": private.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode(),
+    }
+
+
 def child(args: argparse.Namespace) -> None:
     """One (tool, direction) in a fresh process; prints the seconds the transfer took."""
     import oss2
@@ -123,19 +139,9 @@ def child(args: argparse.Namespace) -> None:
     elif tool == "plain":
         run = resumable(bucket)
     else:
-        from cryptography.hazmat.primitives import serialization
-
-        private = serialization.load_pem_private_key(pem, password=None)
-        pair = {
-            "private_key": private.private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-            ).decode(),
-            "public_key": private.public_key()
-            .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-            .decode(),
-        }
+        provider = oss2.RsaProvider(key_pair=oss2_rsa_key_pair(pem))
         crypto = oss2.CryptoBucket(
-            auth, args.endpoint, BUCKET, crypto_provider=oss2.RsaProvider(key_pair=pair), region=REGION, session=session
+            auth, args.endpoint, BUCKET, crypto_provider=provider, region=REGION, session=session
         )
         if tool == "cryptobucket":
             run = resumable(crypto)

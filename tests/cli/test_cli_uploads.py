@@ -14,13 +14,11 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-import oss2
 import pytest
 
 from airflow_provider_osscse.cli import main
 from airflow_provider_osscse.hooks.encrypted_oss import EncryptedOSSHook
-from airflow_provider_osscse.transport.multipart_upload import marker_body
-from tests.upload_cleanup import uploads_aborted_after
+from tests.upload_cleanup import start_upload, uploads_aborted_after
 
 from .conftest import BUCKET
 
@@ -32,20 +30,12 @@ def prefix(oss_env: Any) -> Iterator[str]:
         yield name
 
 
-def _start(bucket: oss2.Bucket, key: str, purpose: str | None) -> str:
-    upload_id = bucket.init_multipart_upload(key).upload_id
-    if purpose is not None:
-        bucket.upload_part(key, upload_id, 10_000, marker_body(purpose))
-    bucket.upload_part(key, upload_id, 1, b"some bytes")
-    return str(upload_id)
-
-
 @pytest.fixture
 def started(oss_env: Any, prefix: str) -> dict[str, str]:
     """``a-put`` and ``b-rewrap`` of this provider, ``c-theirs`` of another client: name -> upload id."""
     bucket = EncryptedOSSHook("oss_v4").get_bucket()
     return {
-        name: _start(bucket, f"{prefix}{name}", purpose)
+        name: start_upload(bucket, f"{prefix}{name}", purpose)
         for name, purpose in (("a-put", "put"), ("b-rewrap", "rewrap"), ("c-theirs", None))
     }
 

@@ -20,12 +20,11 @@ import pytest
 from airflow_provider_osscse.hooks.encrypted_oss import EncryptedOSSHook
 from airflow_provider_osscse.operators.abandoned_uploads import EncryptedOSSAbortAbandonedUploadsOperator
 from airflow_provider_osscse.operators.rewrap import EncryptedOSSListingShardsOperator, EncryptedOSSRewrapOperator
-from airflow_provider_osscse.transport.multipart_upload import marker_body
 from tests.transfer_fixtures import BUCKET
 from tests.transfer_fixtures import oss_env as oss_env  # fixtures, used by name
 from tests.transfer_fixtures import other_rsa_ref as other_rsa_ref
 from tests.transfer_fixtures import rsa_ref as rsa_ref
-from tests.upload_cleanup import uploads_aborted_after
+from tests.upload_cleanup import start_upload, uploads_aborted_after
 
 
 @pytest.fixture
@@ -40,14 +39,6 @@ def bucket(oss_env: Any) -> oss2.Bucket:
     return EncryptedOSSHook("oss_v4").get_bucket()
 
 
-def _start(bucket: oss2.Bucket, key: str, purpose: str | None) -> str:
-    upload_id = bucket.init_multipart_upload(key).upload_id
-    if purpose is not None:
-        bucket.upload_part(key, upload_id, 10_000, marker_body(purpose))
-    bucket.upload_part(key, upload_id, 1, b"bytes")
-    return str(upload_id)
-
-
 def _left(oss_env: Any, prefix: str) -> list[str]:
     return sorted(u.key for u in oss_env.list_multipart_uploads(BUCKET) if u.key.startswith(prefix))
 
@@ -56,7 +47,7 @@ def test_the_abort_operator_aborts_ours_idle_long_enough_and_returns_counts(
     oss_env: Any, bucket: oss2.Bucket, prefix: str
 ) -> None:
     for name, purpose in (("put", "put"), ("copy", "copy"), ("theirs", None)):
-        _start(bucket, f"{prefix}{name}", purpose)
+        start_upload(bucket, f"{prefix}{name}", purpose)
 
     def run(**kwargs: Any) -> dict[str, Any]:
         operator = EncryptedOSSAbortAbandonedUploadsOperator(
@@ -96,8 +87,8 @@ def test_each_rewrap_shard_aborts_the_abandoned_rewrap_uploads_of_its_own_range_
     keys = [f"{prefix}{i:02d}" for i in range(6)]
     for key in keys:
         writer.upload(io.BytesIO(key.encode()), key)
-    abandoned = {key: _start(bucket, key, "rewrap") for key in (keys[1], keys[2], keys[4])}
-    others = {_start(bucket, keys[3], "put"), _start(bucket, keys[3], None)}
+    abandoned = {key: start_upload(bucket, key, "rewrap") for key in (keys[1], keys[2], keys[4])}
+    others = {start_upload(bucket, keys[3], "put"), start_upload(bucket, keys[3], None)}
     shards = EncryptedOSSListingShardsOperator(
         task_id="shards", oss_conn_id="oss_v4", prefix=prefix, bucket=BUCKET, objects_per_shard=3
     ).execute({})
@@ -126,7 +117,7 @@ def test_a_dry_run_rewrap_aborts_nothing(
     oss_env: Any, bucket: oss2.Bucket, prefix: str, rsa_ref: str, other_rsa_ref: str
 ) -> None:
     EncryptedOSSHook("oss_v4", cmk=rsa_ref).upload(io.BytesIO(b"x"), f"{prefix}a")
-    _start(bucket, f"{prefix}a", "rewrap")
+    start_upload(bucket, f"{prefix}a", "rewrap")
     report = EncryptedOSSRewrapOperator(
         task_id="rewrap",
         oss_conn_id="oss_v4",

@@ -9,7 +9,6 @@ that leave such uploads for real are in ``tests/cli/test_abandoned_uploads_after
 from __future__ import annotations
 
 import logging
-import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -22,12 +21,11 @@ from airflow_provider_osscse.exceptions import OssUnavailableError
 from airflow_provider_osscse.hooks.encrypted_oss import EncryptedOSSHook
 from airflow_provider_osscse.transport import abandoned_uploads
 from airflow_provider_osscse.transport.abandoned_uploads import MultipartUploads, parse_duration
-from airflow_provider_osscse.transport.multipart_upload import marker_body
 from airflow_provider_osscse.transport.retry import RetryPolicy, is_transient
 from airflow_provider_osscse.transport.transfer_base import TransferConfig
 from tests.transfer_fixtures import BUCKET
 from tests.transfer_fixtures import other_rsa_ref as other_rsa_ref  # a fixture, used by name
-from tests.upload_cleanup import uploads_aborted_after
+from tests.upload_cleanup import start_upload, uploads_aborted_after
 
 
 @pytest.fixture
@@ -48,20 +46,6 @@ def uploads(oss_env: Any) -> Iterator[MultipartUploads]:
     oss_env.clear_faults()
 
 
-def _start(
-    bucket: oss2.Bucket, key: str, purpose: str | None, data_parts: int = 1, part_10000: bytes | None = None
-) -> str:
-    """An upload left in progress: with this provider's marker for ``purpose`` (``None``: without)."""
-    upload_id = bucket.init_multipart_upload(key).upload_id
-    if purpose is not None:
-        bucket.upload_part(key, upload_id, 10_000, marker_body(purpose))
-    elif part_10000 is not None:
-        bucket.upload_part(key, upload_id, 10_000, part_10000)
-    for number in range(1, data_parts + 1):
-        bucket.upload_part(key, upload_id, number, os.urandom(100))
-    return upload_id
-
-
 def _left(oss_env: Any, prefix: str) -> list[str]:
     return sorted(u.key for u in oss_env.list_multipart_uploads(BUCKET) if u.key.startswith(prefix))
 
@@ -69,10 +53,10 @@ def _left(oss_env: Any, prefix: str) -> list[str]:
 def test_only_uploads_carrying_the_providers_marker_are_aborted_others_are_reported_not_ours(
     bucket: oss2.Bucket, uploads: MultipartUploads, oss_env: Any, prefix: str
 ) -> None:
-    _start(bucket, f"{prefix}ours-put", "put")
-    _start(bucket, f"{prefix}ours-rewrap", "rewrap", data_parts=0)
-    _start(bucket, f"{prefix}theirs", None, data_parts=2)
-    _start(bucket, f"{prefix}theirs-10000", None, part_10000=b"someone else's last part".ljust(64))
+    start_upload(bucket, f"{prefix}ours-put", "put")
+    start_upload(bucket, f"{prefix}ours-rewrap", "rewrap", data_parts=0)
+    start_upload(bucket, f"{prefix}theirs", None, data_parts=2)
+    start_upload(bucket, f"{prefix}theirs-10000", None, part_10000=b"someone else's last part".ljust(64))
 
     listed = {u.key.removeprefix(prefix): u for u in uploads.in_progress(prefix)}
     assert {k: u.purpose for k, u in listed.items()} == {
@@ -98,10 +82,10 @@ def test_a_rewraps_clean_up_aborts_only_rewrap_uploads_inside_its_shard_range(
     bucket: oss2.Bucket, uploads: MultipartUploads, oss_env: Any, prefix: str
 ) -> None:
     for name in "abcde":
-        _start(bucket, f"{prefix}{name}", "rewrap")
-    _start(bucket, f"{prefix}c-put", "put")
-    _start(bucket, f"{prefix}c-theirs", None)
-    _start(bucket, f"{prefix[:-1]}-sibling/b", "rewrap")  # outside the prefix
+        start_upload(bucket, f"{prefix}{name}", "rewrap")
+    start_upload(bucket, f"{prefix}c-put", "put")
+    start_upload(bucket, f"{prefix}c-theirs", None)
+    start_upload(bucket, f"{prefix[:-1]}-sibling/b", "rewrap")  # outside the prefix
 
     aborted = uploads.abort_abandoned_rewraps(prefix, start_after=f"{prefix}a", end_at=f"{prefix}c-theirs")
     assert sorted(o.upload.key for o in aborted) == [f"{prefix}b", f"{prefix}c"]
@@ -113,7 +97,7 @@ def test_a_rewraps_clean_up_aborts_only_rewrap_uploads_inside_its_shard_range(
 def test_an_upload_initiated_after_the_run_started_or_still_active_is_kept(
     bucket: oss2.Bucket, uploads: MultipartUploads, oss_env: Any, prefix: str
 ) -> None:
-    _start(bucket, f"{prefix}k", "rewrap")
+    start_upload(bucket, f"{prefix}k", "rewrap")
     hour_ago = time.time() - 3600
     kept = list(uploads.abort_abandoned(prefix, purposes=("rewrap",), older_than=None, initiated_before=hour_ago))
     assert [o.status for o in kept] == ["kept"]
@@ -136,7 +120,7 @@ def test_finding_uploads_costs_a_listing_page_per_page_of_uploads_and_one_list_p
 
     monkeypatch.setattr(abandoned_uploads, "PAGE", 2)  # pages of 2 instead of OSS's 1000
     for i in range(5):
-        _start(bucket, f"{prefix}{i}", "copy")
+        start_upload(bucket, f"{prefix}{i}", "copy")
     before = counts()
     assert len(list(uploads.in_progress(prefix))) == 5
     assert tuple(a - b for a, b in zip(counts(), before, strict=True)) == (3, 5)
@@ -146,8 +130,8 @@ def test_an_upload_of_more_parts_than_a_page_is_told_apart_by_its_last_part(
     bucket: oss2.Bucket, uploads: MultipartUploads, prefix: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(abandoned_uploads, "PAGE", 2)
-    _start(bucket, f"{prefix}ours", "rewrap", data_parts=3)
-    _start(bucket, f"{prefix}theirs", None, data_parts=3)
+    start_upload(bucket, f"{prefix}ours", "rewrap", data_parts=3)
+    start_upload(bucket, f"{prefix}theirs", None, data_parts=3)
     listed = {u.key.removeprefix(prefix): (u.purpose, u.parts) for u in uploads.in_progress(prefix)}
     assert listed == {"ours": ("rewrap", 3), "theirs": (None, None)}
 
@@ -155,8 +139,8 @@ def test_an_upload_of_more_parts_than_a_page_is_told_apart_by_its_last_part(
 def test_an_abort_that_fails_is_reported_and_the_others_still_aborted(
     bucket: oss2.Bucket, uploads: MultipartUploads, oss_env: Any, prefix: str
 ) -> None:
-    _start(bucket, f"{prefix}a-stuck", "put")
-    _start(bucket, f"{prefix}b", "put")
+    start_upload(bucket, f"{prefix}a-stuck", "put")
+    start_upload(bucket, f"{prefix}b", "put")
     oss_env.inject_fault("DELETE", path_contains=f"{prefix}a-stuck", action="status:503", times=50)
     outcomes = list(uploads.abort_abandoned(prefix, older_than=0))
     assert [(o.upload.key.removeprefix(prefix), o.status) for o in outcomes] == [
@@ -211,7 +195,7 @@ def test_the_hooks_prefix_rewrap_aborts_abandoned_rewrap_uploads_first_but_not_i
     bucket: oss2.Bucket, oss_env: Any, prefix: str, rsa_ref: str, other_rsa_ref: str
 ) -> None:
     EncryptedOSSHook("oss_v4", cmk=rsa_ref).upload(b"content", f"{prefix}a")
-    _start(bucket, f"{prefix}a", "rewrap")
+    start_upload(bucket, f"{prefix}a", "rewrap")
     hook = EncryptedOSSHook("oss_v4", cmk=other_rsa_ref, decrypt_cmks=[rsa_ref])
     assert [r.status for r in hook.rewrap_many(prefix=prefix, dry_run=True)] == ["would-rewrap"]
     assert _left(oss_env, prefix) == [f"{prefix}a"], "a dry run changes nothing"
